@@ -1,0 +1,5 @@
+import sys
+
+from nucflow.cli import main
+
+sys.exit(main())

@@ -1,0 +1,89 @@
+"""The ``nucflow`` command line: one subcommand per pipeline step; every Snakemake rule calls one.
+
+Subcommands are registered in :data:`COMMANDS` as ``name -> (module, summary)``. The module is only
+imported when its subcommand runs, so ``nucflow validate`` does not pay for importing torch. Each
+module provides ``add_arguments(parser)`` (grouped by purpose with ``parser.add_argument_group``)
+and ``run(args) -> int``.
+
+User errors (:class:`nucflow.errors.NucflowError`) are printed as one line, ``nucflow <cmd>: error:
+...``, with exit status 2 and no traceback. ``NUCFLOW_DEBUG=1`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from nucflow import __version__
+from nucflow.errors import NucflowError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # data
+    "simulate": ("nucflow.data.simulate_cli", "write the simulated study data set and its manifest"),
+    "validate": ("nucflow.data.manifest_cli", "check a manifest and every file it names"),
+    "split": ("nucflow.data.split_cli", "write seeded, stratified train/val/test splits (splits.json)"),
+    "tiles": ("nucflow.data.tiles_cli", "cut normalised training tiles for one data set / modality / subset"),
+    "augment": ("nucflow.data.augment_cli", "add the five published flip/rotation copies to a tile set"),
+    "overview": ("nucflow.data.overview_cli", "draw the data overview figure from a manifest"),
+    # models and training
+    "models": ("nucflow.models.summary_cli", "table of parameters, MACs and forward time per model"),
+    "train": ("nucflow.training.train_cli", "train (or resume) one run from its run.json"),
+    "lr-find": ("nucflow.training.lr_find_cli", "learning-rate range test; writes the curve and the chosen rate"),
+    # evaluation
+    "postprocess": ("nucflow.postprocess.cli", "turn probability maps into instance labels"),
+    "evaluate": ("nucflow.evaluation.cli", "pixel and object metrics per image, per object and per run"),
+    "attribute": ("nucflow.attribution.cli", "density/size, label-noise, artifact and error-composition analyses"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    width = max(len(n) for n in COMMANDS)
+    listing = "\n".join(f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="nucflow",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Nucleus segmentation study pipeline. Run 'nucflow COMMAND --help' for a command's options.",
+        epilog=f"commands:\n{listing}",
+        usage="nucflow [-h] [--version] COMMAND [options]",
+    )
+    parser.add_argument("--version", action="version", version=f"nucflow {__version__}")
+    return parser
+
+
+def build_parser(command: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand (imports its module)."""
+    module_name, summary = COMMANDS[command]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"nucflow {command}", description=summary)
+    module.add_arguments(parser)
+    parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser()
+    if not argv or argv[0] in ("-h", "--help", "--version"):
+        top.parse_args(argv or ["--help"])
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        top.error(f"unknown command {command!r}; choose from: {', '.join(COMMANDS)}")
+    try:
+        parser = build_parser(command)
+        args = parser.parse_args(rest)
+        return int(args._run(args) or 0)
+    except NucflowError as exc:
+        if os.environ.get("NUCFLOW_DEBUG"):
+            raise
+        print(f"nucflow {command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nucflow {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

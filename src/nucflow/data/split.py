@@ -1,0 +1,140 @@
+"""Seeded, stratified train/val/test splits and nested training subsets.
+
+``splits.json`` maps each data set to ``{"train": [...], "val": [...], "test": [...]}`` plus the
+``seed`` and ``fractions`` that made it. Within a data set each cell line is split on its own
+(stratification), with its images in a seeded random order. The ``train`` list interleaves the
+lines round-robin in that order, which makes every training subset a *prefix*:
+
+* ``training_subset(split, n)`` is the first ``n`` ids, so the n=4 set contains the n=2 set
+  (learning curves need nested sets) and every line is represented as evenly as ``n`` allows;
+* restricted to one line (``lines=["A549"]``) it is that line's first ``n`` training images.
+
+Randomness is keyed by (seed, data set, cell line) through a stable CRC32, never Python's ``hash``,
+so adding a data set or a line does not reshuffle the others.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from nucflow.errors import NucflowError
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def _rng(seed: int, *keys: str) -> np.random.Generator:
+    return np.random.default_rng([seed, *(zlib.crc32(k.encode()) for k in keys)])
+
+
+def split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Numbers of (train, val, test) images out of ``n``; val and test are rounded, train gets the rest.
+
+    >>> split_counts(432, (2/3, 1/6, 1/6))
+    (288, 72, 72)
+    """
+    train_f, val_f, test_f = fractions
+    if min(fractions) < 0 or abs(train_f + val_f + test_f - 1.0) > 1e-3:
+        raise NucflowError(f"split fractions {list(fractions)} must be non-negative and sum to 1")
+    n_val, n_test = int(round(n * val_f)), int(round(n * test_f))
+    if n >= 3:  # a split asked for must not come out empty when there are images to give it
+        n_val = max(n_val, 1 if val_f > 0 else 0)
+        n_test = max(n_test, 1 if test_f > 0 else 0)
+    n_train = n - n_val - n_test
+    if n_train < 1:
+        raise NucflowError(f"{n} images are too few to split with fractions {list(fractions)}")
+    return n_train, n_val, n_test
+
+
+def make_splits(frame: pd.DataFrame, fractions: Mapping[str, Iterable[float]], seed: int) -> dict:
+    """Split a manifest table (columns ``image_id, dataset, cell_line``) per data set.
+
+    ``fractions`` maps a data set name (or ``"default"``) to (train, val, test).
+    Returns ``{dataset: {"train", "val", "test", "seed", "fractions"}}``.
+    """
+    splits: dict = {}
+    for dataset in sorted(frame["dataset"].unique()):
+        if dataset in fractions:
+            fr = tuple(float(f) for f in fractions[dataset])
+        elif "default" in fractions:
+            fr = tuple(float(f) for f in fractions["default"])
+        else:
+            raise NucflowError(f"no split fractions for data set {dataset!r} (and no 'default')")
+        group = frame[frame["dataset"] == dataset]
+        per_line_train: list[list[str]] = []
+        val: list[str] = []
+        test: list[str] = []
+        for line in sorted(group["cell_line"].unique()):
+            ids = sorted(group.loc[group["cell_line"] == line, "image_id"])
+            order = [ids[i] for i in _rng(seed, dataset, line).permutation(len(ids))]
+            n_train, n_val, _ = split_counts(len(order), fr)
+            per_line_train.append(order[:n_train])
+            val += order[n_train:n_train + n_val]
+            test += order[n_train + n_val:]
+        splits[dataset] = {
+            "train": _round_robin(per_line_train),
+            "val": val,
+            "test": test,
+            "seed": int(seed),
+            "fractions": list(fr),
+        }
+    return splits
+
+
+def _round_robin(lists: list[list[str]]) -> list[str]:
+    out: list[str] = []
+    for i in range(max((len(x) for x in lists), default=0)):
+        out += [x[i] for x in lists if i < len(x)]
+    return out
+
+
+def _dataset(splits: Mapping, dataset: str) -> Mapping:
+    if dataset not in splits:
+        raise NucflowError(f"splits have no data set {dataset!r} (have: {', '.join(sorted(splits))})")
+    return splits[dataset]
+
+
+def select(splits: Mapping, frame: pd.DataFrame, dataset: str, split: str, *,
+           lines: Iterable[str] | None = None, exclude_lines: Iterable[str] | None = None,
+           n: int | None = None) -> list[str]:
+    """Ids of one split of one data set, optionally restricted to / excluding cell lines, and for
+    ``train`` optionally the nested subset of the first ``n``.
+
+    Asking for more training images than exist is an error rather than a silent cap.
+    """
+    if split not in SPLIT_NAMES:
+        raise NucflowError(f"unknown split {split!r}; choose from {', '.join(SPLIT_NAMES)}")
+    ids = list(_dataset(splits, dataset)[split])
+    line_of = dict(zip(frame["image_id"], frame["cell_line"]))
+    unknown = [i for i in ids if i not in line_of]
+    if unknown:
+        raise NucflowError(f"splits name image {unknown[0]!r}, which is not in the manifest")
+    if lines is not None:
+        keep = set(lines)
+        ids = [i for i in ids if line_of[i] in keep]
+    if exclude_lines is not None:
+        drop = set(exclude_lines)
+        ids = [i for i in ids if line_of[i] not in drop]
+    if n is not None:
+        if n < 1 or n > len(ids):
+            raise NucflowError(f"asked for {n} {split} images of {dataset}"
+                               f"{' ' + ','.join(lines) if lines else ''}, but only {len(ids)} exist")
+        ids = ids[:n]
+    if not ids:
+        raise NucflowError(f"no {split} images of {dataset} match the selection")
+    return ids
+
+
+def leave_one_line_out(splits: Mapping, frame: pd.DataFrame, dataset: str, target_line: str) -> dict[str, list[str]]:
+    """Transfer split: source = the other lines, target = ``target_line``, each with train/val/test."""
+    lines = set(frame.loc[frame["dataset"] == dataset, "cell_line"])
+    if target_line not in lines:
+        raise NucflowError(f"cell line {target_line!r} is not in data set {dataset!r} (have: {', '.join(sorted(lines))})")
+    out = {}
+    for split in SPLIT_NAMES:
+        out[f"source_{split}"] = select(splits, frame, dataset, split, exclude_lines=[target_line])
+        out[f"target_{split}"] = select(splits, frame, dataset, split, lines=[target_line])
+    return out

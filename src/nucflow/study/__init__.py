@@ -1,0 +1,1 @@
+"""nucflow.study"""

@@ -1,0 +1,55 @@
+"""Shared fixtures: a tiny hand-made data set with a manifest (no simulator needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from skimage.draw import disk
+
+LINES = ("HeLa", "A549")
+
+
+def draw_labels(shape, centres, radius):
+    """Instance labels (H, W) uint16 with one disk per centre, ids 1..n."""
+    labels = np.zeros(shape, np.uint16)
+    for i, (y, x) in enumerate(centres, start=1):
+        rr, cc = disk((y, x), radius, shape=shape)
+        labels[rr, cc] = i
+    return labels
+
+
+def write_dataset(root: Path, n_per_line: int = 6, shape=(48, 48), n_planes: int = 3, seed: int = 0) -> Path:
+    """A two-line data set of disks: fluorescence, brightfield stack, labels, artifacts; returns the manifest."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    for line in LINES:
+        for k in range(n_per_line):
+            image_id = f"toy_{line}_{k:02d}"
+            centres = [(12, 12), (12, 34), (34, 22)]
+            labels = draw_labels(shape, centres, 6)
+            fluo = (labels > 0) * 1000 + rng.integers(0, 100, shape)
+            bright = np.stack([fluo // (p + 1) for p in range(n_planes)])
+            artifacts = np.zeros(shape, np.uint8)
+            artifacts[40:46, 40:46] = 1
+            files = {}
+            for name, array in (("fluorescence", fluo.astype(np.uint16)), ("brightfield", bright.astype(np.uint16)),
+                                ("labels", labels), ("artifacts", artifacts)):
+                files[name] = f"img/{image_id}_{name}.tif"
+                tifffile.imwrite(root / files[name], array, photometric="minisblack")
+            rows.append(dict(image_id=image_id, dataset="toy", cell_line=line, well=f"W{k:02d}", field=1,
+                             instrument="A", pixel_size_um=0.59, fluorescence=files["fluorescence"],
+                             brightfield=files["brightfield"], n_planes=n_planes, labels=files["labels"],
+                             labels_true=files["labels"], artifacts=files["artifacts"]))
+    manifest = root / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest
+
+
+@pytest.fixture
+def toy_manifest(tmp_path) -> Path:
+    return write_dataset(tmp_path / "toy")

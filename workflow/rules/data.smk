@@ -1,0 +1,137 @@
+# Data stage: simulate (or take the user's manifest), validate, split, overview, tiles, augment.
+
+
+rule config_snapshot:
+    """The config section a data step depends on, as a file: the step reruns when it changes."""
+    output:
+        "results/config/{section}.yaml",
+    params:
+        content=lambda wc: section(wc.section),
+    log:
+        "logs/config/{section}.log",
+    wildcard_constraints:
+        section=r"simulation|splits",
+    localrule: True
+    run:
+        import yaml
+
+        with open(output[0], "w") as handle:
+            yaml.safe_dump({wildcards.section: json.loads(params.content), "seed": config["seed"]}, handle)
+
+
+rule simulate:
+    """The embedded default data: both simulated data sets with their manifest."""
+    input:
+        "results/config/simulation.yaml",
+    output:
+        manifest=f"{SIMULATED_ROOT}/manifest.csv",
+        record=f"{SIMULATED_ROOT}/simulation.json",
+        images=directory(expand(f"{SIMULATED_ROOT}/{{dataset}}", dataset=DATASETS)),
+    log:
+        "logs/data/simulate.log",
+    benchmark:
+        "results/benchmarks/data/simulate.tsv"
+    threads: workflow.cores
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "nucflow simulate --config {input} --out {SIMULATED_ROOT} --workers {threads} > {log} 2>&1"
+
+
+rule validate_manifest:
+    """Check every row and file of the manifest before anything reads it."""
+    input:
+        MANIFEST,
+    output:
+        "results/data/manifest_check.txt",
+    log:
+        "logs/data/validate_manifest.log",
+    benchmark:
+        "results/benchmarks/data/validate_manifest.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "nucflow validate {input} --workers {threads} > {output} 2> {log}"
+
+
+rule split:
+    """Seeded, stratified train/val/test splits."""
+    input:
+        manifest=MANIFEST,
+        check="results/data/manifest_check.txt",
+        config="results/config/splits.yaml",
+    output:
+        "results/data/splits.json",
+    log:
+        "logs/data/split.log",
+    benchmark:
+        "results/benchmarks/data/split.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "nucflow split --manifest {input.manifest} --config {input.config} --out {output} > {log} 2>&1"
+
+
+rule overview:
+    """Data overview figure: per cell line, fluorescence, three planes, labels, artifacts."""
+    input:
+        manifest=MANIFEST,
+        check="results/data/manifest_check.txt",
+    output:
+        png="results/data/overview.png",
+        pdf="results/data/overview.pdf",
+    log:
+        "logs/data/overview.log",
+    benchmark:
+        "results/benchmarks/data/overview.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "nucflow overview --manifest {input.manifest} --out {output.png} > {log} 2>&1"
+
+
+rule tiles:
+    """Normalised training tiles of one selection of images."""
+    input:
+        manifest=MANIFEST,
+        splits="results/data/splits.json",
+    output:
+        "results/tiles/{dataset}/{modality}-{planes}/{selection}.npz",
+    params:
+        args=tiles_args,
+    log:
+        "logs/tiles/{dataset}/{modality}-{planes}/{selection}.log",
+    benchmark:
+        "results/benchmarks/tiles/{dataset}/{modality}-{planes}/{selection}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "nucflow tiles --manifest {input.manifest} --splits {input.splits} --dataset {wildcards.dataset}"
+        " {params.args} --out {output} > {log} 2>&1"
+
+
+rule augment:
+    """The published five flip/rotation copies of a tile set."""
+    input:
+        "results/tiles/{dataset}/{modality}-{planes}/{selection}.npz",
+    output:
+        "results/tiles/{dataset}/{modality}-{planes}/{selection}.aug.npz",
+    log:
+        "logs/tiles/{dataset}/{modality}-{planes}/{selection}.aug.log",
+    benchmark:
+        "results/benchmarks/tiles/{dataset}/{modality}-{planes}/{selection}.aug.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "nucflow augment --in {input} --out {output} > {log} 2>&1"
