@@ -4,12 +4,16 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-
-configfile: "config/config.yaml"
+# The config comes from --configfile (profiles/default passes config/config.yaml). There is
+# deliberately no `configfile:` directive: snakemake would merge it under the user's config, and
+# keys of the default (e.g. its data sets) would leak into every other study.
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/infer.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

@@ -27,13 +27,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tiles": ("nucflow.data.tiles_cli", "cut normalised training tiles for one data set / modality / subset"),
     "augment": ("nucflow.data.augment_cli", "add the five published flip/rotation copies to a tile set"),
     "overview": ("nucflow.data.overview_cli", "draw the data overview figure from a manifest"),
+    "plan": ("nucflow.study.plan_cli", "expand the config into the table of training runs"),
     # models and training
     "models": ("nucflow.models.summary_cli", "table of parameters, MACs and forward time per model"),
     "train": ("nucflow.training.train_cli", "train (or resume) one run from its run.json"),
     "lr-find": ("nucflow.training.lr_find_cli", "learning-rate range test; writes the curve and the chosen rate"),
+    "predict": ("nucflow.inference.cli", "probability maps of a trained run on manifest images"),
     # evaluation
     "postprocess": ("nucflow.postprocess.cli", "turn probability maps into instance labels"),
     "evaluate": ("nucflow.evaluation.cli", "pixel and object metrics per image, per object and per run"),
+    "aggregate": ("nucflow.study.aggregate_cli", "one arm's result tables from its runs' metrics"),
     "attribute": ("nucflow.attribution.cli", "density/size, label-noise, artifact and error-composition analyses"),
 }
 

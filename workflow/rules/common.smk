@@ -1,8 +1,14 @@
 # Helpers shared by all rule files: config validation, paths, wildcard parsing.
 import json
 
+from snakemake.exceptions import WorkflowError
+
 from nucflow.config import validate_config
 
+if not config:
+    raise WorkflowError(
+        "no config given: pass --configfile config/config.yaml (the default profile does this)"
+    )
 validate_config(config, source="snakemake config")
 
 DATASETS = sorted(config["simulation"]["datasets"]) if config["data"]["source"] == "simulated" else []
@@ -52,12 +58,58 @@ def tiles_args(wildcards):
 def all_targets():
     """What `snakemake` builds by default: the data stage for every data set (later stages extend this)."""
     targets = ["results/data/overview.png", "results/data/splits.json"]
-    datasets = DATASETS or sorted(_manifest_datasets())
-    targets += expand("results/tiles/{dataset}/fluorescence-none/train.aug.npz", dataset=datasets)
+    targets += ["results/plan.csv"]
+    targets += expand("results/tables/{arm}/per_image.csv", arm=ARMS_ON)
     return targets
 
 
-def _manifest_datasets():
-    import pandas as pd
 
-    return set(pd.read_csv(MANIFEST, usecols=["dataset"])["dataset"])
+# ---- the plan: one row per training run ------------------------------------------------------
+from nucflow.study.plan import plan_runs, run_config
+
+RUNS = {run.run_id: run for run in plan_runs(config)}
+METHOD = config["postprocess"]["method"]
+
+
+wildcard_constraints:
+    run_id=r"[A-Za-z0-9_.+]+(-[A-Za-z0-9_.+]+)*",
+    eval_set=r"[A-Za-z0-9_]+-(train|val|test)(-[A-Za-z0-9+]+)?",
+    method=r"[a-z_0-9]+",
+    arm=r"[a-z_]+",
+
+
+def eval_set_key(text):
+    """'seven_lines:test[:A+B]' (plan) -> 'seven_lines-test[-A+B]' (path)."""
+    return text.replace(":", "-")
+
+
+def eval_set_arg(key):
+    """Path form back to the CLI form."""
+    return key.replace("-", ":")
+
+
+def run_tiles(wildcards):
+    run = RUNS[wildcards.run_id]
+    return [run.tiles(run.train_selection, run.augment), run.tiles(run.val_selection)]
+
+
+def arm_entries(arm):
+    """(run_id, eval_set_key, method) of every evaluation of an arm."""
+    return [(r.run_id, eval_set_key(e), METHOD) for r in RUNS.values() if r.arm == arm for e in r.eval_sets]
+
+
+def arm_metrics(wildcards):
+    return [f"results/runs/{r}/metrics/{e}/{m}/per_image.csv" for r, e, m in arm_entries(wildcards.arm)]
+
+
+def inference_args(wildcards):
+    settings = config["inference"]
+    tta = " --tta" if settings["tta"] else ""
+    return f"--overlap {settings['overlap']} --batch-size {settings['batch_size']}{tta}"
+
+
+def gpu_resources(attempt):
+    return config["training"]["gpus"]
+
+
+ARMS_ON = [name for name, arm in config["arms"].items() if arm["enabled"] and any(r.arm == name for r in RUNS.values())]

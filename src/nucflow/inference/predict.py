@@ -1,0 +1,106 @@
+"""Apply a trained run to images: the run's own planes and normalisation, then sliding windows.
+
+:func:`load_run` rebuilds the network of a run folder (``run.json`` + ``model.pt``) with safe
+loading (``weights_only=True``). :func:`predict_field` takes a raw field as read from disk —
+fluorescence (H, W) or a plane stack (n_planes, H, W) — selects the planes the model was trained
+on, normalises as in training, and returns probabilities (K, H, W). For NuSeT's foreground
+normalisation it runs twice, as NuSeT does: a first pass on the image standardised over all pixels
+gives the foreground, whose statistics normalise the second pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nucflow.data.normalise import foreground_normalise, percentile_normalise
+from nucflow.errors import NucflowError
+from nucflow.inference.sliding import predict_tiled
+from nucflow.training.config import RunConfig
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """How to run a network over whole fields (``inference`` section of the config)."""
+
+    overlap: float = 0.5
+    batch_size: int = 8
+    tta: bool = False
+    device: str = "cpu"
+    autocast_dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+
+def pick_device(requested: str | None = None) -> str:
+    """``requested`` if given, else CUDA when available, else CPU."""
+    if requested:
+        if requested.startswith("cuda") and not torch.cuda.is_available():
+            raise NucflowError(f"--device {requested}: CUDA is not available on this machine")
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, RunConfig]:
+    """The trained network of a run folder, in eval mode on ``device``, and its RunConfig."""
+    from nucflow.models import build
+
+    run_dir = Path(run_dir)
+    run = RunConfig.from_json(run_dir / "run.json")
+    weights = run_dir / "model.pt"
+    if not weights.is_file():
+        raise NucflowError(f"{weights}: not found; has the run finished training?")
+    model = build(run.model, **run.model_kwargs)
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise NucflowError(f"{weights}: cannot load weights ({type(exc).__name__}: {exc})") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise NucflowError(f"{weights}: weights do not fit model {run.model!r}: {str(exc).splitlines()[0]}") from None
+    return model.to(device).eval(), run
+
+
+def select_input(raw: np.ndarray, run: RunConfig, name: str = "image") -> np.ndarray:
+    """The network input channels (C, H, W) float32 from a raw field, as the run was trained."""
+    raw = np.asarray(raw)
+    if raw.ndim not in (2, 3):
+        raise NucflowError(f"{name}: expected (H, W) or (planes, H, W), got shape {raw.shape}")
+    if raw.size == 0:
+        raise NucflowError(f"{name}: empty image")
+    stack = raw[None] if raw.ndim == 2 else raw
+    if run.modality == "fluorescence":
+        if len(stack) != 1:
+            raise NucflowError(f"{name}: model {run.run_id} takes one fluorescence channel, got {len(stack)} planes")
+        image = stack
+    else:
+        planes = list(run.planes) or list(range(run.in_channels))
+        needed = max(planes) + 1
+        if len(stack) < needed:
+            raise NucflowError(f"{name}: has {len(stack)} plane(s), but model {run.run_id} was trained on planes "
+                               f"{planes} of a stack of at least {needed}")
+        image = stack[planes]
+    image = image.astype(np.float32)
+    if not np.isfinite(image).all():
+        raise NucflowError(f"{name}: contains NaN or inf")
+    return image
+
+
+def predict_field(model: torch.nn.Module, run: RunConfig, raw: np.ndarray, settings: InferenceSettings,
+                  *, tile: int, normalisation: str = "percentile", percentiles=(1.0, 99.8),
+                  name: str = "image") -> np.ndarray:
+    """Probabilities (K, H, W) float32 for one raw field."""
+    image = select_input(raw, run, name)
+    kwargs = dict(tile=tile, overlap=settings.overlap, batch_size=settings.batch_size, device=settings.device,
+                  tta=settings.tta, autocast_dtype=settings.autocast_dtype, channels_last=settings.channels_last)
+    if normalisation == "percentile":
+        return predict_tiled(model, percentile_normalise(image, *percentiles), **kwargs)
+    if normalisation == "foreground":
+        everything = np.ones(image.shape[1:], bool)
+        first = predict_tiled(model, foreground_normalise(image, everything, *percentiles), **kwargs)
+        foreground = (first[0] > 0.5) if len(first) == 1 else (first.argmax(0) != 0)
+        return predict_tiled(model, foreground_normalise(image, foreground, *percentiles), **kwargs)
+    raise NucflowError(f"unknown normalisation {normalisation!r} recorded for run {run.run_id}")

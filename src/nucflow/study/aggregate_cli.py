@@ -1,0 +1,33 @@
+"""``nucflow aggregate``: one arm's per-image / per-object / per-run tables from its runs' metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from nucflow.errors import NucflowError
+from nucflow.io import write_csv
+from nucflow.study.aggregate import collect
+
+
+def _entry(text: str) -> tuple[str, str, str]:
+    parts = text.split("/")
+    if len(parts) != 3:
+        raise NucflowError(f"entry {text!r}: expected RUN_ID/EVAL_SET/METHOD")
+    return parts[0], parts[1], parts[2]
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--plan", required=True, help="results/plan.csv")
+    parser.add_argument("--entries", nargs="+", required=True, type=_entry, help="RUN_ID/EVAL_SET/METHOD ...")
+    parser.add_argument("--out-dir", required=True, help="folder for per_image.csv, per_object.csv, per_run.csv")
+
+
+def run(args) -> int:
+    tables = collect(pd.read_csv(args.plan), args.entries)
+    out = Path(args.out_dir)
+    for name, table in tables.items():
+        write_csv(out / f"{name}.csv", table)
+    print(f"{out}: {len(tables['per_run'])} runs, {len(tables['per_image'])} image rows")
+    return 0

@@ -1,0 +1,48 @@
+# Inference stage: probability maps per run and evaluation set, then instance labels.
+
+
+rule predict:
+    """Probability maps of one run on one evaluation set (sliding windows, Gaussian blending)."""
+    input:
+        model="results/runs/{run_id}/model.pt",
+        manifest=MANIFEST,
+        splits="results/data/splits.json",
+    output:
+        directory("results/runs/{run_id}/prob/{eval_set}"),
+    params:
+        eval_set=lambda wc: eval_set_arg(wc.eval_set),
+        inference=inference_args,
+    log:
+        "logs/predict/{run_id}/{eval_set}.log",
+    benchmark:
+        "results/benchmarks/predict/{run_id}/{eval_set}.tsv"
+    threads: 1
+    resources:
+        gpu=lambda wc, attempt: gpu_resources(attempt),
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+    shell:
+        "nucflow predict --model results/runs/{wildcards.run_id} --manifest {input.manifest}"
+        " --splits {input.splits} --eval-set {params.eval_set} {params.inference} --out {output} > {log} 2>&1"
+
+
+rule postprocess:
+    """Instance labels from probability maps with one post-processing method."""
+    input:
+        "results/runs/{run_id}/prob/{eval_set}",
+    output:
+        directory("results/runs/{run_id}/instances/{eval_set}/{method}"),
+    params:
+        extra=lambda wc: " ".join(f"--param {k}={v}" for k, v in config["postprocess"]["params"].items())
+        if wc.method == METHOD
+        else "",
+    log:
+        "logs/postprocess/{run_id}/{eval_set}/{method}.log",
+    benchmark:
+        "results/benchmarks/postprocess/{run_id}/{eval_set}/{method}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "nucflow postprocess --method {wildcards.method} {params.extra} --out-dir {output} {input}/*_prob.tif > {log} 2>&1"
