@@ -10,6 +10,20 @@ min_version("9.0")
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_]+",
+    modality=r"fluorescence|brightfield",
+    planes=r"none|\d+(\.\d+)*",
+    selection=r"(train|val|test)(-n\d+)?(-(lines|ex)[A-Za-z0-9+]+)?",
+    run_id=r"[A-Za-z0-9_.+]+(-[A-Za-z0-9_.+]+)*",
+    eval_set=r"[A-Za-z0-9_]+-(train|val|test)(-[A-Za-z0-9+]+)?",
+    method=r"[a-z_0-9]+",
+    arm=r"[a-z_]+",
+    section=r"simulation|splits|study",
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/infer.smk"

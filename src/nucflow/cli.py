@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "augment": ("nucflow.data.augment_cli", "add the five published flip/rotation copies to a tile set"),
     "overview": ("nucflow.data.overview_cli", "draw the data overview figure from a manifest"),
     "plan": ("nucflow.study.plan_cli", "expand the config into the table of training runs"),
+    "run-config": ("nucflow.study.run_config_cli", "check one run's settings and write its run.json"),
     # models and training
     "models": ("nucflow.models.summary_cli", "table of parameters, MACs and forward time per model"),
     "train": ("nucflow.training.train_cli", "train (or resume) one run from its run.json"),

@@ -1,14 +1,14 @@
-# Helpers shared by all rule files: config validation, paths, wildcard parsing.
+# Shared helpers of the workflow: config validation, paths, wildcard parsing, the plan.
 import json
+import os
+import shlex
 
 from snakemake.exceptions import WorkflowError
 
 from nucflow.config import validate_config
 
 if not config:
-    raise WorkflowError(
-        "no config given: pass --configfile config/config.yaml (the default profile does this)"
-    )
+    raise WorkflowError("no config given: pass --configfile (the default profile passes the demo config)")
 validate_config(config, source="snakemake config")
 
 DATASETS = sorted(config["simulation"]["datasets"]) if config["data"]["source"] == "simulated" else []
@@ -20,16 +20,16 @@ MANIFEST = (
 )
 
 
-wildcard_constraints:
-    dataset=r"[A-Za-z0-9_]+",
-    modality=r"fluorescence|brightfield",
-    planes=r"none|\d+(\.\d+)*",
-    selection=r"(train|val|test)(-n\d+)?(-(lines|ex)[A-Za-z0-9+]+)?",
+
+def snapshot(*names):
+    """Config sections (plus the seed) as shell-quoted canonical JSON: the params of the step that
+    writes them to a file, so editing a section reruns exactly what depends on that file."""
+    content = {name: config[name] for name in names} if names else dict(config)
+    content.setdefault("seed", config["seed"])
+    return shlex.quote(json.dumps(content, sort_keys=True))
 
 
-def section(name):
-    """A config section as canonical JSON: a rule's params, so editing it reruns that rule only."""
-    return json.dumps(config[name], sort_keys=True)
+SNAPSHOTS = {"simulation": ("simulation",), "splits": ("splits",), "study": ()}
 
 
 def tiles_args(wildcards):
@@ -40,11 +40,11 @@ def tiles_args(wildcards):
         if part.startswith("n"):
             args.append(f"--n {int(part[1:])}")
         elif part.startswith("lines"):
-            args.append("--lines " + " ".join(part[len("lines"):].split("+")))
+            args.append(f"--lines {' '.join(part[len('lines'):].split('+'))}")
         elif part.startswith("ex"):
-            args.append("--exclude-lines " + " ".join(part[len("ex"):].split("+")))
+            args.append(f"--exclude-lines {' '.join(part[len('ex'):].split('+'))}")
     if wildcards.planes != "none":
-        args.append("--planes " + wildcards.planes.replace(".", ","))
+        args.append(f"--planes {wildcards.planes.replace('.', ',')}")
     tiles, norm = config["tiles"], config["normalisation"]
     args += [
         f"--size {tiles['size']}",
@@ -70,12 +70,6 @@ from nucflow.study.plan import plan_runs, run_config
 RUNS = {run.run_id: run for run in plan_runs(config)}
 METHOD = config["postprocess"]["method"]
 
-
-wildcard_constraints:
-    run_id=r"[A-Za-z0-9_.+]+(-[A-Za-z0-9_.+]+)*",
-    eval_set=r"[A-Za-z0-9_]+-(train|val|test)(-[A-Za-z0-9+]+)?",
-    method=r"[a-z_0-9]+",
-    arm=r"[a-z_]+",
 
 
 def eval_set_key(text):

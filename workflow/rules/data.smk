@@ -2,31 +2,31 @@
 
 
 rule config_snapshot:
-    """The config section a data step depends on, as a file: the step reruns when it changes."""
+    """The config sections a step depends on, as a file (JSON, which is YAML): the step reruns
+    when they change, and the file records what it ran with."""
     output:
-        "results/config/{section}.yaml",
+        "results/config/{section}.json",
     params:
-        content=lambda wc: section(wc.section),
+        content=lambda wc: snapshot(*SNAPSHOTS[wc.section]),
     log:
         "logs/config/{section}.log",
-    wildcard_constraints:
-        section=r"simulation|splits",
     localrule: True
-    run:
-        import yaml
-
-        with open(output[0], "w") as handle:
-            yaml.safe_dump({wildcards.section: json.loads(params.content), "seed": config["seed"]}, handle)
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "printf '%s\n' {params.content} > {output} 2> {log}"
 
 
 rule simulate:
     """The embedded default data: both simulated data sets with their manifest."""
     input:
-        "results/config/simulation.yaml",
+        "results/config/simulation.json",
     output:
         manifest=f"{SIMULATED_ROOT}/manifest.csv",
         record=f"{SIMULATED_ROOT}/simulation.json",
         images=directory(expand(f"{SIMULATED_ROOT}/{{dataset}}", dataset=DATASETS)),
+    params:
+        root=lambda wc, output: os.path.dirname(output.manifest),
     log:
         "logs/data/simulate.log",
     benchmark:
@@ -35,8 +35,10 @@ rule simulate:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../../envs/analysis.yaml"
     shell:
-        "nucflow simulate --config {input} --out {SIMULATED_ROOT} --workers {threads} > {log} 2>&1"
+        "nucflow simulate --config {input} --out {params.root} --workers {threads} > {log} 2>&1"
 
 
 rule validate_manifest:
@@ -53,6 +55,8 @@ rule validate_manifest:
     resources:
         mem_mb=2000,
         runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
     shell:
         "nucflow validate {input} --workers {threads} > {output} 2> {log}"
 
@@ -62,7 +66,7 @@ rule split:
     input:
         manifest=MANIFEST,
         check="results/data/manifest_check.txt",
-        config="results/config/splits.yaml",
+        config="results/config/splits.json",
     output:
         "results/data/splits.json",
     log:
@@ -73,6 +77,8 @@ rule split:
     resources:
         mem_mb=1000,
         runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
     shell:
         "nucflow split --manifest {input.manifest} --config {input.config} --out {output} > {log} 2>&1"
 
@@ -93,6 +99,8 @@ rule overview:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
     shell:
         "nucflow overview --manifest {input.manifest} --out {output.png} > {log} 2>&1"
 
@@ -114,6 +122,8 @@ rule tiles:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
     shell:
         "nucflow tiles --manifest {input.manifest} --splits {input.splits} --dataset {wildcards.dataset}"
         " {params.args} --out {output} > {log} 2>&1"
@@ -133,5 +143,7 @@ rule augment:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
     shell:
         "nucflow augment --in {input} --out {output} > {log} 2>&1"

@@ -21,6 +21,8 @@ rule evaluate:
     resources:
         mem_mb=2000,
         runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
     shell:
         "nucflow evaluate --manifest {input.manifest} --pred-dir {input.instances} --prob-dir {input.prob}"
         " --ids-file {input.prob}/ids.txt --truth {params.truth} --run-id {wildcards.run_id}"
@@ -46,6 +48,8 @@ rule aggregate:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
     shell:
         "nucflow aggregate --plan {input.plan} --entries {params.entries} --out-dir results/tables/{wildcards.arm} > {log} 2>&1"
 

@@ -21,6 +21,8 @@ rule predict:
         gpu=lambda wc, attempt: gpu_resources(attempt),
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
+    conda:
+        "../../envs/torch.yaml"
     shell:
         "nucflow predict --model results/runs/{wildcards.run_id} --manifest {input.manifest}"
         " --splits {input.splits} --eval-set {params.eval_set} {params.inference} --out {output} > {log} 2>&1"
@@ -44,5 +46,7 @@ rule postprocess:
     resources:
         mem_mb=2000,
         runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
     shell:
         "nucflow postprocess --method {wildcards.method} {params.extra} --out-dir {output} {input}/*_prob.tif > {log} 2>&1"

@@ -3,21 +3,20 @@
 
 rule plan:
     """The table of all runs (results/plan.csv)."""
+    input:
+        "results/config/study.json",
     output:
         "results/plan.csv",
-    params:
-        runs=lambda wc: json.dumps(sorted(RUNS)),
     log:
         "logs/plan.log",
     benchmark:
         "results/benchmarks/plan.tsv"
     threads: 1
     localrule: True
-    run:
-        from nucflow.io import write_csv
-        from nucflow.study.plan import plan
-
-        write_csv(output[0], plan(config))
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "nucflow plan --config {input} --out {output} > {log} 2>&1"
 
 
 rule run_config:
@@ -25,14 +24,14 @@ rule run_config:
     output:
         "results/plan/runs/{run_id}.json",
     params:
-        content=lambda wc: json.dumps(run_config(config, RUNS[wc.run_id]), sort_keys=True),
+        content=lambda wc: shlex.quote(json.dumps(run_config(config, RUNS[wc.run_id]), sort_keys=True)),
     log:
         "logs/plan/{run_id}.log",
     localrule: True
-    run:
-        from nucflow.training.config import RunConfig
-
-        RunConfig.from_dict(json.loads(params.content), source=wildcards.run_id).to_json(output[0])
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "nucflow run-config --json {params.content} --out {output} > {log} 2>&1"
 
 
 rule train:
@@ -54,5 +53,7 @@ rule train:
         gpu=lambda wc, attempt: gpu_resources(attempt),
         mem_mb=lambda wc, attempt: config["training"]["mem_mb"] * attempt,
         runtime=lambda wc, attempt: config["training"]["runtime_min"] * attempt,
+    conda:
+        "../../envs/torch.yaml"
     shell:
         "nucflow train --run {input.run} > {log} 2>&1"

@@ -1,0 +1,75 @@
+"""The whole workflow on the smoke config, end to end, in a temporary working directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    command = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--workflow-profile", str(ROOT / "profiles" / "default"),
+               "--configfile", str(ROOT / "config" / "smoke.yaml"), "--cores", "2", *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
+    if check and result.returncode != 0:
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted((workdir / "logs").rglob("*.log"))
+                         if "rror" in p.read_text())
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stderr[-4000:]}\n{logs}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("smoke")
+    snakemake(workdir)
+    return workdir
+
+
+@pytest.mark.workflow
+@pytest.mark.slow
+def test_smoke_run_writes_everything(smoke_run):
+    assert (smoke_run / "resources/simulated/manifest.csv").is_file()
+    assert (smoke_run / "results/data/overview.png").stat().st_size > 0
+    plan = pd.read_csv(smoke_run / "results/plan.csv")
+    per_run = pd.read_csv(smoke_run / "results/tables/model_comparison/per_run.csv")
+    assert sorted(per_run["run_id"]) == sorted(plan.loc[plan["arm"] == "model_comparison", "run_id"])
+    per_image = pd.read_csv(smoke_run / "results/tables/model_comparison/per_image.csv")
+    assert set(per_image["model"]) == {"unet", "unetpp", "deeplabv3plus", "tiramisu", "ppunet"}
+    for run_id in plan["run_id"]:
+        assert (smoke_run / f"results/runs/{run_id}/checkpoints/last.ckpt").is_file()
+        assert (smoke_run / f"results/benchmarks/train/{run_id}.tsv").is_file()
+
+
+@pytest.mark.workflow
+@pytest.mark.slow
+def test_rerun_is_a_no_op(smoke_run):
+    result = snakemake(smoke_run, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.workflow
+def test_lint_is_clean(tmp_path):
+    result = snakemake(tmp_path, "--lint", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+@pytest.mark.workflow
+def test_misspelt_config_key_is_named(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text((ROOT / "config" / "smoke.yaml").read_text() + "\ntrainig: {}\n")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run([str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+                             "--configfile", str(config), "-n"], capture_output=True, text=True, env=env)
+    assert result.returncode != 0
+    assert "unknown config key 'trainig' at top level" in result.stdout + result.stderr
