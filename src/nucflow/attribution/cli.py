@@ -1,0 +1,228 @@
+"""``nucflow attribute``: the study's error analyses, one sub-analysis per subcommand.
+
+  tables       density.csv, size_bins.csv, composition.csv + attribution.json from the per-image
+               and per-object tables of one run (no images needed)
+  label-noise  label_noise.csv + label_noise.json from the manifest and K model prediction folders
+  artifacts    artifacts.csv + artifacts.json from the manifest (rows with an artifacts mask) and
+               one prediction folder
+  morphology   mann_whitney.csv: pairwise Mann-Whitney tests of morphology features between
+               per-object tables of several methods
+
+Every JSON summary carries percentile bootstrap CIs over images (seeded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nucflow.attribution.artifacts import artifact_effect, artifact_table
+from nucflow.attribution.composition import composition_table
+from nucflow.attribution.density import density_correlation, require_columns, size_bins
+from nucflow.attribution.images import check_shape, manifest_image, read_manifest_rows, read_prediction
+from nucflow.attribution.label_noise import label_noise_counts
+from nucflow.attribution.stats import CORRECTIONS, bootstrap_ci, mann_whitney_table
+from nucflow.errors import NucflowError
+from nucflow.io import write_csv, write_json
+
+
+def _add_bootstrap(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("statistics")
+    group.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples over images (default 2000)")
+    group.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
+    group.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+
+
+def _add_images(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("images")
+    group.add_argument("--manifest", required=True, type=Path,
+                       help="CSV with image_id, labels and optional labels_true, artifacts (paths relative to it)")
+    group.add_argument("--ids", nargs="+", metavar="ID", help="analyse only these image ids (default: all rows)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = __doc__.split("\n", 1)[1]
+    sub = parser.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
+
+    tables = sub.add_parser("tables", help="density, size and FN/FP composition from result tables")
+    inputs = tables.add_argument_group("inputs")
+    inputs.add_argument("--per-image", required=True, type=Path, help="per-image CSV of one run")
+    inputs.add_argument("--per-object", type=Path, help="per-object CSV (ground-truth nuclei) for size bins")
+    columns = tables.add_argument_group("column names")
+    columns.add_argument("--id-col", default="image_id", help="image id column (default image_id)")
+    columns.add_argument("--count-col", default="n_true", help="nuclei per image (default n_true)")
+    columns.add_argument("--score-col", default="f1", help="pixel F1 per image (default f1)")
+    columns.add_argument("--group-col", default="cell_line", help="per-group correlations; '' for none")
+    columns.add_argument("--fn-col", default="pixel_fn", help="false-negative pixel count (default pixel_fn)")
+    columns.add_argument("--fp-col", default="pixel_fp", help="false-positive pixel count (default pixel_fp)")
+    columns.add_argument("--area-col", default="area_px2", help="nucleus area in px (default area_px2)")
+    columns.add_argument("--iou-col", default="best_iou", help="best-match IoU per true nucleus (default best_iou)")
+    bins = tables.add_argument_group("size bins")
+    bins.add_argument("--size-edges", type=float, nargs="+", help="bin edges in px (default: quantile bins)")
+    bins.add_argument("--n-bins", type=int, default=5, help="number of quantile bins (default 5)")
+    bins.add_argument("--iou-threshold", type=float, default=0.5, help="detected at IoU >= this (default 0.5)")
+    _add_bootstrap(tables)
+    tables.add_argument("--out", required=True, type=Path, help="output folder")
+
+    noise = sub.add_parser("label-noise", help="share of errors due to ground-truth label noise")
+    _add_images(noise)
+    models = noise.add_argument_group("models")
+    models.add_argument("--pred-dirs", required=True, nargs="+", type=Path,
+                        help="one prediction folder per model: <dir>/<image_id>_labels.tif or _prob.tif")
+    models.add_argument("--model-names", nargs="+", help="names of the models (default: folder names)")
+    models.add_argument("--min-agree", type=int, default=4,
+                        help="flag a pixel when at least this many models contradict its label (default 4)")
+    _add_bootstrap(noise)
+    noise.add_argument("--out", required=True, type=Path, help="output folder")
+
+    art = sub.add_parser("artifacts", help="F1 gain outside annotated artifacts and errors inside them")
+    _add_images(art)
+    art.add_argument_group("model").add_argument(
+        "--pred-dir", required=True, type=Path, help="prediction folder: <dir>/<image_id>_labels.tif or _prob.tif")
+    _add_bootstrap(art)
+    art.add_argument("--out", required=True, type=Path, help="output folder")
+
+    morph = sub.add_parser("morphology", help="Mann-Whitney tests of morphology between methods")
+    mt = morph.add_argument_group("inputs")
+    mt.add_argument("--tables", required=True, nargs="+", type=Path, help="per-object morphology CSV per method")
+    mt.add_argument("--names", nargs="+", help="method names (default: file stems)")
+    mt.add_argument("--features", nargs="+", required=True, help="feature columns to compare")
+    mt.add_argument("--correction", choices=CORRECTIONS, default="holm",
+                    help="multiple-testing correction over the table: holm or bh (default holm)")
+    morph.add_argument("--out", required=True, type=Path, help="output folder")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise NucflowError(f"{path}: file not found")
+    try:
+        return pd.read_csv(path)
+    except Exception as exc:
+        raise NucflowError(f"{path}: not a readable CSV ({type(exc).__name__}: {exc})") from None
+
+
+def _ratio_of_sums(values: np.ndarray) -> float:
+    total = values[:, 1].sum()
+    return float(values[:, 0].sum() / total) if total else math.nan
+
+
+def run_tables(args) -> dict:
+    per_image = _read_table(args.per_image)
+    boot = dict(n_boot=args.n_boot, level=args.level, seed=args.seed)
+    summary: dict = {"per_image": str(args.per_image), "n_images": len(per_image)}
+    density = density_correlation(per_image, args.count_col, args.score_col, args.group_col or None, **boot)
+    write_csv(args.out / "density.csv", density)
+    summary["density"] = density.to_dict(orient="records")
+    require_columns(per_image, [args.id_col, args.fn_col, args.fp_col], str(args.per_image))
+    composition, pooled = composition_table(per_image, args.fn_col, args.fp_col, args.id_col)
+    write_csv(args.out / "composition.csv", composition)
+    ci = bootstrap_ci(composition[["n_fn", "n_errors"]].to_numpy(float), _ratio_of_sums, **boot)
+    summary["composition"] = {"n_fn": pooled.n_fn, "n_fp": pooled.n_fp, "fn_share_pooled": ci.as_dict(),
+                              "fn_share_per_image_range": [float(composition["fn_share"].min()),
+                                                           float(composition["fn_share"].max())]}
+    if args.per_object is not None:
+        per_object = _read_table(args.per_object)
+        bins = size_bins(per_object, args.area_col, args.iou_col, args.size_edges, args.n_bins, args.iou_threshold)
+        write_csv(args.out / "size_bins.csv", bins)
+        summary["size_bins"] = bins.to_dict(orient="records")
+    write_json(args.out / "attribution.json", summary)
+    return summary
+
+
+def run_label_noise(args) -> dict:
+    names = args.model_names or [p.name for p in args.pred_dirs]
+    if len(names) != len(args.pred_dirs):
+        raise NucflowError(f"--model-names: {len(names)} names for {len(args.pred_dirs)} --pred-dirs")
+    if not 1 <= args.min_agree <= len(args.pred_dirs):
+        raise NucflowError(f"--min-agree: must lie in 1..{len(args.pred_dirs)}, got {args.min_agree}")
+    rows, counts = [], []
+    for _, row in read_manifest_rows(args.manifest, args.ids).iterrows():
+        labels = manifest_image(args.manifest, row, "labels")
+        labels_true = manifest_image(args.manifest, row, "labels_true")
+        preds = [check_shape(read_prediction(d, row["image_id"]), labels.shape, f"{d}/{row['image_id']}")
+                 for d in args.pred_dirs]
+        if labels_true is not None:
+            check_shape(labels_true, labels.shape, f"{row['image_id']} labels_true")
+        image = label_noise_counts(preds, labels, labels_true, args.min_agree)
+        counts.append(image)
+        for k, name in enumerate(names):
+            rows.append({"image_id": row["image_id"], "model": name, "n_errors": image.errors[k],
+                         "n_flagged_errors": image.flagged_errors[k], "n_flagged": image.n_flagged,
+                         "n_true_noise_errors": image.true_noise_errors[k] if image.true_noise_errors else None,
+                         "n_true_noise": image.n_true_noise})
+    table = pd.DataFrame(rows)
+    write_csv(args.out / "label_noise.csv", table)
+    pooled = sum(counts)
+    summary = {"models": names, "min_agree": args.min_agree, "n_images": len(counts), **pooled.summary()}
+    boot = dict(n_boot=args.n_boot, level=args.level, seed=args.seed)
+    flagged = np.array([[c.flagged_errors, c.errors] for c in counts], float).transpose(0, 2, 1)
+    summary["flagged_share_ci"] = bootstrap_ci(flagged, _mean_model_share, **boot).as_dict()
+    if all(c.true_noise_errors is not None for c in counts):
+        true = np.array([[c.true_noise_errors, c.errors] for c in counts], float).transpose(0, 2, 1)
+        summary["true_share_ci"] = bootstrap_ci(true, _mean_model_share, **boot).as_dict()
+    write_json(args.out / "label_noise.json", summary)
+    return summary
+
+
+def _mean_model_share(values: np.ndarray) -> float:
+    """values (images, models, 2) of (part, errors): mean over models of pooled part / errors."""
+    part, errors = values[..., 0].sum(axis=0), values[..., 1].sum(axis=0)
+    shares = part[errors > 0] / errors[errors > 0]
+    return float(shares.mean()) if shares.size else math.nan
+
+
+def run_artifacts(args) -> dict:
+    effects = {}
+    for _, row in read_manifest_rows(args.manifest, args.ids).iterrows():
+        artifacts = manifest_image(args.manifest, row, "artifacts")
+        if artifacts is None:
+            continue
+        labels = manifest_image(args.manifest, row, "labels")
+        pred = check_shape(read_prediction(args.pred_dir, row["image_id"]), labels.shape,
+                           f"{args.pred_dir}/{row['image_id']}")
+        effects[row["image_id"]] = artifact_effect(labels, pred, check_shape(artifacts, labels.shape,
+                                                                             f"{row['image_id']} artifacts"))
+    if not effects:
+        raise NucflowError(f"{args.manifest}: no image has an artifacts mask")
+    table = artifact_table(effects)
+    write_csv(args.out / "artifacts.csv", table)
+    boot = dict(n_boot=args.n_boot, level=args.level, seed=args.seed)
+    summary = {"n_images": len(table)}
+    for column in ("f1_gain", "error_share_in_artifacts"):
+        values = table[column].dropna().to_numpy(float)
+        summary[column] = {"mean_ci": bootstrap_ci(values, **boot).as_dict() if values.size else None,
+                           "min": float(values.min()) if values.size else math.nan,
+                           "max": float(values.max()) if values.size else math.nan}
+    pooled_errors = table[["n_errors_in_artifacts", "n_errors"]].to_numpy(float)
+    summary["error_share_in_artifacts_pooled"] = _ratio_of_sums(pooled_errors)
+    write_json(args.out / "artifacts.json", summary)
+    return summary
+
+
+def run_morphology(args) -> pd.DataFrame:
+    names = args.names or [p.stem for p in args.tables]
+    if len(names) != len(args.tables) or len(set(names)) != len(names):
+        raise NucflowError(f"--names: need {len(args.tables)} distinct names, got {names}")
+    frames = []
+    for path, name in zip(args.tables, names):
+        frame = _read_table(path)
+        require_columns(frame, args.features, str(path))
+        frames.append(frame[list(args.features)].assign(method=name))
+    table = mann_whitney_table(pd.concat(frames, ignore_index=True), "method", args.features, names,
+                               args.correction)
+    write_csv(args.out / "mann_whitney.csv", table)
+    return table
+
+
+ANALYSES = {"tables": run_tables, "label-noise": run_label_noise, "artifacts": run_artifacts,
+            "morphology": run_morphology}
+
+
+def run(args: argparse.Namespace) -> int:
+    ANALYSES[args.analysis](args)
+    return 0
