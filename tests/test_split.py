@@ -88,3 +88,12 @@ def test_cli_split(toy_manifest, tmp_path, capsys):
     first = out.read_bytes()
     assert main(["split", "--manifest", str(toy_manifest), "--out", str(out), "--seed", "5"]) == 0
     assert out.read_bytes() == first
+
+
+def test_order_by_gives_consecutive_blocks():
+    frame = pd.DataFrame([dict(image_id=f"t{t:02d}", dataset="ts", cell_line="x", field=t) for t in range(10)])
+    splits = make_splits(frame, {"ts": (0.7, 0.1, 0.2)}, seed=3, order_by={"ts": "field"})["ts"]
+    assert splits["train"] == [f"t{t:02d}" for t in range(7)]
+    assert splits["val"] == ["t07"] and splits["test"] == ["t08", "t09"] and splits["order_by"] == "field"
+    with pytest.raises(NucflowError, match="has no column 'well'"):
+        make_splits(frame, {"ts": (0.7, 0.1, 0.2)}, 0, order_by={"ts": "well"})

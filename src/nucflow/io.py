@@ -33,10 +33,19 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise NucflowError(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_target(path: Path):
+    """A temporary file beside ``path`` with the permissions a plain ``open`` would give
+    (mkstemp's 0600 would hide outputs from the rest of a lab's group on a shared cluster)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     return Path(tmp)
 
 

@@ -49,12 +49,17 @@ def split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, in
     return n_train, n_val, n_test
 
 
-def make_splits(frame: pd.DataFrame, fractions: Mapping[str, Iterable[float]], seed: int) -> dict:
+def make_splits(frame: pd.DataFrame, fractions: Mapping[str, Iterable[float]], seed: int,
+                order_by: Mapping[str, str] | None = None) -> dict:
     """Split a manifest table (columns ``image_id, dataset, cell_line``) per data set.
 
     ``fractions`` maps a data set name (or ``"default"``) to (train, val, test).
-    Returns ``{dataset: {"train", "val", "test", "seed", "fractions"}}``.
+    ``order_by`` maps a data set to a manifest column (e.g. ``field`` for a time series): its
+    images are then taken in that column's order instead of a seeded shuffle, so train, val and
+    test are consecutive blocks (no near-duplicate neighbours leak across splits).
+    Returns ``{dataset: {"train", "val", "test", "seed", "fractions"[, "order_by"]}}``.
     """
+    order_by = dict(order_by or {})
     splits: dict = {}
     for dataset in sorted(frame["dataset"].unique()):
         if dataset in fractions:
@@ -68,8 +73,15 @@ def make_splits(frame: pd.DataFrame, fractions: Mapping[str, Iterable[float]], s
         val: list[str] = []
         test: list[str] = []
         for line in sorted(group["cell_line"].unique()):
-            ids = sorted(group.loc[group["cell_line"] == line, "image_id"])
-            order = [ids[i] for i in _rng(seed, dataset, line).permutation(len(ids))]
+            rows = group[group["cell_line"] == line]
+            if dataset in order_by:
+                column = order_by[dataset]
+                if column not in rows.columns:
+                    raise NucflowError(f"splits.order_by: data set {dataset!r} has no column {column!r}")
+                order = list(rows.sort_values([column, "image_id"], kind="stable")["image_id"])
+            else:
+                ids = sorted(rows["image_id"])
+                order = [ids[i] for i in _rng(seed, dataset, line).permutation(len(ids))]
             n_train, n_val, _ = split_counts(len(order), fr)
             per_line_train.append(order[:n_train])
             val += order[n_train:n_train + n_val]
@@ -80,6 +92,7 @@ def make_splits(frame: pd.DataFrame, fractions: Mapping[str, Iterable[float]], s
             "test": test,
             "seed": int(seed),
             "fractions": list(fr),
+            **({"order_by": order_by[dataset]} if dataset in order_by else {}),
         }
     return splits
 

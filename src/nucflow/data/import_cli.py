@@ -1,0 +1,107 @@
+"""``nucflow import {folder,phenix,ndev} ... --out DIR``: write a checked data set from other layouts.
+
+Every importer writes ``DIR/manifest.csv``, the converted TIFFs under ``DIR/<dataset>/`` and
+``DIR/import.json``, then validates the manifest (reading every pixel); see ``docs/importers.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", type=Path, required=True,
+                        help="output folder: manifest.csv, import.json and "
+                             "<dataset>/{fluorescence,brightfield,labels}/")
+
+
+def _add_folder(sub) -> None:
+    parser = sub.add_parser("folder",
+                            help="images with masks named as Cellpose (x_masks.tif) or StarDist (images/, masks/) expect",
+                            description="Import images with instance masks: DIR/x.tif + DIR/x_masks.tif, or "
+                                        "DIR/images/x.tif + DIR/masks/x.tif (.tif, .tiff, .png).")
+    inputs = parser.add_argument_group("input")
+    inputs.add_argument("images", type=Path, help="folder holding the images and masks")
+    inputs.add_argument("--modality", required=True, choices=("fluorescence", "brightfield"),
+                        help="what the images are; a 3-D brightfield image is a plane stack, planes first")
+    inputs.add_argument("--metadata", type=Path, default=None,
+                        help="optional CSV: image_id (file stem) and any of cell_line, well, field, instrument; "
+                             "must list every image")
+    about = parser.add_argument_group("about the data")
+    about.add_argument("--pixel-size-um", type=float, required=True, help="pixel edge in µm")
+    about.add_argument("--dataset", required=True, help="data set name written to the manifest")
+    about.add_argument("--instrument", default="",
+                       help="microscope name (default: empty; the metadata CSV may set it per image)")
+    _output_options(parser)
+
+
+def _add_phenix(sub) -> None:
+    parser = sub.add_parser("phenix",
+                            help="Opera Phenix / Operetta Harmony export "
+                                 "(r01c01f01p01-ch1sk1fk1fl1.tiff or 0101K1F1P1R1.tiff)",
+                            description="Import a Harmony export: one TIFF per well, field, plane and channel. "
+                                        "Masks are MASKS/r02c03f01_masks.tif (row, column, field).")
+    inputs = parser.add_argument_group("input")
+    inputs.add_argument("--images", type=Path, required=True,
+                        help="folder of exported TIFFs (Harmony's Images/ folder)")
+    inputs.add_argument("--plate-map", type=Path, required=True,
+                        help="CSV with columns well (B03 or r02c03) and cell_line")
+    inputs.add_argument("--masks", type=Path, required=True,
+                        help="folder of instance masks named <image_id>_masks.tif, image_id = r02c03f01 "
+                             "(+ sk<t> when several time points)")
+    channels = parser.add_argument_group("channels (1-based, as ch<N> / R<N> in the file names)")
+    channels.add_argument("--nuclear-channel", type=int, default=None,
+                          help="nuclear stain channel; several planes are max-projected")
+    channels.add_argument("--brightfield-channel", type=int, default=None,
+                          help="brightfield channel; its planes are stacked in plane order")
+    about = parser.add_argument_group("about the data")
+    about.add_argument("--pixel-size-um", type=float, required=True, help="pixel edge in µm")
+    about.add_argument("--dataset", required=True, help="data set name written to the manifest")
+    about.add_argument("--instrument", default="Opera Phenix", help="microscope name (default: Opera Phenix)")
+    _output_options(parser)
+
+
+def _add_ndev(sub) -> None:
+    parser = sub.add_parser("ndev",
+                            help="the ndev-sampledata scratch assay (10 time points; pip install ndev-sampledata)",
+                            description="Import the labelled scratch-assay time series of the ndev-sampledata "
+                                        "package: Hoechst, oblique transmitted light and nucleus labels, "
+                                        "one field per time point.")
+    inputs = parser.add_argument_group("input")
+    inputs.add_argument("--file", type=Path, default=None,
+                        help="the OME-TIFF to read (default: the copy inside the installed ndev-sampledata)")
+    about = parser.add_argument_group("about the data")
+    about.add_argument("--dataset", default="ndev", help="data set name and image id prefix (default: ndev)")
+    about.add_argument("--cell-line", default="unknown", help="cell line written to the manifest (default: unknown)")
+    _output_options(parser)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="importer", metavar="IMPORTER", required=True,
+                                help="folder | phenix | ndev; 'nucflow import IMPORTER --help' for its options")
+    _add_folder(sub)
+    _add_phenix(sub)
+    _add_ndev(sub)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.importer == "folder":
+        from nucflow.data.importers.folder import import_folder
+
+        manifest = import_folder(args.images, args.out, modality=args.modality, pixel_size_um=args.pixel_size_um,
+                                 dataset=args.dataset, metadata_csv=args.metadata, instrument=args.instrument)
+    elif args.importer == "phenix":
+        from nucflow.data.importers.phenix import import_phenix
+
+        manifest = import_phenix(args.images, args.out, plate_map=args.plate_map, masks_dir=args.masks,
+                                 pixel_size_um=args.pixel_size_um, dataset=args.dataset,
+                                 nuclear_channel=args.nuclear_channel,
+                                 brightfield_channel=args.brightfield_channel, instrument=args.instrument)
+    else:
+        from nucflow.data.importers.ndev import import_ndev
+
+        manifest = import_ndev(args.out, dataset=args.dataset, path=args.file, cell_line=args.cell_line)
+    print(manifest.summary())
+    return 0
