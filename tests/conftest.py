@@ -53,3 +53,17 @@ def write_dataset(root: Path, n_per_line: int = 6, shape=(48, 48), n_planes: int
 @pytest.fixture
 def toy_manifest(tmp_path) -> Path:
     return write_dataset(tmp_path / "toy")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny test networks run faster and steadier on one intra-op thread (CI has two cores)."""
+    try:
+        import torch
+    except ImportError:  # torch-free test runs
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
