@@ -1,0 +1,225 @@
+"""The SLURM profile, driven through the real snakemake-executor-plugin-slurm against fake SLURM
+commands (tests/fake_slurm/): what each rule asks the cluster for, and that the run completes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE_SLURM = ROOT / "tests" / "fake_slurm"
+PROFILE = ROOT / "profiles" / "slurm"
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+RUN_ID = "model_comparison-unet-bf-lncap-s0"
+TARGETS = ("results/data/splits.json", "results/data/overview.png", "results/tiles/lncap/brightfield-4/train.aug.npz",
+           "results/plan.csv", f"results/runs/{RUN_ID}/model.pt")
+SUBMITTED_RULES = {"simulate", "validate_manifest", "split", "overview", "tiles", "augment", "train"}
+GPU_RULES = {"train", "predict"}
+# Non-default names everywhere, so the test proves that the profile's one place of settings is used.
+CLUSTER = {"NUCFLOW_SLURM_CPU_PARTITION": "compute", "NUCFLOW_SLURM_GPU_PARTITION": "gpu_a100",
+           "NUCFLOW_SLURM_GPU_MODEL": "a100", "NUCFLOW_SLURM_ACCOUNT": "nucflow_lab",
+           "FAKE_SLURM_PARTITIONS": "compute*,gpu_a100:4:a100", "FAKE_SLURM_ACCOUNTS": "nucflow_lab"}
+SBATCH_FLAGS = {"--parsable", "--requeue", "--no-requeue"}
+
+
+def fake_cluster_env(log: Path, **settings: str) -> dict:
+    """The environment of a login node whose SLURM commands are the fakes (and nothing of a real one)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_", "SRUN_", "NUCFLOW_SLURM_"))}
+    env["PATH"] = os.pathsep.join([str(FAKE_SLURM), str(SNAKEMAKE.parent), os.environ["PATH"]])
+    env["FAKE_SLURM_LOG"] = str(log)
+    env.update(settings)
+    return env
+
+
+def calls(log: Path, command: str) -> list[dict]:
+    return [r for r in map(json.loads, log.read_text().splitlines()) if r["command"] == command]
+
+
+def options_of(argv: list[str]) -> dict:
+    """sbatch/srun argv -> {option: value}; an independent reading of what the plugin passed."""
+    options, args = {}, iter(argv[1:])
+    for arg in args:
+        if not arg.startswith("-"):
+            break
+        if "=" in arg:
+            key, value = arg.split("=", 1)
+        elif arg in SBATCH_FLAGS or (arg.startswith("-") and not arg.startswith("--") and len(arg) > 2):
+            key, value = (arg, True) if arg.startswith("--") else (arg[:2], arg[2:])
+        else:
+            key, value = arg, next(args)
+        options[key] = value
+    return options
+
+
+def rule_of(sbatch_options: dict) -> str:
+    """The rule name from the plugin's job comment: rule_<name>[_wildcards_<values>]."""
+    return sbatch_options["--comment"].removeprefix("rule_").split("_wildcards_")[0]
+
+
+@pytest.fixture(scope="module")
+def slurm_run(tmp_path_factory):
+    """One run of the data stage plus one training job through the plugin; (workdir, log, seconds)."""
+    workdir = tmp_path_factory.mktemp("slurm")
+    log = workdir.parent / f"{workdir.name}_calls.jsonl"
+    # FAKE_SLURM_SYNC: each job has finished when sbatch returns, so the plugin's status checks
+    # (which back off by 10 s whenever nothing finished) never wait on a running job.
+    env = fake_cluster_env(log, FAKE_SLURM_SYNC="1", **CLUSTER)
+    command = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--workflow-profile", str(PROFILE), "--configfile", str(ROOT / "config" / "smoke.yaml"),
+               "--jobs", "2", "--latency-wait", "5", "--seconds-between-status-checks", "1",
+               "--slurm-init-seconds-before-status-checks", "1", *TARGETS]
+    start = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
+    seconds = time.monotonic() - start
+    if result.returncode != 0:
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-1500:]}" for p in sorted(workdir.rglob("*.log"))
+                         if "rror" in p.read_text())
+        pytest.fail(f"snakemake with the SLURM profile failed:\n{result.stderr[-4000:]}\n{logs}")
+    return workdir, log, seconds
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
+def test_run_completes_with_every_job_submitted_through_sbatch(slurm_run):
+    workdir, log, seconds = slurm_run
+    print(f"SLURM-profile run through the fake cluster: {seconds:.1f} s")
+    for target in TARGETS:
+        assert (workdir / target).stat().st_size > 0, target
+    submitted = [options_of(call["argv"]) for call in calls(log, "sbatch")]
+    assert {rule_of(options) for options in submitted} == SUBMITTED_RULES  # local rules stay local
+    # every job ended COMPLETED in the fake accounting
+    jobs = [json.loads(p.read_text()) for p in Path(f"{log}.state", "jobs").glob("*.json")]
+    assert len(jobs) == len(submitted) and {job["state"] for job in jobs} == {"COMPLETED"}
+    # the plugin wraps a jobstep snakemake, which runs the rule through srun inside the allocation
+    assert len(calls(log, "srun")) == len(submitted)
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
+def test_gpu_rules_ask_for_a_gpu_on_the_gpu_partition(slurm_run):
+    _, log, _ = slurm_run
+    train = [options_of(c["argv"]) for c in calls(log, "sbatch") if rule_of(options_of(c["argv"])) == "train"]
+    assert len(train) == 1
+    assert train[0]["-p"] == "gpu_a100" and train[0]["--gpus"] == "a100:1" and train[0]["-A"] == "nucflow_lab"
+    assert train[0]["--mem"] == "8000" and train[0]["-t"] == "240"  # config training.mem_mb, runtime_min
+    assert "--gres" not in train[0] and "--ntasks" not in train[0]
+    train_job = next(c["jobid"] for c in calls(log, "sbatch") if rule_of(options_of(c["argv"])) == "train")
+    (step,) = [options_of(c["argv"]) for c in calls(log, "srun") if c["jobid"] == train_job]
+    assert step["--gpus"] == "1"
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
+def test_cpu_rules_ask_for_no_gpu_on_the_cpu_partition(slurm_run):
+    _, log, _ = slurm_run
+    cpu_jobs = [(c["jobid"], options_of(c["argv"])) for c in calls(log, "sbatch")
+                if rule_of(options_of(c["argv"])) not in GPU_RULES]
+    assert len(cpu_jobs) == 7  # simulate, validate_manifest, split, overview, 2 x tiles, augment
+    for _, options in cpu_jobs:
+        assert options["-p"] == "compute" and options["-A"] == "nucflow_lab" and options["--ntasks"] == "1"
+        assert not any(key in options for key in ("--gpus", "--gres")), options
+    threads = {rule_of(options): options["--cpus-per-task"] for _, options in cpu_jobs}
+    assert threads == {"simulate": "8", "validate_manifest": "2", "split": "1", "overview": "1", "tiles": "1",
+                       "augment": "1"}
+    cpu_job_ids = {job_id for job_id, _ in cpu_jobs}
+    assert not any("--gpus" in options_of(c["argv"]) for c in calls(log, "srun") if c["jobid"] in cpu_job_ids)
+
+
+def profile_arguments(env: dict) -> dict:
+    """The profile as snakemake reads it (yte with the environment) -> {option: value}."""
+    from snakemake.profiles import ProfileConfigFileParser
+
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        with open(PROFILE / "config.yaml") as stream:
+            return dict(ProfileConfigFileParser().parse(stream))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_profile_defaults_and_the_one_place_to_override_them():
+    plain = profile_arguments({})
+    assert plain["executor"] == "slurm" and plain["configfile"] == "config/config.yaml"
+    assert "retries" not in plain  # per rule
+    assert plain["default-resources"] == ["slurm_partition=cpu", "mem_mb=2000", "runtime=30"]
+    assert sorted(plain["set-resources"]) == ["predict:gpu=1", "predict:slurm_partition=gpu",
+                                              "train:gpu=1", "train:slurm_partition=gpu"]
+    tuned = profile_arguments(CLUSTER)
+    assert tuned["default-resources"] == ["slurm_partition=compute", "mem_mb=2000", "runtime=30",
+                                          "slurm_account=nucflow_lab"]
+    assert {"train:gpu_model=a100", "predict:gpu_model=a100", "train:slurm_partition=gpu_a100"} <= set(
+        tuned["set-resources"])
+
+
+class MockJob:
+    """What the plugin's submit-string builder reads from a job: resources (dict and attributes), threads."""
+
+    class Resources(dict):
+        __getattr__ = dict.__getitem__
+
+    def __init__(self, threads: int, **resources):
+        self.threads, self.resources = threads, self.Resources(resources)
+
+
+def test_gres_mode_submits_gres_only_and_the_cluster_accepts_it(tmp_path):
+    """Clusters that refuse --gpus take NUCFLOW_SLURM_GPU_GRES; the plugin then sends --gres alone."""
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    entries = profile_arguments({"NUCFLOW_SLURM_GPU_GRES": "gpu:a100:1"})["set-resources"]
+    train = dict(entry.removeprefix("train:").split("=", 1) for entry in entries if entry.startswith("train:"))
+    assert train == {"slurm_partition": "gpu", "gres": "gpu:a100:1", "gpu": "0"}
+    job = MockJob(threads=1, mem_mb=8000, runtime=240, gres=train["gres"], gpu=int(train["gpu"]))
+    params = {"run_uuid": "run1", "slurm_logfile": tmp_path / "%j.log", "comment_str": "rule_train",
+              "account": "", "partition": f" -p {train['slurm_partition']}", "workdir": str(tmp_path)}
+    call = get_submit_command(job, params) + set_gres_string(job)
+    options = options_of(call.split())
+    assert options["--gres"] == "gpu:a100:1" and "--gpus" not in options and options["-p"] == "gpu"
+    env = fake_cluster_env(tmp_path / "calls.jsonl", FAKE_SLURM_SYNC="1")
+    submitted = subprocess.run(call.split() + ["--wrap", "true"], capture_output=True, text=True, env=env)
+    assert submitted.returncode == 0, submitted.stderr
+    job_state = json.loads((tmp_path / "calls.jsonl.state" / "jobs" / f"{submitted.stdout.strip()}.json").read_text())
+    assert (job_state["state"], job_state["gpus"], job_state["gpu_model"]) == ("COMPLETED", 1, "a100")
+
+
+def test_fake_slurm_answers_in_the_formats_the_plugin_parses(tmp_path, monkeypatch):
+    """Background jobs move RUNNING -> COMPLETED / FAILED in the plugin's own sacct and squeue queries."""
+    from snakemake_executor_plugin_slurm.job_status_query import (
+        query_job_status, query_job_status_sacct, query_job_status_squeue)
+
+    log = tmp_path / "calls.jsonl"
+    env = fake_cluster_env(log)
+
+    def sbatch(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["sbatch", "--parsable", "--job-name", "run1", *args], capture_output=True,
+                              text=True, env=env, cwd=tmp_path)
+
+    ok = sbatch("-p", "cpu", "--wrap", "sleep 1; srun -n1 --cpus-per-task=1 --nodes=1 echo done").stdout.strip()
+    bad = sbatch("-p", "gpu", "--gpus=1", "--wrap", "exit 3").stdout.strip()
+    refused = sbatch("-p", "cpu", "--gpus=1", "--wrap", "true")
+    assert refused.returncode == 1 and "Requested node configuration is not available" in refused.stderr
+
+    monkeypatch.setenv("PATH", env["PATH"])  # the plugin's query runs with this process's environment
+    monkeypatch.setenv("FAKE_SLURM_LOG", str(log))
+
+    def status(query) -> dict:
+        return asyncio.run(query_job_status(query("run1"), logging.getLogger("test")))[0]
+
+    assert status(query_job_status_sacct)[ok] in ("PENDING", "RUNNING")
+    deadline = time.monotonic() + 20
+    while status(query_job_status_sacct)[ok] != "COMPLETED" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert status(query_job_status_sacct) == {ok: "COMPLETED", bad: "FAILED"}
+    assert status(query_job_status_squeue) == {ok: "COMPLETED", bad: "FAILED"}
+    assert (tmp_path / f"slurm-{ok}.out").read_text() == "done\n"
