@@ -1,0 +1,184 @@
+"""Tile sets as a Lightning data module: targets computed once in memory, seeded epoch sampling.
+
+Training draws ``steps_per_epoch * batch_size`` tiles per epoch with :class:`EpochSampler`: the
+tiles are shuffled, used once each, reshuffled, and so on until the epoch is full. The shuffles of
+epoch ``e`` come from a generator seeded with ``(seed, e)``, so the sample stream depends on the
+seed and the epoch only -- a resumed run sees exactly the tiles an uninterrupted run would.
+Validation goes through every validation tile once, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from nucflow.data.targets import binary_target, border_weight_maps, three_class_target
+from nucflow.data.tiles import load_tiles
+from nucflow.errors import NucflowError
+
+
+@dataclass(frozen=True)
+class TileArrays:
+    """Tiles with their training targets, all in memory.
+
+    Attributes:
+        images: float32 (N, C, S, S), normalised.
+        target: float32 (N, 1, S, S) foreground mask, or int64 (N, S, S) classes for 3-class.
+        foreground: bool (N, S, S), nucleus pixels (for the pixel F1).
+        weight: float32 (N, 1, S, S) border weights, or ``None`` when the loss needs none.
+        image_ids: (N,) str, the field each tile came from.
+    """
+
+    images: np.ndarray
+    target: np.ndarray
+    foreground: np.ndarray
+    weight: np.ndarray | None
+    image_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def load_tile_arrays(paths: Sequence[str], in_channels: int, target_kind: str,
+                     with_weights: bool) -> TileArrays:
+    """Load and concatenate tile sets and compute their targets.
+
+    Args:
+        paths: ``.npz`` tile sets (see :mod:`nucflow.data.tiles`); all must share C and S.
+        in_channels: expected C.
+        target_kind: ``"binary"`` or ``"three_class"``.
+        with_weights: compute U-Net border weight maps (w0 = 10, sigma = 5 px).
+    """
+    images, labels, ids = [], [], []
+    for path in paths:
+        tiles = load_tiles(path)
+        im, lab = tiles.images, tiles.labels
+        if im.dtype != np.float32 or im.ndim != 4:
+            raise NucflowError(f"{path}: images must be float32 (N, C, S, S), got {im.dtype} {im.shape}")
+        if im.shape[1] != in_channels:
+            raise NucflowError(f"{path}: tiles have {im.shape[1]} channel(s) but the run expects "
+                               f"in_channels={in_channels}")
+        if lab.ndim != 3 or not np.issubdtype(lab.dtype, np.integer) or lab.shape != (im.shape[0], *im.shape[2:]):
+            raise NucflowError(f"{path}: labels must be integer (N, S, S) matching images {im.shape}, "
+                               f"got {lab.dtype} {lab.shape}")
+        if len(im) == 0:
+            raise NucflowError(f"{path}: tile set is empty")
+        if images and im.shape[2:] != images[0].shape[2:]:
+            raise NucflowError(f"{path}: tile size {im.shape[2:]} differs from {paths[0]} ({images[0].shape[2:]})")
+        bad = ~np.isfinite(im).reshape(len(im), -1).all(1)
+        if bad.any():
+            raise NucflowError(f"{path}: tile {int(np.argmax(bad))} contains NaN or infinite values")
+        images.append(im)
+        labels.append(lab.astype(np.int32, copy=False))
+        ids.append(np.asarray(tiles.image_ids).astype(str))
+    image = np.concatenate(images)
+    label = np.concatenate(labels)
+    if target_kind == "binary":
+        target = binary_target(label)[:, None]
+    elif target_kind == "three_class":
+        target = three_class_target(label)
+    else:
+        raise NucflowError(f"unknown target kind {target_kind!r}")
+    weight = border_weight_maps(label)[:, None] if with_weights else None
+    return TileArrays(image, target, label > 0, weight, np.concatenate(ids))
+
+
+class TileDataset(Dataset):
+    """Items ``{"image": (C, S, S) float32, "target": ..., "foreground": (S, S) bool
+    [, "weight": (1, S, S) float32]}`` as tensors."""
+
+    def __init__(self, arrays: TileArrays):
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        a = self.arrays
+        item = {"image": torch.from_numpy(a.images[index]), "target": torch.from_numpy(a.target[index]),
+                "foreground": torch.from_numpy(a.foreground[index])}
+        if a.weight is not None:
+            item["weight"] = torch.from_numpy(a.weight[index])
+        return item
+
+
+class EpochSampler(Sampler[int]):
+    """``num_samples`` tile indices per epoch from repeated seeded shuffles of ``range(n_tiles)``.
+
+    Lightning calls :meth:`set_epoch` before each epoch; the indices of epoch ``e`` depend only on
+    ``(seed, e)``.
+    """
+
+    def __init__(self, n_tiles: int, num_samples: int, seed: int):
+        if n_tiles < 1 or num_samples < 1:
+            raise NucflowError(f"sampler: need at least one tile and one sample, got {n_tiles}, {num_samples}")
+        self.n_tiles, self.num_samples, self.seed = n_tiles, num_samples, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def indices(self, epoch: int) -> np.ndarray:
+        """The tile indices of ``epoch`` (int64, length ``num_samples``)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        rounds = -(-self.num_samples // self.n_tiles)
+        return np.concatenate([rng.permutation(self.n_tiles) for _ in range(rounds)])[: self.num_samples]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices(self.epoch).tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class TileDataModule(pl.LightningDataModule):
+    """Training and validation tile sets of one run.
+
+    Args:
+        train_tiles, val_tiles: ``.npz`` tile-set paths (several are concatenated).
+        in_channels: expected channels per tile.
+        target_kind, with_weights: see :func:`load_tile_arrays`.
+        batch_size, steps_per_epoch: one epoch = ``steps_per_epoch`` batches of ``batch_size``.
+        seed: sampling seed; num_workers: DataLoader workers.
+    """
+
+    def __init__(self, train_tiles: Sequence[str], val_tiles: Sequence[str], in_channels: int,
+                 target_kind: str, with_weights: bool, batch_size: int, steps_per_epoch: int,
+                 seed: int, num_workers: int = 0):
+        super().__init__()
+        self.train_tiles, self.val_tiles = list(train_tiles), list(val_tiles)
+        self.in_channels, self.target_kind, self.with_weights = in_channels, target_kind, with_weights
+        self.batch_size, self.steps_per_epoch = batch_size, steps_per_epoch
+        self.seed, self.num_workers = seed, num_workers
+        self.train_arrays: TileArrays | None = None
+        self.val_arrays: TileArrays | None = None
+
+    @classmethod
+    def from_config(cls, config, target_kind: str, with_weights: bool) -> "TileDataModule":
+        return cls(config.train_tiles, config.val_tiles, config.in_channels, target_kind, with_weights,
+                   config.batch_size, config.effective_steps_per_epoch, config.seed, config.num_workers)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_arrays is None:
+            self.train_arrays = load_tile_arrays(self.train_tiles, self.in_channels, self.target_kind,
+                                                 self.with_weights)
+        if self.val_arrays is None:
+            self.val_arrays = load_tile_arrays(self.val_tiles, self.in_channels, self.target_kind,
+                                               self.with_weights)
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        sampler = EpochSampler(len(self.train_arrays), self.steps_per_epoch * self.batch_size, self.seed)
+        return DataLoader(TileDataset(self.train_arrays), batch_size=self.batch_size, sampler=sampler,
+                          drop_last=True, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        self.setup()
+        return DataLoader(TileDataset(self.val_arrays), batch_size=self.batch_size, shuffle=False,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)

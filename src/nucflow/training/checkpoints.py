@@ -1,0 +1,76 @@
+"""Reading network weights safely: ``torch.load(weights_only=True)`` only, never arbitrary pickles.
+
+Two formats are accepted wherever weights are read:
+
+* ``model.pt`` -- a plain ``state_dict`` of the network (what ``nucflow train`` exports);
+* a Lightning ``.ckpt`` of :class:`~nucflow.training.module.SegmentationModule` -- its
+  ``"state_dict"`` with the ``"net."`` prefix removed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from lightning_fabric.plugins import TorchCheckpointIO
+from torch import nn
+
+from nucflow.errors import NucflowError
+
+NET_PREFIX = "net."
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint I/O that always loads with ``weights_only=True``.
+
+    Lightning itself defaults to ``weights_only=False`` where a caller passes nothing (e.g. the LR
+    tuner restoring its temporary checkpoint); this plugin closes that door for every load.
+    """
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The network ``state_dict`` stored in ``path`` (``model.pt`` or a Lightning checkpoint), on CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise NucflowError(f"{path}: checkpoint not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types; report file and reason
+        raise NucflowError(f"{path}: not a loadable weights file ({type(exc).__name__}: {exc})") from None
+    if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
+        data = {k[len(NET_PREFIX):]: v for k, v in data["state_dict"].items() if k.startswith(NET_PREFIX)}
+    if not isinstance(data, dict) or not data or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise NucflowError(f"{path}: holds no network state_dict")
+    return data
+
+
+def load_weights(net: nn.Module, path: str | os.PathLike) -> None:
+    """Load the weights in ``path`` into ``net`` strictly; a mismatch names the offending keys."""
+    state = read_state_dict(path)
+    own = net.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong_shape = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    problems = []
+    for what, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", wrong_shape)):
+        if keys:
+            shown = ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+            problems.append(f"{what}: {shown}")
+    if problems:
+        raise NucflowError(f"{path}: weights do not fit the network ({'; '.join(problems)})")
+    net.load_state_dict(state, strict=True)
+
+
+def export_state_dict(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write the network weights of a Lightning checkpoint as a plain ``state_dict`` file
+    (atomically)."""
+    out = Path(out)
+    state = read_state_dict(checkpoint)
+    tmp = out.with_name(f".{out.name}.part")
+    torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
+    os.replace(tmp, out)
+    return out

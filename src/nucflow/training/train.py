@@ -1,0 +1,186 @@
+"""Train one run from its :class:`RunConfig`, resuming exactly where an interrupted job stopped.
+
+Run folder (``config.out_dir``)::
+
+    run.json          the configuration used
+    log.csv           one row per epoch (see nucflow.training.callbacks)
+    checkpoints/      best.ckpt (lowest val_loss), last.ckpt (end of the latest epoch)
+    model.pt          plain state_dict of the best weights (what inference loads)
+    train_done.json   epochs run, best val_loss and epoch, times, throughput, why training stopped
+
+Resume: when ``checkpoints/last.ckpt`` exists, training continues from it (epoch, weights, Adam,
+ReduceLROnPlateau, early-stopping and best-checkpoint state). Tile sampling, FREM draws and the
+global RNG are seeded per ``(seed, epoch)``, so on CPU a resumed run ends with the same weights,
+bit for bit, as an uninterrupted one. When ``train_done.json`` says the run is finished (early
+stop, or ``max_epochs`` reached), a rerun only re-exports ``model.pt``; a larger ``max_epochs``
+continues a run that had stopped at its epoch limit.
+
+Checkpoints are read with ``torch.load(weights_only=True)``: they hold tensors and plain values
+only (the run config travels as a dict).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.accelerators import CPUAccelerator
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.plugins.environments import SLURMEnvironment
+
+from nucflow.data.datamodule import TileDataModule
+from nucflow.errors import NucflowError
+from nucflow.io import read_json, write_json
+from nucflow.training.callbacks import EpochLog, read_log
+from nucflow.training.checkpoints import SafeCheckpointIO, export_state_dict, load_weights
+from nucflow.training.config import RUNTIME_FIELDS, RunConfig
+from nucflow.training.module import SegmentationModule
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The files of one run folder."""
+
+    out_dir: Path
+
+    @property
+    def run_json(self) -> Path: return self.out_dir / "run.json"
+    @property
+    def log_csv(self) -> Path: return self.out_dir / "log.csv"
+    @property
+    def checkpoints(self) -> Path: return self.out_dir / "checkpoints"
+    @property
+    def best_ckpt(self) -> Path: return self.checkpoints / "best.ckpt"
+    @property
+    def last_ckpt(self) -> Path: return self.checkpoints / "last.ckpt"
+    @property
+    def model_pt(self) -> Path: return self.out_dir / "model.pt"
+    @property
+    def done_json(self) -> Path: return self.out_dir / "train_done.json"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What ``train_done.json`` holds.
+
+    Attributes:
+        run_id: the run.
+        epochs_run: epochs completed in total (over all resumptions).
+        best_epoch: 0-based epoch of the lowest val_loss; best_val_loss: that loss.
+        stopped_early: early stopping ended the run (else max_epochs did).
+        wall_seconds: wall time of the invocation that finished the run.
+        train_seconds: time in training steps summed over all epochs (log.csv).
+        tiles_per_second: training tiles per second of ``train_seconds`` (None if not measured).
+        resumed: this invocation continued from ``last.ckpt``.
+    """
+
+    run_id: str
+    epochs_run: int
+    best_epoch: int
+    best_val_loss: float
+    stopped_early: bool
+    wall_seconds: float
+    train_seconds: float
+    tiles_per_second: float | None
+    resumed: bool
+
+
+def check_same_run(config: RunConfig, paths: RunPaths) -> None:
+    """Refuse to resume a folder whose ``run.json`` describes a different run."""
+    if not paths.run_json.is_file():
+        return
+    previous = read_json(paths.run_json)
+    current = config.to_dict()
+    changed = sorted(k for k in set(previous) | set(current)
+                     if k not in RUNTIME_FIELDS and previous.get(k) != current.get(k))
+    if changed:
+        raise NucflowError(f"{paths.run_json}: an earlier run in this folder used different "
+                           f"{', '.join(changed)}; use a new out_dir or delete the folder")
+
+
+def _finished(paths: RunPaths, config: RunConfig) -> bool:
+    if not (paths.done_json.is_file() and paths.best_ckpt.is_file()):
+        return False
+    done = read_json(paths.done_json)
+    return bool(done.get("stopped_early")) or int(done.get("epochs_run", 0)) >= config.max_epochs
+
+
+def _trainer(config: RunConfig, paths: RunPaths, callbacks: list[pl.Callback],
+             interactive: bool) -> pl.Trainer:
+    plugins: list = [SafeCheckpointIO()]
+    if SLURMEnvironment.detect():  # Snakemake retries jobs; Lightning must not requeue them itself
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    checkpoint = ModelCheckpoint(dirpath=paths.checkpoints, filename="best", monitor="val_loss", mode="min",
+                                 save_top_k=1, save_last=True, auto_insert_metric_name=False,
+                                 enable_version_counter=False)
+    stopper = EarlyStopping(monitor="val_loss", mode="min", patience=config.stop_patience)
+    return pl.Trainer(
+        accelerator=config.accelerator, devices=1, precision=config.precision,
+        max_epochs=config.max_epochs, callbacks=[EpochLog(paths.log_csv), stopper, checkpoint, *callbacks],
+        logger=False, default_root_dir=paths.out_dir, num_sanity_val_steps=0,
+        enable_progress_bar=interactive, enable_model_summary=interactive, plugins=plugins)
+
+
+def train(config: RunConfig, *, callbacks: list[pl.Callback] | None = None,
+          interactive: bool | None = None) -> TrainResult:
+    """Train (or resume, or just re-export) the run described by ``config``.
+
+    Args:
+        config: the run.
+        callbacks: extra Lightning callbacks (tests use one to simulate a killed job).
+        interactive: show the progress bar (default: when stderr is a terminal).
+    """
+    start = time.perf_counter()
+    paths = RunPaths(Path(config.out_dir))
+    check_same_run(config, paths)
+    if _finished(paths, config):
+        export_state_dict(paths.best_ckpt, paths.model_pt)
+        return TrainResult(**read_json(paths.done_json))
+    paths.checkpoints.mkdir(parents=True, exist_ok=True)
+    if not paths.run_json.is_file() or read_json(paths.run_json) != config.to_dict():
+        config.to_json(paths.run_json)
+    resume = paths.last_ckpt.is_file()
+
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    module = SegmentationModule(config)
+    if config.init_from and not resume:
+        load_weights(module.net, config.init_from)
+    data = TileDataModule.from_config(config, module.spec.target, module.spec.needs_weight)
+    trainer = _trainer(config, paths, list(callbacks or []),
+                       sys.stderr.isatty() if interactive is None else interactive)
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    if isinstance(trainer.accelerator, CPUAccelerator):
+        torch.use_deterministic_algorithms(True)
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=str(paths.last_ckpt) if resume else None,
+                    weights_only=True)
+    finally:
+        torch.use_deterministic_algorithms(deterministic_before)
+    if trainer.interrupted:
+        raise NucflowError(f"run {config.run_id}: training was interrupted; rerun to resume from "
+                           f"{paths.last_ckpt}")
+    return _finish(config, paths, trainer, resume, time.perf_counter() - start)
+
+
+def _finish(config: RunConfig, paths: RunPaths, trainer: pl.Trainer, resumed: bool,
+            wall_seconds: float) -> TrainResult:
+    if not paths.best_ckpt.is_file():
+        raise NucflowError(f"run {config.run_id}: no checkpoint was written to {paths.checkpoints}")
+    export_state_dict(paths.best_ckpt, paths.model_pt)
+    log = read_log(paths.log_csv)
+    best = int(log["val_loss"].idxmin())
+    train_seconds = float(log["train_seconds"].sum())
+    tiles = len(log) * config.effective_steps_per_epoch * config.batch_size
+    stopper = next(c for c in trainer.callbacks if isinstance(c, EarlyStopping))
+    result = TrainResult(
+        run_id=config.run_id, epochs_run=int(trainer.current_epoch), best_epoch=int(log["epoch"][best]),
+        best_val_loss=float(log["val_loss"][best]), stopped_early=stopper.stopped_epoch > 0,
+        wall_seconds=round(wall_seconds, 3), train_seconds=round(train_seconds, 3),
+        tiles_per_second=round(tiles / train_seconds, 3) if train_seconds > 0 else None,
+        resumed=resumed)
+    write_json(paths.done_json, asdict(result))
+    return result

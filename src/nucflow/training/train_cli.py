@@ -1,0 +1,37 @@
+"""``nucflow train``: train one run from its run.json, or resume it, or re-export a finished one."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from nucflow.training.config import RunConfig, set_threads
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    io = parser.add_argument_group("input")
+    io.add_argument("--run", required=True, help="run.json of the run (its out_dir receives every output)")
+    override = parser.add_argument_group("overrides (do not change what is learned)")
+    override.add_argument("--max-epochs", type=int,
+                          help="upper bound on epochs (extends a run that hit its limit)")
+    override.add_argument("--accelerator", help="Lightning accelerator: auto, cpu or gpu")
+    override.add_argument("--num-workers", type=int, help="DataLoader worker processes")
+    override.add_argument("--threads", type=int,
+                          help="CPU threads for torch (match the Snakemake rule's threads; default: torch's)")
+    override.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from nucflow.training.train import train
+
+    config = RunConfig.from_json(args.run)
+    changes = {key: value for key, value in (("max_epochs", args.max_epochs), ("accelerator", args.accelerator),
+                                             ("num_workers", args.num_workers)) if value is not None}
+    if changes:
+        config = RunConfig.from_dict({**config.to_dict(), **changes}, source=args.run)
+    set_threads(args.threads)
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    result = train(config, interactive=True if args.progress else None)
+    print(f"{result.run_id}: {result.epochs_run} epochs, best val_loss {result.best_val_loss:.5g} "
+          f"at epoch {result.best_epoch}, {result.tiles_per_second} tiles/s -> {config.out_dir}")
+    return 0

@@ -1,0 +1,268 @@
+"""Training: RunConfig, data module, tiny end-to-end runs (determinism, resume, NaN stop), lr-find."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import pytorch_lightning as pl
+import torch
+from scipy import ndimage as ndi
+from skimage.draw import disk
+
+from nucflow import cli
+from nucflow.data.datamodule import EpochSampler, load_tile_arrays
+from nucflow.data.tiles import TileSet, save_tiles
+from nucflow.errors import NucflowError
+from nucflow.models import build
+from nucflow.training.checkpoints import load_weights, read_state_dict
+from nucflow.training.config import RunConfig
+from nucflow.training.losses import bce
+from nucflow.training.train import train
+
+SIZE = 32
+#: the resume/determinism runs use every source of randomness training has: dropout (U-Net++),
+#: deep supervision, batch norm and FREM's per-epoch channel draws
+RANDOM_PARTS = dict(model="unetpp", model_options={"batch_norm": True, "deep_supervision": True},
+                    frem={"channels": 2, "factor": 10.0})
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny convolutions run fastest single-threaded, above all on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def simulated_tiles(n: int, seed: int, size: int = SIZE):
+    """(images float32 (n, 1, S, S), labels int32 (n, S, S)): three disks, blurred mask + noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((n, size, size), np.int32)
+    images = np.zeros((n, 1, size, size), np.float32)
+    for i in range(n):
+        for k in range(3):
+            rr, cc = disk(tuple(rng.integers(6, size - 6, 2)), 4, shape=(size, size))
+            labels[i, rr, cc] = k + 1
+        images[i, 0] = ndi.gaussian_filter((labels[i] > 0).astype(np.float32), 1) \
+            + 0.1 * rng.standard_normal((size, size))
+    return images, labels
+
+
+def write_tile_set(path, n, seed, nan=False):
+    images, labels = simulated_tiles(n, seed)
+    if nan:
+        images[0, 0, 3, 3] = np.nan
+    save_tiles(path, TileSet(images, labels, np.array([f"img{i}" for i in range(n)]), {"size": SIZE}))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tile_sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiles")
+    return write_tile_set(root / "train.npz", 6, 1), write_tile_set(root / "val.npz", 2, 2)
+
+
+def run_config(tile_sets, out_dir, **changes) -> RunConfig:
+    data = dict(run_id="tiny", model="unet", width=0.0625, in_channels=1, modality="fluorescence",
+                train_tiles=[tile_sets[0]], val_tiles=[tile_sets[1]], batch_size=2, steps_per_epoch=2,
+                max_epochs=4, lr=0.05, lr_patience=0, stop_patience=50, out_dir=str(out_dir))
+    data.update(changes)
+    return RunConfig.from_dict(data)
+
+
+def network_state(out_dir):
+    return torch.load(f"{out_dir}/checkpoints/last.ckpt", weights_only=True)["state_dict"]
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+# --- RunConfig ---------------------------------------------------------------------------------
+def test_run_config_round_trip_and_defaults(tmp_path, tile_sets):
+    config = run_config(tile_sets, tmp_path / "run", model_options={"batch_norm": True},
+                        frem={"channels": 2, "factor": 10.0})
+    config.to_json(tmp_path / "run.json")
+    again = RunConfig.from_json(tmp_path / "run.json")
+    assert again == config
+    assert again.train_tiles == (tile_sets[0],) and again.out_channels == 1 and again.lr_factor == 0.1
+    assert run_config(tile_sets, tmp_path, steps_per_epoch=None, batch_size=16).effective_steps_per_epoch == 625
+    assert run_config(tile_sets, tmp_path, loss="three_class").out_channels == 3
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"learning_rate": 0.1}, "unknown key.*learning_rate"),
+    ({"batch_size": "2"}, "batch_size: expected an integer"),
+    ({"lr": True}, "lr: expected a number"),
+    ({"loss": "focal"}, "loss: unknown loss"),
+    ({"loss": "bce", "out_channels": 3}, "out_channels"),
+    ({"smoothing": 0.1}, "smoothing: only used by loss 'bce_smooth'"),
+    ({"train_tiles": "a.npz"}, "train_tiles: expected a list"),
+])
+def test_run_config_errors_name_the_key(tmp_path, tile_sets, changes, message):
+    with pytest.raises(NucflowError, match=message):
+        run_config(tile_sets, tmp_path, **changes)
+
+
+def test_run_config_missing_key(tmp_path):
+    with pytest.raises(NucflowError, match="missing required key.*model"):
+        RunConfig.from_dict({"run_id": "x"}, source="run.json")
+
+
+# --- data ----------------------------------------------------------------------------------------
+def test_epoch_sampler_is_seeded_per_epoch_and_reshuffles():
+    sampler = EpochSampler(n_tiles=5, num_samples=12, seed=3)
+    first = sampler.indices(0)
+    assert len(first) == 12 and sorted(first[:5]) == list(range(5)) and sorted(first[5:10]) == list(range(5))
+    np.testing.assert_array_equal(first, EpochSampler(5, 12, 3).indices(0))
+    assert not np.array_equal(first, sampler.indices(1))
+    sampler.set_epoch(1)
+    assert list(sampler) == sampler.indices(1).tolist()
+
+
+def test_tile_arrays_concatenate_and_check(tmp_path, tile_sets):
+    arrays = load_tile_arrays([tile_sets[0], tile_sets[1]], 1, "three_class", with_weights=True)
+    assert arrays.images.shape == (8, 1, SIZE, SIZE) and arrays.target.dtype == np.int64
+    assert arrays.weight.shape == (8, 1, SIZE, SIZE) and arrays.foreground.dtype == bool
+    with pytest.raises(NucflowError, match="in_channels=2"):
+        load_tile_arrays([tile_sets[0]], 2, "binary", with_weights=False)
+    bad = write_tile_set(tmp_path / "nan.npz", 2, 5, nan=True)
+    with pytest.raises(NucflowError, match="nan.npz: tile 0 contains NaN"):
+        load_tile_arrays([bad], 1, "binary", with_weights=False)
+
+
+# --- training --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tile_sets):
+    """Three 4-epoch runs of one config: two uninterrupted, one killed after 2 epochs and resumed."""
+    root = tmp_path_factory.mktemp("runs")
+    with_frem = RANDOM_PARTS
+    results = {name: None for name in ("a", "b", "killed", "resumed")}
+    with torch.random.fork_rng():
+        torch.set_num_threads(1)
+        results["a"] = train(run_config(tile_sets, root / "a", **with_frem), interactive=False)
+        results["b"] = train(run_config(tile_sets, root / "b", **with_frem), interactive=False)
+
+        class Kill(pl.Callback):
+            def on_train_epoch_start(self, trainer, pl_module):
+                if trainer.current_epoch == 2:
+                    raise RuntimeError("simulated kill")
+
+        with pytest.raises(RuntimeError, match="simulated kill"):
+            train(run_config(tile_sets, root / "c", **with_frem), callbacks=[Kill()], interactive=False)
+        results["killed_log"] = pd.read_csv(root / "c" / "log.csv")
+        results["resumed"] = train(run_config(tile_sets, root / "c", **with_frem), interactive=False)
+    return root, results
+
+
+def test_run_writes_every_output(runs, tile_sets):
+    root, results = runs
+    out = root / "a"
+    for name in ("run.json", "log.csv", "model.pt", "train_done.json", "checkpoints/best.ckpt",
+                 "checkpoints/last.ckpt"):
+        assert (out / name).is_file(), name
+    log = pd.read_csv(out / "log.csv")
+    assert log.columns.tolist() == ["epoch", "train_loss", "val_loss", "val_f1", "lr", "train_seconds"]
+    assert log["epoch"].tolist() == [0, 1, 2, 3]
+    assert log["val_f1"].between(0, 1).all() and np.isfinite(log["train_loss"]).all()
+    done = json.loads((out / "train_done.json").read_text())
+    assert done["epochs_run"] == 4 and done["best_epoch"] == int(log["val_loss"].idxmin())
+    assert done["best_val_loss"] == pytest.approx(log["val_loss"].min())
+    assert RunConfig.from_json(out / "run.json") == run_config(tile_sets, out, **RANDOM_PARTS)
+    net = build("unetpp", width=0.0625, **RANDOM_PARTS["model_options"])
+    load_weights(net, out / "model.pt")  # plain state_dict, strict
+    best = read_state_dict(out / "checkpoints" / "best.ckpt")
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in best.items())
+
+
+def test_two_cpu_runs_give_identical_weights(runs):
+    root, _ = runs
+    assert_same_weights(network_state(root / "a"), network_state(root / "b"))
+
+
+def test_killed_run_resumes_to_the_same_weights(runs):
+    root, results = runs
+    assert results["killed_log"]["epoch"].tolist() == [0, 1]
+    assert results["resumed"].resumed and results["resumed"].epochs_run == 4
+    assert_same_weights(network_state(root / "a"), network_state(root / "c"))
+    a, c = (torch.load(root / r / "checkpoints" / "last.ckpt", weights_only=True) for r in ("a", "c"))
+    assert a["nucflow"]["plateau"] == c["nucflow"]["plateau"]
+    log_a, log_c = pd.read_csv(root / "a" / "log.csv"), pd.read_csv(root / "c" / "log.csv")
+    pd.testing.assert_frame_equal(log_a.drop(columns="train_seconds"), log_c.drop(columns="train_seconds"))
+
+
+def test_finished_run_is_a_no_op_and_a_changed_config_is_refused(runs, tile_sets):
+    root, results = runs
+    before = (root / "a" / "train_done.json").read_text()
+    (root / "a" / "model.pt").unlink()
+    config = run_config(tile_sets, root / "a", **RANDOM_PARTS)
+    again = train(config, interactive=False)
+    assert again == results["a"] and (root / "a" / "model.pt").is_file()
+    assert (root / "a" / "train_done.json").read_text() == before
+    with pytest.raises(NucflowError, match="different lr"):
+        train(config.replace(lr=0.01), interactive=False)
+
+
+def test_nan_loss_stops_with_run_id_and_step(tmp_path, tile_sets, capsys):
+    config = run_config(tile_sets, tmp_path / "nan", lr=1e30, max_epochs=3, run_id="boom")
+    config.to_json(tmp_path / "nan.json")
+    status = cli.main(["train", "--run", str(tmp_path / "nan.json")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert err[-1].startswith("nucflow train: error: run boom: training loss became") and "global step" in err[-1]
+    assert "Traceback" not in "\n".join(err)
+
+
+def test_init_from_loads_weights_strictly(tmp_path, tile_sets, runs):
+    root, _ = runs
+    config = run_config(tile_sets, tmp_path / "ft", init_from=str(root / "a" / "model.pt"))
+    with pytest.raises(NucflowError, match="weights do not fit the network"):
+        train(config, interactive=False)  # the source is a U-Net++, this network a U-Net
+
+
+def test_three_class_and_weighted_losses_train(tmp_path, tile_sets):
+    for loss, channels_last in (("three_class", True), ("bce_weighted", False)):
+        result = train(run_config(tile_sets, tmp_path / loss, loss=loss, max_epochs=1, steps_per_epoch=1,
+                                  lr=1e-3, channels_last=channels_last), interactive=False)
+        assert result.epochs_run == 1 and np.isfinite(result.best_val_loss)
+
+
+def test_tiny_unet_overfits_one_tile():
+    torch.manual_seed(0)
+    images, labels = simulated_tiles(1, seed=4)
+    x, y = torch.from_numpy(images), torch.from_numpy((labels[:, None] > 0).astype(np.float32))
+    net = build("unet", width=0.0625)
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(200):
+        optimiser.zero_grad()
+        bce(net(x), y).backward()
+        optimiser.step()
+    predicted, truth = net(x) > 0, y > 0
+    f1 = 2 * (predicted & truth).sum().item() / (predicted.sum().item() + truth.sum().item())
+    assert f1 > 0.95
+
+
+# --- lr-find --------------------------------------------------------------------------------------
+def test_lr_find_writes_curve_and_chooses_inside_the_sweep(tmp_path, tile_sets):
+    from nucflow.training.lr_find import choose_lr, find_lr, write_lr_outputs
+
+    config = run_config(tile_sets, tmp_path / "lr")
+    result = find_lr(config, min_lr=1e-6, max_lr=1.0, num_steps=20)
+    paths = write_lr_outputs(result, tmp_path / "lr", config.run_id)
+    curve = pd.read_csv(paths["curve"])
+    assert curve.columns.tolist() == ["step", "lr", "loss", "smoothed_loss", "used"] and len(curve) == 20
+    chosen = json.loads(paths["lr"].read_text())
+    assert 1e-6 <= chosen["lr"] <= 1.0 and chosen["lr"] == result.lr and "steepest" in chosen["rule"]
+    assert paths["plot"].stat().st_size > 1000
+    again = find_lr(config, min_lr=1e-6, max_lr=1.0, num_steps=20)
+    pd.testing.assert_frame_equal(result.curve, again.curve)  # deterministic on CPU
+    # the rule on a constructed curve: flat, steep fall around 1e-3, minimum, divergence
+    lrs = np.logspace(-6, 0, 61)
+    smoothed = 1 / (1 + np.exp((np.log10(lrs) + 3) * 3)) + np.where(lrs > 0.05, 100 * lrs, 0)
+    assert choose_lr(lrs, smoothed)[0] == pytest.approx(1e-3)
