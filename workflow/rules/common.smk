@@ -60,6 +60,7 @@ def all_targets():
     targets = ["results/data/overview.png", "results/data/splits.json"]
     targets += ["results/plan.csv"]
     targets += expand("results/tables/{arm}/per_image.csv", arm=ARMS_ON)
+    targets += expand("results/attribution/{arm}/tables", arm=ARMS_ON)
     return targets
 
 
@@ -107,3 +108,32 @@ def gpu_resources(attempt):
 
 
 ARMS_ON = [name for name, arm in config["arms"].items() if arm["enabled"] and any(r.arm == name for r in RUNS.values())]
+
+
+def label_noise_groups():
+    """(dataset, seed) -> {model: run_id} of fluorescence model-comparison runs; only groups
+    with at least five models can carry the paper's 4-of-5 estimate."""
+    groups = {}
+    for run in RUNS.values():
+        if run.arm == "model_comparison" and run.modality == "fluorescence":
+            groups.setdefault((run.dataset, run.seed), {})[run.model] = run.run_id
+    return {key: models for key, models in groups.items() if len(models) >= 5}
+
+
+def label_noise_models(wildcards):
+    return sorted(label_noise_groups()[(wildcards.dataset, int(wildcards.seed))])
+
+
+def label_noise_inputs(wildcards):
+    models = label_noise_groups()[(wildcards.dataset, int(wildcards.seed))]
+    return [f"results/runs/{models[m]}/prob/{wildcards.dataset}-test" for m in sorted(models)]
+
+
+def arm_attribution(wildcards):
+    return [f"results/runs/{r}/attribution/{e}/{m}/tables" for r, e, m in arm_entries(wildcards.arm)]
+
+
+def arm_label_noise(wildcards):
+    if wildcards.arm != "model_comparison":
+        return []
+    return [f"results/attribution/model_comparison/label_noise/{d}-s{s}" for d, s in sorted(label_noise_groups())]

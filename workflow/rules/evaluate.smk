@@ -58,3 +58,4 @@ rule arm_model_comparison:
     """Target: everything of the model-comparison arm."""
     input:
         "results/tables/model_comparison/per_image.csv",
+        "results/attribution/model_comparison/tables",

@@ -46,3 +46,60 @@ def collect(plan: pd.DataFrame, entries: list[tuple[str, str, str]], root: Path 
     return {"per_image": pd.concat(images, ignore_index=True),
             "per_object": pd.concat(objects, ignore_index=True),
             "per_run": pd.DataFrame(runs)}
+
+
+RUN_ANALYSES = {"tables": ("density.csv", "size_bins.csv", "composition.csv"), "artifacts": ("artifacts.csv",)}
+SUMMARIES = {"tables": "attribution.json", "artifacts": "artifacts.json"}
+
+
+def _flat(prefix: str, summary: dict) -> dict:
+    out = {}
+    for key, value in summary.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(f"{name}.", value))
+        elif not isinstance(value, list):
+            out[name] = value
+    return out
+
+
+def collect_attribution(plan: pd.DataFrame, entries: list[tuple[str, str, str]],
+                        label_noise_dirs: list[Path] = (), root: Path = Path(".")) -> dict[str, pd.DataFrame]:
+    """One table per analysis over all runs of an arm, rows tagged with their run's plan columns.
+
+    Per run it reads ``results/runs/<run>/attribution/<eval_set>/<method>/{tables,artifacts}/``;
+    label-noise folders are named ``<dataset>-s<seed>``. Returns {name: table}, including
+    ``summary`` (one row per run, every scalar of the JSON summaries).
+    """
+    by_id = plan.set_index("run_id")
+    tables: dict[str, list[pd.DataFrame]] = {}
+    summaries = []
+    for run_id, eval_set, method in entries:
+        tags = {c: by_id.at[run_id, c] for c in PLAN_COLUMNS if c != "run_id" and c in by_id.columns}
+        tags.update(run_id=run_id, eval_set=eval_set, method=method)
+        base = root / "results/runs" / run_id / "attribution" / eval_set / method
+        row = dict(tags)
+        for sub, names in RUN_ANALYSES.items():
+            for name in names:
+                path = base / sub / name
+                if path.is_file():
+                    table = pd.read_csv(path)
+                    tables.setdefault(name[:-4], []).append(table.assign(**{k: v for k, v in tags.items() if k not in table.columns}))
+            summary_path = base / sub / SUMMARIES[sub]
+            if summary_path.is_file():
+                row.update(_flat(f"{sub}.", json.loads(summary_path.read_text())))
+        summaries.append(row)
+    for folder in label_noise_dirs:
+        folder = Path(folder)
+        dataset, _, seed = folder.name.rpartition("-s")
+        path = folder / "label_noise.csv"
+        if not path.is_file():
+            raise NucflowError(f"{path}: missing; run the label_noise step first")
+        tables.setdefault("label_noise", []).append(pd.read_csv(path).assign(dataset=dataset, seed=int(seed)))
+        summary_path = folder / "label_noise.json"
+        if summary_path.is_file():
+            tables.setdefault("label_noise_summary", []).append(
+                pd.DataFrame([{"dataset": dataset, "seed": int(seed), **_flat("", json.loads(summary_path.read_text()))}]))
+    out = {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
+    out["summary"] = pd.DataFrame(summaries)
+    return out

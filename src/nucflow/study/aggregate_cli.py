@@ -8,7 +8,7 @@ import pandas as pd
 
 from nucflow.errors import NucflowError
 from nucflow.io import write_csv
-from nucflow.study.aggregate import collect
+from nucflow.study.aggregate import collect, collect_attribution
 
 
 def _entry(text: str) -> tuple[str, str, str]:
@@ -22,9 +22,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--plan", required=True, help="results/plan.csv")
     parser.add_argument("--entries", nargs="+", required=True, type=_entry, help="RUN_ID/EVAL_SET/METHOD ...")
     parser.add_argument("--out-dir", required=True, help="folder for per_image.csv, per_object.csv, per_run.csv")
+    what = parser.add_argument_group("attribution instead of metrics")
+    what.add_argument("--attribution", action="store_true",
+                      help="collect the runs' attribution outputs (density, size bins, composition, artifacts)")
+    what.add_argument("--label-noise", nargs="*", default=[], type=Path,
+                      help="label-noise folders named <dataset>-s<seed> (with --attribution)")
 
 
 def run(args) -> int:
+    if args.attribution:
+        tables = collect_attribution(pd.read_csv(args.plan), args.entries, args.label_noise)
+        out = Path(args.out_dir)
+        for name, table in tables.items():
+            write_csv(out / f"{name}.csv", table)
+        print(f"{out}: {', '.join(sorted(tables))}")
+        return 0
     tables = collect(pd.read_csv(args.plan), args.entries)
     out = Path(args.out_dir)
     for name, table in tables.items():

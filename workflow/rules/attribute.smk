@@ -1,0 +1,82 @@
+# Attribution stage: the paper's error analyses per run, label noise across the five models,
+# and one table per analysis and arm for the figures.
+
+
+rule attribute_run:
+    """Density/size correlations, FN/FP composition and the artifact share of one evaluation."""
+    input:
+        images="results/runs/{run_id}/metrics/{eval_set}/{method}/per_image.csv",
+        objects="results/runs/{run_id}/metrics/{eval_set}/{method}/per_object.csv",
+        prob="results/runs/{run_id}/prob/{eval_set}",
+        manifest=MANIFEST,
+    output:
+        tables=directory("results/runs/{run_id}/attribution/{eval_set}/{method}/tables"),
+        artifacts=directory("results/runs/{run_id}/attribution/{eval_set}/{method}/artifacts"),
+    params:
+        seed=config["seed"],
+    log:
+        "logs/attribute/{run_id}/{eval_set}/{method}.log",
+    benchmark:
+        "results/benchmarks/attribute/{run_id}/{eval_set}/{method}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "(nucflow attribute tables --per-image {input.images} --per-object {input.objects} --seed {params.seed}"
+        " --out {output.tables}"
+        " && nucflow attribute artifacts --manifest {input.manifest} --pred-dir {input.prob}"
+        " --ids $(cat {input.prob}/ids.txt) --seed {params.seed} --out {output.artifacts}) > {log} 2>&1"
+
+
+rule label_noise:
+    """The paper's label-noise estimate: pixels where >= 4 of 5 fluorescence models contradict
+    the ground truth; with the simulator's exact truth, checked against the true noise."""
+    input:
+        probs=label_noise_inputs,
+        manifest=MANIFEST,
+    output:
+        directory("results/attribution/model_comparison/label_noise/{dataset}-s{seed}"),
+    params:
+        names=lambda wc: " ".join(label_noise_models(wc)),
+        first=lambda wc, input: input.probs[0],
+    log:
+        "logs/attribute/label_noise/{dataset}-s{seed}.log",
+    benchmark:
+        "results/benchmarks/attribute/label_noise/{dataset}-s{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "nucflow attribute label-noise --manifest {input.manifest} --pred-dirs {input.probs}"
+        " --model-names {params.names} --ids $(cat {params.first}/ids.txt) --out {output} > {log} 2>&1"
+
+
+rule attribution_tables:
+    """One table per analysis for an arm, rows tagged with their runs (what the figures read)."""
+    input:
+        plan="results/plan.csv",
+        runs=arm_attribution,
+        label_noise=arm_label_noise,
+    output:
+        directory("results/attribution/{arm}/tables"),
+    params:
+        entries=lambda wc: " ".join("/".join(e) for e in arm_entries(wc.arm)),
+    log:
+        "logs/attribute/{arm}.log",
+    benchmark:
+        "results/benchmarks/attribute/{arm}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "nucflow aggregate --plan {input.plan} --entries {params.entries} --attribution"
+        " --label-noise {input.label_noise} --out-dir {output} > {log} 2>&1"
