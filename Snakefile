@@ -29,6 +29,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/infer.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/attribute.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:

@@ -61,6 +61,7 @@ def all_targets():
     targets += ["results/plan.csv"]
     targets += expand("results/tables/{arm}/per_image.csv", arm=ARMS_ON)
     targets += expand("results/attribution/{arm}/tables", arm=ARMS_ON)
+    targets += ["results/summary.md"]
     return targets
 
 
@@ -137,3 +138,11 @@ def arm_label_noise(wildcards):
     if wildcards.arm != "model_comparison":
         return []
     return [f"results/attribution/model_comparison/label_noise/{d}-s{s}" for d, s in sorted(label_noise_groups())]
+
+
+def figure_inputs():
+    """The tables the figures read; figures of arms that are off are skipped by `nucflow figures`."""
+    inputs = ["results/models.csv", "results/plan.csv", "results/config/study.json"]
+    inputs += expand("results/tables/{arm}/per_image.csv", arm=ARMS_ON)
+    inputs += expand("results/attribution/{arm}/tables", arm=ARMS_ON)
+    return inputs

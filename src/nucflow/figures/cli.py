@@ -1,0 +1,67 @@
+"""``nucflow figures``: draw every registered figure whose inputs exist, and write summary.md.
+
+Figures read only result tables under ``--results``; one whose inputs are missing (its arm is
+switched off or not run yet) is skipped with a one-line note. Each figure is written as
+``<out>/<NN>_<name>.png`` and ``.pdf``; the summary goes to ``<results>/summary.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nucflow.errors import NucflowError
+from nucflow.figures.registry import FIGURES
+from nucflow.figures.summary import write_summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    inputs = parser.add_argument_group("inputs")
+    inputs.add_argument("--results", type=Path, default=Path("results"),
+                        help="results folder holding tables/, benchmarks/, lr_find/, attribution/ (default: results)")
+    outputs = parser.add_argument_group("outputs")
+    outputs.add_argument("--out", type=Path, default=None,
+                         help="folder for the figures (default: <results>/figures)")
+    outputs.add_argument("--summary", type=Path, default=None,
+                         help="path of the generated summary (default: <results>/summary.md)")
+    outputs.add_argument("--no-summary", action="store_true", help="do not write the summary")
+    selection = parser.add_argument_group("selection")
+    selection.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(FIGURES),
+                           help=f"draw only these figures (from: {', '.join(FIGURES)})")
+    statistics = parser.add_argument_group("statistics")
+    statistics.add_argument("--n-boot", type=int, default=1000,
+                            help="bootstrap resamples for the summary's CIs (default: 1000)")
+    statistics.add_argument("--seed", type=int, default=0, help="seed of the summary's bootstrap (default: 0)")
+
+
+def draw(results: Path, out_dir: Path, names: list[str] | None = None) -> dict[str, list[Path] | str]:
+    """Draw the named figures (default: all); returns name -> written paths or the skip reason."""
+    outcome: dict[str, list[Path] | str] = {}
+    for name in names or list(FIGURES):
+        spec = FIGURES[name]
+        lacking = spec.missing(results)
+        if lacking:
+            outcome[name] = f"missing {', '.join(lacking)}"
+            continue
+        paths = spec.function(results, out_dir)
+        outcome[name] = paths if paths is not None else "inputs incomplete"
+    return outcome
+
+
+def run(args: argparse.Namespace) -> int:
+    results = Path(args.results)
+    if not results.is_dir():
+        raise NucflowError(f"{results}: results folder not found")
+    if args.n_boot < 1:
+        raise NucflowError(f"--n-boot: must be >= 1, got {args.n_boot}")
+    out_dir = args.out or results / "figures"
+    for name, outcome in draw(results, out_dir, args.only).items():
+        stem = FIGURES[name].stem
+        if isinstance(outcome, str):
+            print(f"skipped {stem}: {outcome}")
+        else:
+            print(f"wrote {', '.join(str(p) for p in outcome)}")
+    if not args.no_summary:
+        path = write_summary(results, args.summary or results / "summary.md", n_boot=args.n_boot, seed=args.seed)
+        print(f"wrote {path}")
+    return 0

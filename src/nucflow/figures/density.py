@@ -1,0 +1,129 @@
+"""Figure 05: crowding and nucleus size -- pixel F1 against nuclei per image (regression line and
+Pearson r per model, points coloured by cell line, one row per data set), and detection rate and
+mean IoU per nucleus-size bin (Ali et al. 2021, Fig. 4).
+
+Inputs: ``tables/model_comparison/per_image.csv`` (required; columns ``n_true``, ``f1``,
+``cell_line``) and ``tables/model_comparison/per_object.csv`` (size panels; ``best_iou`` and
+``area_um2`` or ``area_px2``). Brightfield rows are used when the tables have any, as in the paper;
+per-image values are averaged over seeds first, so each image is one point per model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from nucflow.attribution.density import size_bins
+from nucflow.attribution.stats import pearson_r
+from nucflow.figures.inputs import PER_IMAGE, PER_OBJECT, per_image_over_seeds, present, read_results_table
+from nucflow.figures.panels import model_legend, note_empty
+from nucflow.figures.style import (dataset_name, figure_style, group_palette, model_colour, model_name, new_figure,
+                                   ordered_datasets, ordered_models, save)
+
+INPUTS = (PER_IMAGE,)
+N_SIZE_BINS = 5
+
+
+def focus_modality(table: pd.DataFrame) -> str:
+    """The modality analysed: brightfield when present, else the first in sorted order."""
+    values = sorted(table["modality"].astype(str).unique())
+    return "brightfield" if "brightfield" in values else values[0]
+
+
+def density_points(results: Path) -> tuple[pd.DataFrame, str]:
+    """Seed-averaged (dataset, model, image_id, cell_line, n_true, f1) rows of the analysed modality."""
+    table = read_results_table(results, PER_IMAGE, ("model", "dataset", "modality", "image_id", "cell_line"),
+                               ("n_true", "f1"))
+    modality = focus_modality(table)
+    table = table[table["modality"].astype(str) == modality].assign(cell_line=lambda t: t["cell_line"].astype(str))
+    points = per_image_over_seeds(table, ["dataset", "model", "cell_line"], ["n_true", "f1"])
+    return points.dropna(subset=["n_true", "f1"]), modality
+
+
+def size_table(results: Path, modality: str) -> tuple[pd.DataFrame, str]:
+    """Detection rate and mean IoU per size bin, per data set and model (bins shared by the models
+    of a data set: quantiles of the true nuclei's areas). Returns (table, area unit)."""
+    head = read_results_table(results, PER_OBJECT, ("model", "dataset", "modality", "best_iou"))
+    area_col = "area_um2" if "area_um2" in head and pd.to_numeric(head["area_um2"], errors="coerce").notna().all() \
+        else "area_px2"
+    table = read_results_table(results, PER_OBJECT, ("model", "dataset", "modality"), ("best_iou", area_col))
+    table = table[table["modality"].astype(str) == modality]
+    rows = []
+    for dataset, part in table.groupby("dataset", sort=True):
+        edges = np.unique(np.quantile(part[area_col], np.linspace(0, 1, N_SIZE_BINS + 1)))
+        if edges.size < 2:
+            edges = np.array([edges[0], edges[0]])
+        for model, objects in part.groupby("model"):
+            bins = size_bins(objects, area_col, "best_iou", edges=edges)
+            rows.append(bins.assign(dataset=dataset, model=model))
+    return pd.concat(rows, ignore_index=True), ("µm²" if area_col == "area_um2" else "px²")
+
+
+def _scatter(ax, points: pd.DataFrame, model: str, palette: dict) -> None:
+    x, y = points["n_true"].to_numpy(float), points["f1"].to_numpy(float) * 100
+    ax.scatter(x, y, s=5, c=[palette[c] for c in points["cell_line"]], linewidths=0, alpha=0.8)
+    r = pearson_r(x, y)
+    if r == r:
+        slope, intercept = np.polyfit(x, y, 1)
+        xs = np.array([x.min(), x.max()])
+        ax.plot(xs, slope * xs + intercept, color=model_colour(model), lw=1.4)
+    ax.text(0.97, 0.96, f"r = {r:.2f}" if r == r else "r undefined", transform=ax.transAxes, ha="right",
+            va="top", fontsize=6.5)
+    ax.grid(lw=0.4, alpha=0.5)
+
+
+def _size_panel(ax, bins: pd.DataFrame, column: str, models: list[str], unit: str) -> None:
+    first = bins[bins["model"] == models[0]].sort_values("bin")
+    for model in models:
+        part = bins[bins["model"] == model].sort_values("bin")
+        ax.plot(part["bin"], part[column] * 100, color=model_colour(model), marker="o", ms=3, lw=1.2)
+    labels = [f"{low:.0f}-{high:.0f}" for low, high in zip(first["area_low"], first["area_high"])]
+    ax.set_xticks(first["bin"], labels, rotation=30, ha="right", fontsize=6)
+    ax.set_xlabel(f"nucleus area bin ({unit})")
+    ax.grid(lw=0.4, alpha=0.5)
+
+
+def fig_density(results: Path, out_dir: Path) -> list[Path] | None:
+    """Draw ``05_density`` (PNG + PDF); None when the per-image table is missing."""
+    results, out_dir = Path(results), Path(out_dir)
+    if not present(results, INPUTS):
+        return None
+    points, modality = density_points(results)
+    has_sizes = present(results, (PER_OBJECT,))
+    bins, unit = size_table(results, modality) if has_sizes else (None, "")
+    datasets = ordered_datasets(points["dataset"])
+    models = ordered_models(points["model"])
+    palette = group_palette(points["cell_line"])
+    with figure_style():
+        fig = new_figure(max(7.2, 1.45 * len(models) + 1.2), 2.0 * len(datasets) + (2.6 if has_sizes else 0.5))
+        top, bottom = fig.subfigures(2, 1, height_ratios=[2.0 * len(datasets), 2.4 if has_sizes else 0.01])
+        grid = top.subplots(len(datasets), len(models), squeeze=False, sharey="row")
+        for i, dataset in enumerate(datasets):
+            for j, model in enumerate(models):
+                ax = grid[i, j]
+                part = points[(points["dataset"].astype(str) == dataset) & (points["model"] == model)]
+                if part.empty:
+                    note_empty(ax, "not run")
+                    continue
+                _scatter(ax, part, model, palette)
+                ax.set_title(f"{model_name(model)}, {dataset_name(dataset)}", fontsize=7)
+                if i == len(datasets) - 1:
+                    ax.set_xlabel("nuclei per image")
+            grid[i, 0].set_ylabel(f"pixel F1 (%), {modality}")
+        lines = [Line2D([], [], ls="", marker="o", ms=4, color=colour, label=name) for name, colour in palette.items()]
+        top.legend(handles=lines, loc="outside right center", title="cell line")
+        if has_sizes:
+            axes = bottom.subplots(1, 2 * len(datasets), squeeze=False)[0]
+            for k, dataset in enumerate(datasets):
+                part = bins[bins["dataset"].astype(str) == dataset]
+                for ax, column, label in ((axes[2 * k], "detection_rate", "detected at IoU ≥ 0.5 (%)"),
+                                          (axes[2 * k + 1], "mean_iou", "mean best IoU (%)")):
+                    _size_panel(ax, part, column, [m for m in models if m in set(part["model"])], unit)
+                    ax.set_ylabel(label)
+                    ax.set_title(dataset_name(dataset), fontsize=7)
+        model_legend(fig, models)
+        paths = save(fig, out_dir / "05_density")
+    return paths

@@ -1,0 +1,185 @@
+"""Reading the result tables figures draw from, with one-line errors that name the file.
+
+Paths are relative to a results root (``results/`` by default). A missing input is not an error
+(the figure is skipped); an unreadable or incomplete one is (:class:`NucflowError`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nucflow.attribution.stats import bootstrap_ci
+from nucflow.errors import NucflowError
+
+TABLES = "tables/model_comparison"
+PER_IMAGE = f"{TABLES}/per_image.csv"
+PER_OBJECT = f"{TABLES}/per_object.csv"
+PER_RUN = f"{TABLES}/per_run.csv"
+ERROR_CURVE = f"{TABLES}/error_curve.csv"
+MODELS = "models.csv"
+PLAN = "plan.csv"
+ATTRIBUTION = "attribution/model_comparison/tables"
+BENCHMARKS = "benchmarks"
+LR_FIND = "lr_find"
+STUDY_CONFIG = "config/study.json"
+
+BENCHMARK_COLUMNS = ("s", "max_rss")
+
+
+def present(results: Path, patterns: Sequence[str]) -> bool:
+    """True when every glob pattern (relative to ``results``) matches at least one file."""
+    return all(any(p.is_file() for p in Path(results).glob(pattern)) for pattern in patterns)
+
+
+def read_table(path: Path, columns: Sequence[str] = (), sep: str = ",") -> pd.DataFrame:
+    """Read a CSV/TSV and check it has rows and the named columns.
+
+    Raises:
+        NucflowError: naming ``path`` when the file is unreadable, empty or lacks a column.
+    """
+    try:
+        table = pd.read_csv(path, sep=sep)
+    except Exception as exc:  # pandas raises several types; the user needs the file and the reason
+        raise NucflowError(f"{path}: not a readable table ({type(exc).__name__}: {exc})") from None
+    if table.empty:
+        raise NucflowError(f"{path}: the table has no rows")
+    lacking = [c for c in columns if c not in table.columns]
+    if lacking:
+        raise NucflowError(f"{path}: missing column(s) {', '.join(lacking)}")
+    return table
+
+
+def numeric(table: pd.DataFrame, columns: Sequence[str], path: Path) -> pd.DataFrame:
+    """The table with ``columns`` as floats; a non-numeric entry is an error naming the file."""
+    table = table.copy()
+    for column in columns:
+        converted = pd.to_numeric(table[column], errors="coerce")
+        bad = converted.isna() & table[column].notna()
+        if bad.any():
+            raise NucflowError(f"{path}: column {column} holds non-numeric values, e.g. {table[column][bad].iloc[0]!r}")
+        table[column] = converted.astype(float)
+    return table
+
+
+def read_results_table(results: Path, relative: str, columns: Sequence[str] = (),
+                       numeric_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """``read_table`` of ``results/relative`` with ``numeric_columns`` checked and converted."""
+    path = Path(results) / relative
+    return numeric(read_table(path, tuple(columns) + tuple(numeric_columns)), numeric_columns, path)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean (or other statistic) with its percentile bootstrap interval; NaN when undefined."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+
+
+def mean_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
+    """Mean of the finite ``values`` (1-D) with a percentile bootstrap CI over them."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0)
+    if not 0 < level < 1 or n_boot < 1:
+        raise NucflowError(f"bootstrap: need 0 < level < 1 and n_boot >= 1, got {level}, {n_boot}")
+    # percentile bootstrap as in nucflow.attribution.stats.bootstrap_ci, vectorised for the mean
+    rng = np.random.default_rng(seed)
+    draws = values[rng.integers(0, values.size, (int(n_boot), values.size))].mean(axis=1)
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    return Estimate(float(values.mean()), float(low), float(high), int(values.size))
+
+
+def statistic_ci(values: np.ndarray, statistic, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
+    """Any statistic of the rows of ``values`` (N, ...) with a percentile bootstrap CI over rows."""
+    values = np.asarray(values, float)
+    if values.shape[0] == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0)
+    ci = bootstrap_ci(values, statistic, n_boot=n_boot, level=level, seed=seed)
+    return Estimate(ci.estimate, ci.low, ci.high, int(values.shape[0]))
+
+
+def per_image_over_seeds(per_image: pd.DataFrame, keys: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+    """Per-image values averaged over the seeds (runs) that scored the same image.
+
+    per_image: rows per (run, image); keys: grouping columns besides ``image_id`` (e.g. model,
+    modality, dataset). Returns one row per key + image with the mean of ``columns``.
+    """
+    return (per_image.groupby(list(keys) + ["image_id"], sort=True, dropna=False)[list(columns)]
+            .mean().reset_index())
+
+
+def condition_keys(per_image: pd.DataFrame) -> list[str]:
+    """Columns that separate experimental conditions in a model-comparison table.
+
+    Always ``dataset`` and ``modality``; ``method`` and ``eval_set`` too when they take more
+    than one value per data set (never average over post-processing methods silently).
+    """
+    keys = ["dataset", "modality"]
+    for extra in ("method", "eval_set"):
+        if extra in per_image.columns and per_image.groupby(["dataset", "modality"])[extra].nunique().max() > 1:
+            keys.append(extra)
+    return keys
+
+
+def _benchmark_rule(parts: tuple[str, ...]) -> str:
+    """The rule of a benchmark file from its path below ``benchmarks/``.
+
+    ``train/<run>.tsv`` -> train; ``plan.tsv`` -> plan; the ``data`` folder holds one fixed-name
+    file per rule (``data/split.tsv`` -> split); ``tiles/.../<selection>.aug.tsv`` -> augment.
+    """
+    if len(parts) == 1:
+        return Path(parts[0]).stem
+    if parts[0] == "data":
+        return Path(parts[-1]).stem
+    if parts[0] == "tiles" and parts[-1].endswith(".aug.tsv"):
+        return "augment"
+    return parts[0]
+
+
+def read_benchmarks(results: Path, run_arms: dict[str, str] | None = None) -> pd.DataFrame:
+    """All Snakemake benchmark files under ``results/benchmarks`` as one table.
+
+    Returns one row per file (repeats averaged for time, max for memory) with columns ``path``
+    (relative to ``benchmarks/``), ``rule``, ``run_id`` (the path component that is a planned run,
+    else ""), ``eval_set`` (predict only, else ""), ``arm`` (from ``run_arms`` for run files, the
+    stem of ``aggregate/<arm>.tsv``, else "shared"), ``seconds`` (wall time, s) and ``max_rss_mb``
+    (peak resident memory, MB; NaN when Snakemake could not measure it).
+    """
+    root = Path(results) / BENCHMARKS
+    run_arms = run_arms or {}
+    rows = []
+    for path in sorted(root.rglob("*.tsv")):
+        relative = path.relative_to(root)
+        table = read_table(path, BENCHMARK_COLUMNS, sep="\t")
+        seconds = pd.to_numeric(table["s"], errors="coerce")
+        if seconds.isna().any():
+            raise NucflowError(f"{path}: column s holds non-numeric values")
+        rss = pd.to_numeric(table["max_rss"].replace({"NA": np.nan, "-": np.nan}), errors="coerce")
+        parts = relative.parts
+        rule = _benchmark_rule(parts)
+        run_id = next((p for p in parts[1:-1] + (Path(parts[-1]).stem,) if p in run_arms), "")
+        arm = run_arms.get(run_id, Path(parts[-1]).stem if rule == "aggregate" else "shared")
+        rows.append({"path": relative.as_posix(), "rule": rule, "run_id": run_id,
+                     "eval_set": Path(parts[-1]).stem if rule == "predict" else "", "arm": arm,
+                     "seconds": float(seconds.mean()),
+                     "max_rss_mb": float(rss.max()) if rss.notna().any() else math.nan})
+    return pd.DataFrame(rows, columns=["path", "rule", "run_id", "eval_set", "arm", "seconds", "max_rss_mb"])
+
+
+def read_plan(results: Path) -> pd.DataFrame | None:
+    """``plan.csv`` (run_id, arm, model, modality, dataset, seed …) or None when absent."""
+    path = Path(results) / PLAN
+    if not path.is_file():
+        return None
+    return read_table(path, ("run_id", "arm", "model"))

@@ -1,0 +1,48 @@
+"""The figures of the study: name -> how to draw it and which result files it reads.
+
+A plain dict, no registration side effects. ``inputs`` are glob patterns relative to the results
+root that must all match a file; ``any_of`` (when not empty) needs at least one match. Optional
+inputs that only add panels are listed in ``optional``. Figures skip themselves (return None)
+when their inputs are missing, so the registry is documentation and a quick check for the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nucflow.figures import architectures, attribution, compute, density, lr_range, model_comparison, object_errors
+from nucflow.figures.inputs import (BENCHMARKS, ERROR_CURVE, MODELS, PER_IMAGE, PER_OBJECT, PLAN, present)
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: the function drawing it, its output stem and its input files."""
+
+    stem: str
+    function: Callable[[Path, Path], list[Path] | None]
+    inputs: tuple[str, ...]
+    any_of: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+    def missing(self, results: Path) -> list[str]:
+        """Input patterns that match no file (an ``any_of`` group counts as one entry)."""
+        lacking = [p for p in self.inputs if not present(results, (p,))]
+        if self.any_of and not any(present(results, (p,)) for p in self.any_of):
+            lacking.append(" or ".join(self.any_of))
+        return lacking
+
+
+FIGURES: dict[str, FigureSpec] = {
+    "architectures": FigureSpec("02_architectures", architectures.fig_architectures, (MODELS,),
+                                optional=(PLAN, f"{BENCHMARKS}/train/*.tsv", f"{BENCHMARKS}/predict/*/*.tsv", PER_IMAGE)),
+    "lr_range": FigureSpec("03_lr_range", lr_range.fig_lr_range, lr_range.INPUTS,
+                           optional=("lr_find/*/lr.json",)),
+    "model_comparison": FigureSpec("04_model_comparison", model_comparison.fig_model_comparison, (PER_IMAGE,)),
+    "density": FigureSpec("05_density", density.fig_density, (PER_IMAGE,), optional=(PER_OBJECT,)),
+    "object_errors": FigureSpec("07_object_errors", object_errors.fig_object_errors, (PER_IMAGE,),
+                                optional=(ERROR_CURVE,)),
+    "attribution": FigureSpec("08_attribution", attribution.fig_attribution, (), any_of=attribution.ANY_INPUTS),
+    "compute": FigureSpec("14_compute", compute.fig_compute, compute.INPUTS, optional=(PLAN,)),
+}

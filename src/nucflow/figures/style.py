@@ -1,0 +1,140 @@
+"""One look for every figure: fixed model colours and order, a seaborn-based style, deterministic saving.
+
+Models always appear in the order of :data:`MODEL_ORDER` with the colours of :data:`MODEL_COLOURS`
+and the names of :data:`MODEL_NAMES`, in every figure. Models outside that list (e.g. ``frem``) come
+after them, sorted by name, in grey shades.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot, no global state); the
+style is applied with :func:`figure_style`, a context manager around ``matplotlib.rc_context``.
+:func:`save` writes PNG and PDF without timestamps or software tags, so the same tables give the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib
+import seaborn as sns
+from matplotlib.figure import Figure
+
+MODEL_ORDER = ("unet", "unetpp", "deeplabv3plus", "tiramisu", "ppunet")
+MODEL_NAMES = {"unet": "U-Net", "unetpp": "U-Net++", "deeplabv3plus": "DeepLabv3+", "tiramisu": "Tiramisu",
+               "ppunet": "PPU-Net", "frem": "FREM"}
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
+MODEL_COLOURS = {"unet": "#0072B2", "unetpp": "#E69F00", "deeplabv3plus": "#009E73", "tiramisu": "#CC79A7",
+                 "ppunet": "#D55E00"}
+OTHER_COLOURS = ("#555555", "#888888", "#AAAAAA", "#333333")
+MODALITY_NAMES = {"brightfield": "brightfield", "fluorescence": "fluorescence"}
+DATASET_NAMES = {"seven_lines": "seven lines", "lncap": "LNCaP"}
+
+PNG_DPI = 150
+PNG_METADATA = {"Software": None}
+PDF_METADATA = {"CreationDate": None, "Creator": None, "Producer": None}
+
+_RC = {
+    "figure.dpi": 100,
+    "savefig.dpi": PNG_DPI,
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "legend.title_fontsize": 7,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "pdf.fonttype": 42,
+    "svg.hashsalt": "nucflow",
+    "path.simplify": True,
+}
+
+
+def ordered_models(models: Iterable) -> list[str]:
+    """Distinct model names: known models in :data:`MODEL_ORDER`, then the others sorted."""
+    present = {str(m) for m in models}
+    return [m for m in MODEL_ORDER if m in present] + sorted(present - set(MODEL_ORDER))
+
+
+def model_colour(model: str) -> str:
+    """The fixed colour of a model (a grey shade for models outside :data:`MODEL_ORDER`)."""
+    if model in MODEL_COLOURS:
+        return MODEL_COLOURS[model]
+    return OTHER_COLOURS[sum(map(ord, model)) % len(OTHER_COLOURS)]
+
+
+def model_name(model: str) -> str:
+    """Display name of a model (``unetpp`` -> ``U-Net++``); unknown names are shown as they are."""
+    return MODEL_NAMES.get(model, model)
+
+
+def dataset_name(dataset: str) -> str:
+    return DATASET_NAMES.get(str(dataset), str(dataset))
+
+
+def ordered_datasets(datasets: Iterable) -> list[str]:
+    """Distinct data set names: known ones (seven lines, LNCaP) first, then the others sorted."""
+    present = {str(d) for d in datasets}
+    return [d for d in DATASET_NAMES if d in present] + sorted(present - set(DATASET_NAMES))
+
+
+def condition_name(dataset: str, modality: str) -> str:
+    """Short label of a data set / modality pair, e.g. ``seven lines, brightfield``."""
+    return f"{dataset_name(dataset)}, {MODALITY_NAMES.get(str(modality), str(modality))}"
+
+
+def group_palette(groups: Iterable) -> dict[str, tuple]:
+    """Colours for categories that are not models (cell lines, arms), sorted by name."""
+    names = sorted({str(g) for g in groups})
+    colours = sns.color_palette("Set2" if len(names) <= 8 else "husl", max(len(names), 1))
+    return dict(zip(names, colours))
+
+
+@contextmanager
+def figure_style():
+    """Apply the house style (seaborn ``ticks``, ``paper`` context, small fonts) for a block."""
+    rc = {**sns.axes_style("ticks"), **sns.plotting_context("paper"), **_RC}
+    with matplotlib.rc_context(rc):
+        yield
+
+
+def new_figure(width_in: float, height_in: float, **kwargs) -> Figure:
+    """A figure of the given size in inches, with constrained layout (no overlapping labels)."""
+    return Figure(figsize=(width_in, height_in), layout="constrained", **kwargs)
+
+
+def jitter(n: int, width: float = 0.25) -> "list[float]":
+    """Deterministic horizontal offsets for ``n`` points of a strip plot, spread over +-width/2."""
+    if n <= 1:
+        return [0.0] * n
+    return [-width / 2 + width * i / (n - 1) for i in range(n)]
+
+
+def _write_atomic(path: Path, fig: Figure, **kwargs) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, **kwargs)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save(fig: Figure, stem: str | os.PathLike) -> list[Path]:
+    """Write ``<stem>.png`` (150 dpi) and ``<stem>.pdf`` atomically, without timestamps.
+
+    Returns the two paths, PNG first.
+    """
+    stem = Path(stem)
+    png, pdf = stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".pdf")
+    _write_atomic(png, fig, format="png", dpi=PNG_DPI, metadata=PNG_METADATA)
+    _write_atomic(pdf, fig, format="pdf", metadata=PDF_METADATA)
+    return [png, pdf]
