@@ -266,3 +266,27 @@ def test_lr_find_writes_curve_and_chooses_inside_the_sweep(tmp_path, tile_sets):
     lrs = np.logspace(-6, 0, 61)
     smoothed = 1 / (1 + np.exp((np.log10(lrs) + 3) * 3)) + np.where(lrs > 0.05, 100 * lrs, 0)
     assert choose_lr(lrs, smoothed)[0] == pytest.approx(1e-3)
+
+
+def test_tiny_unet_overfits_one_simulator_tile():
+    """The same on a real simulator field (HepG2: dense, touching nuclei), as the protocol sees it."""
+    from nucflow.config import validate_config
+    from nucflow.data.normalise import percentile_normalise
+    from nucflow.data.simulate import DatasetSpec, FieldKey, SimulationConfig, simulate_field
+
+    config = SimulationConfig.from_dict(validate_config({})["simulation"])
+    spec = DatasetSpec("seven_lines", "A", ("HepG2",), 1, 1, (96, 96))
+    field = simulate_field(config, spec, FieldKey("seven_lines", "HepG2", 1, 1))
+    assert field.labels.max() >= 3  # a tile with several nuclei
+    torch.manual_seed(0)
+    x = torch.from_numpy(percentile_normalise(field.fluorescence[None].astype(np.float32))[None])
+    y = torch.from_numpy((field.labels[None, None] > 0).astype(np.float32))
+    net = build("unet", width=0.0625)
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(200):
+        optimiser.zero_grad()
+        bce(net(x), y).backward()
+        optimiser.step()
+    predicted, truth = net(x) > 0, y > 0
+    f1 = 2 * (predicted & truth).sum().item() / (predicted.sum().item() + truth.sum().item())
+    assert f1 > 0.95
