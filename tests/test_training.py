@@ -237,15 +237,19 @@ def test_tiny_unet_overfits_one_tile():
     torch.manual_seed(0)
     images, labels = simulated_tiles(1, seed=4)
     x, y = torch.from_numpy(images), torch.from_numpy((labels[:, None] > 0).astype(np.float32))
+    assert overfit_f1(x, y) > 0.95
+
+
+def overfit_f1(x: torch.Tensor, y: torch.Tensor, steps: int = 200) -> float:
+    """Pixel F1 of a tiny U-Net after ``steps`` Adam steps on the one batch (x, y)."""
     net = build("unet", width=0.0625)
     optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(200):
+    for _ in range(steps):
         optimiser.zero_grad()
         bce(net(x), y).backward()
         optimiser.step()
     predicted, truth = net(x) > 0, y > 0
-    f1 = 2 * (predicted & truth).sum().item() / (predicted.sum().item() + truth.sum().item())
-    assert f1 > 0.95
+    return 2 * (predicted & truth).sum().item() / (predicted.sum().item() + truth.sum().item())
 
 
 # --- lr-find --------------------------------------------------------------------------------------
@@ -281,12 +285,4 @@ def test_tiny_unet_overfits_one_simulator_tile():
     torch.manual_seed(0)
     x = torch.from_numpy(percentile_normalise(field.fluorescence[None].astype(np.float32))[None])
     y = torch.from_numpy((field.labels[None, None] > 0).astype(np.float32))
-    net = build("unet", width=0.0625)
-    optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(200):
-        optimiser.zero_grad()
-        bce(net(x), y).backward()
-        optimiser.step()
-    predicted, truth = net(x) > 0, y > 0
-    f1 = 2 * (predicted & truth).sum().item() / (predicted.sum().item() + truth.sum().item())
-    assert f1 > 0.95
+    assert overfit_f1(x, y) > 0.95
