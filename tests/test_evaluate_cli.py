@@ -120,3 +120,14 @@ def test_exclude_artifacts_counts_pixels_outside_the_mask(study):
     images = pd.read_csv(study / "out" / "per_image.csv")
     counted = images[["pixel_tp", "pixel_fp", "pixel_fn", "pixel_tn"]].sum(axis=1)
     assert counted.tolist() == [2400 - 400, 2400]
+
+
+def test_per_object_table_with_an_empty_prediction():
+    """Regression: an image where the network found nothing crashed the per-object table."""
+    truth = np.zeros((32, 32), np.uint16)
+    truth[disk((10, 10), 4)] = 3
+    truth[disk((22, 22), 4)] = 9
+    table = per_object_table(truth, np.zeros_like(truth), pixel_size_um=0.5, metadata={"image_id": "x"})
+    assert list(table["object_id"]) == [3, 9]
+    assert list(table["best_iou_pred_id"]) == [0, 0] and list(table["matched_pred_id"]) == [0, 0]
+    assert list(table["best_iou"]) == [0.0, 0.0]

@@ -138,7 +138,10 @@ def per_object_table(labels_true, labels_pred, *, pixel_size_um: float | None = 
     labels_true = check_labels(labels_true, "labels_true")
     overlap = compute_overlap(labels_true, labels_pred)
     best_index, best_iou = best_pred_per_true(overlap, by="iou")
-    best_pred_id = np.where(best_index >= 0, overlap.pred_ids[np.maximum(best_index, 0)], 0)
+    if len(overlap.pred_ids):
+        best_pred_id = np.where(best_index >= 0, overlap.pred_ids[np.maximum(best_index, 0)], 0)
+    else:  # empty prediction: no true object has a partner
+        best_pred_id = np.zeros(len(overlap.true_ids), np.int64)
     matching = match_overlap(overlap, threshold)
     matched_pred = pd.Series(matching.pred_ids, index=matching.true_ids)
     matched_iou = pd.Series(matching.ious, index=matching.true_ids)
