@@ -77,18 +77,22 @@ def pearson_r(x, y) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def _sorted_finite(p_values: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p as float array, an all-NaN result to fill, indices of the finite p-values in ascending order)."""
+    p = np.asarray(p_values, float)
+    finite = np.flatnonzero(np.isfinite(p))
+    return p, np.full(p.shape, math.nan), finite[np.argsort(p[finite], kind="stable")]
+
+
 def holm(p_values: Sequence[float]) -> np.ndarray:
     """Holm step-down adjusted p-values: sorted p_(i) times (m - i), running maximum, capped at 1.
 
     NaN p-values are kept as NaN and do not count towards m.
     """
-    p = np.asarray(p_values, float)
-    adjusted = np.full(p.shape, math.nan)
-    finite = np.flatnonzero(np.isfinite(p))
-    m = finite.size
+    p, adjusted, order = _sorted_finite(p_values)
+    m = order.size
     if m == 0:
         return adjusted
-    order = finite[np.argsort(p[finite], kind="stable")]
     scaled = p[order] * (m - np.arange(m))
     adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
     return adjusted
@@ -99,13 +103,10 @@ def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
 
     NaN p-values are kept as NaN and do not count towards m.
     """
-    p = np.asarray(p_values, float)
-    adjusted = np.full(p.shape, math.nan)
-    finite = np.flatnonzero(np.isfinite(p))
-    m = finite.size
+    p, adjusted, order = _sorted_finite(p_values)
+    m = order.size
     if m == 0:
         return adjusted
-    order = finite[np.argsort(p[finite], kind="stable")]
     scaled = p[order] * m / np.arange(1, m + 1)
     adjusted[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
     return adjusted

@@ -142,17 +142,8 @@ def rmse_prob(truth, prob, valid=None) -> float:
     Returns:
         RMSE (unitless, in [0, 1]); NaN when no pixel is counted. Accumulated in float64.
     """
-    truth_fg = as_foreground(truth, "truth")
-    prob = check_prob(prob, "prob")
-    check_same_shape(truth_fg, prob, "truth", "prob")
-    if valid is not None:
-        valid = check_mask(valid, "valid")
-        check_same_shape(truth_fg, valid, "truth", "valid")
-        truth_fg, prob = truth_fg[valid], prob[valid]
-    if truth_fg.size == 0:
-        return math.nan
-    diff = prob.astype(np.float64) - truth_fg
-    return float(np.sqrt(np.mean(diff * diff)))
+    total, count = squared_error_sum(truth, prob, valid)
+    return math.nan if count == 0 else math.sqrt(total / count)
 
 
 def squared_error_sum(truth, prob, valid=None) -> tuple[float, int]:
