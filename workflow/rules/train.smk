@@ -56,4 +56,4 @@ rule train:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "nucflow train --run {input.run} > {log} 2>&1"
+        "nucflow train --run {input.run} --threads {threads} > {log} 2>&1"
