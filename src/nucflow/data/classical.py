@@ -18,6 +18,8 @@ from skimage.feature import peak_local_max
 from skimage.filters import threshold_otsu
 from skimage.segmentation import watershed
 
+from nucflow.postprocess.threshold import remove_small_labels
+
 
 def classical_labels(fluorescence: np.ndarray, pixel_size_um: float, diameter_um: float,
                      smooth_um: float = 0.6, min_contrast_sd: float = 5.0) -> np.ndarray:
@@ -57,7 +59,7 @@ def classical_labels(fluorescence: np.ndarray, pixel_size_um: float, diameter_um
         ys, xs = np.nonzero(components == comp)
         markers[ys[len(ys) // 2], xs[len(xs) // 2]] = markers.max() + 1
     labels = watershed(-distance, markers, mask=mask)
-    labels = _remove_small_labels(labels, min_area)
+    labels = remove_small_labels(labels, min_area)
     return _relabel(labels).astype(np.uint16)
 
 
@@ -71,13 +73,6 @@ def _remove_small(mask: np.ndarray, min_area: int) -> np.ndarray:
     return keep[components]
 
 
-def _remove_small_labels(labels: np.ndarray, min_area: int) -> np.ndarray:
-    sizes = np.bincount(labels.ravel())
-    small = sizes < min_area
-    small[0] = False
-    out = labels.copy()
-    out[small[labels]] = 0
-    return out
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:
