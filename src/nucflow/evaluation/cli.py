@@ -18,7 +18,7 @@ import pandas as pd
 
 from nucflow.errors import NucflowError
 from nucflow.evaluation.tables import evaluate_image, per_image_table, per_object_table, summary
-from nucflow.evaluation.validate import check_labels, check_mask, check_prob
+from nucflow.evaluation.validate import check_labels, check_mask, foreground_probability
 from nucflow.io import read_image, write_csv, write_json
 
 
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         prob_path = (args.prob_dir or args.pred_dir) / f"{image_id}{args.prob_suffix}"
         if args.prob_dir is not None and not prob_path.is_file():
             raise NucflowError(f"{prob_path}: probability map not found")
-        prob = check_prob(read_image(prob_path), str(prob_path)) if prob_path.is_file() else None
+        prob = foreground_probability(read_image(prob_path), str(prob_path)) if prob_path.is_file() else None
         valid = None
         if args.exclude_artifacts:
             artifact_path = manifest.file(image_id, "artifacts")

@@ -66,6 +66,21 @@ def check_prob(prob, name: str = "prob") -> np.ndarray:
     return array
 
 
+def foreground_probability(prob, name: str = "prob") -> np.ndarray:
+    """The foreground probability (H, W) of a 2-class map (H, W) or a 3-class map (3, H, W).
+
+    3-class maps hold background / interior / boundary probabilities (``nucflow.data.targets``);
+    a pixel's foreground probability is interior + boundary = 1 - background.
+    """
+    array = np.asarray(prob)
+    if array.ndim == 3:
+        if array.shape[0] != 3:
+            raise NucflowError(f"{name}: expected (H, W) or a 3-class (3, H, W) probability map, got shape {array.shape}")
+        background = check_prob(array[0], name)
+        return (1.0 - background).astype(background.dtype)
+    return check_prob(array, name)
+
+
 def check_mask(mask, name: str = "valid") -> np.ndarray:
     """Check a boolean pixel mask (H, W); integer 0/1 masks are accepted and converted to bool."""
     array = np.asarray(mask)
