@@ -23,12 +23,17 @@ from nucflow.inference.predict import InferenceSettings, load_run, pick_device, 
 from nucflow.io import read_image, read_json, write_json, write_tiff
 
 
-def parse_eval_set(text: str) -> tuple[str, str, list[str] | None]:
-    """``dataset:split[:Line1+Line2]`` -> (dataset, split, lines)."""
+def parse_eval_set(text: str) -> tuple[str, str, list[str] | None, list[str] | None]:
+    """``dataset:split[:Line1+Line2 | :exLine1+Line2]`` -> (dataset, split, lines, excluded lines)."""
     parts = text.split(":")
     if len(parts) not in (2, 3) or not all(parts):
-        raise NucflowError(f"--eval-set {text!r}: expected dataset:split or dataset:split:Line1+Line2")
-    return parts[0], parts[1], (parts[2].split("+") if len(parts) == 3 else None)
+        raise NucflowError(f"--eval-set {text!r}: expected dataset:split, dataset:split:Line1+Line2"
+                           " or dataset:split:exLine1+Line2")
+    if len(parts) == 2:
+        return parts[0], parts[1], None, None
+    if parts[2].startswith("ex"):
+        return parts[0], parts[1], None, parts[2][2:].split("+")
+    return parts[0], parts[1], parts[2].split("+"), None
 
 
 def training_input(run) -> dict:
@@ -49,7 +54,7 @@ def add_arguments(parser) -> None:
     data = parser.add_argument_group("images")
     data.add_argument("--manifest", required=True, help="manifest.csv")
     data.add_argument("--splits", required=True, help="splits.json")
-    data.add_argument("--eval-set", required=True, help="dataset:split[:Line1+Line2], e.g. seven_lines:test")
+    data.add_argument("--eval-set", required=True, help="dataset:split[:Line1+Line2|:exLine], e.g. seven_lines:test or seven_lines:test:exHepG2")
     out = parser.add_argument_group("output")
     out.add_argument("--out", required=True, help="folder for <image_id>_prob.tif")
     how = parser.add_argument_group("inference")
@@ -69,8 +74,8 @@ def run(args) -> int:
     settings = InferenceSettings(overlap=args.overlap, batch_size=args.batch_size, tta=args.tta, device=device,
                                  autocast_dtype=torch.bfloat16 if args.bf16 else None)
     manifest = load_manifest(args.manifest, check_files=False)
-    dataset, split, lines = parse_eval_set(args.eval_set)
-    ids = select(read_json(args.splits), manifest.frame, dataset, split, lines=lines)
+    dataset, split, lines, excluded = parse_eval_set(args.eval_set)
+    ids = select(read_json(args.splits), manifest.frame, dataset, split, lines=lines, exclude_lines=excluded)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
