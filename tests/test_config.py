@@ -50,3 +50,15 @@ def test_unreadable_config(tmp_path):
         load_config(path)
     with pytest.raises(NucflowError, match="config file not found"):
         load_config(tmp_path / "none.yaml")
+
+
+def test_json_snapshot_keeps_exponent_numbers(tmp_path):
+    """Regression: YAML 1.1 reads the JSON number 1e-10 as a string, so the workflow's JSON config
+    snapshot failed validation (arms.lr_range.min_lr)."""
+    import json
+
+    from nucflow.config import load_config, validate_config
+
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(validate_config({"arms": {"lr_range": {"min_lr": 1e-10}}})))
+    assert load_config(path)["arms"]["lr_range"]["min_lr"] == 1e-10

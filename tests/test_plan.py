@@ -61,3 +61,119 @@ def test_cli_plan(tmp_path, capsys):
     assert main(["plan", "--config", str(config), "--out", str(out)]) == 0
     assert "2 runs: model_comparison 2" in capsys.readouterr().out
     assert out.read_text().count("\n") == 3
+
+
+# ---- the other arms ------------------------------------------------------------------------------
+def _only(**arms):
+    """Config with model_comparison off and the given arms on."""
+    arms = {name: {"enabled": True, **settings} for name, settings in arms.items()}
+    arms.setdefault("model_comparison", {"enabled": False})
+    return validate_config({"seeds": [0], "arms": arms})
+
+
+def test_published_design_run_counts():
+    names = ("data_size", "smoothing", "ablation", "transfer", "focal_planes", "extensions")
+    counts = plan(_only(**{n: {} for n in names})).groupby("arm").size().to_dict()
+    assert counts == {
+        "data_size": 5 * 8 * 3,          # models x sizes x {plain, smooth, aug}
+        "smoothing": 5 * 4,              # models x factors
+        "ablation": 2 + 3 + 1,           # U-Net plain + 3 variants, U-Net++ plain + 1
+        "transfer": 8 * (1 + 2 * 8),     # (7 held-out lines + lncap->seven_lines) x (source + 2 modes x 8 sizes)
+        "focal_planes": 5 * 9,           # round 1 only: later rounds are decided by the checkpoint
+        "extensions": 6,
+    }
+
+
+def test_data_size_runs_are_nested_subsets_of_one_line():
+    runs = plan_runs(_only(data_size={"models": ["ppunet"], "sizes": [1, 16]}))
+    by_id = {r.run_id: r for r in runs}
+    aug = by_id["data_size-ppunet-bf-A549-n16-aug-s0"]
+    assert aug.train_tiles == ["results/tiles/seven_lines/brightfield-4/train-n16-linesA549.aug.npz"]
+    assert aug.eval_sets == ("seven_lines:test:A549",) and aug.n_train == 16
+    smooth = by_id["data_size-ppunet-bf-A549-n1-smooth-s0"]
+    assert smooth.loss == "bce_smooth" and smooth.smoothing == 0.1 and smooth.smoothing_from == ""
+    # with the smoothing arm covering the model, the factor comes from its best.json
+    tuned = plan_runs(_only(data_size={"models": ["ppunet"], "sizes": [1]}, smoothing={"models": ["ppunet"]}))
+    assert {r.smoothing_from for r in tuned if r.variant == "smooth" and r.arm == "data_size"} == {"smoothing"}
+
+
+def test_unknown_line_is_an_error():
+    with pytest.raises(NucflowError, match="cell line 'A594' is not in data set 'seven_lines'"):
+        plan_runs(_only(data_size={"line": "A594"}))
+    with pytest.raises(NucflowError, match="cell line 'Hela'"):
+        plan_runs(_only(transfer={"lolo": {"lines": ["Hela"]}}))
+
+
+def test_smoothing_runs_choose_on_validation_and_report_on_test():
+    runs = plan_runs(_only(smoothing={"models": ["unet"], "factors": [0.05, 0.2]}))
+    assert [r.run_id for r in runs] == ["smoothing-unet-bf-seven_lines-ls0.05-s0", "smoothing-unet-bf-seven_lines-ls0.2-s0"]
+    assert runs[0].select_sets == ("seven_lines:val",) and runs[0].eval_sets == ("seven_lines:test",)
+    assert RunConfig.from_dict(run_config(validate_config({}), runs[1])).smoothing == 0.2
+    assert RunConfig.from_dict(run_config(validate_config({}), runs[1], smoothing=0.05)).smoothing == 0.05
+
+
+def test_ablation_variants_add_options_to_the_model_settings():
+    config = _only(ablation={})
+    config["models"]["unet"]["options"] = {"batch_norm": False}
+    runs = {r.variant: r for r in plan_runs(config) if r.model == "unet"}
+    assert set(runs) == {"plain", "double_skips", "batch_norm", "double_skips+batch_norm+filters"}
+    assert runs["plain"].model_options == {"batch_norm": False}
+    assert runs["double_skips+batch_norm+filters"].model_options == {
+        "batch_norm": True, "double_skips": True, "filters": [64, 128, 256, 512, 1024]}
+
+
+def test_transfer_source_and_finetune_runs():
+    config = _only(transfer={"lolo": {"lines": ["HepG2"]}, "sizes": [2], "finetune": {"max_epochs": 3}})
+    runs = {r.run_id: r for r in plan_runs(config)}
+    source = runs["transfer-unet-bf-loloHepG2-source-s0"]
+    assert source.train_selection == "train-exHepG2" and source.init_from is None
+    assert source.eval_sets == ("seven_lines:test:HepG2", "seven_lines:test:exHepG2")
+    assert source.eval_roles == ("target", "source")
+    both = runs["transfer-unet-bf-loloHepG2-ft-target+source-n2-s0"]
+    assert both.init_from == "results/runs/transfer-unet-bf-loloHepG2-source-s0/model.pt"
+    assert both.train_tiles == ["results/tiles/seven_lines/brightfield-4/train-n2-linesHepG2.npz",
+                                "results/tiles/seven_lines/brightfield-4/train-n2-exHepG2.npz"]
+    content = RunConfig.from_dict(run_config(config, both))
+    assert content.max_epochs == 3 and content.init_from == both.init_from
+    cross = runs["transfer-unet-bf-lncap_to_seven_lines-ft-target+source-n2-s0"]
+    assert cross.train_tiles == ["results/tiles/seven_lines/brightfield-4/train-n2.npz",
+                                 "results/tiles/lncap/brightfield-4/train-n2.npz"]
+    assert cross.eval_sets == ("seven_lines:test", "lncap:test") and cross.transfer == "lncap_to_seven_lines"
+    assert runs["transfer-unet-bf-lncap_to_seven_lines-source-s0"].dataset == "lncap"
+
+
+def test_focal_planes_round_one_and_ids_of_later_rounds():
+    from nucflow.study.plan import focal_candidates, focal_run_from_id
+
+    config = _only(focal_planes={"models": ["unet"], "candidates": [1, 4, 7], "rounds": 2})
+    runs = plan_runs(config)
+    assert [r.run_id for r in runs] == [f"focal_planes-unet-lncap-r1-p{p}-s0" for p in (1, 4, 7)]
+    assert runs[0].planes == (1,) * 9 and runs[0].in_channels == 9
+    second = focal_candidates(config, "unet", 0, (4,))
+    assert [r.run_id for r in second] == ["focal_planes-unet-lncap-r2-p4.1-s0", "focal_planes-unet-lncap-r2-p4.7-s0"]
+    assert second[0].planes == (4, 1, 4, 1, 4, 1, 4, 1, 4) and second[0].as_row()["planes"] == "4.1"
+    assert focal_run_from_id(config, "focal_planes-unet-lncap-r2-p4.1-s0") == second[0]
+    assert focal_run_from_id(config, "focal_planes-unet-lncap-r3-p4.1-s0") is None   # round != planes
+    with pytest.raises(NucflowError, match="plane 9 does not exist"):
+        plan_runs(_only(focal_planes={"candidates": [0, 9], "rounds": 1}))
+    with pytest.raises(NucflowError, match="3 rounds need"):
+        plan_runs(_only(focal_planes={"candidates": [0, 1], "rounds": 3}))
+
+
+def test_extension_variants():
+    runs = {r.variant: r for r in plan_runs(_only(extensions={}))}
+    assert runs["frem"].frem == {"channels": 2, "factor": 250}
+    assert runs["foreground"].train_tiles == ["results/tiles/seven_lines/brightfield-4/train-fg.npz"]
+    assert runs["three_class"].methods == ("three_class",)
+    assert runs["baseline"].methods == ("published", "watershed", "seeded")
+    assert RunConfig.from_dict(run_config(validate_config({}), runs["three_class"])).out_channels == 3
+
+
+def test_lr_find_keys_cover_the_arm_and_runs_that_use_a_range_test():
+    from nucflow.study.plan import lr_find_keys
+
+    config = validate_config({"training": {"lr_from": "lr_find"},
+                              "arms": {"model_comparison": {"models": ["unet"], "modalities": ["brightfield"]}}})
+    assert lr_find_keys(config) == [("unet", "brightfield")]
+    config = _only(lr_range={"models": ["ppunet"], "modalities": ["fluorescence"]})
+    assert lr_find_keys(config) == [("ppunet", "fluorescence")]

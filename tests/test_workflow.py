@@ -73,3 +73,45 @@ def test_misspelt_config_key_is_named(tmp_path):
                              "--configfile", str(config), "-n"], capture_output=True, text=True, env=env)
     assert result.returncode != 0
     assert "unknown config key 'trainig' at top level" in result.stdout + result.stderr
+
+
+def dry_run_jobs(workdir: Path, *targets: str) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job a dry run of ``targets`` would execute."""
+    result = snakemake(workdir, "-n", *targets)
+    jobs, rule = [], None
+    for line in result.stdout.splitlines():
+        line = line.strip()
+        if line.startswith(("rule ", "checkpoint ", "localrule ", "localcheckpoint ")) and line.endswith(":"):
+            rule = line.split()[1].rstrip(":")
+            jobs.append((rule, {}))
+        elif line.startswith("wildcards:") and jobs:
+            pairs = (item.split("=", 1) for item in line.removeprefix("wildcards:").split(", "))
+            jobs[-1][1].update({k.strip(): v for k, v in pairs})
+    return jobs
+
+
+#: Arms whose dry run may also include another arm's runs, because they use its results.
+USES = {"data_size": {"smoothing"}}
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("arm", ["model_comparison", "data_size", "smoothing", "ablation", "transfer",
+                                 "focal_planes", "extensions", "lr_range"])
+def test_arm_target_builds_only_that_arm(tmp_path, arm):
+    jobs = dry_run_jobs(tmp_path, f"arm_{arm}")
+    run_jobs = [(rule, w["run_id"]) for rule, w in jobs if "run_id" in w]
+    allowed = {arm} | USES.get(arm, set())
+    foreign = sorted({run_id for _, run_id in run_jobs if run_id.split("-")[0] not in allowed})
+    assert not foreign, f"arm_{arm} would also build {foreign[:5]}"
+    rules = {rule for rule, _ in jobs}
+    if arm == "lr_range":
+        assert "lr_find" in rules and not run_jobs
+    else:
+        assert {"train", "predict", "evaluate", "aggregate"} <= rules
+        assert any(run_id.startswith(f"{arm}-") for _, run_id in run_jobs)
+    if arm == "transfer":
+        assert "finetune" in rules
+    if arm == "focal_planes":
+        assert "focal_round" in rules
+    other_tables = {w.get("arm") for rule, w in jobs if rule == "aggregate"} - allowed
+    assert not other_tables

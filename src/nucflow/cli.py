@@ -30,11 +30,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "overview": ("nucflow.data.overview_cli", "draw the data overview figure from a manifest"),
     "plan": ("nucflow.study.plan_cli", "expand the config into the table of training runs"),
     "run-config": ("nucflow.study.run_config_cli", "check one run's settings and write its run.json"),
+    "choose": ("nucflow.study.choose_cli", "choices made on validation results: smoothing factor, next focal plane"),
     # models and training
     "models": ("nucflow.models.summary_cli", "table of parameters, MACs and forward time per model"),
     "train": ("nucflow.training.train_cli", "train (or resume) one run from its run.json"),
     "lr-find": ("nucflow.training.lr_find_cli", "learning-rate range test; writes the curve and the chosen rate"),
     "predict": ("nucflow.inference.cli", "probability maps of a trained run on manifest images"),
+    "export": ("nucflow.inference.export", "a trained run as TorchScript + JSON sidecar (+ bioimage.io description)"),
     # evaluation
     "postprocess": ("nucflow.postprocess.cli", "turn probability maps into instance labels"),
     "evaluate": ("nucflow.evaluation.cli", "pixel and object metrics per image, per object and per run"),

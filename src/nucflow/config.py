@@ -8,6 +8,7 @@ every CLI that takes ``--config`` goes through :func:`load_config`.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,31 @@ from nucflow.errors import NucflowError
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 
 
+def _inline_refs(node: Any, defs: dict) -> Any:
+    """Replace every ``{$ref: "#/$defs/x", ...}`` by a copy of ``$defs.x`` updated with the sibling
+    keys, so a shared definition can carry defaults and a use can override them (the defaults
+    filler reads ``default`` where it sits)."""
+    if isinstance(node, list):
+        return [_inline_refs(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        name = node["$ref"].removeprefix("#/$defs/")
+        if name not in defs:
+            raise NucflowError(f"config schema: unknown $ref {node['$ref']!r}")
+        merged = {**copy.deepcopy(defs[name]), **{k: v for k, v in node.items() if k != "$ref"}}
+        return _inline_refs(merged, defs)
+    return {key: _inline_refs(value, defs) for key, value in node.items()}
+
+
 def _packaged_schema() -> dict:
-    """The schema shipped with the package (repo checkout or installed copy)."""
+    """The schema shipped with the package (repo checkout or installed copy), references inlined."""
     candidates = [SCHEMA_PATH, Path(__file__).with_name("schema.yaml")]
     for path in candidates:
         if path.is_file():
-            return yaml.safe_load(path.read_text())
+            schema = yaml.safe_load(path.read_text())
+            defs = schema.pop("$defs", {})
+            return _inline_refs(schema, defs)
     raise NucflowError(f"config schema not found (looked in {', '.join(map(str, candidates))})")
 
 
@@ -71,6 +91,12 @@ def load_config(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise NucflowError(f"{path}: config file not found")
+    if path.suffix == ".json":  # the workflow's config snapshots; YAML would read 1e-10 as text
+        try:
+            config = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise NucflowError(f"{path}: invalid JSON ({exc})") from None
+        return validate_config(config, source=str(path)) if isinstance(config, dict) else _not_a_mapping(path)
     try:
         config = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -78,6 +104,10 @@ def load_config(path: str | Path) -> dict:
     if not isinstance(config, dict):
         raise NucflowError(f"{path}: a config must be a mapping of keys to values")
     return validate_config(config, source=str(path))
+
+
+def _not_a_mapping(path: Path):
+    raise NucflowError(f"{path}: a config must be a mapping of keys to values")
 
 
 def get(config: dict, dotted: str, default: Any = None) -> Any:

@@ -2,6 +2,7 @@
 import json
 import os
 import shlex
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
@@ -36,8 +37,12 @@ def tiles_args(wildcards):
     """CLI options of `nucflow tiles` from the {modality}-{planes}/{selection} wildcards."""
     parts = wildcards.selection.split("-")
     args = [f"--split {parts[0]}", f"--modality {wildcards.modality}"]
+    norm = config["normalisation"]
+    method = norm["method"]
     for part in parts[1:]:
-        if part.startswith("n"):
+        if part == "fg":
+            method = "foreground"
+        elif part.startswith("n"):
             args.append(f"--n {int(part[1:])}")
         elif part.startswith("lines"):
             args.append(f"--lines {' '.join(part[len('lines'):].split('+'))}")
@@ -45,33 +50,41 @@ def tiles_args(wildcards):
             args.append(f"--exclude-lines {' '.join(part[len('ex'):].split('+'))}")
     if wildcards.planes != "none":
         args.append(f"--planes {wildcards.planes.replace('.', ',')}")
-    tiles, norm = config["tiles"], config["normalisation"]
+    tiles = config["tiles"]
     args += [
         f"--size {tiles['size']}",
         f"--overlap {tiles['overlap']}",
-        f"--normalisation {norm['method']}",
+        f"--normalisation {method}",
         "--percentiles {} {}".format(*norm["percentiles"]),
     ]
     return " ".join(args)
 
 
-def all_targets():
-    """What `snakemake` builds by default: the data stage for every data set (later stages extend this)."""
-    targets = ["results/data/overview.png", "results/data/splits.json"]
-    targets += ["results/plan.csv"]
-    targets += expand("results/tables/{arm}/per_image.csv", arm=ARMS_ON)
-    targets += expand("results/attribution/{arm}/tables", arm=ARMS_ON)
-    targets += ["results/summary.md"]
-    return targets
-
-
-
 # ---- the plan: one row per training run ------------------------------------------------------
-from nucflow.study.plan import plan_runs, run_config
+from nucflow.io import read_json
+from nucflow.study.plan import (
+    focal_candidates,
+    focal_groups,
+    focal_run_from_id,
+    lr_find_keys,
+    lr_find_run,
+    plan_runs,
+    run_config,
+)
 
 RUNS = {run.run_id: run for run in plan_runs(config)}
 METHOD = config["postprocess"]["method"]
+ARM_NAMES = list(config["arms"])
+#: Arms whose runs get the per-run error attribution (the paper's analyses of the five models).
+ATTRIBUTED_ARMS = ("model_comparison",)
 
+
+def get_run(run_id):
+    """The plan's run, or a focal-plane run of a later round (decided by a checkpoint)."""
+    run = RUNS.get(run_id) or focal_run_from_id(config, run_id)
+    if run is None:
+        raise WorkflowError(f"run {run_id!r} is not in the plan (see results/plan.csv)")
+    return run
 
 
 def eval_set_key(text):
@@ -85,17 +98,95 @@ def eval_set_arg(key):
 
 
 def run_tiles(wildcards):
-    run = RUNS[wildcards.run_id]
-    return [run.tiles(run.train_selection, run.augment), run.tiles(run.val_selection)]
+    run = get_run(wildcards.run_id)
+    return [*run.train_tiles, run.tiles(run.val_selection)]
+
+
+def run_config_sources(wildcards):
+    """Results a run's settings come from: the range test's rate, the smoothing arm's best factor."""
+    run = get_run(wildcards.run_id)
+    sources = {}
+    if run.lr_source == "lr_find":
+        sources["lr"] = f"results/lr_find/{run.model}-{run.modality}/lr.json"
+    if run.smoothing_from:
+        sources["smoothing"] = "results/tables/smoothing/best.json"
+    return sources
+
+
+def run_config_options(wildcards, input):
+    options = []
+    if "lr" in input.keys():
+        options.append(f"--lr-from {input.lr}")
+    if "smoothing" in input.keys():
+        options.append(f"--smoothing-from {input.smoothing}")
+    return " ".join(options)
+
+
+def init_model(wildcards):
+    return get_run(wildcards.run_id).init_from
+
+
+def metrics_path(run_id, eval_set, method, name="per_image.csv"):
+    return f"results/runs/{run_id}/metrics/{eval_set}/{method}/{name}"
+
+
+def run_entries(run, select=False):
+    """(run_id, eval_set_key, method) of a run's reported evaluations, or (select=True) of the
+    validation evaluations used to choose between runs."""
+    if select:
+        return [(run.run_id, eval_set_key(e), METHOD) for e in run.select_sets]
+    return [(run.run_id, eval_set_key(e), m) for e in run.eval_sets for m in run.methods]
+
+
+# ---- focal planes: a greedy search over rounds, each decided by a checkpoint -------------------
+def focal_search(model, seed, last_round=None):
+    """(runs of rounds 1..last_round, chosen plane order after last_round), reading the choices
+    of earlier rounds from their checkpoints."""
+    rounds = config["arms"]["focal_planes"]["rounds"] if last_round is None else last_round
+    chosen, runs = (), []
+    for k in range(1, rounds + 1):
+        runs += focal_candidates(config, model, seed, chosen)
+        folder = checkpoints.focal_round.get(group=f"{model}-s{seed}", round=k).output[0]
+        chosen = tuple(read_json(f"{folder}/choice.json")["order"])
+    return runs, chosen
+
+
+def focal_round_metrics(wildcards):
+    """Validation summaries of one round's candidates (the plane order so far from the checkpoints)."""
+    model, seed = wildcards.group.rsplit("-s", 1)
+    _, chosen = focal_search(model, int(seed), int(wildcards.round) - 1)
+    runs = focal_candidates(config, model, int(seed), chosen)
+    return [metrics_path(*e, "summary.json") for r in runs for e in run_entries(r, select=True)]
+
+
+def focal_round_dirs(wildcards=None):
+    rounds = config["arms"]["focal_planes"]["rounds"]
+    return [f"results/focal_planes/{m}-s{s}/round{k}" for m, s in focal_groups(config) for k in range(1, rounds + 1)]
+
+
+def arm_runs(arm):
+    """Every run of an arm (for focal_planes: of every round, through the checkpoints)."""
+    if arm == "focal_planes":
+        return [r for model, seed in focal_groups(config) for r in focal_search(model, seed)[0]]
+    return [r for r in RUNS.values() if r.arm == arm]
 
 
 def arm_entries(arm):
-    """(run_id, eval_set_key, method) of every evaluation of an arm."""
-    return [(r.run_id, eval_set_key(e), METHOD) for r in RUNS.values() if r.arm == arm for e in r.eval_sets]
+    return [e for r in arm_runs(arm) for e in run_entries(r)]
 
 
 def arm_metrics(wildcards):
-    return [f"results/runs/{r}/metrics/{e}/{m}/per_image.csv" for r, e, m in arm_entries(wildcards.arm)]
+    return [metrics_path(*e) for e in arm_entries(wildcards.arm)]
+
+
+def entries_of(paths):
+    """'run/eval_set/method' of metrics files results/runs/<run>/metrics/<eval_set>/<method>/x."""
+    return " ".join("/".join(Path(p).parts[2:3] + Path(p).parts[4:6]) for p in paths)
+
+
+def smoothing_metrics(wildcards=None):
+    runs = [r for r in RUNS.values() if r.arm == "smoothing"]
+    return [metrics_path(*e, "summary.json") for r in runs for e in run_entries(r, select=True)]
 
 
 def inference_args(wildcards):
@@ -108,7 +199,37 @@ def gpu_resources(attempt):
     return config["training"]["gpus"]
 
 
-ARMS_ON = [name for name, arm in config["arms"].items() if arm["enabled"] and any(r.arm == name for r in RUNS.values())]
+ARMS_ON = [
+    name
+    for name in ARM_NAMES
+    if config["arms"][name]["enabled"] and any(r.arm == name for r in RUNS.values())
+]
+LR_FIND = lr_find_keys(config)
+
+
+def arm_targets(arm):
+    """What `snakemake arm_<name>` builds."""
+    if arm == "lr_range":
+        return [f"results/lr_find/{m}-{mod}/lr.json" for m, mod in LR_FIND] if config["arms"]["lr_range"]["enabled"] else []
+    if arm not in ARMS_ON:
+        return []
+    targets = [f"results/tables/{arm}/per_image.csv"]
+    if arm in ATTRIBUTED_ARMS:
+        targets.append(f"results/attribution/{arm}/tables")
+    if arm == "smoothing":
+        targets.append("results/tables/smoothing/best.json")
+    if arm == "focal_planes":
+        targets.append("results/tables/focal_planes/greedy.csv")
+    return targets
+
+
+def all_targets():
+    """What `snakemake` builds by default: data, plan, every enabled arm, figures and summary."""
+    targets = ["results/data/overview.png", "results/data/splits.json", "results/plan.csv"]
+    for arm in ARM_NAMES:
+        targets += arm_targets(arm)
+    targets += ["results/summary.md"]
+    return targets
 
 
 def label_noise_groups():
@@ -143,6 +264,6 @@ def arm_label_noise(wildcards):
 def figure_inputs():
     """The tables the figures read; figures of arms that are off are skipped by `nucflow figures`."""
     inputs = ["results/models.csv", "results/plan.csv", "results/config/study.json"]
-    inputs += expand("results/tables/{arm}/per_image.csv", arm=ARMS_ON)
-    inputs += expand("results/attribution/{arm}/tables", arm=ARMS_ON)
+    for arm in ARM_NAMES:
+        inputs += arm_targets(arm)
     return inputs

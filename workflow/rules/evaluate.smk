@@ -33,13 +33,14 @@ rule aggregate:
     """One arm's result tables, every row tagged with its run's plan columns."""
     input:
         plan="results/plan.csv",
+        config="results/config/study.json",
         metrics=arm_metrics,
     output:
         images="results/tables/{arm}/per_image.csv",
         objects="results/tables/{arm}/per_object.csv",
         runs="results/tables/{arm}/per_run.csv",
     params:
-        entries=lambda wc: " ".join("/".join(e) for e in arm_entries(wc.arm)),
+        entries=lambda wc, input: entries_of(input.metrics),
     log:
         "logs/aggregate/{arm}.log",
     benchmark:
@@ -51,11 +52,68 @@ rule aggregate:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "nucflow aggregate --plan {input.plan} --entries {params.entries} --out-dir results/tables/{wildcards.arm} > {log} 2>&1"
+        "nucflow aggregate --plan {input.plan} --config {input.config} --entries {params.entries}"
+        " --out-dir results/tables/{wildcards.arm} > {log} 2>&1"
 
 
-rule arm_model_comparison:
-    """Target: everything of the model-comparison arm."""
+rule best_smoothing:
+    """Each model's best label-smoothing factor, chosen on validation images (feeds data_size)."""
     input:
-        "results/tables/model_comparison/per_image.csv",
-        "results/attribution/model_comparison/tables",
+        smoothing_metrics(),
+    output:
+        "results/tables/smoothing/best.json",
+    log:
+        "logs/choose/smoothing.log",
+    benchmark:
+        "results/benchmarks/choose/smoothing.tsv"
+    threads: 1
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "nucflow choose smoothing --plan-config results/config/study.json --summaries {input} --out {output} > {log} 2>&1"
+
+
+checkpoint focal_round:
+    """Round k of the greedy focal-plane search: the candidate plane whose run scores best on
+    validation images joins the input; the next round's runs are known only after this."""
+    input:
+        focal_round_metrics,
+    output:
+        directory("results/focal_planes/{group}/round{round}"),
+    log:
+        "logs/choose/focal_planes/{group}/round{round}.log",
+    benchmark:
+        "results/benchmarks/choose/focal_planes/{group}/round{round}.tsv"
+    threads: 1
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "nucflow choose focal-round --round {wildcards.round} --summaries {input} --out {output} > {log} 2>&1"
+
+
+rule focal_greedy:
+    """The greedy order of focal planes: one row per round (chosen plane order and its score)."""
+    input:
+        focal_round_dirs(),
+    output:
+        "results/tables/focal_planes/greedy.csv",
+    log:
+        "logs/choose/focal_planes/greedy.log",
+    threads: 1
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "nucflow choose focal-greedy --rounds {input} --out {output} > {log} 2>&1"
+
+
+for _arm in ARM_NAMES:
+
+    rule:
+        name:
+            f"arm_{_arm}"
+        input:
+            arm_targets(_arm),
+        localrule: True

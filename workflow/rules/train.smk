@@ -20,18 +20,22 @@ rule plan:
 
 
 rule run_config:
-    """run.json of one run, from the plan; it changes only when that run's settings change."""
+    """run.json of one run, from the plan; it changes only when that run's settings change (or the
+    learning rate / smoothing factor it takes from a range test / the smoothing arm)."""
+    input:
+        unpack(run_config_sources),
     output:
         "results/plan/runs/{run_id}.json",
     params:
-        content=lambda wc: shlex.quote(json.dumps(run_config(config, RUNS[wc.run_id]), sort_keys=True)),
+        content=lambda wc: shlex.quote(json.dumps(run_config(config, get_run(wc.run_id)), sort_keys=True)),
+        options=run_config_options,
     log:
         "logs/plan/{run_id}.log",
     localrule: True
     conda:
         "../../envs/torch.yaml"
     shell:
-        "nucflow run-config --json {params.content} --out {output} > {log} 2>&1"
+        "nucflow run-config --json {params.content} {params.options} --out {output} > {log} 2>&1"
 
 
 rule train:
@@ -43,6 +47,8 @@ rule train:
     output:
         model="results/runs/{run_id}/model.pt",
         done="results/runs/{run_id}/train_done.json",
+    wildcard_constraints:
+        run_id=r"(?![^/]*-ft-)[A-Za-z0-9_.+]+(-[A-Za-z0-9_.+]+)*",
     log:
         "logs/train/{run_id}.log",
     benchmark:
@@ -57,3 +63,77 @@ rule train:
         "../../envs/torch.yaml"
     shell:
         "nucflow train --run {input.run} --threads {threads} > {log} 2>&1"
+
+
+rule finetune:
+    """Fine-tune a transfer run from its source model's weights (resumable like train)."""
+    input:
+        run="results/plan/runs/{run_id}.json",
+        tiles=run_tiles,
+        init=init_model,
+    output:
+        model="results/runs/{run_id}/model.pt",
+        done="results/runs/{run_id}/train_done.json",
+    wildcard_constraints:
+        run_id=r"[A-Za-z0-9_.+-]*-ft-[A-Za-z0-9_.+-]+",
+    log:
+        "logs/finetune/{run_id}.log",
+    benchmark:
+        "results/benchmarks/finetune/{run_id}.tsv"
+    threads: 1
+    retries: 1
+    resources:
+        gpu=lambda wc, attempt: gpu_resources(attempt),
+        mem_mb=lambda wc, attempt: config["training"]["mem_mb"] * attempt,
+        runtime=lambda wc, attempt: config["training"]["runtime_min"] * attempt,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "nucflow train --run {input.run} --threads {threads} > {log} 2>&1"
+
+
+rule lr_find_config:
+    """run.json of a learning-rate range test (the lr_range arm's data set and planes)."""
+    output:
+        "results/plan/lr_find/{model}-{modality}.json",
+    params:
+        content=lambda wc: shlex.quote(
+            json.dumps(run_config(config, lr_find_run(config, wc.model, wc.modality)), sort_keys=True)
+        ),
+    log:
+        "logs/plan/lr_find/{model}-{modality}.log",
+    localrule: True
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "nucflow run-config --json {params.content} --out {output} > {log} 2>&1"
+
+
+rule lr_find:
+    """Learning-rate range test of one model x modality: curve.csv, curve.png and the chosen rate."""
+    input:
+        run="results/plan/lr_find/{model}-{modality}.json",
+        tiles=lambda wc: (lambda r: [*r.train_tiles, r.tiles(r.val_selection)])(
+            lr_find_run(config, wc.model, wc.modality)
+        ),
+    output:
+        curve="results/lr_find/{model}-{modality}/curve.csv",
+        lr="results/lr_find/{model}-{modality}/lr.json",
+    params:
+        sweep=lambda wc: "--num-steps {num_steps} --min-lr {min_lr} --max-lr {max_lr}".format(
+            **config["arms"]["lr_range"]
+        ),
+    log:
+        "logs/lr_find/{model}-{modality}.log",
+    benchmark:
+        "results/benchmarks/lr_find/{model}-{modality}.tsv"
+    threads: 1
+    resources:
+        gpu=lambda wc, attempt: gpu_resources(attempt),
+        mem_mb=lambda wc, attempt: config["training"]["mem_mb"] * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "nucflow lr-find --run {input.run} {params.sweep} --threads {threads}"
+        " --out-dir results/lr_find/{wildcards.model}-{wildcards.modality} > {log} 2>&1"

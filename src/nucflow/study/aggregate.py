@@ -14,24 +14,60 @@ import pandas as pd
 from nucflow.errors import NucflowError
 
 PLAN_COLUMNS = ("run_id", "arm", "dataset", "modality", "planes", "model", "width", "variant", "loss",
-                "smoothing", "seed", "train_selection", "augment", "init_from")
+                "smoothing", "smoothing_from", "seed", "train_selection", "augment", "init_from", "n_train",
+                "transfer", "target", "focal_round", "frem", "normalisation")
+
+
+def plan_table(plan: pd.DataFrame, config: dict | None, run_ids) -> pd.DataFrame:
+    """The plan rows of ``run_ids``: from ``plan``, or rebuilt from ``config`` for runs decided at
+    run time (focal-plane rounds after the first); an unknown run is an error."""
+    from nucflow.study.plan import focal_run_from_id
+
+    known = set(plan["run_id"])
+    extra = []
+    for run_id in dict.fromkeys(run_ids):
+        if run_id in known:
+            continue
+        run = focal_run_from_id(config, run_id) if config is not None else None
+        if run is None:
+            raise NucflowError(f"run {run_id!r} is not in the plan")
+        extra.append(run.as_row())
+    return pd.concat([plan, pd.DataFrame(extra)], ignore_index=True) if extra else plan
+
+
+def _tags(by_id: pd.DataFrame, run_id: str, eval_set: str, method: str) -> dict:
+    """Plan columns of a run plus the evaluation's set, method and role (target / source / "")."""
+    tags = {c: by_id.at[run_id, c] for c in PLAN_COLUMNS if c != "run_id" and c in by_id.columns}
+    tags = {k: ("" if isinstance(v, float) and v != v and k in _TEXT_COLUMNS else v) for k, v in tags.items()}
+    roles = {}
+    if "eval_sets" in by_id.columns and isinstance(by_id.at[run_id, "eval_sets"], str):
+        sets = by_id.at[run_id, "eval_sets"].split(";")
+        names = str(by_id.at[run_id, "eval_roles"]) if "eval_roles" in by_id.columns else ""
+        names = names.split(";") if names and names != "nan" else [""] * len(sets)
+        roles = {s.replace(":", "-"): r for s, r in zip(sets, names)}
+    tags.update(run_id=run_id, eval_set=eval_set, method=method, eval_role=roles.get(eval_set, ""))
+    return tags
+
+
+_TEXT_COLUMNS = ("transfer", "target", "smoothing_from", "init_from", "variant")
 
 
 def metrics_dir(run_id: str, eval_set: str, method: str) -> Path:
     return Path("results/runs") / run_id / "metrics" / eval_set / method
 
 
-def collect(plan: pd.DataFrame, entries: list[tuple[str, str, str]], root: Path = Path(".")) -> dict[str, pd.DataFrame]:
-    """Concatenate the tables of (run_id, eval_set, method) entries; returns per_image, per_object, per_run."""
+def collect(plan: pd.DataFrame, entries: list[tuple[str, str, str]], root: Path = Path("."),
+            config: dict | None = None) -> dict[str, pd.DataFrame]:
+    """Concatenate the tables of (run_id, eval_set, method) entries; returns per_image, per_object, per_run.
+
+    ``config`` (the study config) lets runs decided at run time, absent from ``plan``, be tagged.
+    """
     if not entries:
         raise NucflowError("nothing to aggregate: no (run, eval set, method) entries")
-    by_id = plan.set_index("run_id")
+    by_id = plan_table(plan, config, [e[0] for e in entries]).set_index("run_id")
     images, objects, runs = [], [], []
     for run_id, eval_set, method in entries:
-        if run_id not in by_id.index:
-            raise NucflowError(f"run {run_id!r} is not in the plan")
-        tags = {c: by_id.at[run_id, c] for c in PLAN_COLUMNS if c != "run_id" and c in by_id.columns}
-        tags.update(run_id=run_id, eval_set=eval_set, method=method)
+        tags = _tags(by_id, run_id, eval_set, method)
         folder = root / metrics_dir(run_id, eval_set, method)
         for name, sink in (("per_image.csv", images), ("per_object.csv", objects)):
             path = folder / name
@@ -71,12 +107,11 @@ def collect_attribution(plan: pd.DataFrame, entries: list[tuple[str, str, str]],
     label-noise folders are named ``<dataset>-s<seed>``. Returns {name: table}, including
     ``summary`` (one row per run, every scalar of the JSON summaries).
     """
-    by_id = plan.set_index("run_id")
+    by_id = plan_table(plan, None, [e[0] for e in entries]).set_index("run_id")
     tables: dict[str, list[pd.DataFrame]] = {}
     summaries = []
     for run_id, eval_set, method in entries:
-        tags = {c: by_id.at[run_id, c] for c in PLAN_COLUMNS if c != "run_id" and c in by_id.columns}
-        tags.update(run_id=run_id, eval_set=eval_set, method=method)
+        tags = _tags(by_id, run_id, eval_set, method)
         base = root / "results/runs" / run_id / "attribution" / eval_set / method
         row = dict(tags)
         for sub, names in RUN_ANALYSES.items():

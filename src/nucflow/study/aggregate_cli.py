@@ -20,6 +20,7 @@ def _entry(text: str) -> tuple[str, str, str]:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--plan", required=True, help="results/plan.csv")
+    parser.add_argument("--config", help="study config (results/config/study.json): tags runs decided at run time")
     parser.add_argument("--entries", nargs="+", required=True, type=_entry, help="RUN_ID/EVAL_SET/METHOD ...")
     parser.add_argument("--out-dir", required=True, help="folder for per_image.csv, per_object.csv, per_run.csv")
     what = parser.add_argument_group("attribution instead of metrics")
@@ -37,7 +38,12 @@ def run(args) -> int:
             write_csv(out / f"{name}.csv", table)
         print(f"{out}: {', '.join(sorted(tables))}")
         return 0
-    tables = collect(pd.read_csv(args.plan), args.entries)
+    config = None
+    if args.config:
+        from nucflow.config import load_config
+
+        config = load_config(args.config)
+    tables = collect(pd.read_csv(args.plan, keep_default_na=False, na_values=[""]), args.entries, config=config)
     out = Path(args.out_dir)
     for name, table in tables.items():
         write_csv(out / f"{name}.csv", table)

@@ -13,6 +13,8 @@ image sets it is scored on as ``dataset:split[:selection]``.
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -21,11 +23,20 @@ from nucflow.errors import NucflowError
 
 PUBLISHED_BATCH_SIZE = {"unet": 16, "unetpp": 8, "deeplabv3plus": 8, "tiramisu": 4, "ppunet": 8}
 MODALITY_SHORT = {"fluorescence": "fl", "brightfield": "bf"}
+DATA_SIZE_VARIANTS = ("plain", "smooth", "aug")
+EXTENSION_VARIANTS = ("baseline", "frem", "foreground", "bce_dice", "bce_weighted", "three_class")
+TRANSFER_MODES = ("target", "target+source")
 
 
 @dataclass(frozen=True)
 class Run:
-    """One training run of the study."""
+    """One training run of the study.
+
+    ``eval_sets`` are scored and reported (``dataset:split[:Line+Line | :exLine]``) with
+    ``eval_roles`` naming each one's role (``target`` / ``source`` in the transfer arm, else ``""``);
+    ``select_sets`` are scored only to choose between runs (validation images: the smoothing
+    factor, the next focal plane) and never enter the reported tables.
+    """
 
     run_id: str
     arm: str
@@ -39,13 +50,25 @@ class Run:
     variant: str = "plain"
     loss: str = "bce"
     smoothing: float = 0.0
+    smoothing_from: str = ""
     seed: int = 0
     train_selection: str = "train"
     val_selection: str = "val"
     augment: bool = False
+    extra_train: tuple[str, ...] = ()
     init_from: str | None = None
     lr_source: str = "fixed"
+    n_train: int = 0
+    transfer: str = ""
+    target: str = ""
+    focal_round: int = 0
+    frem: dict | None = None
+    normalisation: str = "percentile"
+    training: dict = field(default_factory=dict)
     eval_sets: tuple[str, ...] = ()
+    eval_roles: tuple[str, ...] = ()
+    select_sets: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
 
     @property
     def planes_key(self) -> str:
@@ -53,18 +76,39 @@ class Run:
         return "none" if self.modality == "fluorescence" else ".".join(map(str, self.planes))
 
     @property
+    def plane_order(self) -> str:
+        """Distinct planes in input order (``4.2`` for the 9-channel input 4,2,4,2,...)."""
+        if self.modality == "fluorescence":
+            return "none"
+        return ".".join(map(str, dict.fromkeys(self.planes)))
+
+    @property
     def in_channels(self) -> int:
         return 1 if self.modality == "fluorescence" else len(self.planes)
 
     def tiles(self, selection: str, augmented: bool = False) -> str:
         suffix = ".aug.npz" if augmented else ".npz"
+        if self.normalisation == "foreground":
+            selection += "-fg"
         return f"results/tiles/{self.dataset}/{self.modality}-{self.planes_key}/{selection}{suffix}"
+
+    @property
+    def train_tiles(self) -> list[str]:
+        return [self.tiles(self.train_selection, self.augment), *self.extra_train]
+
+    def role(self, eval_set: str) -> str:
+        return dict(zip(self.eval_sets, self.eval_roles)).get(eval_set, "")
 
     def as_row(self) -> dict:
         row = dataclasses.asdict(self)
-        row["planes"] = self.planes_key
-        row["eval_sets"] = ";".join(self.eval_sets)
-        row["model_options"] = repr(self.model_options) if self.model_options else ""
+        row["planes"] = self.plane_order
+        row["in_channels"] = self.in_channels
+        row["frem"] = self.frem is not None
+        for key in ("eval_sets", "eval_roles", "select_sets", "methods", "extra_train"):
+            row[key] = ";".join(getattr(self, key))
+        for key in ("model_options", "training"):
+            row[key] = json.dumps(getattr(self, key), sort_keys=True) if getattr(self, key) else ""
+        row["init_from"] = self.init_from or ""
         return row
 
 
@@ -79,24 +123,261 @@ def _model_settings(config: dict, model: str) -> tuple[float, int, dict]:
     return width, batch, dict(settings.get("options", {}))
 
 
+def _planes(modality: str, planes) -> tuple[int, ...]:
+    return () if modality == "fluorescence" else tuple(planes)
+
+
+def _base(config: dict, arm: str, model: str, dataset: str, modality: str, planes, seed: int, run_id: str,
+          **fields) -> Run:
+    """A run with the model's configured width, batch size and options; ``fields`` override."""
+    width, batch, options = _model_settings(config, model)
+    settings = dict(run_id=run_id, arm=arm, dataset=dataset, modality=modality, planes=_planes(modality, planes),
+                    model=model, width=width, batch_size=batch, model_options=options, seed=seed,
+                    lr_source=config["training"]["lr_from"], methods=(config["postprocess"]["method"],))
+    settings.update(fields)
+    if "eval_sets" in settings and "eval_roles" not in settings:
+        settings["eval_roles"] = ("",) * len(settings["eval_sets"])
+    return Run(**settings)
+
+
+def _factor(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value else "0"
+
+
+def _check_lines(config: dict, dataset: str, lines, where: str) -> None:
+    """On simulated data, every named cell line must be simulated in ``dataset``."""
+    if config["data"]["source"] != "simulated" or dataset not in config["simulation"]["datasets"]:
+        return
+    known = config["simulation"]["datasets"][dataset]["lines"]
+    unknown = [line for line in lines if line not in known]
+    if unknown:
+        raise NucflowError(f"{where}: cell line {unknown[0]!r} is not in data set {dataset!r} "
+                           f"(have: {', '.join(known)})")
+
+
 def _model_comparison(config: dict) -> list[Run]:
     arm = config["arms"]["model_comparison"]
     runs = []
     for dataset in arm["datasets"]:
         for modality in arm["modalities"]:
-            planes = () if modality == "fluorescence" else tuple(arm["planes"])
             for model in arm["models"]:
-                width, batch, options = _model_settings(config, model)
                 for seed in _seeds(config, arm):
                     run_id = f"model_comparison-{model}-{MODALITY_SHORT[modality]}-{dataset}-s{seed}"
-                    runs.append(Run(run_id=run_id, arm="model_comparison", dataset=dataset, modality=modality,
-                                    planes=planes, model=model, width=width, batch_size=batch,
-                                    model_options=options, seed=seed, lr_source=config["training"]["lr_from"],
-                                    eval_sets=(f"{dataset}:test",)))
+                    runs.append(_base(config, "model_comparison", model, dataset, modality, arm["planes"], seed,
+                                      run_id, eval_sets=(f"{dataset}:test",)))
     return runs
 
 
-ARMS = {"model_comparison": _model_comparison}
+def _data_size(config: dict) -> list[Run]:
+    """Nested subsets of one line's training images x {plain, label smoothing, augmentation}.
+
+    The smooth variant takes each model's best factor from the smoothing arm when that arm covers
+    the model (``smoothing_from``), else ``arms.data_size.smoothing``.
+    """
+    arm = config["arms"]["data_size"]
+    smoothing_arm = config["arms"]["smoothing"]
+    tuned = set(smoothing_arm["models"]) if smoothing_arm["enabled"] else set()
+    line, dataset, modality = arm["line"], arm["dataset"], arm["modality"]
+    _check_lines(config, dataset, [line], "arms.data_size.line")
+    runs = []
+    for model in arm["models"]:
+        for n in arm["sizes"]:
+            for variant in arm["variants"]:
+                for seed in _seeds(config, arm):
+                    run_id = f"data_size-{model}-{MODALITY_SHORT[modality]}-{line}-n{n}-{variant}-s{seed}"
+                    fields = {}
+                    if variant == "smooth":
+                        fields = dict(loss="bce_smooth", smoothing=float(arm["smoothing"]),
+                                      smoothing_from="smoothing" if model in tuned else "")
+                    runs.append(_base(config, "data_size", model, dataset, modality, arm["planes"], seed, run_id,
+                                      variant=variant, n_train=int(n), augment=variant == "aug",
+                                      train_selection=f"train-n{n}-lines{line}", val_selection=f"val-lines{line}",
+                                      eval_sets=(f"{dataset}:test:{line}",), **fields))
+    return runs
+
+
+def _smoothing(config: dict) -> list[Run]:
+    """The label-smoothing grid; factors are chosen on validation images (``select_sets``)."""
+    arm = config["arms"]["smoothing"]
+    dataset, modality = arm["dataset"], arm["modality"]
+    runs = []
+    for model in arm["models"]:
+        for factor in arm["factors"]:
+            for seed in _seeds(config, arm):
+                run_id = f"smoothing-{model}-{MODALITY_SHORT[modality]}-{dataset}-ls{_factor(factor)}-s{seed}"
+                runs.append(_base(config, "smoothing", model, dataset, modality, arm["planes"], seed, run_id,
+                                  variant="smooth", loss="bce_smooth", smoothing=float(factor),
+                                  eval_sets=(f"{dataset}:test",), select_sets=(f"{dataset}:val",)))
+    return runs
+
+
+def _ablation(config: dict) -> list[Run]:
+    """Each model as configured (variant ``plain``) and with each of its ablation option sets."""
+    arm = config["arms"]["ablation"]
+    dataset, modality = arm["dataset"], arm["modality"]
+    runs = []
+    for model, variants in arm["variants"].items():
+        for variant, options in {"plain": {}, **variants}.items():
+            for seed in _seeds(config, arm):
+                base_options = _model_settings(config, model)[2]
+                run_id = f"ablation-{model}-{variant}-{MODALITY_SHORT[modality]}-{dataset}-s{seed}"
+                runs.append(_base(config, "ablation", model, dataset, modality, arm["planes"], seed, run_id,
+                                  variant=variant, model_options={**base_options, **options},
+                                  eval_sets=(f"{dataset}:test",)))
+    return runs
+
+
+def _transfer(config: dict) -> list[Run]:
+    """Leave-one-line-out and cross-data-set transfer: a source model per scenario, scored on the
+    target and source test sets as it is, then fine-tuned on n target images (target only, or
+    target + the same number of source images) and scored again on both."""
+    arm = config["arms"]["transfer"]
+    model, modality, planes = arm["model"], arm["modality"], arm["planes"]
+    short = MODALITY_SHORT[modality]
+    finetune = {k: v for k, v in arm["finetune"].items() if v is not None}
+    scenarios = []  # (transfer, target, source dataset, target dataset, selections...)
+    if arm["lolo"]["enabled"]:
+        dataset = arm["lolo"]["dataset"]
+        lines = arm["lolo"]["lines"] or config["simulation"]["datasets"].get(dataset, {}).get("lines", [])
+        if not lines:
+            raise NucflowError(f"arms.transfer.lolo: list the held-out lines of data set {dataset!r}")
+        _check_lines(config, dataset, lines, "arms.transfer.lolo.lines")
+        for line in lines:
+            scenarios.append(dict(transfer="lolo", target=line, name=f"lolo{line}", source_dataset=dataset,
+                                  target_dataset=dataset, source_train=f"train-ex{line}", source_val=f"val-ex{line}",
+                                  source_test=f"{dataset}:test:ex{line}", target_train=f"train-n{{n}}-lines{line}",
+                                  target_val=f"val-lines{line}", target_test=f"{dataset}:test:{line}",
+                                  extra=f"train-n{{n}}-ex{line}"))
+    for pair in arm["cross"]:
+        source, target = pair["source"], pair["target"]
+        scenarios.append(dict(transfer=f"{source}_to_{target}", target=target, name=f"{source}_to_{target}",
+                              source_dataset=source, target_dataset=target, source_train="train", source_val="val",
+                              source_test=f"{source}:test", target_train="train-n{n}", target_val="val",
+                              target_test=f"{target}:test", extra="train-n{n}"))
+    runs = []
+    for sc in scenarios:
+        evals = dict(eval_sets=(sc["target_test"], sc["source_test"]), eval_roles=("target", "source"))
+        for seed in _seeds(config, arm):
+            source_id = f"transfer-{model}-{short}-{sc['name']}-source-s{seed}"
+            source_run = _base(config, "transfer", model, sc["source_dataset"], modality, planes, seed, source_id,
+                               variant="source", transfer=sc["transfer"], target=sc["target"],
+                               train_selection=sc["source_train"], val_selection=sc["source_val"], **evals)
+            runs.append(source_run)
+            for mode in arm["modes"]:
+                for n in arm["sizes"]:
+                    extra = ()
+                    if mode == "target+source":
+                        extra = (source_run.tiles(sc["extra"].format(n=n)),)
+                    runs.append(_base(
+                        config, "transfer", model, sc["target_dataset"], modality, planes, seed,
+                        f"transfer-{model}-{short}-{sc['name']}-ft-{mode}-n{n}-s{seed}",
+                        variant=mode, transfer=sc["transfer"], target=sc["target"], n_train=int(n),
+                        train_selection=sc["target_train"].format(n=n), val_selection=sc["target_val"],
+                        extra_train=extra, init_from=f"results/runs/{source_id}/model.pt", training=finetune,
+                        lr_source="fixed", **evals))
+    return runs
+
+
+def focal_run(config: dict, model: str, seed: int, order: tuple[int, ...]) -> Run:
+    """The focal-plane run whose distinct input planes are ``order`` (the last one is the candidate
+    of its round), cycled to fill ``arms.focal_planes.channels`` input channels."""
+    arm = config["arms"]["focal_planes"]
+    dataset, channels = arm["dataset"], arm["channels"]
+    planes = tuple(order[i % len(order)] for i in range(channels))
+    run_id = f"focal_planes-{model}-{dataset}-r{len(order)}-p{'.'.join(map(str, order))}-s{seed}"
+    return _base(config, "focal_planes", model, dataset, "brightfield", planes, seed, run_id,
+                 variant=f"round{len(order)}", focal_round=len(order),
+                 eval_sets=(f"{dataset}:test",), select_sets=(f"{dataset}:val",))
+
+
+def focal_candidates(config: dict, model: str, seed: int, chosen: tuple[int, ...]) -> list[Run]:
+    """Runs of the round after ``chosen``: one per remaining candidate plane."""
+    arm = config["arms"]["focal_planes"]
+    return [focal_run(config, model, seed, (*chosen, p)) for p in arm["candidates"] if p not in chosen]
+
+
+def focal_groups(config: dict) -> list[tuple[str, int]]:
+    """(model, seed) of every greedy focal-plane search."""
+    arm = config["arms"]["focal_planes"]
+    return [(model, seed) for model in arm["models"] for seed in _seeds(config, arm)]
+
+
+_FOCAL_ID = re.compile(r"^focal_planes-(?P<model>[a-z0-9]+)-(?P<dataset>[A-Za-z0-9_]+)-r(?P<round>\d+)"
+                       r"-p(?P<order>\d+(?:\.\d+)*)-s(?P<seed>\d+)$")
+
+
+def focal_run_from_id(config: dict, run_id: str) -> Run | None:
+    """Rebuild a focal-plane run of round >= 2 (not in the static plan) from its id, or None."""
+    match = _FOCAL_ID.match(run_id)
+    if not match or not config["arms"]["focal_planes"]["enabled"]:
+        return None
+    order = tuple(int(p) for p in match["order"].split("."))
+    run = focal_run(config, match["model"], int(match["seed"]), order)
+    return run if run.run_id == run_id else None
+
+
+def _focal_planes(config: dict) -> list[Run]:
+    """Round 1 of the greedy focal-plane search (later rounds depend on results: Snakemake checkpoint)."""
+    arm = config["arms"]["focal_planes"]
+    if arm["rounds"] > len(arm["candidates"]):
+        raise NucflowError(f"arms.focal_planes: {arm['rounds']} rounds need at least as many candidate planes, "
+                           f"got {len(arm['candidates'])}")
+    n_planes = config["simulation"]["n_planes"] if config["data"]["source"] == "simulated" else None
+    if n_planes is not None and max(arm["candidates"]) >= n_planes:
+        raise NucflowError(f"arms.focal_planes.candidates: plane {max(arm['candidates'])} does not exist "
+                           f"(the simulated stacks have {n_planes} planes, 0-{n_planes - 1})")
+    return [run for model, seed in focal_groups(config) for run in focal_candidates(config, model, seed, ())]
+
+
+def _extensions(config: dict) -> list[Run]:
+    """FREM, foreground normalisation and the alternative losses, each against one baseline; the
+    baseline's probability maps also go through every instance method."""
+    arm = config["arms"]["extensions"]
+    model, dataset, modality = arm["model"], arm["dataset"], arm["modality"]
+    runs = []
+    for variant in arm["variants"]:
+        fields: dict = {}
+        if variant == "frem":
+            fields["frem"] = dict(arm["frem"])
+        elif variant == "foreground":
+            fields["normalisation"] = "foreground"
+        elif variant in ("bce_dice", "bce_weighted", "three_class"):
+            fields["loss"] = variant
+        if variant == "baseline":
+            fields["methods"] = tuple(m for m in arm["methods"] if m != "three_class")
+        elif variant == "three_class":
+            fields["methods"] = ("three_class",)
+        for seed in _seeds(config, arm):
+            run_id = f"extensions-{model}-{variant}-{MODALITY_SHORT[modality]}-{dataset}-s{seed}"
+            runs.append(_base(config, "extensions", model, dataset, modality, arm["planes"], seed, run_id,
+                              variant=variant, eval_sets=(f"{dataset}:test",), **fields))
+    return runs
+
+
+ARMS = {"model_comparison": _model_comparison, "data_size": _data_size, "smoothing": _smoothing,
+        "ablation": _ablation, "transfer": _transfer, "focal_planes": _focal_planes, "extensions": _extensions}
+
+#: Arms without training runs of their own.
+TASK_ARMS = ("lr_range",)
+
+
+def lr_find_keys(config: dict) -> list[tuple[str, str]]:
+    """(model, modality) of every learning-rate range test: the lr_range arm's grid, plus every
+    (model, modality) of a run whose rate comes from a range test."""
+    keys = []
+    arm = config["arms"]["lr_range"]
+    if arm["enabled"]:
+        keys += [(m, mod) for m in arm["models"] for mod in arm["modalities"]]
+    if config["training"]["lr_from"] == "lr_find":
+        keys += [(r.model, r.modality) for r in plan_runs(config) if r.lr_source == "lr_find"]
+    return list(dict.fromkeys(keys))
+
+
+def lr_find_run(config: dict, model: str, modality: str) -> Run:
+    """The run whose settings a range test uses (lr_range arm's data set and planes)."""
+    arm = config["arms"]["lr_range"]
+    return _base(config, "lr_range", model, arm["dataset"], modality, arm["planes"], config["seed"],
+                 f"lr_find-{model}-{modality}")
 
 
 def plan_runs(config: dict) -> list[Run]:
@@ -119,32 +400,34 @@ def plan_runs(config: dict) -> list[Run]:
 def plan(config: dict) -> pd.DataFrame:
     """The plan as a table, one row per run (columns = :class:`Run` fields)."""
     runs = plan_runs(config)
-    columns = [f.name for f in dataclasses.fields(Run)]
+    columns = [f.name for f in dataclasses.fields(Run)] + ["in_channels"]
     return pd.DataFrame([r.as_row() for r in runs], columns=columns)
 
 
-def run_config(config: dict, run: Run) -> dict:
+def run_config(config: dict, run: Run, *, lr: float | None = None, smoothing: float | None = None) -> dict:
     """The ``run.json`` content of one run (``nucflow.training.config.RunConfig`` fields).
 
-    The learning rate is filled in by the workflow when it comes from a range test.
+    ``lr`` (from a range test) and ``smoothing`` (the smoothing arm's best factor) are filled in by
+    the workflow when the run takes them from other results.
     """
-    training = config["training"]
-    train_tiles = [run.tiles(run.train_selection, run.augment)]
+    training = {**config["training"], **run.training}
     return {
         "run_id": run.run_id,
         "model": run.model,
         "in_channels": run.in_channels,
+        "out_channels": 3 if run.loss == "three_class" else 1,
         "modality": run.modality,
         "planes": list(run.planes),
-        "train_tiles": train_tiles,
+        "train_tiles": run.train_tiles,
         "val_tiles": [run.tiles(run.val_selection)],
         "batch_size": run.batch_size,
         "out_dir": f"results/runs/{run.run_id}",
         "width": run.width,
         "model_options": dict(run.model_options),
+        "frem": dict(run.frem) if run.frem else None,
         "loss": run.loss,
-        "smoothing": run.smoothing,
-        "lr": training["lr"],
+        "smoothing": float(smoothing if smoothing is not None else run.smoothing),
+        "lr": float(lr if lr is not None else training["lr"]),
         "max_epochs": training["max_epochs"],
         "steps_per_epoch": training["steps_per_epoch"],
         "lr_patience": training["lr_patience"],

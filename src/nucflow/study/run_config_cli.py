@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 
 from nucflow.errors import NucflowError
+from nucflow.io import read_json
 from nucflow.training.config import RunConfig
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--json", required=True, help="the run's settings as a JSON object")
     parser.add_argument("--out", required=True, help="run.json to write")
+    parser.add_argument("--lr-from", help="lr.json of a range test: its 'lr' replaces the run's learning rate")
+    parser.add_argument("--smoothing-from", help="best.json of the smoothing arm ({model: factor}): the factor of the run's model")
 
 
 def run(args) -> int:
@@ -22,6 +25,19 @@ def run(args) -> int:
         data = json.loads(args.json)
     except json.JSONDecodeError as exc:
         raise NucflowError(f"--json: invalid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise NucflowError("--json: expected a JSON object")
+    if args.lr_from:
+        lr = read_json(args.lr_from).get("lr") if isinstance(read_json(args.lr_from), dict) else None
+        if not isinstance(lr, (int, float)) or not lr > 0:
+            raise NucflowError(f"{args.lr_from}: expected a JSON object with a positive number 'lr'")
+        data["lr"] = float(lr)
+    if args.smoothing_from:
+        best = read_json(args.smoothing_from)
+        model = data.get("model")
+        if not isinstance(best, dict) or model not in best:
+            raise NucflowError(f"{args.smoothing_from}: no smoothing factor for model {model!r}")
+        data["smoothing"] = float(best[model])
     config = RunConfig.from_dict(data, source=args.out)
     config.to_json(args.out)
     print(f"{args.out}: {config.run_id}")
