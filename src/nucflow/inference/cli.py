@@ -1,11 +1,19 @@
-"""``nucflow predict``: probability maps of a trained run on a set of manifest images.
+"""``nucflow predict``: a trained model applied to manifest images (study mode) or image files (user mode).
 
-Study mode (what the workflow's predict rule calls)::
+Study mode (what the workflow's predict rule calls), chosen by ``--manifest``::
 
     nucflow predict --model results/runs/RUN --manifest M --splits S --eval-set seven_lines:test --out DIR
 
 writes ``DIR/<image_id>_prob.tif`` (float32, (H, W) for 2-class models, (3, H, W) for 3-class),
 ``DIR/ids.txt`` (the images, one per line) and ``DIR/predict.json`` (settings used). Outputs are written atomically.
+
+User mode, chosen by image arguments (files, folders, globs), with a run folder or an export::
+
+    nucflow predict --model RUN_OR_EXPORT --out DIR [--tta] [--device D] IMAGES...
+
+writes per image ``<stem>_prob.tif``, ``<stem>_labels.tif``, ``<stem>_objects.csv``, and
+``summary.csv`` and ``predict.json`` (see :mod:`nucflow.inference.files`). Exit status 1 when an
+image failed (each is reported in one line), 2 for a problem with the command itself.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import numpy as np
 from nucflow.data.manifest import load_manifest
 from nucflow.data.split import select
 from nucflow.errors import NucflowError
+from nucflow.inference.export import parse_percentiles, read_tile_meta
 from nucflow.inference.predict import InferenceSettings, load_run, pick_device, predict_field
 from nucflow.io import read_image, read_json, write_json, write_tiff
 
@@ -38,41 +47,126 @@ def parse_eval_set(text: str) -> tuple[str, str, list[str] | None, list[str] | N
 
 def training_input(run) -> dict:
     """Tile size, normalisation and percentiles the run was trained with (from its tile set)."""
-    path = Path(run.train_tiles[0])
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-    except (OSError, KeyError, ValueError) as exc:
-        raise NucflowError(f"{path}: cannot read the training tile metadata ({type(exc).__name__})") from None
-    return {"tile": int(meta["size"]), "normalisation": meta["normalisation"],
-            "percentiles": tuple(meta.get("percentiles", (1.0, 99.8)))}
+    return read_tile_meta(run.train_tiles[0])
 
 
 def add_arguments(parser) -> None:
+    from nucflow.data.normalise import METHODS as NORMALISATIONS
+    from nucflow.postprocess import POSTPROCESSORS
+
     model = parser.add_argument_group("model")
-    model.add_argument("--model", required=True, help="run folder with run.json and model.pt")
-    data = parser.add_argument_group("images")
-    data.add_argument("--manifest", required=True, help="manifest.csv")
-    data.add_argument("--splits", required=True, help="splits.json")
-    data.add_argument("--eval-set", required=True, help="dataset:split[:Line1+Line2|:exLine], e.g. seven_lines:test or seven_lines:test:exHepG2")
+    model.add_argument("--model", required=True,
+                       help="run folder (run.json + model.pt), or an export folder (nucflow export) in user mode")
+    study = parser.add_argument_group("study mode: manifest images (the workflow)")
+    study.add_argument("--manifest", help="manifest.csv; chooses study mode")
+    study.add_argument("--splits", help="splits.json")
+    study.add_argument("--eval-set", help="dataset:split[:Line1+Line2|:exLine], e.g. seven_lines:test or seven_lines:test:exHepG2")
+    user = parser.add_argument_group("user mode: your own image files")
+    user.add_argument("images", nargs="*", metavar="IMAGE",
+                      help="TIFF / OME-TIFF / PNG files, folders of them, or globs ('data/*.tif')")
+    user.add_argument("--planes", help="comma-separated planes of your stacks that feed the model, in order "
+                                       "(default: the planes it was trained on)")
+    user.add_argument("--method", help="post-processing method (default: the model's, 'published' or 'three_class'); "
+                                       f"one of {', '.join(p for p in POSTPROCESSORS if p != 'multiscale')}")
+    user.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                      help="override one post-processing parameter, e.g. threshold=0.4 (repeatable)")
+    user.add_argument("--pixel-size-um", type=float, help="pixel size of your images; object sizes in µm instead of px")
+    user.add_argument("--overwrite", action="store_true", help="redo images whose outputs exist (default: skip them)")
+    user.add_argument("--fail-fast", action="store_true", help="stop at the first bad image")
+    recorded = parser.add_argument_group("training input, for a run folder whose training tiles are not here")
+    recorded.add_argument("--tile", type=int, help="training tile size (px)")
+    recorded.add_argument("--normalisation", choices=NORMALISATIONS, help="training normalisation")
+    recorded.add_argument("--percentiles", help="low,high, e.g. 1,99.8")
     out = parser.add_argument_group("output")
-    out.add_argument("--out", required=True, help="folder for <image_id>_prob.tif")
+    out.add_argument("--out", required=True, help="output folder")
     how = parser.add_argument_group("inference")
     how.add_argument("--overlap", type=float, default=0.5, help="tile overlap fraction (default 0.5)")
     how.add_argument("--batch-size", type=int, default=8, help="tiles per forward pass")
     how.add_argument("--tta", action="store_true", help="average over the 8 flips/rotations (D4)")
     how.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA if available)")
     how.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
+    how.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU)")
 
 
 def run(args) -> int:
+    if args.manifest and args.images:
+        raise NucflowError("give either --manifest (study mode) or image files (user mode), not both")
+    if args.manifest:
+        missing = [option for option, value in (("--splits", args.splits), ("--eval-set", args.eval_set)) if not value]
+        if missing:
+            raise NucflowError(f"study mode (--manifest) needs {' and '.join(missing)}")
+        return run_study(args)
+    if args.images:
+        return run_files(args)
+    raise NucflowError("nothing to predict: give image files, folders or globs, "
+                       "or --manifest with --splits and --eval-set")
+
+
+def settings_from(args) -> InferenceSettings:
     import torch
 
-    device = pick_device(args.device)
+    if not 0 <= args.overlap < 1:
+        raise NucflowError(f"--overlap {args.overlap}: must lie in [0, 1)")
+    if args.batch_size < 1:
+        raise NucflowError(f"--batch-size {args.batch_size}: must be >= 1")
+    return InferenceSettings(overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
+                             device=pick_device(args.device), autocast_dtype=torch.bfloat16 if args.bf16 else None,
+                             channels_last=args.channels_last)
+
+
+def parse_planes(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        planes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise NucflowError(f"--planes {text!r}: expected comma-separated plane numbers, e.g. 0,4,8") from None
+    if any(p < 0 for p in planes):
+        raise NucflowError(f"--planes {text!r}: plane numbers start at 0")
+    return planes
+
+
+def run_files(args) -> int:
+    """User mode: segment image files (see :mod:`nucflow.inference.files`)."""
+    from nucflow.inference.export import load_model
+    from nucflow.inference.files import FilesRun, check_method, predict_files
+    from nucflow.postprocess import parse_param_strings
+
+    settings = settings_from(args)
+    network, spec = load_model(args.model, settings.device, tile=args.tile, normalisation=args.normalisation,
+                               percentiles=parse_percentiles(args.percentiles))
+    planes = parse_planes(args.planes)
+    if planes is not None:
+        if spec.modality == "fluorescence" or len(planes) != spec.in_channels:
+            raise NucflowError(f"--planes {args.planes}: model {spec.run_id} takes {spec.in_channels} "
+                               f"{spec.modality} channel(s)")
+        spec = spec.replace(planes=planes)
+    method = args.method or spec.method
+    check_method(method, spec.out_channels)
+    params = dict(spec.params) if method == spec.method else {}
+    params.update(parse_param_strings(method, args.param))
+    if args.pixel_size_um is not None and not args.pixel_size_um > 0:
+        raise NucflowError(f"--pixel-size-um {args.pixel_size_um}: must be > 0")
+    files_run = FilesRun(settings=settings, method=method, params=params, pixel_size_um=args.pixel_size_um,
+                         overwrite=args.overwrite, fail_fast=args.fail_fast)
+    out = Path(args.out)
+    start = time.perf_counter()
+    summary = predict_files(network, spec, args.images, out, files_run)
+    write_json(out / "predict.json", {"model": str(args.model), "spec": spec.to_dict(), "method": method,
+                                      "params": params, "device": settings.device, "overlap": settings.overlap,
+                                      "tta": settings.tta, "bf16": args.bf16, "pixel_size_um": args.pixel_size_um})
+    counts = summary["status"].value_counts()
+    print(f"{out}: {counts.get('ok', 0)} segmented, {counts.get('skipped', 0)} skipped, "
+          f"{counts.get('error', 0)} failed in {time.perf_counter() - start:.1f} s (summary.csv)")
+    return 1 if counts.get("error", 0) else 0
+
+
+def run_study(args) -> int:
+    """Study mode: probability maps of manifest images (the workflow's predict rule)."""
+    settings = settings_from(args)
+    device = settings.device
     model, run_config = load_run(args.model, device)
     trained = training_input(run_config)
-    settings = InferenceSettings(overlap=args.overlap, batch_size=args.batch_size, tta=args.tta, device=device,
-                                 autocast_dtype=torch.bfloat16 if args.bf16 else None)
     manifest = load_manifest(args.manifest, check_files=False)
     dataset, split, lines, excluded = parse_eval_set(args.eval_set)
     ids = select(read_json(args.splits), manifest.frame, dataset, split, lines=lines, exclude_lines=excluded)

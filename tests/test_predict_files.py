@@ -1,0 +1,292 @@
+"""User-mode ``nucflow predict`` on image files: outputs, skipping, bad inputs, input forms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+import torch
+from skimage.draw import disk
+
+from nucflow.cli import main
+from nucflow.errors import NucflowError
+from nucflow.inference.export import ModelSpec
+from nucflow.inference.files import FilesRun, expand_inputs, label_dtype, object_table, predict_files, read_field
+from nucflow.inference.predict import InferenceSettings
+from nucflow.models import build
+from nucflow.training.config import RunConfig
+
+SHAPE = (80, 96)
+CENTRES = ((20, 20), (40, 60), (60, 30))
+
+
+def make_run(root: Path, *, model: str = "unet", modality: str = "fluorescence", in_channels: int = 1,
+             planes=(), tile: int = 32, normalisation: str = "percentile", loss: str = "bce",
+             with_tiles: bool = True) -> Path:
+    """A run folder (run.json + model.pt of a tiny random network) and its training tile metadata."""
+    tiles = root / "tiles" / "train.npz"
+    if with_tiles:
+        tiles.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"size": tile, "normalisation": normalisation, "percentiles": [1.0, 99.8], "planes": list(planes)}
+        np.savez(tiles, meta=np.asarray(json.dumps(meta)))
+    run_dir = root / "runs" / "tiny"
+    run_dir.mkdir(parents=True)
+    run = RunConfig(run_id="tiny", model=model, in_channels=in_channels, modality=modality,
+                    train_tiles=(str(tiles),), val_tiles=(str(tiles),), batch_size=2, out_dir=str(run_dir),
+                    width=0.0625, planes=tuple(planes), loss=loss)
+    run.to_json(run_dir / "run.json")
+    torch.manual_seed(0)
+    torch.save(build(model, **run.model_kwargs).state_dict(), run_dir / "model.pt")
+    return run_dir
+
+
+def disks_image(shape=SHAPE, centres=CENTRES, radius=8, seed=0) -> np.ndarray:
+    """uint16 (H, W): background 0..99, disks +1000."""
+    image = np.random.default_rng(seed).integers(0, 100, shape).astype(np.uint16)
+    for centre in centres:
+        rr, cc = disk(centre, radius, shape=shape)
+        image[rr, cc] += 1000
+    return image
+
+
+class Threshold(torch.nn.Module):
+    """A toy 'network': logit 40 (x - 0.5) of the normalised input, so the disks come out exactly."""
+
+    def forward(self, x):
+        return 40 * (x.mean(dim=1, keepdim=True) - 0.5)
+
+
+def toy_spec(**changes) -> ModelSpec:
+    values = dict(run_id="toy", model="toy", width=1.0, modality="fluorescence", in_channels=1, out_channels=1,
+                  planes=(), tile=32, normalisation="percentile", percentiles=(1.0, 99.8))
+    return ModelSpec(**{**values, **changes})
+
+
+def toy_run(**changes) -> FilesRun:
+    return FilesRun(settings=InferenceSettings(batch_size=4), method="published", **changes)
+
+
+def test_outputs_written_readable_and_consistent(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    tifffile.imwrite(images / "a.tif", disks_image())
+    tifffile.imwrite(images / "b.tif", disks_image(centres=CENTRES[:2], seed=1))
+    summary = predict_files(Threshold(), toy_spec(), [str(images)], tmp_path / "out", toy_run())
+    assert list(summary["status"]) == ["ok", "ok"] and list(summary["count"]) == [3, 2]
+    out = tmp_path / "out"
+    for stem, n in (("a", 3), ("b", 2)):
+        prob = tifffile.imread(out / f"{stem}_prob.tif")
+        labels = tifffile.imread(out / f"{stem}_labels.tif")
+        table = pd.read_csv(out / f"{stem}_objects.csv")
+        assert prob.dtype == np.float32 and prob.shape == SHAPE and 0 <= prob.min() and prob.max() <= 1
+        assert labels.dtype == np.uint16 and labels.shape == SHAPE
+        ids, areas = np.unique(labels[labels > 0], return_counts=True)
+        assert list(table["id"]) == list(ids) == list(range(1, n + 1))
+        assert list(table["area_px2"]) == list(areas) == [disk((0, 0), 8, shape=None)[0].size] * n
+        raw = tifffile.imread(images / f"{stem}.tif")
+        for row in table.itertuples():
+            ys, xs = np.nonzero(labels == row.id)
+            assert (row.centroid_y, row.centroid_x) == pytest.approx((ys.mean(), xs.mean()))
+            assert row.mean_intensity_fluorescence == pytest.approx(raw[ys, xs].mean())
+    saved = pd.read_csv(out / "summary.csv")
+    assert list(saved.columns) == ["image", "status", "message", "count", "mean_area_px2", "seconds"]
+    assert list(saved["count"]) == [3, 2] and saved["mean_area_px2"][0] == pytest.approx(areas[0])
+
+
+def test_object_table_units_and_label_dtype():
+    labels = np.zeros((20, 20), np.uint32)
+    labels[2:6, 2:7] = 5
+    channels = np.stack([np.full((20, 20), 2.0), np.arange(400.0).reshape(20, 20)])
+    table = object_table(labels, channels, ["plane0", "plane4"], pixel_size_um=0.5)
+    assert list(table["id"]) == [5] and table["area_um2"][0] == 20 * 0.25
+    assert (table["centroid_y"][0], table["centroid_x"][0]) == (3.5, 4.0)
+    assert table["mean_intensity_plane0"][0] == 2.0 and table["mean_intensity_plane4"][0] == 3.5 * 20 + 4
+    assert label_dtype(np.array([[65535]])) == np.uint16 and label_dtype(np.array([[65536]])) == np.uint32
+    assert len(object_table(np.zeros((8, 8), np.uint16), np.ones((1, 8, 8)), ["fluorescence"])) == 0
+
+
+def test_skip_existing_and_overwrite(tmp_path):
+    tifffile.imwrite(tmp_path / "a.tif", disks_image())
+    out = tmp_path / "out"
+    predict_files(Threshold(), toy_spec(), [str(tmp_path / "a.tif")], out, toy_run())
+    (out / "a_prob.tif").write_bytes(b"sentinel")
+    again = predict_files(Threshold(), toy_spec(), [str(tmp_path / "a.tif")], out, toy_run())
+    assert list(again["status"]) == ["skipped"] and list(again["count"]) == [3]
+    assert (out / "a_prob.tif").read_bytes() == b"sentinel"
+    redone = predict_files(Threshold(), toy_spec(), [str(tmp_path / "a.tif")], out, toy_run(overwrite=True))
+    assert list(redone["status"]) == ["ok"] and tifffile.imread(out / "a_prob.tif").shape == SHAPE
+    (out / "a_labels.tif").unlink()  # an incomplete set is redone without --overwrite
+    assert list(predict_files(Threshold(), toy_spec(), [str(tmp_path / "a.tif")], out, toy_run())["status"]) == ["ok"]
+
+
+def write_bad_inputs(folder: Path) -> dict[str, str]:
+    """One good image and one of each bad kind; returns file name -> expected message fragment."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(folder / "good.tif", disks_image())
+    (folder / "unreadable.tif").write_bytes(b"this is not a TIFF file")
+    tifffile.imwrite(folder / "fourdim.tif", np.ones((2, 3) + SHAPE, np.uint16), photometric="minisblack")
+    with pytest.warns(UserWarning, match="zero-size"):
+        tifffile.imwrite(folder / "empty.tif", np.zeros((0, 0), np.uint16))
+    nan = disks_image().astype(np.float32)
+    nan[5, 5] = np.nan
+    tifffile.imwrite(folder / "nan.tif", nan)
+    tifffile.imwrite(folder / "planes.tif", np.ones((3,) + SHAPE, np.uint16), photometric="minisblack")
+    return {"unreadable.tif": "unreadable image", "fourdim.tif": "expected an (H, W) image or a (planes, H, W) stack",
+            "empty.tif": "empty image", "nan.tif": "NaN", "planes.tif": "takes one fluorescence channel, got 3 planes"}
+
+
+def test_bad_inputs_reported_by_name_others_processed(tmp_path, capsys):
+    run_dir = make_run(tmp_path / "study")
+    expected = write_bad_inputs(tmp_path / "images")
+    missing = str(tmp_path / "missing.tif")
+    code = main(["predict", "--model", str(run_dir), "--out", str(tmp_path / "out"), str(tmp_path / "images"),
+                 missing])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1
+    for name, fragment in {**expected, "missing.tif": "file not found"}.items():
+        lines = [line for line in err if line.startswith("nucflow predict: ") and name in line]
+        assert len(lines) == 1 and fragment in lines[0], (name, lines)
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    status = dict(zip(summary["image"].map(lambda p: Path(p).name), summary["status"]))
+    assert status == {**{name: "error" for name in expected}, "missing.tif": "error", "good.tif": "ok"}
+    assert all((tmp_path / "out" / f"good{suffix}").is_file() for suffix in ("_prob.tif", "_labels.tif", "_objects.csv"))
+    assert not list((tmp_path / "out").glob("nan_*"))
+
+
+def test_fail_fast_stops_at_first_bad_image(tmp_path, capsys):
+    run_dir = make_run(tmp_path / "study")
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "a_bad.tif").write_bytes(b"garbage")
+    tifffile.imwrite(images / "b_good.tif", disks_image())
+    code = main(["predict", "--model", str(run_dir), "--out", str(tmp_path / "out"), "--fail-fast", str(images)])
+    assert code == 1 and "a_bad.tif: unreadable image" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "b_good_prob.tif").exists()
+    assert list(pd.read_csv(tmp_path / "out" / "summary.csv")["status"]) == ["error"]
+
+
+def test_plane_count_mismatch_and_plane_choice(tmp_path, capsys):
+    run_dir = make_run(tmp_path / "study", modality="brightfield", in_channels=9, planes=range(9))
+    tifffile.imwrite(tmp_path / "three.tif", np.ones((3,) + SHAPE, np.uint16), photometric="minisblack")
+    code = main(["predict", "--model", str(run_dir), "--out", str(tmp_path / "out"), str(tmp_path / "three.tif")])
+    err = capsys.readouterr().err
+    assert code == 1 and "three.tif: has 3 plane(s), but model tiny was trained on planes" in err and "at least 9" in err
+    # a model of planes 0, 4, 8 applied to stacks holding just those three planes
+    other = make_run(tmp_path / "other", modality="brightfield", in_channels=3, planes=(0, 4, 8))
+    stack = np.stack([disks_image(seed=s) for s in range(3)])
+    tifffile.imwrite(tmp_path / "stack.tif", stack, photometric="minisblack")
+    code = main(["predict", "--model", str(other), "--out", str(tmp_path / "out2"), "--planes", "0,1,2",
+                 str(tmp_path / "stack.tif")])
+    assert code == 0
+    table = pd.read_csv(tmp_path / "out2" / "stack_objects.csv")
+    assert [c for c in table.columns if c.startswith("mean_intensity")] == [
+        "mean_intensity_plane0", "mean_intensity_plane1", "mean_intensity_plane2"]
+    assert main(["predict", "--model", str(other), "--out", str(tmp_path / "o3"), "--planes", "0,1",
+                 str(tmp_path / "stack.tif")]) == 2
+
+
+def test_png_and_ome_tiff_inputs(tmp_path):
+    from skimage.io import imsave
+
+    image = (disks_image() // 5).astype(np.uint8)
+    imsave(tmp_path / "grey.png", image, check_contrast=False)
+    imsave(tmp_path / "rgb.png", np.stack([image] * 3, axis=-1), check_contrast=False)
+    colour = np.stack([image, image // 2, image], axis=-1)
+    imsave(tmp_path / "colour.png", colour, check_contrast=False)
+    stack = np.stack([disks_image(seed=s) for s in range(3)])
+    tifffile.imwrite(tmp_path / "stack.ome.tif", stack[:, None], ome=True, metadata={"axes": "ZCYX"})
+    np.testing.assert_array_equal(read_field(tmp_path / "grey.png"), image)
+    np.testing.assert_array_equal(read_field(tmp_path / "rgb.png"), image)
+    np.testing.assert_array_equal(read_field(tmp_path / "stack.ome.tif"), stack)
+    with pytest.raises(NucflowError, match="colour.png: colour image"):
+        read_field(tmp_path / "colour.png")
+    summary = predict_files(Threshold(), toy_spec(), [str(tmp_path / "grey.png")], tmp_path / "out", toy_run())
+    assert list(summary["count"]) == [3] and (tmp_path / "out" / "grey_labels.tif").is_file()
+    bright = toy_spec(modality="brightfield", in_channels=2, planes=(0, 2))
+    summary = predict_files(Threshold(), bright, [str(tmp_path / "stack.ome.tif")], tmp_path / "out", toy_run())
+    assert list(summary["count"]) == [3] and (tmp_path / "out" / "stack_prob.tif").is_file()
+
+
+def test_folder_glob_and_duplicate_inputs(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        tifffile.imwrite(tmp_path / folder / "x.tif", disks_image())
+    tifffile.imwrite(tmp_path / "a" / "y.TIFF", disks_image())
+    (tmp_path / "a" / "notes.txt").write_text("not an image")
+    (tmp_path / "a" / ".hidden.tif").write_bytes(b"")
+    (tmp_path / "a" / "out").mkdir()
+    tifffile.imwrite(tmp_path / "a" / "out" / "x_prob.tif", np.zeros((4, 4), np.float32))
+    paths, problems = expand_inputs([str(tmp_path / "a"), str(tmp_path / "a" / "x.tif"), str(tmp_path / "*" / "x.tif"),
+                                     str(tmp_path / "*.png"), str(tmp_path / "empty")], tmp_path / "a" / "out")
+    assert paths == [tmp_path / "a" / "x.tif", tmp_path / "a" / "y.TIFF", tmp_path / "b" / "x.tif",
+                     tmp_path / "empty"]
+    assert [item for item, _ in problems] == [str(tmp_path / "*.png")]
+    summary = predict_files(Threshold(), toy_spec(), [str(tmp_path / "*" / "*.tif*")], tmp_path / "out", toy_run())
+    assert list(summary["status"]) == ["ok", "error"]
+    assert "would write the same outputs (x_*)" in summary["message"][1]
+
+
+def test_mode_selection_errors(tmp_path, capsys):
+    run_dir = make_run(tmp_path / "study")
+    tifffile.imwrite(tmp_path / "a.tif", disks_image())
+    assert main(["predict", "--model", str(run_dir), "--out", str(tmp_path / "o")]) == 2
+    assert "nothing to predict" in capsys.readouterr().err
+    assert main(["predict", "--model", str(run_dir), "--out", str(tmp_path / "o"), "--manifest", "m.csv",
+                 "--splits", "s.json", "--eval-set", "toy:test", str(tmp_path / "a.tif")]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["predict", "--model", str(run_dir), "--out", str(tmp_path / "o"), "--manifest", "m.csv"]) == 2
+    assert "needs --splits and --eval-set" in capsys.readouterr().err
+    assert main(["predict", "--model", str(run_dir), "--out", str(tmp_path / "o"), "--method", "multiscale",
+                 str(tmp_path / "a.tif")]) == 2
+    assert "several scales" in capsys.readouterr().err
+
+
+def test_run_without_training_tiles_needs_recorded_input(tmp_path, capsys):
+    run_dir = make_run(tmp_path / "study", with_tiles=False)
+    tifffile.imwrite(tmp_path / "a.tif", disks_image())
+    args = ["predict", "--model", str(run_dir), "--out", str(tmp_path / "o"), str(tmp_path / "a.tif")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "training tiles" in err and "give --tile, --normalisation and --percentiles" in err
+    assert main(args + ["--tile", "32", "--normalisation", "percentile", "--percentiles", "1,99.8"]) == 0
+
+
+def test_tiles_found_relative_to_workflow_root(tmp_path, monkeypatch):
+    """run.json records tile paths relative to the workflow root; predict finds them from elsewhere."""
+    root = tmp_path / "workflow"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    run_dir = make_run(Path("results"))
+    tifffile.imwrite(tmp_path / "a.tif", disks_image())
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", "--model", str(root / run_dir), "--out", "o", "a.tif"]) == 0
+    assert json.loads((tmp_path / "o" / "predict.json").read_text())["spec"]["tile"] == 32
+
+
+def test_network_only_sees_tiles(tmp_path):
+    """Memory is bounded by the tile batch: the network never sees more than batch x tile x tile."""
+    seen = []
+
+    class Recording(Threshold):
+        def forward(self, x):
+            seen.append(tuple(x.shape))
+            return super().forward(x)
+
+    tifffile.imwrite(tmp_path / "big.tif", disks_image(shape=(300, 260)))
+    summary = predict_files(Recording(), toy_spec(tile=64), [str(tmp_path / "big.tif")], tmp_path / "out",
+                            FilesRun(settings=InferenceSettings(batch_size=3, tta=True), method="published"))
+    assert list(summary["status"]) == ["ok"]
+    assert {s[1:] for s in seen} == {(1, 64, 64)} and max(s[0] for s in seen) == 3
+    assert sum(s[0] for s in seen) == 8 * 9 * 8  # 9 x 8 windows at 50% overlap, 8 D4 transforms
+
+
+@pytest.mark.parametrize("method", ["watershed", "seeded"])
+def test_other_methods(tmp_path, method):
+    tifffile.imwrite(tmp_path / "a.tif", disks_image())
+    summary = predict_files(Threshold(), toy_spec(), [str(tmp_path / "a.tif")], tmp_path / "out",
+                            FilesRun(settings=InferenceSettings(), method=method))
+    assert list(summary["count"]) == [3]
