@@ -1,0 +1,105 @@
+"""``nucflow export``: TorchScript + sidecar, equal to the checkpoint, usable by predict on its own."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from nucflow import __version__
+from nucflow.cli import main
+from nucflow.inference.export import ModelSpec, load_model
+from nucflow.inference.predict import InferenceSettings, predict_field
+from test_predict_files import disks_image, make_run
+
+
+@pytest.mark.parametrize("model", ["unet", "unetpp", "deeplabv3plus", "tiramisu", "ppunet"])
+def test_export_gives_the_checkpoint_probabilities(tmp_path, model):
+    run_dir = make_run(tmp_path / "study", model=model, modality="brightfield", in_channels=2, planes=(0, 2),
+                       tile=64)
+    assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "export"), "--no-bioimageio"]) == 0
+    stack = np.stack([disks_image(seed=s) for s in range(3)])
+    settings = InferenceSettings(batch_size=4)
+    probs = []
+    for source in (run_dir, tmp_path / "export"):
+        network, spec = load_model(source)
+        probs.append(predict_field(network, spec, stack, settings, tile=spec.tile,
+                                   normalisation=spec.normalisation, percentiles=spec.percentiles))
+    assert probs[0].shape == (1, 80, 96)
+    np.testing.assert_allclose(probs[1], probs[0], atol=1e-6, rtol=0)
+
+
+def test_sidecar_contents(tmp_path):
+    run_dir = make_run(tmp_path / "study", modality="brightfield", in_channels=3, planes=(0, 4, 8))
+    out = tmp_path / "export"
+    assert main(["export", "--model", str(run_dir), "--out", str(out), "--pixel-size-um", "0.59",
+                 "--no-bioimageio"]) == 0
+    sidecar = json.loads((out / "nucflow_model.json").read_text())
+    expected = {"format": "nucflow-model", "format_version": 1, "run_id": "tiny", "model": "unet", "width": 0.0625,
+                "modality": "brightfield", "in_channels": 3, "out_channels": 1, "planes": [0, 4, 8], "tile": 32,
+                "normalisation": "percentile", "percentiles": [1.0, 99.8], "threshold": 0.5, "method": "published",
+                "params": {"threshold": 0.5, "min_object_size": 25, "min_hole_size": 25, "connectivity": 2},
+                "pixel_size_um": 0.59, "nucflow_version": __version__, "weights": "model.ts",
+                "weights_sha256": hashlib.sha256((out / "model.ts").read_bytes()).hexdigest()}
+    assert {key: sidecar[key] for key in expected} == expected
+    assert sidecar["run"] == json.loads((run_dir / "run.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == ["model.ts", "nucflow_model.json"]
+    assert ModelSpec.from_dict(sidecar, "sidecar").planes == (0, 4, 8)
+
+
+def test_predict_with_export_alone(tmp_path, capsys):
+    """The export folder works without run.json, model.pt or the training tiles, and matches the run."""
+    run_dir = make_run(tmp_path / "study")
+    assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "export"), "--no-bioimageio"]) == 0
+    tifffile.imwrite(tmp_path / "a.tif", disks_image())
+    assert main(["predict", "--model", str(run_dir), "--out", str(tmp_path / "from_run"), str(tmp_path / "a.tif")]) == 0
+    shutil.rmtree(tmp_path / "study")
+    assert main(["predict", "--model", str(tmp_path / "export"), "--out", str(tmp_path / "from_export"),
+                 str(tmp_path / "a.tif")]) == 0
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "from_export" / "a_prob.tif"),
+                               tifffile.imread(tmp_path / "from_run" / "a_prob.tif"), atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "from_export" / "a_labels.tif"),
+                                  tifffile.imread(tmp_path / "from_run" / "a_labels.tif"))
+    capsys.readouterr()
+    assert main(["predict", "--model", str(tmp_path / "export"), "--out", str(tmp_path / "o"), "--tile", "64",
+                 str(tmp_path / "a.tif")]) == 2
+    assert "--tile: an export records its input" in capsys.readouterr().err
+
+
+def test_export_without_training_tiles(tmp_path, capsys):
+    run_dir = make_run(tmp_path / "study", with_tiles=False)
+    assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "e1")]) == 2
+    assert "give --tile, --normalisation and --percentiles" in capsys.readouterr().err
+    assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "e2"), "--tile", "32",
+                 "--normalisation", "foreground", "--percentiles", "2,99"]) == 0
+    sidecar = json.loads((tmp_path / "e2" / "nucflow_model.json").read_text())
+    assert (sidecar["tile"], sidecar["normalisation"], sidecar["percentiles"]) == (32, "foreground", [2.0, 99.0])
+    assert not (tmp_path / "e2" / "bioimageio.yaml").exists()  # two-pass normalisation has no bioimage.io form
+    assert "not written: 'foreground' normalisation" in capsys.readouterr().out
+
+
+def test_three_class_export(tmp_path):
+    run_dir = make_run(tmp_path / "study", loss="three_class")
+    assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "export"), "--no-bioimageio"]) == 0
+    network, spec = load_model(tmp_path / "export")
+    assert (spec.out_channels, spec.method) == (3, "three_class")
+    assert network(torch.zeros(2, 1, 32, 32)).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("loss", ["bce", "three_class"])
+def test_bioimageio_description_validates(tmp_path, loss):
+    pytest.importorskip("bioimageio.spec")
+    from nucflow.inference.export import validate_bioimageio
+
+    run_dir = make_run(tmp_path / "study", modality="brightfield", in_channels=2, planes=(1, 3), loss=loss)
+    out = tmp_path / "export"
+    assert main(["export", "--model", str(run_dir), "--out", str(out)]) == 0
+    passed, status = validate_bioimageio(out / "bioimageio.yaml")
+    assert passed, status
+    test_input, test_output = np.load(out / "test_input.npy"), np.load(out / "test_output.npy")
+    assert test_input.shape == (1, 2, 32, 32) and test_output.shape == (1, 3 if loss == "three_class" else 1, 32, 32)
