@@ -1,0 +1,59 @@
+"""Choices made from validation results: best smoothing factor, greedy focal-plane rounds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nucflow.cli import main
+from nucflow.errors import NucflowError
+from nucflow.study.choose import best_smoothing, focal_greedy, focal_round
+
+
+def summary(root, run_id, f1, eval_set="seven_lines-val"):
+    path = root / "results/runs" / run_id / "metrics" / eval_set / "published" / "summary.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"f1_pooled": f1}))
+    return path
+
+
+def test_best_smoothing_is_the_mean_over_seeds_with_ties_to_the_smaller_factor(tmp_path):
+    runs = {"a0": ("unet", 0.05), "a1": ("unet", 0.05), "b0": ("unet", 0.1), "b1": ("unet", 0.1),
+            "c0": ("ppunet", 0.05), "d0": ("ppunet", 0.2)}
+    scores = {"a0": 0.70, "a1": 0.80, "b0": 0.90, "b1": 0.68, "c0": 0.5, "d0": 0.5}
+    paths = [summary(tmp_path, r, s) for r, s in scores.items()]
+    # unet: 0.05 -> 0.75, 0.1 -> 0.79; ppunet: a tie, so the smaller factor
+    assert best_smoothing(paths, runs) == {"ppunet": 0.05, "unet": 0.1}
+    with pytest.raises(NucflowError, match="not a smoothing run"):
+        best_smoothing(paths, {k: v for k, v in runs.items() if k != "d0"})
+
+
+def test_focal_round_picks_the_best_candidate_and_rejects_mixed_rounds(tmp_path):
+    ids = {"focal_planes-unet-lncap-r2-p4.0-s0": 0.61, "focal_planes-unet-lncap-r2-p4.8-s0": 0.64,
+           "focal_planes-unet-lncap-r2-p4.2-s0": 0.64}
+    paths = [summary(tmp_path, r, s, "lncap-val") for r, s in ids.items()]
+    choice = focal_round(2, paths)
+    assert choice["order"] == [4, 2] and choice["added_plane"] == 2 and choice["score"] == 0.64  # tie -> plane 2
+    assert [c["plane"] for c in choice["candidates"]] == [0, 2, 8]
+    with pytest.raises(NucflowError, match="not a round-3"):
+        focal_round(3, paths)
+    other = summary(tmp_path, "focal_planes-unet-lncap-r2-p6.1-s0", 0.9, "lncap-val")
+    with pytest.raises(NucflowError, match="different plane orders"):
+        focal_round(2, [*paths, other])
+
+
+def test_focal_greedy_table_and_cli(tmp_path, capsys):
+    first = summary(tmp_path, "focal_planes-unet-lncap-r1-p4-s0", 0.6, "lncap-val")
+    second = summary(tmp_path, "focal_planes-unet-lncap-r2-p4.2-s0", 0.65, "lncap-val")
+    rounds = []
+    for k, path in ((1, first), (2, second)):
+        out = tmp_path / "focal" / f"round{k}"
+        assert main(["choose", "focal-round", "--round", str(k), "--summaries", str(path), "--out", str(out)]) == 0
+        rounds.append(str(out))
+    table_path = tmp_path / "greedy.csv"
+    assert main(["choose", "focal-greedy", "--rounds", *rounds[::-1], "--out", str(table_path)]) == 0
+    table = focal_greedy([json.loads((tmp_path / "focal" / f"round{k}" / "choice.json").read_text()) for k in (2, 1)])
+    assert table["round"].tolist() == [1, 2] and table["planes"].tolist() == ["4", "4.2"]
+    assert table["added_plane"].tolist() == [4, 2] and table["f1"].tolist() == [0.6, 0.65]
+    assert table_path.read_text().splitlines()[0] == "round,planes,added_plane,n_planes,f1,run_id"
