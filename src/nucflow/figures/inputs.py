@@ -29,6 +29,28 @@ BENCHMARKS = "benchmarks"
 LR_FIND = "lr_find"
 STUDY_CONFIG = "config/study.json"
 
+# The other arms' tables (same columns as model_comparison plus the tags below) and side files.
+DATA_SIZE = "tables/data_size/per_image.csv"
+SMOOTHING = "tables/smoothing/per_image.csv"
+SMOOTHING_BEST = "tables/smoothing/best.json"
+ABLATION = "tables/ablation/per_image.csv"
+TRANSFER = "tables/transfer/per_image.csv"
+FOCAL_PLANES = "tables/focal_planes/per_image.csv"
+FOCAL_GREEDY = "tables/focal_planes/greedy.csv"
+EXTENSIONS = "tables/extensions/per_image.csv"
+EXTENSIONS_OBJECTS = "tables/extensions/per_object.csv"
+# Optional: morphology of the *predicted* objects per method (per_object.csv describes the
+# ground-truth nuclei, which are the same for every method).
+EXTENSIONS_PRED_OBJECTS = "tables/extensions/per_pred_object.csv"
+MULTISCALE = "tables/extensions/multiscale_tradeoff.csv"
+RUNS = "runs"
+SIMULATED_MANIFEST = "resources/simulated/manifest.csv"
+
+# Tag columns read as text: pandas would turn "" into NaN and "4.2" (planes) into a float.
+TEXT_COLUMNS = ("run_id", "arm", "dataset", "modality", "planes", "model", "variant", "loss", "train_selection",
+                "init_from", "eval_set", "method", "transfer", "target", "eval_role", "normalisation",
+                "image_id", "cell_line", "added_plane")
+
 BENCHMARK_COLUMNS = ("s", "max_rss")
 
 
@@ -37,14 +59,17 @@ def present(results: Path, patterns: Sequence[str]) -> bool:
     return all(any(p.is_file() for p in Path(results).glob(pattern)) for pattern in patterns)
 
 
-def read_table(path: Path, columns: Sequence[str] = (), sep: str = ",") -> pd.DataFrame:
+def read_table(path: Path, columns: Sequence[str] = (), sep: str = ",",
+               text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Read a CSV/TSV and check it has rows and the named columns.
+
+    ``text_columns`` (where present) are read as strings with empty cells as ``""``.
 
     Raises:
         NucflowError: naming ``path`` when the file is unreadable, empty or lacks a column.
     """
     try:
-        table = pd.read_csv(path, sep=sep)
+        table = pd.read_csv(path, sep=sep, dtype={c: str for c in text_columns} or None)
     except Exception as exc:  # pandas raises several types; the user needs the file and the reason
         raise NucflowError(f"{path}: not a readable table ({type(exc).__name__}: {exc})") from None
     if table.empty:
@@ -52,6 +77,9 @@ def read_table(path: Path, columns: Sequence[str] = (), sep: str = ",") -> pd.Da
     lacking = [c for c in columns if c not in table.columns]
     if lacking:
         raise NucflowError(f"{path}: missing column(s) {', '.join(lacking)}")
+    present_text = [c for c in text_columns if c in table.columns]
+    if present_text:
+        table[present_text] = table[present_text].fillna("")
     return table
 
 
@@ -72,6 +100,15 @@ def read_results_table(results: Path, relative: str, columns: Sequence[str] = ()
     """``read_table`` of ``results/relative`` with ``numeric_columns`` checked and converted."""
     path = Path(results) / relative
     return numeric(read_table(path, tuple(columns) + tuple(numeric_columns)), numeric_columns, path)
+
+
+def read_arm_table(results: Path, relative: str, columns: Sequence[str] = (),
+                   numeric_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """An arm table (``tables/<arm>/...``): like :func:`read_results_table`, with the tag columns
+    of :data:`TEXT_COLUMNS` as strings (``""`` where empty) and ``model`` required."""
+    path = Path(results) / relative
+    table = read_table(path, ("model",) + tuple(columns) + tuple(numeric_columns), text_columns=TEXT_COLUMNS)
+    return numeric(table, numeric_columns, path)
 
 
 @dataclass(frozen=True)
@@ -100,6 +137,45 @@ def mean_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> E
     return Estimate(float(values.mean()), float(low), float(high), int(values.size))
 
 
+def difference_ci(a, b, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                  statistic=lambda mean_a, mean_b: mean_a - mean_b) -> Estimate:
+    """``statistic(mean(a), mean(b))`` (default: the difference) of two independent samples (e.g.
+    different images), each resampled on its own; ``statistic`` must work on arrays of means."""
+    a, b = (np.asarray(v, float) for v in (a, b))
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size == 0 or b.size == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0)
+    rng = np.random.default_rng(seed)
+    draws = statistic(a[rng.integers(0, a.size, (int(n_boot), a.size))].mean(axis=1),
+                      b[rng.integers(0, b.size, (int(n_boot), b.size))].mean(axis=1))
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    return Estimate(float(statistic(a.mean(), b.mean())), float(low), float(high), int(min(a.size, b.size)))
+
+
+def stratified_mean_ci(values, strata, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
+    """Mean over strata of the per-stratum means (e.g. over held-out cell lines), with a bootstrap
+    that resamples the values within each stratum. ``n`` is the number of values."""
+    values, strata = np.asarray(values, float), np.asarray(strata)
+    keep = np.isfinite(values)
+    values, strata = values[keep], strata[keep]
+    if values.size == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0)
+    rng = np.random.default_rng(seed)
+    groups = [values[strata == s] for s in sorted(set(strata.tolist()), key=str)]
+    draws = np.mean([g[rng.integers(0, g.size, (int(n_boot), g.size))].mean(axis=1) for g in groups], axis=0)
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    return Estimate(float(np.mean([g.mean() for g in groups])), float(low), float(high), int(values.size))
+
+
+def paired_images(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> np.ndarray:
+    """(n, 2) values of ``metric`` of the images two conditions share (joined on ``image_id``,
+    each table one row per image, e.g. from :func:`per_image_over_seeds`)."""
+    joined = a[["image_id", metric]].merge(b[["image_id", metric]], on="image_id", suffixes=("_a", "_b"))
+    return joined[[f"{metric}_a", f"{metric}_b"]].dropna().to_numpy(float)
+
+
 def statistic_ci(values: np.ndarray, statistic, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
     """Any statistic of the rows of ``values`` (N, ...) with a percentile bootstrap CI over rows."""
     values = np.asarray(values, float)
@@ -107,6 +183,54 @@ def statistic_ci(values: np.ndarray, statistic, n_boot: int = 1000, level: float
         return Estimate(math.nan, math.nan, math.nan, 0)
     ci = bootstrap_ci(values, statistic, n_boot=n_boot, level=level, seed=seed)
     return Estimate(ci.estimate, ci.low, ci.high, int(values.shape[0]))
+
+
+def group_estimates(table: pd.DataFrame, keys: Sequence[str], metric: str, *, scale: float = 100.0,
+                    n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per group of ``keys``: the mean over images (each image averaged over the seeds that scored
+    it) with a bootstrap CI over images, and the spread of the seeds (runs).
+
+    Returns columns ``keys + [value, low, high, n_images, n_runs, run_min, run_max]``, values
+    multiplied by ``scale``; groups sorted by ``keys``.
+    """
+    keys = list(keys)
+    table = table.dropna(subset=[metric])
+    images = per_image_over_seeds(table, keys, [metric])
+    runs = table.groupby(keys + ["run_id"], sort=True, dropna=False)[metric].mean().reset_index()
+    rows = []
+    for key, part in images.groupby(keys, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        estimate = mean_ci(part[metric].to_numpy(float) * scale, n_boot=n_boot, seed=seed)
+        mask = np.ones(len(runs), bool)
+        for column, value in zip(keys, key):
+            mask &= (runs[column] == value).to_numpy()
+        run_values = runs.loc[mask, metric].to_numpy(float) * scale
+        rows.append({**dict(zip(keys, key)), "value": estimate.value, "low": estimate.low, "high": estimate.high,
+                     "n_images": estimate.n, "n_runs": int(run_values.size),
+                     "run_min": float(run_values.min()) if run_values.size else math.nan,
+                     "run_max": float(run_values.max()) if run_values.size else math.nan})
+    return pd.DataFrame(rows, columns=keys + ["value", "low", "high", "n_images", "n_runs", "run_min", "run_max"])
+
+
+def pick_eval_set(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Rows of one evaluation set: the only one, else the first test set (held-out images), else
+    the first in sorted order. Returns (rows, eval set name)."""
+    sets = sorted(set(table["eval_set"])) if "eval_set" in table.columns else [""]
+    if len(sets) == 1:
+        return table, sets[0]
+    chosen = next((s for s in sets if "-test" in s), sets[0])
+    return table[table["eval_set"] == chosen], chosen
+
+
+def one_method(table: pd.DataFrame, preferred: str = "published") -> pd.DataFrame:
+    """Rows of one post-processing method per run: ``preferred`` where a run has it, else the
+    run's first method in sorted order (pixel metrics score the probability map, so they do not
+    depend on the method; object metrics do)."""
+    if "method" not in table.columns or table["method"].nunique() <= 1:
+        return table
+    chosen = table.groupby("run_id")["method"].agg(
+        lambda m: preferred if preferred in set(m) else sorted(set(m))[0])
+    return table[table["method"] == table["run_id"].map(chosen)]
 
 
 def per_image_over_seeds(per_image: pd.DataFrame, keys: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
