@@ -1,0 +1,279 @@
+"""Figure 13: extensions beyond the published study -- FREM on/off, foreground normalisation, the
+loss (BCE, BCE + Dice, weighted BCE, 3-class), the instance methods (object F1 and the morphology
+of their nuclei, Vasinkova et al. 2024) and the multi-scale merge's precision/recall trade-off
+(LipoPose, Basu et al.).
+
+Inputs (each row of panels drawn when its table exists; the figure is skipped when none does):
+
+* ``tables/extensions/per_image.csv``: tag ``variant`` in baseline, frem, foreground, bce_dice,
+  bce_weighted, three_class, and ``method`` (instance method; several per run). Variant panels use
+  one method per run (pixel F1 does not depend on it); the instance-method panel uses the baseline
+  runs.
+* ``tables/extensions/per_pred_object.csv`` (morphology of the predicted nuclei per method, with
+  the ground truth from ``per_object.csv`` as the reference group) or else
+  ``tables/extensions/per_object.csv`` (reference: the ``published`` method). Baseline runs of one
+  model. Two-sided Mann-Whitney U of each method against the reference, Holm-corrected over all
+  tests drawn; effect size: rank-biserial r (> 0: the method's values tend to be larger).
+* ``tables/extensions/multiscale_tradeoff.csv`` (``run_id, threshold, precision, recall, f1``).
+
+Points: mean over images (each averaged over seeds); bars: bootstrap 95% CIs over images; Δ: the
+difference to the baseline paired by image, in percentage points.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nucflow.attribution.stats import correct_p_values, mann_whitney_table
+from nucflow.figures.inputs import (EXTENSIONS, EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS, MULTISCALE, TEXT_COLUMNS,
+                                    group_estimates, mean_ci, numeric, one_method, paired_images,
+                                    per_image_over_seeds, present, read_arm_table, read_table)
+from nucflow.figures.panels import model_legend, note_empty
+from nucflow.figures.style import (figure_style, group_palette, model_colour, model_name, new_figure, ordered_models,
+                                   save)
+
+ANY_INPUTS = (EXTENSIONS, MULTISCALE)
+BASELINE = "baseline"
+VARIANT_PANELS = (("FREM", {"baseline": "off", "frem": "on"}),
+                  ("input normalisation", {"baseline": "percentile", "foreground": "foreground"}),
+                  ("loss", {"baseline": "BCE", "bce_dice": "BCE + Dice", "bce_weighted": "weighted BCE",
+                            "three_class": "3-class"}))
+METHOD_ORDER = ("published", "watershed", "seeded", "multiscale", "three_class")
+GROUND_TRUTH = "ground truth"
+FEATURES = (("area", "area ({unit})"), ("circularity", "circularity (4πA/P², 1 = disk)"),
+            ("solidity", "solidity (area / convex area)"), ("eccentricity", "eccentricity (0 = circle)"),
+            ("shape_index", "shape index (P/√A)"))
+TRADEOFF = (("precision", "#332288", "-"), ("recall", "#999933", "-"), ("f1", "0.15", "--"))
+
+
+def ordered_methods(methods) -> list[str]:
+    names = {str(m) for m in methods}
+    return [m for m in METHOD_ORDER if m in names] + sorted(names - set(METHOD_ORDER))
+
+
+def _variant_points(ax, table: pd.DataFrame, names: dict[str, str], models: list[str], n_boot: int) -> None:
+    variants = [v for v in names if v in set(table["variant"])]
+    part = table[table["variant"].isin(variants)]
+    estimates = group_estimates(part, ["model", "variant"], "f1", n_boot=n_boot)
+    images = per_image_over_seeds(part, ["model", "variant"], ["f1"])
+    width = 0.7 / max(len(models), 1)
+    for j, model in enumerate(models):
+        colour = model_colour(model)
+        base = images[(images["model"] == model) & (images["variant"] == BASELINE)]
+        for i, variant in enumerate(variants):
+            row = estimates[(estimates["model"] == model) & (estimates["variant"] == variant)]
+            if row.empty:
+                continue
+            row = row.iloc[0]
+            x = i - 0.35 + width * (j + 0.5)
+            ax.errorbar([x], [row["value"]], yerr=[[row["value"] - row["low"]], [row["high"] - row["value"]]], fmt="o",
+                        ms=3.5, color=colour, mfc="white" if variant == BASELINE else colour, elinewidth=0.9,
+                        capsize=1.5)
+            if variant != BASELINE and not base.empty:
+                pairs = paired_images(images[(images["model"] == model) & (images["variant"] == variant)], base, "f1")
+                delta = mean_ci((pairs[:, 0] - pairs[:, 1]) * 100 if len(pairs) else [], n_boot=n_boot)
+                if math.isfinite(delta.value):
+                    ax.annotate(f"{delta.value:+.1f}", (x, row["high"]), xytext=(0, 2), textcoords="offset points",
+                                ha="center", va="bottom", fontsize=5.5, color=colour)
+    ax.set_xticks(range(len(variants)), [names[v] for v in variants])
+    ax.set_xlim(-0.6, len(variants) - 0.4)
+    ax.margins(y=0.15)
+    ax.grid(axis="y", lw=0.4, alpha=0.5)
+
+
+def method_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each instance method from the baseline runs, or, for a method the baseline does not
+    use (e.g. three_class, which needs 3-class maps), from the runs that do."""
+    keep = []
+    for method, part in table.groupby("method", sort=True):
+        keep.append(part[part["variant"] == BASELINE] if (part["variant"] == BASELINE).any() else part)
+    return pd.concat(keep) if keep else table
+
+
+def _method_points(ax, table: pd.DataFrame, models: list[str], n_boot: int) -> None:
+    base = method_rows(table)
+    methods = ordered_methods(base["method"])
+    estimates = group_estimates(base, ["model", "method"], "object_f1", n_boot=n_boot)
+    width = 0.7 / max(len(models), 1)
+    for j, model in enumerate(models):
+        for i, method in enumerate(methods):
+            row = estimates[(estimates["model"] == model) & (estimates["method"] == method)]
+            if row.empty:
+                continue
+            row = row.iloc[0]
+            ax.errorbar([i - 0.35 + width * (j + 0.5)], [row["value"]],
+                        yerr=[[row["value"] - row["low"]], [row["high"] - row["value"]]], fmt="o", ms=3.5,
+                        color=model_colour(model), elinewidth=0.9, capsize=1.5)
+    ax.set_xticks(range(len(methods)), [m.replace("_", " ") for m in methods], rotation=25, ha="right")
+    ax.set_xlim(-0.6, len(methods) - 0.4)
+    ax.set_ylabel("object F1 (%), IoU 0.5-0.95")
+    ax.set_title("instance methods (baseline runs; 3-class: its own runs)", fontsize=8)
+    ax.grid(axis="y", lw=0.4, alpha=0.5)
+
+
+def _tradeoff(ax, tradeoff: pd.DataFrame) -> None:
+    for column, colour, style in TRADEOFF:
+        by_threshold = (tradeoff.groupby("threshold")[column].agg(["mean", "min", "max"]) * 100).sort_index()
+        ax.plot(by_threshold.index, by_threshold["mean"], color=colour, ls=style, marker="o", ms=2.5, lw=1.2,
+                label=column if column != "f1" else "F1")
+        if tradeoff["run_id"].nunique() > 1:
+            ax.fill_between(by_threshold.index, by_threshold["min"], by_threshold["max"], color=colour, alpha=0.12,
+                            lw=0)
+    ax.set_xlabel("lowest confidence threshold of the merge (share of scales)")
+    ax.set_ylabel("precision, recall, F1 (%)")
+    ax.set_title(f"multi-scale merge ({tradeoff['run_id'].nunique()} runs; band = range)", fontsize=8)
+    ax.legend(loc="best", fontsize=6)
+    ax.grid(lw=0.4, alpha=0.5)
+
+
+def load_tradeoff(results: Path) -> pd.DataFrame:
+    """multiscale_tradeoff.csv with its value columns checked numeric."""
+    path = Path(results) / MULTISCALE
+    columns = tuple(c for c, _, _ in TRADEOFF) + ("threshold",)
+    return numeric(read_table(path, ("run_id",) + columns, text_columns=TEXT_COLUMNS), columns, path)
+
+
+def load_morphology(results: Path) -> tuple[pd.DataFrame, str, str, str] | None:
+    """(objects, group column values' reference, area unit, model) for the morphology panels, or
+    None without a per-object table. ``objects`` has a ``group`` column (method or ground truth)."""
+    results = Path(results)
+    objects_path = results / EXTENSIONS_OBJECTS
+    pred_path = results / EXTENSIONS_PRED_OBJECTS
+    if not objects_path.is_file():
+        return None
+    truth = read_table(objects_path, ("run_id", "image_id", "method", "model"), text_columns=TEXT_COLUMNS)
+    area = "area_um2" if "area_um2" in truth.columns and truth["area_um2"].notna().all() else "area_px2"
+    if pred_path.is_file():
+        pred = read_table(pred_path, ("run_id", "image_id", "method", "model"), text_columns=TEXT_COLUMNS)
+        keys = [c for c in ("run_id", "image_id", "object_id") if c in truth.columns]
+        truth = truth.drop_duplicates(keys).assign(method=GROUND_TRUTH)
+        table, reference = pd.concat([pred, truth], ignore_index=True), GROUND_TRUTH
+    else:
+        table = truth
+        reference = "published" if "published" in set(table["method"]) else ordered_methods(table["method"])[0]
+    if "variant" in table.columns:
+        table = method_rows(table)
+    model = ordered_models(table["model"])[0]
+    table = table[table["model"] == model].rename(columns={area: "area"})
+    features = [f for f, _ in FEATURES if f in table.columns]
+    table = numeric(table, features, objects_path)
+    return table.assign(group=table["method"]), reference, "µm²" if area == "area_um2" else "px²", model
+
+
+def morphology_tests(objects: pd.DataFrame, reference: str, features: list[str]) -> pd.DataFrame:
+    """Each group against ``reference`` per feature: Mann-Whitney U, Holm over the rows returned;
+    ``effect`` = rank-biserial r oriented as group vs reference."""
+    groups = [reference] + [g for g in ordered_methods(objects["group"]) if g != reference]
+    table = mann_whitney_table(objects, "group", features, groups)
+    table = table[table["group_a"] == reference].copy()
+    table["p_adjusted"] = correct_p_values(table["p_value"].to_numpy(), "holm")
+    table["effect"] = -table["rank_biserial"]
+    return table.reset_index(drop=True)
+
+
+def stars(p: float) -> str:
+    """Significance marks of an adjusted p-value: *** < 0.001, ** < 0.01, * < 0.05, else ns."""
+    if not math.isfinite(p):
+        return "n/a"
+    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "ns"
+
+
+def _short(r: float) -> str:
+    """Rank-biserial r without the leading zero (+0.26 -> +.26), to fit above a narrow box."""
+    return "n/a" if not math.isfinite(r) else f"{r:+.2f}".replace("0.", ".", 1)
+
+
+def same_objects(objects: pd.DataFrame, feature: str = "area") -> bool:
+    """True when every group holds the same values of ``feature`` (per-object tables describe the
+    ground-truth nuclei, which do not change with the instance method)."""
+    values = [np.sort(part[feature].dropna().to_numpy(float)) for _, part in objects.groupby("group")]
+    return len(values) > 1 and all(v.shape == values[0].shape and np.array_equal(v, values[0]) for v in values)
+
+
+def _morphology_row(axes, objects: pd.DataFrame, reference: str, unit: str) -> None:
+    features = [(f, label) for f, label in FEATURES if f in objects.columns]
+    groups = [reference] + [g for g in ordered_methods(objects["group"]) if g != reference]
+    palette = group_palette(groups)
+    tests = morphology_tests(objects, reference, [f for f, _ in features])
+    for ax, (feature, label) in zip(axes, features):
+        values = [objects.loc[objects["group"] == g, feature].dropna().to_numpy(float) for g in groups]
+        boxes = ax.boxplot(values, positions=range(len(groups)), widths=0.6, showfliers=False, patch_artist=True,
+                           medianprops={"color": "0.1"}, whiskerprops={"color": "0.4"}, capprops={"color": "0.4"})
+        for patch, group in zip(boxes["boxes"], groups):
+            patch.set(facecolor=palette[group], edgecolor="0.4", alpha=0.8 if group != reference else 0.35)
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, high + 0.22 * (high - low))
+        for i, group in enumerate(groups[1:], start=1):
+            row = tests[(tests["feature"] == feature) & (tests["group_b"] == group)]
+            if not row.empty:
+                text = f"{stars(row['p_adjusted'].iloc[0])}\n{_short(row['effect'].iloc[0])}"
+                ax.text(i, high + 0.02 * (high - low), text,
+                        ha="center", va="bottom", fontsize=5, color="0.25", linespacing=1.0)
+        ax.set_xticks(range(len(groups)), [g.replace("_", " ") for g in groups], rotation=35, ha="right", fontsize=6)
+        ax.set_ylabel(label.format(unit=unit), fontsize=7)
+        ax.grid(axis="y", lw=0.4, alpha=0.5)
+
+
+def fig_extensions(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list[Path] | None:
+    """Draw ``13_extensions`` (PNG + PDF); None when neither the per-image table nor the
+    multi-scale trade-off exists."""
+    results, out_dir = Path(results), Path(out_dir)
+    has_table, has_tradeoff = present(results, (EXTENSIONS,)), present(results, (MULTISCALE,))
+    if not (has_table or has_tradeoff):
+        return None
+    table = None
+    if has_table:
+        head = read_arm_table(results, EXTENSIONS, ("run_id", "image_id", "variant", "method"), ("f1",))
+        table = numeric(head, ["object_f1"], results / EXTENSIONS) if "object_f1" in head.columns else head
+    tradeoff = load_tradeoff(results) if has_tradeoff else None
+    morphology = load_morphology(results) if has_table else None
+    models = ordered_models(table["model"]) if table is not None else []
+    identical = morphology is not None and same_objects(morphology[0])
+    rows = [h for h, on in ((2.3, table is not None), (2.4, table is not None or tradeoff is not None),
+                            (0.6 if identical else 2.5, morphology is not None)) if on]
+    with figure_style():
+        fig = new_figure(7.6, sum(rows) + 0.5)
+        subfigs = list(np.atleast_1d(fig.subfigures(len(rows), 1, height_ratios=rows)))
+        if table is not None:
+            variants = one_method(table)
+            top = subfigs.pop(0)
+            top.suptitle("training variants vs baseline (open circles); numbers: Δ pixel F1 vs baseline, paired by "
+                         "image (pp)", fontsize=7.5)
+            axes = top.subplots(1, len(VARIANT_PANELS), width_ratios=[2, 2, 4], sharey=True)
+            for ax, (title, names) in zip(axes, VARIANT_PANELS):
+                if not (set(names) - {BASELINE}) & set(variants["variant"]):
+                    note_empty(ax, f"{title}: not run")
+                    continue
+                _variant_points(ax, variants, names, models, n_boot)
+                ax.set_title(title, fontsize=8)
+            axes[0].set_ylabel("pixel F1 (%)")
+        middle = subfigs.pop(0)
+        method_ax, tradeoff_ax = middle.subplots(1, 2, width_ratios=[1.0, 1.2])
+        if table is not None and "object_f1" in table.columns and table["method"].nunique() > 0:
+            _method_points(method_ax, table, models, n_boot)
+        else:
+            note_empty(method_ax, "instance methods: not run")
+        if tradeoff is not None:
+            _tradeoff(tradeoff_ax, tradeoff)
+        else:
+            note_empty(tradeoff_ax, "multi-scale trade-off: not run")
+        if identical:
+            note_empty(subfigs.pop(0).subplots(), "morphology: the per-object table describes the ground-truth nuclei "
+                       f"(identical for every method);\nthe predicted nuclei's shapes need {EXTENSIONS_PRED_OBJECTS}")
+        elif morphology is not None:
+            objects, reference, unit, model = morphology
+            bottom = subfigs.pop(0)
+            n_features = sum(f in objects.columns for f, _ in FEATURES)
+            _morphology_row(np.atleast_1d(bottom.subplots(1, n_features)), objects, reference, unit)
+            bottom.suptitle(f"nucleus morphology per instance method ({model_name(model)}, baseline runs)\n"
+                            f"above boxes: "
+                            f"Mann-Whitney U vs {reference}, Holm-adjusted p (*** < 0.001, ** < 0.01, * < 0.05) and "
+                            f"rank-biserial r", fontsize=7)
+        if models:
+            model_legend(fig, models)
+        paths = save(fig, out_dir / "13_extensions")
+    return paths

@@ -1,0 +1,191 @@
+"""Figure 12: focal planes -- pixel F1 against the number of distinct brightfield planes in the
+input (fixed at 9 channels), following the greedy forward selection, with the plane added in each
+round annotated, and the gain of each added plane (Ali et al. 2021, Fig. 9: +3.3% per plane).
+
+Inputs: ``tables/focal_planes/per_image.csv`` (tags ``focal_round`` k = 1..K and ``planes``: the
+distinct planes in the order they were added, dot-separated, the candidate's new plane last; one
+run per candidate, model and seed: each (model, seed) is its own greedy search) and, when present,
+``tables/focal_planes/greedy.csv`` (one row per search and round: ``round, planes, added_plane``
+and ``run_id`` of the chosen run, or ``model`` where there is no run id). Without it, each search's
+pick of a round is its candidate with the highest mean pixel F1.
+
+Faint dots: every candidate run of a round (mean over test images); line: the picks, mean over
+images (each averaged over the seeds' picks) with bootstrap 95% CIs, annotated with the added
+plane (several when seeds chose differently); bars: the difference to the previous round's picks,
+paired by image.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nucflow.figures.inputs import (FOCAL_GREEDY, FOCAL_PLANES, TEXT_COLUMNS, group_estimates, mean_ci, numeric,
+                                    one_method, paired_images, per_image_over_seeds, pick_eval_set, present,
+                                    read_arm_table, read_table)
+from nucflow.figures.panels import model_legend
+from nucflow.figures.style import figure_style, jitter, model_colour, new_figure, ordered_models, save
+
+INPUTS = (FOCAL_PLANES,)
+PAPER_GAIN_PP = 3.3
+
+
+def plane_order(planes: str) -> str:
+    """Distinct planes in order of first appearance: ``4.2.4.2`` (cycled channels) -> ``4.2``."""
+    return ".".join(dict.fromkeys(p for p in str(planes).split(".") if p))
+
+
+def load(results: Path) -> pd.DataFrame:
+    """The focal-plane table: one method per run, one evaluation set, ``planes`` as plane order."""
+    table = read_arm_table(results, FOCAL_PLANES, ("run_id", "image_id", "planes", "seed"), ("focal_round", "f1"))
+    table, _ = pick_eval_set(one_method(table[table["focal_round"] > 0]))
+    return table.assign(planes=table["planes"].map(plane_order))
+
+
+def candidates(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per candidate run: ``run_id, model, seed, focal_round, planes, value`` (mean pixel
+    F1 over its images, %)."""
+    runs = table.groupby(["run_id", "model", "seed", "focal_round", "planes"], sort=True)["f1"].mean()
+    return (runs * 100).rename("value").reset_index()
+
+
+def _picks_from_file(results: Path, runs: pd.DataFrame) -> pd.DataFrame | None:
+    """Run ids chosen by the workflow (``greedy.csv``), or None when the file cannot name them."""
+    path = Path(results) / FOCAL_GREEDY
+    if not path.is_file():
+        return None
+    greedy = numeric(read_table(path, ("round", "planes"), text_columns=TEXT_COLUMNS), ("round",), path)
+    if "run_id" in greedy.columns and greedy["run_id"].isin(runs["run_id"]).all():
+        return runs[runs["run_id"].isin(greedy["run_id"])]
+    keys = ["focal_round", "planes"] + (["model"] if "model" in greedy.columns else [])
+    if "model" not in greedy.columns and runs["model"].nunique() != 1:
+        return None
+    greedy = greedy.rename(columns={"round": "focal_round"}).assign(planes=greedy["planes"].map(plane_order))
+    picks = runs.merge(greedy[keys].drop_duplicates(), on=keys)
+    return picks if not picks.empty else None
+
+
+def greedy_picks(table: pd.DataFrame, results: Path | None) -> pd.DataFrame:
+    """The chosen run of every greedy search (model, seed) and round: ``greedy.csv`` when it names
+    runs of the table, else the best candidate. Columns as :func:`candidates`."""
+    runs = candidates(table)
+    picks = _picks_from_file(results, runs) if results is not None else None
+    if picks is None:
+        picks = runs.loc[runs.sort_values(["value", "planes"], ascending=[False, True])
+                         .groupby(["model", "seed", "focal_round"]).head(1).index]
+    return picks.sort_values(["model", "seed", "focal_round"]).reset_index(drop=True)
+
+
+def greedy_path(table: pd.DataFrame, results: Path | None, n_boot: int = 1000) -> pd.DataFrame:
+    """Per model and round along the greedy path: ``model, focal_round, added_plane, value, low,
+    high, n_searches`` (pixel F1 in %, mean over images of the picks, CI over images);
+    ``added_plane`` lists the planes the searches added, most frequent first (``"2"`` or ``"2/6"``)."""
+    picks = greedy_picks(table, results)
+    chosen = table[table["run_id"].isin(picks["run_id"])]
+    path = group_estimates(chosen, ["model", "focal_round"], "f1", n_boot=n_boot)
+    added = picks.assign(added=picks["planes"].str.split(".").str[-1]).groupby(["model", "focal_round"])["added"]
+    labels = added.agg(lambda planes: "/".join(p for p, _ in Counter(sorted(planes)).most_common()))
+    searches = picks.groupby(["model", "focal_round"])["seed"].nunique()
+    path = path.merge(labels.rename("added_plane").reset_index(), on=["model", "focal_round"])
+    path = path.merge(searches.rename("n_searches").reset_index(), on=["model", "focal_round"])
+    return path[["model", "focal_round", "added_plane", "value", "low", "high", "n_searches"]]
+
+
+def step_gains(table: pd.DataFrame, results: Path | None, n_boot: int = 1000) -> pd.DataFrame:
+    """Per model and round k >= 2: the mean paired difference (pp) of pixel F1 between the picks of
+    round k and of round k - 1 (each image averaged over the searches' picks), with a bootstrap CI
+    over images. Columns ``model, focal_round, planes_before, planes_after, gain, low, high,
+    n_images`` (planes: the first search's plane orders)."""
+    picks = greedy_picks(table, results)
+    chosen = table[table["run_id"].isin(picks["run_id"])]
+    images = per_image_over_seeds(chosen, ["model", "focal_round"], ["f1"])
+    rows = []
+    for model, steps in picks.groupby("model", sort=False):
+        rounds = sorted(steps["focal_round"].unique())
+        first = steps.sort_values(["seed", "focal_round"]).drop_duplicates("focal_round").set_index("focal_round")
+        for before, after in zip(rounds, rounds[1:]):
+            pairs = paired_images(images[(images["model"] == model) & (images["focal_round"] == after)],
+                                  images[(images["model"] == model) & (images["focal_round"] == before)], "f1")
+            estimate = mean_ci((pairs[:, 0] - pairs[:, 1]) * 100 if len(pairs) else [], n_boot=n_boot)
+            rows.append({"model": model, "focal_round": after, "planes_before": first.at[before, "planes"],
+                         "planes_after": first.at[after, "planes"], "gain": estimate.value, "low": estimate.low,
+                         "high": estimate.high, "n_images": estimate.n})
+    return pd.DataFrame(rows, columns=["model", "focal_round", "planes_before", "planes_after", "gain", "low", "high",
+                                       "n_images"])
+
+
+def _path_panel(ax, scores: pd.DataFrame, path: pd.DataFrame, models: list[str]) -> None:
+    offsets = dict(zip(models, jitter(len(models), 0.3)))
+    for model in models:
+        colour, dx = model_colour(model), offsets[model]
+        cands = scores[scores["model"] == model]
+        for k, part in cands.groupby("focal_round"):
+            ax.scatter(k + dx + np.asarray(jitter(len(part), 0.12)), part["value"], s=7, color=colour, alpha=0.3,
+                       linewidths=0, zorder=1)
+        steps = path[path["model"] == model]
+        ax.errorbar(steps["focal_round"] + dx, steps["value"],
+                    yerr=[steps["value"] - steps["low"], steps["high"] - steps["value"]], color=colour, marker="o",
+                    ms=3.5, lw=1.3, elinewidth=0.9, capsize=1.5, zorder=3)
+        for step in steps.itertuples():
+            text = ("" if step.focal_round == 1 else "+") + "/".join(f"p{p}" for p in step.added_plane.split("/"))
+            ax.annotate(text, (step.focal_round + dx, step.high), xytext=(0, 3), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=6, color=colour)
+    rounds = sorted(scores["focal_round"].unique())
+    ax.set_xticks(rounds, [str(int(k)) for k in rounds])
+    ax.set_xlim(min(rounds) - 0.5, max(rounds) + 0.5)
+    ax.set_xlabel("distinct focal planes in the 9-channel input (count)")
+    ax.set_ylabel("pixel F1 (%)")
+    ax.margins(y=0.12)
+    ax.grid(lw=0.4, alpha=0.5)
+
+
+def _gain_panel(ax, gains: pd.DataFrame, models: list[str]) -> None:
+    width = 0.8 / max(len(models), 1)
+    for j, model in enumerate(models):
+        part = gains[gains["model"] == model]
+        x = part["focal_round"].to_numpy(float) - 0.4 + width * (j + 0.5)
+        ax.bar(x, part["gain"], width=width * 0.9, color=model_colour(model), alpha=0.6)
+        ax.errorbar(x, part["gain"], yerr=[part["gain"] - part["low"], part["high"] - part["gain"]], fmt="none",
+                    ecolor=model_colour(model), elinewidth=0.9, capsize=1.5)
+    ax.axhline(0, color="0.3", lw=0.7)
+    ax.axhline(PAPER_GAIN_PP, color="0.4", lw=0.9, ls="--", label=f"paper: +{PAPER_GAIN_PP} per plane")
+    top = np.nanmax(np.append(gains["high"].to_numpy(float), PAPER_GAIN_PP))
+    bottom = min(0.0, np.nanmin(np.append(gains["low"].to_numpy(float), 0.0)))
+    ax.set_ylim(bottom - 0.05 * (top - bottom), top + 0.35 * (top - bottom))
+    rounds = sorted(gains["focal_round"].unique())
+    ax.set_xticks(rounds, [f"{int(k) - 1}→{int(k)}" for k in rounds])
+    ax.set_xlabel("planes before → after (count)")
+    ax.set_ylabel("Δ pixel F1 per added plane (pp)")
+    ax.legend(loc="upper right", fontsize=6)
+    ax.grid(axis="y", lw=0.4, alpha=0.5)
+
+
+def fig_focal_planes(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list[Path] | None:
+    """Draw ``12_focal_planes`` (PNG + PDF); None when the focal-plane table is missing."""
+    results, out_dir = Path(results), Path(out_dir)
+    if not present(results, INPUTS):
+        return None
+    table = load(results)
+    if table.empty:
+        return None
+    scores = candidates(table)
+    path = greedy_path(table, results, n_boot)
+    gains = step_gains(table, results, n_boot)
+    models = ordered_models(scores["model"])
+    eval_set = table["eval_set"].iloc[0] if "eval_set" in table.columns else ""
+    with figure_style():
+        fig = new_figure(7.0 if not gains.empty else 4.2, 3.0)
+        axes = fig.subplots(1, 2 if not gains.empty else 1, width_ratios=[1.5, 1.0] if not gains.empty else None,
+                            squeeze=False)[0]
+        _path_panel(axes[0], scores, path, models)
+        axes[0].set_title(f"greedy forward selection ({eval_set})\ndots: all candidates; pN: plane N added",
+                          fontsize=8)
+        if not gains.empty:
+            _gain_panel(axes[1], gains, models)
+            axes[1].set_title("gain of each added plane, paired by image", fontsize=8)
+        model_legend(fig, models)
+        paths = save(fig, out_dir / "12_focal_planes")
+    return paths

@@ -1,0 +1,140 @@
+"""Figure 11: transfer learning -- pixel F1 on the target and on the source domain against the
+number of target images used for fine-tuning (log2 axis), fine-tuned on target images only or on
+target + source images, with the un-tuned source model as dotted lines and its gap between the
+two domains marked (Ali et al. 2021, Fig. 8: 31% gap for LNCaP -> seven lines).
+
+Input: ``tables/transfer/per_image.csv`` with tags ``transfer`` (``lolo`` = leave one line out,
+or ``<source>_to_<target>``), ``target`` (held-out line / target data set), ``variant``
+(``source`` = not fine-tuned, ``target``, ``target+source``), ``n_train`` (target images) and
+``eval_role`` (``target`` or ``source``: which domain the images come from). One panel per
+transfer setting and model. Leave-one-line-out values are the mean over the held-out lines of the
+per-line means; bands are bootstrap 95% CIs resampling images within each line; each image is
+first averaged over seeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from nucflow.figures.inputs import (TRANSFER, one_method, per_image_over_seeds, present, read_arm_table,
+                                    stratified_mean_ci)
+from nucflow.figures.panels import note_empty
+from nucflow.figures.style import dataset_name, figure_style, model_name, new_figure, ordered_models, save
+
+INPUTS = (TRANSFER,)
+KEYS = ["model", "transfer", "variant", "eval_role", "n_train"]
+# Domain colours (Paul Tol's muted scheme), distinct from the model colours.
+ROLE_COLOURS = {"target": "#332288", "source": "#999933"}
+VARIANT_LINES = {"target": "-", "target+source": "--"}
+UNTUNED = "source"
+
+
+def setting_title(transfer: str, n_targets: int) -> str:
+    """``lolo`` -> leave one line out (mean over n lines); ``lncap_to_seven_lines`` -> LNCaP → seven lines."""
+    if transfer == "lolo":
+        return f"leave one line out (mean over {n_targets} held-out lines)"
+    source, sep, target = transfer.partition("_to_")
+    return f"{dataset_name(source)} → {dataset_name(target)}" if sep else transfer
+
+
+def ordered_settings(settings) -> list[str]:
+    names = sorted({str(s) for s in settings})
+    return (["lolo"] if "lolo" in names else []) + [s for s in names if s != "lolo"]
+
+
+def load(results: Path) -> pd.DataFrame:
+    table = read_arm_table(results, TRANSFER, ("run_id", "image_id", "transfer", "target", "variant", "eval_role"),
+                           ("n_train", "f1"))
+    return one_method(table[table["transfer"] != ""])
+
+
+def estimates(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per model, setting, variant, domain and n: mean pixel F1 (%) over held-out targets of the
+    per-target image means, with a CI resampling images within targets; columns ``KEYS + [value,
+    low, high, n_images, n_targets]``."""
+    images = per_image_over_seeds(table, KEYS + ["target"], ["f1"])
+    rows = []
+    for key, part in images.groupby(KEYS, sort=True):
+        estimate = stratified_mean_ci(part["f1"].to_numpy(float) * 100, part["target"].to_numpy(), n_boot=n_boot,
+                                      seed=seed)
+        rows.append({**dict(zip(KEYS, key)), "value": estimate.value, "low": estimate.low, "high": estimate.high,
+                     "n_images": estimate.n, "n_targets": part["target"].nunique()})
+    return pd.DataFrame(rows, columns=KEYS + ["value", "low", "high", "n_images", "n_targets"])
+
+
+def _panel(ax, part: pd.DataFrame) -> None:
+    tuned = part[part["variant"] != UNTUNED]
+    for (variant, role), curve in tuned.groupby(["variant", "eval_role"], sort=True):
+        curve = curve.sort_values("n_train")
+        colour, style = ROLE_COLOURS.get(role, "0.5"), VARIANT_LINES.get(variant, ":")
+        ax.fill_between(curve["n_train"], curve["low"], curve["high"], color=colour, alpha=0.12, lw=0)
+        ax.plot(curve["n_train"], curve["value"], color=colour, ls=style, marker="o", ms=2.5, lw=1.2)
+    untuned = part[part["variant"] == UNTUNED].set_index("eval_role")["value"]
+    for role, value in untuned.items():
+        ax.axhline(value, color=ROLE_COLOURS.get(role, "0.5"), ls=":", lw=1.1)
+    ns = sorted(tuned["n_train"].unique()) or [1]
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ns, [str(int(n)) for n in ns])
+    ax.minorticks_off()
+    left = ns[0] / 2.0
+    ax.set_xlim(left / 1.3, ns[-1] * 1.4)
+    if {"target", "source"} <= set(untuned.index):
+        low, high = sorted((untuned["target"], untuned["source"]))
+        ax.annotate("", xy=(left, low), xytext=(left, high),
+                    arrowprops={"arrowstyle": "<->", "color": "0.2", "lw": 0.9, "shrinkA": 0, "shrinkB": 0})
+        ax.text(left * 1.08, (low + high) / 2, f"gap\n{untuned['source'] - untuned['target']:.1f} pp",
+                fontsize=6.5, va="center", ha="left", color="0.2")
+    ax.grid(lw=0.4, alpha=0.5)
+
+
+def fig_transfer(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list[Path] | None:
+    """Draw ``11_transfer`` (PNG + PDF); None when the transfer table is missing."""
+    results, out_dir = Path(results), Path(out_dir)
+    if not present(results, INPUTS):
+        return None
+    table = load(results)
+    if table.empty:
+        return None
+    points = estimates(table, n_boot)
+    settings = ordered_settings(points["transfer"])
+    models = ordered_models(points["model"])
+    with figure_style():
+        fig = new_figure(max(5.0, 3.0 * len(settings) + 0.4), 2.5 * len(models) + 0.8)
+        grid = fig.subplots(len(models), len(settings), squeeze=False, sharey="row")
+        for i, model in enumerate(models):
+            for j, setting in enumerate(settings):
+                ax = grid[i, j]
+                part = points[(points["model"] == model) & (points["transfer"] == setting)]
+                if part.empty:
+                    note_empty(ax, "not run")
+                    continue
+                _panel(ax, part)
+                n_targets = int(table.loc[table["transfer"] == setting, "target"].nunique())
+                ax.set_title(f"{model_name(model)}: {setting_title(setting, n_targets)}", fontsize=8)
+            grid[i, 0].set_ylabel("pixel F1 (%)")
+        fig.supxlabel("target images used for fine-tuning (count, log2 scale)", fontsize=8)
+        handles = [Line2D([], [], color=ROLE_COLOURS["target"], lw=1.4, label="scored on target domain"),
+                   Line2D([], [], color=ROLE_COLOURS["source"], lw=1.4, label="scored on source domain"),
+                   Line2D([], [], color="0.3", ls="-", lw=1.2, label="fine-tuned on target only"),
+                   Line2D([], [], color="0.3", ls="--", lw=1.2, label="fine-tuned on target + source"),
+                   Line2D([], [], color="0.3", ls=":", lw=1.2, label="source model, not fine-tuned")]
+        fig.legend(handles=handles, loc="outside upper center", ncol=3)
+        paths = save(fig, out_dir / "11_transfer")
+    return paths
+
+
+def untuned_values(table: pd.DataFrame) -> pd.DataFrame:
+    """Per model and setting: the un-tuned source model's pixel F1 (%) on source and on target
+    images, for the summary. Columns ``model, transfer, source, target``: arrays of per-image
+    values (each averaged over seeds; pooled over held-out lines for leave-one-line-out)."""
+    images = per_image_over_seeds(table[table["variant"] == UNTUNED], ["model", "transfer", "eval_role"], ["f1"])
+    rows = []
+    for (model, transfer), part in images.groupby(["model", "transfer"], sort=True):
+        values = {role: part.loc[part["eval_role"] == role, "f1"].to_numpy(float) * 100
+                  for role in ("source", "target")}
+        if all(v.size for v in values.values()):
+            rows.append({"model": model, "transfer": transfer, **values})
+    return pd.DataFrame(rows, columns=["model", "transfer", "source", "target"])
