@@ -15,10 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from nucflow.attribution.stats import pearson_r
+from nucflow.figures import data_size, focal_planes, transfer
 from nucflow.figures.attribution import ARTIFACTS, LABEL_NOISE, load_artifacts, load_composition, load_label_noise, share_table
 from nucflow.figures.density import focus_modality
-from nucflow.figures.inputs import (PER_IMAGE, STUDY_CONFIG, Estimate, mean_ci, per_image_over_seeds,
-                                    read_results_table, statistic_ci)
+from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, STUDY_CONFIG, TRANSFER, Estimate, difference_ci,
+                                    mean_ci, paired_images, per_image_over_seeds, read_results_table, statistic_ci)
 from nucflow.figures.style import dataset_name, model_name, ordered_datasets, ordered_models
 from nucflow.io import read_json
 
@@ -30,6 +31,9 @@ PAPER_DENSITY_R = {"seven_lines": {"unet": -0.65, "unetpp": -0.66, "deeplabv3plu
 PAPER_ARTIFACT_SHARE = "10.7% (range 9.3-11.8%)"
 PAPER_FN_SHARE = "53-61%"
 PAPER_LABEL_NOISE = "3-5%"
+PAPER_PLANE_GAIN = {"unet": 4.0, "deeplabv3plus": 2.8}
+PAPER_PLANE_GAIN_MEAN = 3.3
+PAPER_TRANSFER_GAP = {"lncap_to_seven_lines": "31%"}
 
 
 def _fmt(estimate: Estimate, digits: int = 1, scale: float = 1.0) -> str:
@@ -112,6 +116,88 @@ def _share_section(title: str, table: pd.DataFrame | None, part: str, total: str
     return lines + [""]
 
 
+def _data_size_section(results: Path, n_boot: int, seed: int) -> list[str]:
+    """16 augmented images vs the full data set (plain, largest n): ratio of mean pixel F1 over the
+    same test images, paired bootstrap; and the smallest augmented n whose mean reaches 95% of the
+    full-data F1. Omitted when the arm did not run."""
+    if not (Path(results) / DATA_SIZE).is_file():
+        return []
+    table = data_size.load(results)
+    images = per_image_over_seeds(table, ["model", "variant", "x"], ["f1"])
+    n = data_size.CLAIM_N
+    share = 100 * data_size.REFERENCE_SHARE
+    lines = [f"### Training-set size: {n} augmented images reach x% of the full-data pixel F1 (paper: within 5%)", "",
+             f"| model | ours: F1(aug, n = {n}) / F1(plain, full) (%) [95% CI] | smallest augmented n reaching "
+             f"{share:.0f}% | paper |", "|---|---|---|---|"]
+    for model in ordered_models(images["model"]):
+        part = images[images["model"] == model]
+        plain = part[part["variant"] == "plain"]
+        if plain.empty:
+            continue
+        full = plain[plain["x"] == plain["x"].max()]
+        pairs = paired_images(part[(part["variant"] == "aug") & (part["x"] == n)], full, "f1")
+        ratio = _fmt(statistic_ci(pairs, lambda v: 100 * v[:, 0].mean() / v[:, 1].mean(), n_boot=n_boot, seed=seed)) \
+            if len(pairs) else f"n = {n} not run"
+        augmented = part[part["variant"] == "aug"].groupby("x")["f1"].mean()
+        reaching = augmented[augmented >= data_size.REFERENCE_SHARE * full["f1"].mean()]
+        smallest = f"{int(reaching.index.min())}" if not reaching.empty else "none"
+        lines.append(f"| {model_name(model)} | {ratio} | {smallest} | {n} (≥ {share:.0f}% for every model) |")
+    full = table.loc[(table["variant"] == "plain") & (table["x"] == table["x"].max()), "n_train"]
+    size = "all training images" if full.empty or int(full.iloc[0]) == 0 else f"n = {int(full.iloc[0])}"
+    sizes = ", ".join(str(int(v)) for v in sorted(table.loc[table["n_train"] > 0, "n_train"].unique()))
+    return lines + ["", f"Full data: the plain variant at the largest training set ({size}; sizes run: {sizes}). "
+                        "The ratio compares mean pixel F1 over the same test images (paired bootstrap over images).",
+                    ""]
+
+
+def _focal_planes_section(results: Path, n_boot: int, seed: int) -> list[str]:
+    """Gain of each added plane along the greedy path; omitted when the arm did not run."""
+    if not (Path(results) / FOCAL_PLANES).is_file():
+        return []
+    table = focal_planes.load(results)
+    gains = focal_planes.step_gains(table, results, n_boot)
+    lines = [f"### Focal planes: pixel F1 gained by one extra plane (paper: +{PAPER_PLANE_GAIN_MEAN} on average)", "",
+             "| model | planes | ours: Δ pixel F1 (pp) [95% CI] | paper (pp) |", "|---|---|---|---|"]
+    for model in ordered_models(gains["model"]):
+        for k, step in enumerate(gains[gains["model"] == model].itertuples()):
+            paper = "—"
+            if k == 0:
+                paper = f"+{PAPER_PLANE_GAIN[model]:.1f}" if model in PAPER_PLANE_GAIN else \
+                    f"+{PAPER_PLANE_GAIN_MEAN} (mean of models)"
+            estimate = Estimate(step.gain, step.low, step.high, step.n_images)
+            lines.append(f"| {model_name(model)} | {step.planes_before} → {step.planes_after} | {_fmt(estimate)} "
+                         f"| {paper} |")
+    return lines + ["", "Planes in the order the greedy selection added them; differences paired by test image. "
+                        "The paper's \"3.3%\" is read as percentage points of pixel F1.", ""]
+
+
+def _transfer_section(results: Path, n_boot: int, seed: int) -> list[str]:
+    """Gap of the un-tuned source model between source and target images; omitted when the arm
+    did not run."""
+    if not (Path(results) / TRANSFER).is_file():
+        return []
+    table = transfer.load(results)
+    values = transfer.untuned_values(table)
+    lines = ["### Transfer: gap of the un-tuned source model (paper: 31% for the instrument shift)", "",
+             "| setting | model | on source (%) | on target (%) | gap (pp) [95% CI] | relative gap (%) [95% CI] "
+             "| paper |", "|---|---|---|---|---|---|---|"]
+    settings = transfer.ordered_settings(values["transfer"])
+    for setting in settings:
+        for row in values[values["transfer"] == setting].itertuples():
+            gap = difference_ci(row.source, row.target, n_boot=n_boot, seed=seed)
+            relative = difference_ci(row.source, row.target, n_boot=n_boot, seed=seed,
+                                     statistic=lambda s, t: 100 * (s - t) / s)
+            n_targets = int(table.loc[table["transfer"] == setting, "target"].nunique())
+            lines.append(f"| {transfer.setting_title(setting, n_targets)} | {model_name(row.model)} | "
+                         f"{row.source.mean():.1f} | {row.target.mean():.1f} | {_fmt(gap)} | {_fmt(relative)} | "
+                         f"{PAPER_TRANSFER_GAP.get(setting, '—')} |")
+    if not settings:
+        lines.append("| — | — | — | — | no un-tuned source model scored on both domains | — | — |")
+    return lines + ["", "Gap = pixel F1 of the source model (not fine-tuned) on source test images minus on target "
+                        "test images; relative gap = gap / F1 on source. Bootstrap resamples the two image sets "
+                        "independently.", ""]
+
+
 def summary_lines(results: Path, n_boot: int = 1000, seed: int = 0) -> list[str]:
     """The lines of ``summary.md`` (see :func:`write_summary`)."""
     results = Path(results)
@@ -145,6 +231,9 @@ def summary_lines(results: Path, n_boot: int = 1000, seed: int = 0) -> list[str]
     if noise is not None and "n_true_noise_errors" in noise and noise["n_true_noise_errors"].notna().all():
         lines += _share_section("Misclassified pixels due to label noise (true, known on simulated data)", noise,
                                 "n_true_noise_errors", "n_errors", "— (unknown on real data)", LABEL_NOISE, n_boot)
+    lines += _data_size_section(results, n_boot, seed)
+    lines += _focal_planes_section(results, n_boot, seed)
+    lines += _transfer_section(results, n_boot, seed)
     return lines
 
 
