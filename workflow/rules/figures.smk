@@ -1,4 +1,29 @@
 # Figures stage: every figure from the result tables only, and the generated summary.
+# Each figure is one PNG (tagged for `snakemake --report` with its caption in workflow/report/)
+# and one PDF. A figure is expected when one of the arms that feed it is on (arm_targets is not
+# empty); the figures of arms that are off are neither drawn nor expected.
+
+# stem -> (name in nucflow.figures.registry.FIGURES, arms feeding it (any; () = always), report category)
+FIGURE_SPECS = {
+    "02_architectures": ("architectures", (), "2. Models and training"),
+    "03_lr_range": ("lr_range", ("lr_range",), "2. Models and training"),
+    "04_model_comparison": ("model_comparison", ("model_comparison",), "3. Model comparison"),
+    "05_density": ("density", ("model_comparison",), "3. Model comparison"),
+    "06_error_examples": ("error_examples", ("model_comparison",), "3. Model comparison"),
+    "07_object_errors": ("object_errors", ("model_comparison",), "3. Model comparison"),
+    "08_attribution": ("attribution", ("model_comparison",), "3. Model comparison"),
+    "09_data_size": ("data_size", ("data_size",), "4. Little training data"),
+    "10_smoothing_ablation": ("smoothing_ablation", ("smoothing", "ablation"), "4. Little training data"),
+    "11_transfer": ("transfer", ("transfer",), "4. Little training data"),
+    "12_focal_planes": ("focal_planes", ("focal_planes",), "5. Inputs and extensions"),
+    "13_extensions": ("extensions", ("extensions",), "5. Inputs and extensions"),
+    "14_compute": ("compute", (), "6. Compute"),
+}
+FIGURES_DRAWN = [
+    stem
+    for stem, (_, arms, _) in FIGURE_SPECS.items()
+    if not arms or any(arm in config["arms"] and arm_targets(arm) for arm in arms)
+]
 
 
 rule models_table:
@@ -23,12 +48,34 @@ rule models_table:
 
 
 rule figures:
-    """All figures whose tables exist (others are skipped) and results/summary.md."""
+    """Every figure of the arms that are on (PNG + PDF) and results/summary.md."""
     input:
         figure_inputs(),
+        overview=report(
+            "results/data/overview.png",
+            caption="../report/01_data_overview.rst",
+            category="1. Data",
+            labels={"figure": "01", "name": "data overview"},
+        ),
     output:
-        figures=directory("results/figures"),
-        summary="results/summary.md",
+        png=[
+            report(
+                f"results/figures/{stem}.png",
+                caption=f"../report/{stem}.rst",
+                category=FIGURE_SPECS[stem][2],
+                labels={"figure": stem[:2], "name": FIGURE_SPECS[stem][0].replace("_", " ")},
+            )
+            for stem in FIGURES_DRAWN
+        ],
+        pdf=[f"results/figures/{stem}.pdf" for stem in FIGURES_DRAWN],
+        summary=report(
+            "results/summary.md",
+            caption="../report/summary.rst",
+            category="0. Summary",
+            labels={"figure": "-", "name": "summary"},
+        ),
+    params:
+        names=" ".join(FIGURE_SPECS[stem][0] for stem in FIGURES_DRAWN),
     log:
         "logs/figures/figures.log",
     threads: 1
@@ -38,4 +85,5 @@ rule figures:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "nucflow figures --results results --out {output.figures} --summary {output.summary} > {log} 2>&1"
+        "nucflow figures --results results --out results/figures --only {params.names}"
+        " --summary {output.summary} > {log} 2>&1"
