@@ -43,6 +43,14 @@ class TileArrays:
     def __len__(self) -> int:
         return len(self.images)
 
+    def spread(self, max_tiles: int | None) -> "TileArrays":
+        """At most ``max_tiles`` tiles, evenly spaced over the set (deterministic; all when None)."""
+        if max_tiles is None or len(self) <= max_tiles:
+            return self
+        keep = np.unique(np.linspace(0, len(self) - 1, max_tiles).round().astype(int))
+        weight = None if self.weight is None else self.weight[keep]
+        return TileArrays(self.images[keep], self.target[keep], self.foreground[keep], weight, self.image_ids[keep])
+
 
 def load_tile_arrays(paths: Sequence[str], in_channels: int, target_kind: str,
                      with_weights: bool) -> TileArrays:
@@ -145,12 +153,14 @@ class TileDataModule(pl.LightningDataModule):
         target_kind, with_weights: see :func:`load_tile_arrays`.
         batch_size, steps_per_epoch: one epoch = ``steps_per_epoch`` batches of ``batch_size``.
         seed: sampling seed; num_workers: DataLoader workers.
+        val_max_tiles: validate on at most this many tiles, evenly spaced over the set (None: all).
     """
 
     def __init__(self, train_tiles: Sequence[str], val_tiles: Sequence[str], in_channels: int,
                  target_kind: str, with_weights: bool, batch_size: int, steps_per_epoch: int,
-                 seed: int, num_workers: int = 0):
+                 seed: int, num_workers: int = 0, val_max_tiles: int | None = None):
         super().__init__()
+        self.val_max_tiles = val_max_tiles
         self.train_tiles, self.val_tiles = list(train_tiles), list(val_tiles)
         self.in_channels, self.target_kind, self.with_weights = in_channels, target_kind, with_weights
         self.batch_size, self.steps_per_epoch = batch_size, steps_per_epoch
@@ -161,7 +171,8 @@ class TileDataModule(pl.LightningDataModule):
     @classmethod
     def from_config(cls, config, target_kind: str, with_weights: bool) -> "TileDataModule":
         return cls(config.train_tiles, config.val_tiles, config.in_channels, target_kind, with_weights,
-                   config.batch_size, config.effective_steps_per_epoch, config.seed, config.num_workers)
+                   config.batch_size, config.effective_steps_per_epoch, config.seed, config.num_workers,
+                   config.val_max_tiles)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_arrays is None:
@@ -169,7 +180,7 @@ class TileDataModule(pl.LightningDataModule):
                                                  self.with_weights)
         if self.val_arrays is None:
             self.val_arrays = load_tile_arrays(self.val_tiles, self.in_channels, self.target_kind,
-                                               self.with_weights)
+                                               self.with_weights).spread(self.val_max_tiles)
 
     def train_dataloader(self) -> DataLoader:
         self.setup()

@@ -430,6 +430,7 @@ def run_config(config: dict, run: Run, *, lr: float | None = None, smoothing: fl
         "lr": float(lr if lr is not None else training["lr"]),
         "max_epochs": training["max_epochs"],
         "steps_per_epoch": training["steps_per_epoch"],
+        "val_max_tiles": training["val_max_tiles"],
         "lr_patience": training["lr_patience"],
         "stop_patience": training["stop_patience"],
         "seed": run.seed,

@@ -57,6 +57,8 @@ class RunConfig:
         channels_last: use the channels-last memory format (faster convolutions on GPU).
         accelerator: Lightning accelerator (``"auto"``, ``"cpu"``, ``"gpu"``).
         num_workers: DataLoader worker processes.
+        val_max_tiles: validate on at most this many tiles, evenly spaced over the validation set
+            (``None``: all; the demo bounds the per-epoch validation cost with it).
     """
 
     run_id: str
@@ -86,6 +88,7 @@ class RunConfig:
     channels_last: bool = False
     accelerator: str = "auto"
     num_workers: int = 0
+    val_max_tiles: int | None = None
 
     def __post_init__(self) -> None:
         def fail(key: str, problem: str) -> None:
@@ -111,6 +114,8 @@ class RunConfig:
         for key in ("lr_patience", "stop_patience", "num_workers", "seed"):
             if getattr(self, key) < 0:
                 fail(key, f"must be >= 0, got {getattr(self, key)}")
+        if self.val_max_tiles is not None and self.val_max_tiles < 1:
+            fail("val_max_tiles", f"must be >= 1 or null, got {self.val_max_tiles}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             fail("steps_per_epoch", f"must be >= 1 or null, got {self.steps_per_epoch}")
         if not self.width > 0 or not self.lr > 0:
