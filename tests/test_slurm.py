@@ -22,7 +22,7 @@ RUN_ID = "model_comparison-unet-bf-lncap-s0"
 TARGETS = ("results/data/splits.json", "results/data/overview.png", "results/tiles/lncap/brightfield-4/train.aug.npz",
            "results/plan.csv", f"results/runs/{RUN_ID}/model.pt")
 SUBMITTED_RULES = {"simulate", "validate_manifest", "split", "overview", "tiles", "augment", "train"}
-GPU_RULES = {"train", "predict"}
+GPU_RULES = {"train", "finetune", "lr_find", "predict"}
 # Non-default names everywhere, so the test proves that the profile's one place of settings is used.
 CLUSTER = {"NUCFLOW_SLURM_CPU_PARTITION": "compute", "NUCFLOW_SLURM_GPU_PARTITION": "gpu_a100",
            "NUCFLOW_SLURM_GPU_MODEL": "a100", "NUCFLOW_SLURM_ACCOUNT": "nucflow_lab",
@@ -153,8 +153,8 @@ def test_profile_defaults_and_the_one_place_to_override_them():
     assert plain["executor"] == "slurm" and plain["configfile"] == "config/config.yaml"
     assert "retries" not in plain  # per rule
     assert plain["default-resources"] == ["slurm_partition=cpu", "mem_mb=2000", "runtime=30"]
-    assert sorted(plain["set-resources"]) == ["predict:gpu=1", "predict:slurm_partition=gpu",
-                                              "train:gpu=1", "train:slurm_partition=gpu"]
+    assert sorted(plain["set-resources"]) == sorted(f"{rule}:{setting}" for rule in GPU_RULES
+                                                    for setting in ("gpu=1", "slurm_partition=gpu"))
     tuned = profile_arguments(CLUSTER)
     assert tuned["default-resources"] == ["slurm_partition=compute", "mem_mb=2000", "runtime=30",
                                           "slurm_account=nucflow_lab"]
