@@ -30,7 +30,7 @@ import pandas as pd
 
 from nucflow.attribution.stats import correct_p_values, mann_whitney_table
 from nucflow.figures.inputs import (EXTENSIONS, EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS, MULTISCALE, TEXT_COLUMNS,
-                                    group_estimates, mean_ci, numeric, one_method, paired_images,
+                                    group_estimates, numeric, one_method, paired_difference,
                                     per_image_over_seeds, present, read_arm_table, read_table)
 from nucflow.figures.panels import model_legend, note_empty
 from nucflow.figures.style import (figure_style, group_palette, model_colour, model_name, new_figure, ordered_models,
@@ -74,8 +74,8 @@ def _variant_points(ax, table: pd.DataFrame, names: dict[str, str], models: list
                         ms=3.5, color=colour, mfc="white" if variant == BASELINE else colour, elinewidth=0.9,
                         capsize=1.5)
             if variant != BASELINE and not base.empty:
-                pairs = paired_images(images[(images["model"] == model) & (images["variant"] == variant)], base, "f1")
-                delta = mean_ci((pairs[:, 0] - pairs[:, 1]) * 100 if len(pairs) else [], n_boot=n_boot)
+                delta = paired_difference(images[(images["model"] == model) & (images["variant"] == variant)], base,
+                                          "f1", n_boot=n_boot)
                 if math.isfinite(delta.value):
                     ax.annotate(f"{delta.value:+.1f}", (x, row["high"]), xytext=(0, 2), textcoords="offset points",
                                 ha="center", va="bottom", fontsize=5.5, color=colour)

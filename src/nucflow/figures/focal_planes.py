@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.figures.inputs import (FOCAL_GREEDY, FOCAL_PLANES, TEXT_COLUMNS, group_estimates, mean_ci, numeric,
-                                    one_method, paired_images, per_image_over_seeds, pick_eval_set, present,
+from nucflow.figures.inputs import (FOCAL_GREEDY, FOCAL_PLANES, TEXT_COLUMNS, group_estimates, numeric,
+                                    one_method, paired_difference, per_image_over_seeds, pick_eval_set, present,
                                     read_arm_table, read_table)
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import figure_style, jitter, model_colour, new_figure, ordered_models, save
@@ -107,9 +107,9 @@ def step_gains(table: pd.DataFrame, results: Path | None, n_boot: int = 1000) ->
         rounds = sorted(steps["focal_round"].unique())
         first = steps.sort_values(["seed", "focal_round"]).drop_duplicates("focal_round").set_index("focal_round")
         for before, after in zip(rounds, rounds[1:]):
-            pairs = paired_images(images[(images["model"] == model) & (images["focal_round"] == after)],
-                                  images[(images["model"] == model) & (images["focal_round"] == before)], "f1")
-            estimate = mean_ci((pairs[:, 0] - pairs[:, 1]) * 100 if len(pairs) else [], n_boot=n_boot)
+            estimate = paired_difference(images[(images["model"] == model) & (images["focal_round"] == after)],
+                                         images[(images["model"] == model) & (images["focal_round"] == before)], "f1",
+                                         n_boot=n_boot)
             rows.append({"model": model, "focal_round": after, "planes_before": first.at[before, "planes"],
                          "planes_after": first.at[after, "planes"], "gain": estimate.value, "low": estimate.low,
                          "high": estimate.high, "n_images": estimate.n})

@@ -121,6 +121,13 @@ class Estimate:
     n: int
 
 
+def _percentiles(draws: np.ndarray, level: float) -> tuple[float, float]:
+    """The percentile bootstrap interval of ``draws`` at ``level``."""
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
 def mean_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
     """Mean of the finite ``values`` (1-D) with a percentile bootstrap CI over them."""
     values = np.asarray(values, float)
@@ -132,8 +139,7 @@ def mean_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> E
     # percentile bootstrap as in nucflow.attribution.stats.bootstrap_ci, vectorised for the mean
     rng = np.random.default_rng(seed)
     draws = values[rng.integers(0, values.size, (int(n_boot), values.size))].mean(axis=1)
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    low, high = _percentiles(draws, level)
     return Estimate(float(values.mean()), float(low), float(high), int(values.size))
 
 
@@ -148,8 +154,7 @@ def difference_ci(a, b, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
     rng = np.random.default_rng(seed)
     draws = statistic(a[rng.integers(0, a.size, (int(n_boot), a.size))].mean(axis=1),
                       b[rng.integers(0, b.size, (int(n_boot), b.size))].mean(axis=1))
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    low, high = _percentiles(draws, level)
     return Estimate(float(statistic(a.mean(), b.mean())), float(low), float(high), int(min(a.size, b.size)))
 
 
@@ -164,8 +169,7 @@ def stratified_mean_ci(values, strata, n_boot: int = 1000, level: float = 0.95, 
     rng = np.random.default_rng(seed)
     groups = [values[strata == s] for s in sorted(set(strata.tolist()), key=str)]
     draws = np.mean([g[rng.integers(0, g.size, (int(n_boot), g.size))].mean(axis=1) for g in groups], axis=0)
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    low, high = _percentiles(draws, level)
     return Estimate(float(np.mean([g.mean() for g in groups])), float(low), float(high), int(values.size))
 
 
@@ -174,6 +178,14 @@ def paired_images(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> np.ndarray:
     each table one row per image, e.g. from :func:`per_image_over_seeds`)."""
     joined = a[["image_id", metric]].merge(b[["image_id", metric]], on="image_id", suffixes=("_a", "_b"))
     return joined[[f"{metric}_a", f"{metric}_b"]].dropna().to_numpy(float)
+
+
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame, metric: str, *, scale: float = 100.0, n_boot: int = 1000,
+                      seed: int = 0) -> Estimate:
+    """Mean over the shared images of ``scale * (a - b)`` with a bootstrap CI over those images
+    (tables as for :func:`paired_images`); NaN when no image is shared."""
+    pairs = paired_images(a, b, metric)
+    return mean_ci((pairs[:, 0] - pairs[:, 1]) * scale if len(pairs) else [], n_boot=n_boot, seed=seed)
 
 
 def statistic_ci(values: np.ndarray, statistic, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from nucflow.figures.inputs import (ABLATION, SMOOTHING, SMOOTHING_BEST, group_estimates, mean_ci, one_method,
-                                    paired_images, per_image_over_seeds, pick_eval_set, present, read_arm_table)
+                                    paired_difference, per_image_over_seeds, pick_eval_set, present, read_arm_table)
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import figure_style, jitter, model_colour, model_name, new_figure, ordered_models, save
 from nucflow.io import read_json
@@ -94,8 +94,8 @@ def ablation_rows(table: pd.DataFrame, n_boot: int) -> pd.DataFrame:
             row = part[part["variant"] == variant].iloc[0].to_dict()
             delta = mean_ci([], n_boot=1)
             if variant != BASELINE and not base.empty:
-                pairs = paired_images(images[(images["model"] == model) & (images["variant"] == variant)], base, "f1")
-                delta = mean_ci((pairs[:, 0] - pairs[:, 1]) * 100, n_boot=n_boot) if len(pairs) else delta
+                delta = paired_difference(images[(images["model"] == model) & (images["variant"] == variant)], base,
+                                          "f1", n_boot=n_boot)
             rows.append({**row, "delta": delta.value, "delta_low": delta.low, "delta_high": delta.high})
     return pd.DataFrame(rows)
 
