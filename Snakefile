@@ -4,6 +4,9 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+
+report: "workflow/report/workflow.rst"
+
 # The config comes from --configfile (profiles/default passes config/config.yaml). There is
 # deliberately no `configfile:` directive: snakemake would merge it under the user's config, and
 # keys of the default (e.g. its data sets) would leak into every other study.
