@@ -131,3 +131,13 @@ def test_per_object_table_with_an_empty_prediction():
     assert list(table["object_id"]) == [3, 9]
     assert list(table["best_iou_pred_id"]) == [0, 0] and list(table["matched_pred_id"]) == [0, 0]
     assert list(table["best_iou"]) == [0.0, 0.0]
+
+
+def test_pred_object_table_describes_each_predicted_object(study):
+    assert evaluate(study, "--ids", "a", "b", "--out-pred-objects", str(study / "out" / "per_pred_object.csv")) == 0
+    shapes = pd.read_csv(study / "out" / "per_pred_object.csv")
+    # image a: the two disks as ids 3 and 6; image b: one merged object of both disks
+    assert shapes.image_id.tolist() == ["a", "a", "b"] and shapes.object_id.tolist() == [3, 6, 1]
+    assert shapes.area_px2.tolist() == [305, 305, 610]
+    assert shapes.area_um2.tolist() == [305 * 0.25, 305 * 0.25, 610 * 0.25]
+    assert (shapes.run_id == "r1").all()

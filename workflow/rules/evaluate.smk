@@ -10,6 +10,7 @@ rule evaluate:
     output:
         images="results/runs/{run_id}/metrics/{eval_set}/{method}/per_image.csv",
         objects="results/runs/{run_id}/metrics/{eval_set}/{method}/per_object.csv",
+        pred_objects="results/runs/{run_id}/metrics/{eval_set}/{method}/per_pred_object.csv",
         summary="results/runs/{run_id}/metrics/{eval_set}/{method}/summary.json",
     params:
         truth=config["evaluation"]["truth"],
@@ -26,7 +27,8 @@ rule evaluate:
     shell:
         "nucflow evaluate --manifest {input.manifest} --pred-dir {input.instances} --prob-dir {input.prob}"
         " --ids-file {input.prob}/ids.txt --truth {params.truth} --run-id {wildcards.run_id}"
-        " --out-images {output.images} --out-objects {output.objects} --out-summary {output.summary} > {log} 2>&1"
+        " --out-images {output.images} --out-objects {output.objects} --out-pred-objects {output.pred_objects}"
+        " --out-summary {output.summary} > {log} 2>&1"
 
 
 rule aggregate:
@@ -38,6 +40,7 @@ rule aggregate:
     output:
         images="results/tables/{arm}/per_image.csv",
         objects="results/tables/{arm}/per_object.csv",
+        pred_objects="results/tables/{arm}/per_pred_object.csv",
         runs="results/tables/{arm}/per_run.csv",
     params:
         entries=lambda wc, input: entries_of(input.metrics),

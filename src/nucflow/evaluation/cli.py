@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from nucflow.errors import NucflowError
-from nucflow.evaluation.tables import evaluate_image, per_image_table, per_object_table, summary
+from nucflow.evaluation.tables import evaluate_image, per_image_table, per_object_table, per_pred_object_table, summary
 from nucflow.evaluation.validate import check_labels, check_mask, foreground_probability
 from nucflow.io import read_image, write_csv, write_json
 
@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     outputs = parser.add_argument_group("outputs")
     outputs.add_argument("--out-images", required=True, type=Path, help="per-image table (CSV)")
     outputs.add_argument("--out-objects", required=True, type=Path, help="per-object table (CSV)")
+    outputs.add_argument("--out-pred-objects", type=Path,
+                         help="shape of every predicted object (CSV; compares instance methods)")
     outputs.add_argument("--out-summary", required=True, type=Path, help="per-run summary (JSON)")
     outputs.add_argument("--run-id", default=None, help="run id written into every row and the summary")
 
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.pixel_threshold < 1.0:
         raise NucflowError(f"--pixel-threshold: must be in [0, 1), got {args.pixel_threshold}")
 
-    image_rows, object_tables = [], []
+    image_rows, object_tables, pred_tables = [], [], []
     for image_id in ids:
         row = manifest.row(image_id)
         truth_path = manifest.file(image_id, args.truth)
@@ -155,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
         image_rows.append(evaluate_image(labels_true, labels_pred, prob=prob, valid=valid,
                                          pixel_size_um=pixel_size,
                                          metadata=metadata, pixel_threshold=args.pixel_threshold))
+        if args.out_pred_objects:
+            pred_tables.append(per_pred_object_table(labels_pred, metadata=metadata, pixel_size_um=pixel_size))
         object_tables.append(per_object_table(labels_true, labels_pred, metadata=metadata,
                                               pixel_size_um=pixel_size))
 
@@ -164,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
                                       "pred_dir": str(args.pred_dir), "manifest": str(manifest.path)})
     write_csv(args.out_images, per_image)
     write_csv(args.out_objects, per_object)
+    if args.out_pred_objects:
+        write_csv(args.out_pred_objects, pd.concat(pred_tables, ignore_index=True))
     write_json(args.out_summary, _json_safe(run_summary))
     print(f"evaluated {len(ids)} images: object F1 {run_summary.get('object_f1_mean_over_images', math.nan):.4f} "
           f"(mean over images), pixel F1 {run_summary.get('f1_pooled', math.nan):.4f} (pooled)")

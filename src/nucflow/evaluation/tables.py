@@ -119,6 +119,26 @@ def per_image_table(records) -> pd.DataFrame:
     return pd.DataFrame.from_records(records) if records else pd.DataFrame()
 
 
+def _with_um(frame: pd.DataFrame, pixel_size_um: float | None) -> pd.DataFrame:
+    """Add a µm column beside every ``*_px`` / ``*_px2`` column (NaN without a pixel size)."""
+    scale = float(pixel_size_um) if _pixel_size_ok(pixel_size_um) else math.nan
+    for column in [c for c in frame.columns if c.endswith("_px") or c.endswith("_px2")]:
+        power = 2 if column.endswith("_px2") else 1
+        frame[column.rsplit("_", 1)[0] + ("_um2" if power == 2 else "_um")] = frame[column] * scale**power
+    return frame
+
+
+def per_pred_object_table(labels_pred, *, pixel_size_um: float | None = None,
+                          metadata: dict | None = None) -> pd.DataFrame:
+    """One row per predicted object: its shape in px and µm (what an instance method produced;
+    the CLL paper compares methods on these distributions)."""
+    labels_pred = check_labels(labels_pred, "labels_pred")
+    frame = _with_um(object_morphology(labels_pred), pixel_size_um)
+    for key, value in reversed(list((metadata or {}).items())):
+        frame.insert(0, key, value)
+    return frame
+
+
 def per_object_table(labels_true, labels_pred, *, pixel_size_um: float | None = None,
                      metadata: dict | None = None, threshold: float = 0.5) -> pd.DataFrame:
     """One row per ground-truth object: its best IoU, its match and its shape.
@@ -153,12 +173,7 @@ def per_object_table(labels_true, labels_pred, *, pixel_size_um: float | None = 
         "matched_iou": matched_iou.reindex(overlap.true_ids).fillna(0.0).to_numpy(np.float64),
     })
     shapes = object_morphology(labels_true)
-    frame = frame.merge(shapes, on="object_id", how="left", validate="one_to_one")
-    size_ok = _pixel_size_ok(pixel_size_um)
-    scale = float(pixel_size_um) if size_ok else math.nan
-    for column in [c for c in shapes.columns if c.endswith("_px") or c.endswith("_px2")]:
-        power = 2 if column.endswith("_px2") else 1
-        frame[column.rsplit("_", 1)[0] + ("_um2" if power == 2 else "_um")] = frame[column] * scale**power
+    frame = _with_um(frame.merge(shapes, on="object_id", how="left", validate="one_to_one"), pixel_size_um)
     for key, value in reversed(list((metadata or {}).items())):
         frame.insert(0, key, value)
     return frame

@@ -58,14 +58,15 @@ def metrics_dir(run_id: str, eval_set: str, method: str) -> Path:
 
 def collect(plan: pd.DataFrame, entries: list[tuple[str, str, str]], root: Path = Path("."),
             config: dict | None = None) -> dict[str, pd.DataFrame]:
-    """Concatenate the tables of (run_id, eval_set, method) entries; returns per_image, per_object, per_run.
+    """Concatenate the tables of (run_id, eval_set, method) entries; returns per_image, per_object, per_pred_object
+    (shapes of predicted objects, where evaluated), per_run.
 
     ``config`` (the study config) lets runs decided at run time, absent from ``plan``, be tagged.
     """
     if not entries:
         raise NucflowError("nothing to aggregate: no (run, eval set, method) entries")
     by_id = plan_table(plan, config, [e[0] for e in entries]).set_index("run_id")
-    images, objects, runs = [], [], []
+    images, objects, pred_objects, runs = [], [], [], []
     for run_id, eval_set, method in entries:
         tags = _tags(by_id, run_id, eval_set, method)
         folder = root / metrics_dir(run_id, eval_set, method)
@@ -75,13 +76,19 @@ def collect(plan: pd.DataFrame, entries: list[tuple[str, str, str]], root: Path 
                 raise NucflowError(f"{path}: missing; evaluate this run first")
             table = pd.read_csv(path)
             sink.append(table.assign(**{k: v for k, v in tags.items() if k not in table.columns}))
+        pred_path = folder / "per_pred_object.csv"
+        if pred_path.is_file():
+            table = pd.read_csv(pred_path)
+            pred_objects.append(table.assign(**{k: v for k, v in tags.items() if k not in table.columns}))
         summary_path = folder / "summary.json"
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
         flat = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
         runs.append({**tags, **flat})
-    return {"per_image": pd.concat(images, ignore_index=True),
-            "per_object": pd.concat(objects, ignore_index=True),
-            "per_run": pd.DataFrame(runs)}
+    tables = {"per_image": pd.concat(images, ignore_index=True),
+              "per_object": pd.concat(objects, ignore_index=True),
+              "per_run": pd.DataFrame(runs)}
+    tables["per_pred_object"] = pd.concat(pred_objects, ignore_index=True) if pred_objects else pd.DataFrame()
+    return tables
 
 
 RUN_ANALYSES = {"tables": ("density.csv", "size_bins.csv", "composition.csv"), "artifacts": ("artifacts.csv",)}
