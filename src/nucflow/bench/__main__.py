@@ -1,6 +1,9 @@
-"""``python -m nucflow.bench [NAME ...]``: run all benchmarks, or those whose name contains NAME."""
+"""``python -m nucflow.bench [NAME ...] [--option ...]``: run all benchmarks, or those whose name
+contains NAME. Options (from the first argument starting with ``-``) go to every chosen benchmark
+whose ``main`` takes arguments, e.g. ``python -m nucflow.bench predict --device cuda``."""
 
 import importlib
+import inspect
 import sys
 import time
 
@@ -8,7 +11,9 @@ from nucflow.bench import BENCHMARKS
 
 
 def main(argv: list[str]) -> int:
-    chosen = [b for b in BENCHMARKS if not argv or any(a in b for a in argv)]
+    split = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    names, options = argv[:split], argv[split:]
+    chosen = [b for b in BENCHMARKS if not names or any(a in b for a in names)]
     failed = 0
     for name in chosen:
         try:
@@ -21,7 +26,12 @@ def main(argv: list[str]) -> int:
         print(f"== {name}", flush=True)
         start = time.perf_counter()
         try:
-            module.main()
+            if inspect.signature(module.main).parameters:
+                module.main(options)
+            else:
+                if options:
+                    print(f"   (takes no options; {' '.join(options)} ignored)")
+                module.main()
         except Exception as exc:  # one broken benchmark must not hide the others
             failed += 1
             print(f"!! {name} failed: {type(exc).__name__}: {exc}")
