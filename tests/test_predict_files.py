@@ -61,8 +61,8 @@ class Threshold(torch.nn.Module):
 
 
 def toy_spec(**changes) -> ModelSpec:
-    values = dict(run_id="toy", model="toy", width=1.0, modality="fluorescence", in_channels=1, out_channels=1,
-                  planes=(), tile=32, normalisation="percentile", percentiles=(1.0, 99.8))
+    values = {"run_id": "toy", "model": "toy", "width": 1.0, "modality": "fluorescence", "in_channels": 1,
+              "out_channels": 1, "planes": (), "tile": 32, "normalisation": "percentile", "percentiles": (1.0, 99.8)}
     return ModelSpec(**{**values, **changes})
 
 
@@ -290,3 +290,19 @@ def test_other_methods(tmp_path, method):
     summary = predict_files(Threshold(), toy_spec(), [str(tmp_path / "a.tif")], tmp_path / "out",
                             FilesRun(settings=InferenceSettings(), method=method))
     assert list(summary["count"]) == [3]
+
+
+def test_study_mode_unchanged(tmp_path, toy_manifest):
+    """The workflow's call: manifest images of one split -> <image_id>_prob.tif, ids.txt, predict.json."""
+    run_dir = make_run(tmp_path / "study")
+    ids = ["toy_HeLa_00", "toy_A549_01"]
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"toy": {"train": ["toy_HeLa_02"], "val": ["toy_A549_02"], "test": ids}}))
+    code = main(["predict", "--model", str(run_dir), "--manifest", str(toy_manifest), "--splits", str(splits),
+                 "--eval-set", "toy:test:exA549", "--out", str(tmp_path / "out")])
+    assert code == 0
+    assert (tmp_path / "out" / "ids.txt").read_text() == "toy_HeLa_00\n"
+    assert tifffile.imread(tmp_path / "out" / "toy_HeLa_00_prob.tif").shape == (48, 48)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ids.txt", "predict.json", "toy_HeLa_00_prob.tif"]
+    recorded = json.loads((tmp_path / "out" / "predict.json").read_text())
+    assert (recorded["tile"], recorded["normalisation"], recorded["images"]) == (32, "percentile", 1)

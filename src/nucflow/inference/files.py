@@ -251,7 +251,7 @@ def _existing_row(out: Path, stem: str, run: FilesRun) -> dict:
     try:
         table = pd.read_csv(out / f"{stem}_objects.csv")
         return {"count": len(table), "mean_area": float(table[_area_column(run)].mean()) if len(table) else np.nan}
-    except Exception:  # an unreadable old table only leaves the summary blank
+    except (OSError, ValueError, KeyError):  # an unreadable old table only leaves the summary blank
         return {"count": np.nan, "mean_area": np.nan}
 
 
@@ -269,7 +269,8 @@ def predict_files(network, spec, items: list[str], out: str | Path, run: FilesRu
     for _, message in problems:
         print(f"nucflow predict: {message}", file=log)
     stems: dict[str, Path] = {}
-    live = getattr(log, "isatty", lambda: False)()
+    live = getattr(log, "isatty", lambda: False)()  # a terminal gets a live tile counter
+    restart = "\r\033[K" if live else ""  # back to the line start and clear the counter
     for number, path in enumerate(paths, start=1):
         if run.fail_fast and any(row["status"] == "error" for row in rows):
             break
@@ -287,17 +288,17 @@ def predict_files(network, spec, items: list[str], out: str | Path, run: FilesRu
                            **_existing_row(out, stem, run))
                 print(f"{prefix}: skipped, outputs exist", file=log)
             else:
-                def report(done, total):
+                def report(done, total, prefix=prefix):
                     if live:
                         print(f"\r{prefix}: tile {done}/{total}", end="", file=log, flush=True)
 
                 row.update(status="ok", message="", **segment_file(network, spec, path, out, run, report))
-                print(f"{chr(13) if live else ''}{prefix}: {row['count']} nuclei "
+                print(f"{restart}{prefix}: {row['count']} nuclei "
                       f"({time.perf_counter() - start:.1f} s)", file=log)
         except NucflowError as exc:
             message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
             row.update(status="error", message=message)
-            print(f"{chr(13) if live else ''}nucflow predict: {message}", file=log)
+            print(f"{restart}nucflow predict: {message}", file=log)
         row["seconds"] = round(time.perf_counter() - start, 3)
         rows.append(row)
     summary = pd.DataFrame(rows, columns=["image", "status", "message", "count", "mean_area", "seconds"])
