@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from test_predict_files import disks_image, make_run
 
 from nucflow import __version__
 from nucflow.cli import main
 from nucflow.inference.export import ModelSpec, load_model
 from nucflow.inference.predict import InferenceSettings, predict_field
-from test_predict_files import disks_image, make_run
 
 
 @pytest.mark.parametrize("model", ["unet", "unetpp", "deeplabv3plus", "tiramisu", "ppunet"])

@@ -18,11 +18,8 @@ image failed (each is reported in one line), 2 for a problem with the command it
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-
-import numpy as np
 
 from nucflow.data.manifest import load_manifest
 from nucflow.data.split import select

@@ -25,7 +25,7 @@ import hashlib
 import json
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +99,7 @@ class ModelSpec:
         """Foreground probability threshold of the post-processing (0.5 unless overridden)."""
         return float(self.params.get("threshold", 0.5))
 
-    def replace(self, **changes) -> "ModelSpec":
+    def replace(self, **changes) -> ModelSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -108,7 +108,7 @@ class ModelSpec:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict, source: str) -> "ModelSpec":
+    def from_dict(cls, data: dict, source: str) -> ModelSpec:
         names = {f.name for f in dataclasses.fields(cls)}
         try:
             values = {key: data[key] for key in names if key in data}
@@ -197,7 +197,7 @@ def load_export(folder: str | Path, device: str = "cpu"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # see trace()
             network = torch.jit.load(str(weights), map_location=device)
-    except Exception as exc:
+    except (RuntimeError, OSError, ValueError) as exc:
         raise NucflowError(f"{weights}: cannot load TorchScript ({type(exc).__name__}: {exc})") from None
     return network.eval(), spec
 
@@ -290,7 +290,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, author: str = "nucflow",
 
 def _timestamp(path: Path) -> str:
     """ISO time of the weights file, so exporting the same run twice gives the same description."""
-    return datetime.fromtimestamp(int(path.stat().st_mtime), timezone.utc).isoformat()
+    return datetime.fromtimestamp(int(path.stat().st_mtime), UTC).isoformat()
 
 
 def write_bioimageio(network, spec: ModelSpec, out: Path, *, author: str, timestamp: str) -> str:
@@ -425,7 +425,7 @@ def run(args) -> int:
         message = sidecar["bioimageio"]
         if message.startswith("written"):
             try:
-                passed, status = validate_bioimageio(Path(args.out) / BIOIMAGEIO)
+                _, status = validate_bioimageio(Path(args.out) / BIOIMAGEIO)
                 message += f", bioimageio.spec validation: {status}"
             except ImportError:
                 message += " (not validated: pip install 'nucflow[export]' for bioimageio.spec)"
