@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # evaluation
     "postprocess": ("nucflow.postprocess.cli", "turn probability maps into instance labels"),
     "evaluate": ("nucflow.evaluation.cli", "pixel and object metrics per image, per object and per run"),
+    "tradeoff": ("nucflow.evaluation.tradeoff_cli", "precision/recall of the multi-scale merge at each confidence level"),
     "aggregate": ("nucflow.study.aggregate_cli", "one arm's result tables from its runs' metrics"),
     "figures": ("nucflow.figures.cli", "draw the study figures and results/summary.md from the result tables"),
     "attribute": ("nucflow.attribution.cli", "density/size, label-noise, artifact and error-composition analyses"),

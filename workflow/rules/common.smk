@@ -192,7 +192,33 @@ def smoothing_metrics(wildcards=None):
 def inference_args(wildcards):
     settings = config["inference"]
     tta = " --tta" if settings["tta"] else ""
-    return f"--overlap {settings['overlap']} --batch-size {settings['batch_size']}{tta}"
+    args = f"--overlap {settings['overlap']} --batch-size {settings['batch_size']}{tta}"
+    if "multiscale" in get_run(wildcards.run_id).methods:
+        args += " --scales " + " ".join(map(str, config["arms"]["extensions"]["scales"]))
+    return args
+
+
+def postprocess_params(wildcards):
+    """--param options of a method: postprocess.params for the configured method, the extensions
+    arm's overrides for multiscale."""
+    if wildcards.method == METHOD:
+        params = config["postprocess"]["params"]
+    elif wildcards.method == "multiscale":
+        params = config["arms"]["extensions"]["multiscale"]
+    else:
+        params = {}
+    return " ".join(
+        f"--param {k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in params.items()
+    )
+
+
+def tradeoff_files(wildcards=None):
+    """Trade-off tables of the runs whose maps go through the multi-scale merge."""
+    return [
+        f"results/runs/{r}/metrics/{e}/multiscale/tradeoff.csv"
+        for r, e, m in arm_entries("extensions")
+        if m == "multiscale"
+    ]
 
 
 def gpu_resources(attempt):
@@ -220,6 +246,8 @@ def arm_targets(arm):
         targets.append("results/tables/smoothing/best.json")
     if arm == "focal_planes":
         targets.append("results/tables/focal_planes/greedy.csv")
+    if arm == "extensions" and tradeoff_files():
+        targets.append("results/tables/extensions/multiscale_tradeoff.csv")
     return targets
 
 

@@ -59,6 +59,49 @@ rule aggregate:
         " --out-dir results/tables/{wildcards.arm} > {log} 2>&1"
 
 
+rule multiscale_tradeoff:
+    """Precision / recall of the multi-scale merge at each confidence level (LipoPose), pooled over images."""
+    input:
+        prob="results/runs/{run_id}/prob/{eval_set}",
+        instances="results/runs/{run_id}/instances/{eval_set}/multiscale",
+        manifest=MANIFEST,
+    output:
+        "results/runs/{run_id}/metrics/{eval_set}/multiscale/tradeoff.csv",
+    params:
+        truth=config["evaluation"]["truth"],
+    log:
+        "logs/evaluate/{run_id}/{eval_set}/tradeoff.log",
+    benchmark:
+        "results/benchmarks/evaluate/{run_id}/{eval_set}/tradeoff.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "nucflow tradeoff --manifest {input.manifest} --prob-dir {input.prob} --ids-file {input.prob}/ids.txt"
+        " --params {input.instances}/postprocess.json --truth {params.truth} --run-id {wildcards.run_id}"
+        " --out {output} > {log} 2>&1"
+
+
+rule tradeoff_table:
+    """The multi-scale trade-off of every run that uses the merge, in one table."""
+    input:
+        plan="results/plan.csv",
+        tables=tradeoff_files(),
+    output:
+        "results/tables/extensions/multiscale_tradeoff.csv",
+    log:
+        "logs/aggregate/multiscale_tradeoff.log",
+    threads: 1
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "nucflow aggregate --plan {input.plan} --tradeoffs {input.tables} --out {output} > {log} 2>&1"
+
+
 rule best_smoothing:
     """Each model's best label-smoothing factor, chosen on validation images (feeds data_size)."""
     input:

@@ -35,9 +35,8 @@ rule postprocess:
     output:
         directory("results/runs/{run_id}/instances/{eval_set}/{method}"),
     params:
-        extra=lambda wc: " ".join(f"--param {k}={v}" for k, v in config["postprocess"]["params"].items())
-        if wc.method == METHOD
-        else "",
+        extra=postprocess_params,
+        pattern=lambda wc: "*_prob_scales.tif" if wc.method == "multiscale" else "*_prob.tif",
     log:
         "logs/postprocess/{run_id}/{eval_set}/{method}.log",
     benchmark:
@@ -49,4 +48,4 @@ rule postprocess:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "nucflow postprocess --method {wildcards.method} {params.extra} --out-dir {output} {input}/*_prob.tif > {log} 2>&1"
+        "nucflow postprocess --method {wildcards.method} {params.extra} --out-dir {output} {input}/{params.pattern} > {log} 2>&1"

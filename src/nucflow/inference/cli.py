@@ -25,7 +25,7 @@ from nucflow.data.manifest import load_manifest
 from nucflow.data.split import select
 from nucflow.errors import NucflowError
 from nucflow.inference.export import parse_percentiles, read_tile_meta
-from nucflow.inference.predict import InferenceSettings, load_run, pick_device, predict_field
+from nucflow.inference.predict import InferenceSettings, load_run, pick_device, predict_field, predict_field_scales
 from nucflow.io import read_image, read_json, write_json, write_tiff
 
 
@@ -83,6 +83,9 @@ def add_arguments(parser) -> None:
     how.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA if available)")
     how.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
     how.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU)")
+    how.add_argument("--scales", type=float, nargs="+",
+                     help="study mode: also predict at these input scales (e.g. 0.75 1 1.25) and write "
+                          "<image_id>_prob_scales.tif (S, H, W) for the multi-scale merge")
 
 
 def run(args) -> int:
@@ -174,14 +177,20 @@ def run_study(args) -> int:
         path = manifest.file(image_id, run_config.modality)
         if path is None:
             raise NucflowError(f"{manifest.path}: image {image_id} has no {run_config.modality} image")
-        prob = predict_field(model, run_config, read_image(path), settings, tile=trained["tile"],
+        raw = read_image(path)
+        prob = predict_field(model, run_config, raw, settings, tile=trained["tile"],
                              normalisation=trained["normalisation"], percentiles=trained["percentiles"],
                              name=str(path))
         write_tiff(out / f"{image_id}_prob.tif", prob[0] if len(prob) == 1 else prob)
+        if args.scales:
+            scaled = predict_field_scales(model, run_config, raw, settings, args.scales, tile=trained["tile"],
+                                          normalisation=trained["normalisation"],
+                                          percentiles=trained["percentiles"], name=str(path))
+            write_tiff(out / f"{image_id}_prob_scales.tif", scaled)
     seconds = time.perf_counter() - start
     (out / "ids.txt").write_text("".join(f"{i}\n" for i in ids))
     write_json(out / "predict.json", {"run": str(args.model), "eval_set": args.eval_set, "images": len(ids),
-                                      "device": device, "overlap": args.overlap, "tta": args.tta,
+                                      "device": device, "overlap": args.overlap, "tta": args.tta, "scales": args.scales,
                                       "seconds": round(seconds, 3), **trained})
     print(f"{out}: {len(ids)} probability maps in {seconds:.1f} s")
     return 0

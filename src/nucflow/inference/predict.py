@@ -104,3 +104,34 @@ def predict_field(model: torch.nn.Module, run: RunConfig, raw: np.ndarray, setti
         foreground = (first[0] > 0.5) if len(first) == 1 else (first.argmax(0) != 0)
         return predict_tiled(model, foreground_normalise(image, foreground, *percentiles), **kwargs)
     raise NucflowError(f"unknown normalisation {normalisation!r} recorded for run {run.run_id}")
+
+
+def predict_field_scales(model: torch.nn.Module, run: RunConfig, raw: np.ndarray, settings: InferenceSettings,
+                         scales, *, tile: int, normalisation: str = "percentile", percentiles=(1.0, 99.8),
+                         name: str = "image") -> np.ndarray:
+    """Foreground probabilities (S, H, W) float32 of one field predicted at several input scales
+    (LipoPose's multi-scale inference): the field is resized by each scale (bilinear, anti-aliased
+    when shrinking), predicted as usual and its map resized back to (H, W). For a 3-class model
+    the foreground probability is 1 - P(background)."""
+    from skimage.transform import resize
+
+    raw = np.asarray(raw)
+    spatial = raw.shape[-2:]
+    maps = []
+    for scale in scales:
+        scale = float(scale)
+        if not scale > 0:
+            raise NucflowError(f"--scales: every scale must be > 0, got {scale}")
+        if scale == 1.0:
+            scaled = raw
+        else:
+            shape = raw.shape[:-2] + tuple(max(8, round(d * scale)) for d in spatial)
+            scaled = resize(raw.astype(np.float32), shape, order=1, preserve_range=True,
+                            anti_aliasing=scale < 1).astype(np.float32)
+        prob = predict_field(model, run, scaled, settings, tile=tile, normalisation=normalisation,
+                             percentiles=percentiles, name=name)
+        foreground = prob[0] if len(prob) == 1 else 1.0 - prob[0]
+        if scale != 1.0:
+            foreground = resize(foreground, spatial, order=1, preserve_range=True)
+        maps.append(np.clip(foreground, 0.0, 1.0).astype(np.float32))
+    return np.stack(maps)

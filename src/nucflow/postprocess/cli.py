@@ -1,6 +1,6 @@
 """``nucflow postprocess``: probability-map TIFFs -> instance-label TIFFs, by a named method.
 
-Each input ``<stem>_prob.tif`` (or ``<stem>.tif``) becomes ``<out-dir>/<stem>_labels.tif``. The
+Each input ``<stem>_prob.tif`` (``<stem>_prob_scales.tif``, or ``<stem>.tif``) becomes ``<out-dir>/<stem>_labels.tif``. The
 TIFF holds what the method expects: (H, W) for published / watershed / seeded, (3, H, W)
 background / interior / boundary for three_class, (S, H, W) one map per inference scale for
 multiscale. Labels are written as uint16 when the object count fits, else uint32. The parameters
@@ -41,8 +41,10 @@ def output_name(path: Path) -> str:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break
-    if stem.endswith("_prob"):
-        stem = stem[: -len("_prob")]
+    for suffix in ("_prob_scales", "_prob"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
     return f"{stem}_labels.tif"
 
 

@@ -145,3 +145,24 @@ def collect_attribution(plan: pd.DataFrame, entries: list[tuple[str, str, str]],
     out = {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
     out["summary"] = pd.DataFrame(summaries)
     return out
+
+
+def collect_tradeoffs(plan: pd.DataFrame, paths: list[Path]) -> pd.DataFrame:
+    """The multi-scale trade-off tables of several runs (``nucflow tradeoff``), rows tagged with
+    their run's plan columns."""
+    if not paths:
+        raise NucflowError("no trade-off tables to collect")
+    frames = []
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise NucflowError(f"{path}: missing; run nucflow tradeoff first")
+        table = pd.read_csv(path)
+        if "run_id" not in table.columns or table.empty:
+            raise NucflowError(f"{path}: expected a non-empty table with a run_id column")
+        run_id = str(table["run_id"].iloc[0])
+        eval_set = path.parent.parent.name if path.parent.name == "multiscale" else ""
+        by_id = plan_table(plan, None, [run_id]).set_index("run_id")
+        tags = _tags(by_id, run_id, eval_set, "multiscale")
+        frames.append(table.assign(**{k: v for k, v in tags.items() if k not in table.columns}))
+    return pd.concat(frames, ignore_index=True)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from nucflow.errors import NucflowError
 from nucflow.io import write_csv
-from nucflow.study.aggregate import collect, collect_attribution
+from nucflow.study.aggregate import collect, collect_attribution, collect_tradeoffs
 
 
 def _entry(text: str) -> tuple[str, str, str]:
@@ -21,8 +21,11 @@ def _entry(text: str) -> tuple[str, str, str]:
 def add_arguments(parser) -> None:
     parser.add_argument("--plan", required=True, help="results/plan.csv")
     parser.add_argument("--config", help="study config (results/config/study.json): tags runs decided at run time")
-    parser.add_argument("--entries", nargs="+", required=True, type=_entry, help="RUN_ID/EVAL_SET/METHOD ...")
-    parser.add_argument("--out-dir", required=True, help="folder for per_image.csv, per_object.csv, per_run.csv")
+    parser.add_argument("--entries", nargs="+", type=_entry, help="RUN_ID/EVAL_SET/METHOD ...")
+    parser.add_argument("--out-dir", help="folder for per_image.csv, per_object.csv, per_run.csv")
+    tradeoff = parser.add_argument_group("multi-scale trade-off tables instead of metrics")
+    tradeoff.add_argument("--tradeoffs", nargs="+", type=Path, help="tradeoff.csv files of nucflow tradeoff")
+    tradeoff.add_argument("--out", type=Path, help="the collected table (CSV)")
     what = parser.add_argument_group("attribution instead of metrics")
     what.add_argument("--attribution", action="store_true",
                       help="collect the runs' attribution outputs (density, size bins, composition, artifacts)")
@@ -31,6 +34,15 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    if args.tradeoffs:
+        if not args.out:
+            raise NucflowError("--tradeoffs needs --out")
+        table = collect_tradeoffs(pd.read_csv(args.plan, keep_default_na=False, na_values=[""]), args.tradeoffs)
+        write_csv(args.out, table)
+        print(f"{args.out}: {table['run_id'].nunique()} runs, {len(table)} rows")
+        return 0
+    if not args.entries or not args.out_dir:
+        raise NucflowError("--entries and --out-dir are required (or --tradeoffs and --out)")
     if args.attribution:
         tables = collect_attribution(pd.read_csv(args.plan), args.entries, args.label_noise)
         out = Path(args.out_dir)
