@@ -311,3 +311,20 @@ def test_make_params_checks_types():
         make_params("watershed", watershed_line="false")
     with pytest.raises(NucflowError, match="'min_size'.*expected int"):
         make_params("seeded", min_size=2.5)
+
+
+def test_multiscale_tradeoff_counts_objects_not_the_largest_id():
+    """Regression: ids of candidates removed as too small were still given new ids, so levels had
+    gaps and n_objects (the largest id) overcounted (the smoke study reported 19 objects where
+    matching saw 6)."""
+    from nucflow.postprocess import multiscale_tradeoff
+
+    probs = np.zeros((2, 20, 40))
+    probs[:, 1:3, 1:3] = 0.9          # 4 px: below min_size, but labelled first
+    probs[:, 5:15, 5:15] = 0.9        # kept
+    probs[:, 5:15, 25:35] = 0.9       # kept
+    truth = np.zeros((20, 40), np.int32)
+    truth[5:15, 5:15], truth[5:15, 25:35] = 1, 2
+    table = multiscale_tradeoff(probs, truth, MultiscaleParams(thresholds=(0.5,), min_size=10))
+    assert table["n_objects"].tolist() == [2, 2]
+    assert (table["object_tp"] + table["object_fp"]).tolist() == [2, 2]

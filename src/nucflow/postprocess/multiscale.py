@@ -94,7 +94,9 @@ def merge_levels(confidence: np.ndarray, levels: Sequence[float],
             overlapping = np.zeros(n_candidates + 1, bool)
             overlapping[np.unique(candidates[(taken > 0) & (candidates > 0)])] = True
             overlapping[0] = True
-            new_ids = np.flatnonzero(~overlapping)
+            present = np.zeros(n_candidates + 1, bool)
+            present[np.unique(candidates)] = True  # remove_small_labels leaves gaps in the ids
+            new_ids = np.flatnonzero(present & ~overlapping)
             lookup = np.zeros(n_candidates + 1, np.int64)
             lookup[new_ids] = np.arange(n_taken + 1, n_taken + 1 + new_ids.size)
             added = lookup[candidates]
@@ -153,7 +155,7 @@ def multiscale_tradeoff(probs, labels_true: np.ndarray, params: MultiscaleParams
         pixel = pixel_metrics(pixel_counts(labels_true > 0, labels > 0))
         rows.append({
             "final_threshold": level,
-            "n_objects": int(labels.max()),
+            "n_objects": int(np.count_nonzero(np.unique(labels))),  # ids may have gaps
             "object_tp": int(matched["tp"]), "object_fp": int(matched["fp"]),
             "object_fn": int(matched["fn"]),
             "object_precision": float(matched["precision"]),
