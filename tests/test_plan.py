@@ -165,7 +165,7 @@ def test_extension_variants():
     assert runs["frem"].frem == {"channels": 2, "factor": 250}
     assert runs["foreground"].train_tiles == ["results/tiles/seven_lines/brightfield-4/train-fg.npz"]
     assert runs["three_class"].methods == ("three_class",)
-    assert runs["baseline"].methods == ("published", "watershed", "seeded")
+    assert runs["baseline"].methods == ("published", "watershed", "seeded", "multiscale")
     assert RunConfig.from_dict(run_config(validate_config({}), runs["three_class"])).out_channels == 3
 
 

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FAKE_SLURM = ROOT / "tests" / "fake_slurm"
 PROFILE = ROOT / "profiles" / "slurm"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-RUN_ID = "model_comparison-unet-bf-lncap-s0"
-TARGETS = ("results/data/splits.json", "results/data/overview.png", "results/tiles/lncap/brightfield-4/train.aug.npz",
+RUN_ID = "model_comparison-unet-fl-lncap-s0"
+TARGETS = ("results/data/splits.json", "results/data/overview.png", "results/tiles/lncap/fluorescence-none/train.aug.npz",
            "results/plan.csv", f"results/runs/{RUN_ID}/model.pt")
 SUBMITTED_RULES = {"simulate", "validate_manifest", "split", "overview", "tiles", "augment", "train"}
 GPU_RULES = {"train", "finetune", "lr_find", "predict"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -47,7 +48,26 @@ def test_smoke_run_writes_everything(smoke_run):
     assert set(per_image["model"]) == {"unet", "unetpp", "deeplabv3plus", "tiramisu", "ppunet"}
     for run_id in plan["run_id"]:
         assert (smoke_run / f"results/runs/{run_id}/checkpoints/last.ckpt").is_file()
-        assert (smoke_run / f"results/benchmarks/train/{run_id}.tsv").is_file()
+        rule = "finetune" if "-ft-" in run_id else "train"
+        assert (smoke_run / f"results/benchmarks/{rule}/{run_id}.tsv").is_file()
+    # every arm's tables, and what arms choose or merge
+    for arm in ("model_comparison", "data_size", "smoothing", "ablation", "transfer", "focal_planes", "extensions"):
+        table = pd.read_csv(smoke_run / f"results/tables/{arm}/per_image.csv")
+        assert not table.empty and set(table["arm"]) == {arm}
+    transfer = pd.read_csv(smoke_run / "results/tables/transfer/per_run.csv")
+    assert set(transfer["eval_role"]) == {"target", "source"}
+    greedy = pd.read_csv(smoke_run / "results/tables/focal_planes/greedy.csv", dtype={"planes": str})
+    assert greedy["round"].tolist() == [1, 2] and greedy["planes"].str.count(r"\.").tolist() == [0, 1]
+    focal = pd.read_csv(smoke_run / "results/tables/focal_planes/per_run.csv")
+    assert sorted(focal["focal_round"]) == [1, 1, 2]                     # 2 candidates, then the one left
+    assert set(json.loads((smoke_run / "results/tables/smoothing/best.json").read_text())) == {"unet"}
+    tradeoff = pd.read_csv(smoke_run / "results/tables/extensions/multiscale_tradeoff.csv")
+    assert (tradeoff["tp"] + tradeoff["fp"] == tradeoff["n_objects"]).all()
+    methods = set(pd.read_csv(smoke_run / "results/tables/extensions/per_run.csv")["method"])
+    assert methods == {"published", "watershed", "seeded", "multiscale", "three_class"}
+    assert (smoke_run / "results/lr_find/unet-brightfield/lr.json").is_file()
+    figures = sorted(p.name for p in (smoke_run / "results/figures").glob("*.png"))
+    assert len(figures) == 13, figures                                     # 02-14 (01 is results/data/overview)
 
 
 @pytest.mark.workflow
