@@ -430,3 +430,18 @@ def test_report_captions_render_with_each_config(config_file):
     for caption in sorted((ROOT / "workflow/report").glob("*.rst")):
         text = env.from_string(caption.read_text()).render(snakemake=types.SimpleNamespace(config=config))
         publish_parts(text, writer="html", settings_overrides={"report_level": 2, "halt_level": 2})
+
+
+def test_empty_pred_object_table_counts_as_absent(tmp_path):
+    """Regression: the default study wrote an empty per_pred_object.csv (no run had predicted-object
+    shapes yet) and figure 13 stopped the figures rule with 'No columns to parse'."""
+    from nucflow.figures.inputs import has_rows
+
+    empty = tmp_path / "per_pred_object.csv"
+    empty.write_text("\n")
+    assert not has_rows(empty) and not has_rows(tmp_path / "missing.csv")
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("run_id,area_px2\n")
+    assert not has_rows(header_only)
+    header_only.write_text("run_id,area_px2\nr,3\n")
+    assert has_rows(header_only)

@@ -30,7 +30,7 @@ import pandas as pd
 
 from nucflow.attribution.stats import correct_p_values, mann_whitney_table
 from nucflow.figures.inputs import (EXTENSIONS, EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS, MULTISCALE, TEXT_COLUMNS,
-                                    group_estimates, numeric, one_method, paired_difference,
+                                    group_estimates, has_rows, numeric, one_method, paired_difference,
                                     per_image_over_seeds, present, read_arm_table, read_table)
 from nucflow.figures.panels import model_legend, note_empty
 from nucflow.figures.style import (figure_style, group_palette, model_colour, model_name, new_figure, ordered_models,
@@ -147,7 +147,7 @@ def load_morphology(results: Path) -> tuple[pd.DataFrame, str, str, str] | None:
         return None
     truth = read_table(objects_path, ("run_id", "image_id", "method", "model"), text_columns=TEXT_COLUMNS)
     area = "area_um2" if "area_um2" in truth.columns and truth["area_um2"].notna().all() else "area_px2"
-    if pred_path.is_file():
+    if has_rows(pred_path):
         pred = read_table(pred_path, ("run_id", "image_id", "method", "model"), text_columns=TEXT_COLUMNS)
         keys = [c for c in ("run_id", "image_id", "object_id") if c in truth.columns]
         truth = truth.drop_duplicates(keys).assign(method=GROUND_TRUTH)

@@ -59,6 +59,18 @@ def present(results: Path, patterns: Sequence[str]) -> bool:
     return all(any(p.is_file() for p in Path(results).glob(pattern)) for pattern in patterns)
 
 
+def has_rows(path: Path) -> bool:
+    """Whether an optional table exists and holds at least one row (the workflow writes an empty
+    file when, e.g., no run produced predicted-object shapes)."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    try:
+        return not pd.read_csv(path, nrows=1).empty
+    except Exception:  # unreadable counts as absent here; read_table reports it where it is required
+        return False
+
+
 def read_table(path: Path, columns: Sequence[str] = (), sep: str = ",",
                text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Read a CSV/TSV and check it has rows and the named columns.
