@@ -86,6 +86,14 @@ def read_ids(ids_file: Path | None, ids: list[str] | None) -> list[str]:
     return chosen
 
 
+def read_truth(manifest, image_id: str, column: str) -> tuple[Path, np.ndarray]:
+    """(path, checked instance labels) of an image's ground truth column (``labels`` / ``labels_true``)."""
+    path = manifest.file(image_id, column)
+    if path is None:
+        raise NucflowError(f"{manifest.path}: image {image_id!r} has no {column} file")
+    return path, check_labels(read_image(path), str(path))
+
+
 def _load_manifest(path: Path):
     from nucflow.data.manifest import load_manifest
 
@@ -130,10 +138,7 @@ def run(args: argparse.Namespace) -> int:
     image_rows, object_tables, pred_tables = [], [], []
     for image_id in ids:
         row = manifest.row(image_id)
-        truth_path = manifest.file(image_id, args.truth)
-        if truth_path is None:
-            raise NucflowError(f"{manifest.path}: image {image_id!r} has no {args.truth} file")
-        labels_true = check_labels(read_image(truth_path), str(truth_path))
+        truth_path, labels_true = read_truth(manifest, image_id, args.truth)
         pred_path = args.pred_dir / f"{image_id}{args.pred_suffix}"
         if not pred_path.is_file():
             raise NucflowError(f"{pred_path}: prediction not found for image {image_id!r}")

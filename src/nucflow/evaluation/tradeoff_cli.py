@@ -57,7 +57,7 @@ def pooled_tradeoff(per_image: list[pd.DataFrame]) -> pd.DataFrame:
 
 def run(args: argparse.Namespace) -> int:
     from nucflow.data.manifest import load_manifest
-    from nucflow.evaluation.validate import check_labels
+    from nucflow.evaluation.cli import read_truth
     from nucflow.postprocess import MultiscaleParams, multiscale_tradeoff
 
     settings = read_json(args.params)
@@ -70,10 +70,7 @@ def run(args: argparse.Namespace) -> int:
         raise NucflowError(f"{args.ids_file}: no image ids")
     tables = []
     for image_id in ids:
-        truth_path = manifest.file(image_id, args.truth)
-        if truth_path is None:
-            raise NucflowError(f"{manifest.path}: image {image_id!r} has no {args.truth} file")
-        truth = check_labels(read_image(truth_path), str(truth_path))
+        _, truth = read_truth(manifest, image_id, args.truth)
         prob_path = args.prob_dir / f"{image_id}_prob_scales.tif"
         if not prob_path.is_file():
             raise NucflowError(f"{prob_path}: multi-scale probability maps not found (predict with --scales)")
