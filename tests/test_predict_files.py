@@ -306,3 +306,40 @@ def test_study_mode_unchanged(tmp_path, toy_manifest):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ids.txt", "predict.json", "toy_HeLa_00_prob.tif"]
     recorded = json.loads((tmp_path / "out" / "predict.json").read_text())
     assert (recorded["tile"], recorded["normalisation"], recorded["images"]) == (32, "percentile", 1)
+
+
+def test_window_defaults_to_the_training_tile_and_one_whole_window_is_one_forward_pass(tmp_path):
+    """--window equal to the training tile changes nothing; a window covering the image is a single
+    forward pass of the network over the (reflect-padded) normalised image."""
+    from nucflow.data.normalise import percentile_normalise
+
+    run_dir = make_run(tmp_path / "study", tile=32)
+    tifffile.imwrite(tmp_path / "a.tif", disks_image())
+    for name, extra in (("default", []), ("same", ["--window", "32"]), ("whole", ["--window", "96"])):
+        assert main(["predict", "--model", str(run_dir), "--out", str(tmp_path / name), "--threads", "1", *extra,
+                     str(tmp_path / "a.tif")]) == 0
+    prob = {name: tifffile.imread(tmp_path / name / "a_prob.tif") for name in ("default", "same", "whole")}
+    np.testing.assert_array_equal(prob["same"], prob["default"])
+    assert np.abs(prob["whole"] - prob["default"]).max() > 0  # the window was used
+    image = percentile_normalise(disks_image()[None].astype(np.float32), 1.0, 99.8)
+    padded = np.pad(image, ((0, 0), (0, 96 - SHAPE[0]), (0, 0)), mode="reflect")
+    network = build("unet", in_channels=1, out_channels=1, width=0.0625)
+    network.load_state_dict(torch.load(run_dir / "model.pt"))
+    with torch.no_grad():
+        expected = torch.sigmoid(network.eval()(torch.from_numpy(padded)[None]))[0, 0, :SHAPE[0]].numpy()
+    np.testing.assert_allclose(prob["whole"], expected, atol=1e-5, rtol=0)
+
+
+def test_window_and_threads_errors(tmp_path, capsys):
+    run_dir = make_run(tmp_path / "study")
+    tifffile.imwrite(tmp_path / "a.tif", disks_image())
+    for option, value, message in (("--window", "8", "--window 8: must be >= 16 px"),
+                                   ("--threads", "0", "--threads 0: must be >= 1")):
+        assert main(["predict", "--model", str(run_dir), "--out", str(tmp_path / "o"), option, value,
+                     str(tmp_path / "a.tif")]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "export"), "--no-bioimageio"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--model", str(tmp_path / "export"), "--out", str(tmp_path / "o"), "--window", "64",
+                 str(tmp_path / "a.tif")]) == 2
+    assert "is a TorchScript export, traced at its 32 px tile" in capsys.readouterr().err

@@ -193,6 +193,8 @@ def inference_args(wildcards):
     settings = config["inference"]
     tta = " --tta" if settings["tta"] else ""
     args = f"--overlap {settings['overlap']} --batch-size {settings['batch_size']}{tta}"
+    if settings["window"]:
+        args += f" --window {settings['window']}"
     if "multiscale" in get_run(wildcards.run_id).methods:
         args += " --scales " + " ".join(map(str, config["arms"]["extensions"]["scales"]))
     return args

@@ -25,7 +25,8 @@ rule predict:
         "../../envs/torch.yaml"
     shell:
         "nucflow predict --model results/runs/{wildcards.run_id} --manifest {input.manifest}"
-        " --splits {input.splits} --eval-set {params.eval_set} {params.inference} --out {output} > {log} 2>&1"
+        " --splits {input.splits} --eval-set {params.eval_set} {params.inference} --threads {threads}"
+        " --out {output} > {log} 2>&1"
 
 
 rule postprocess:

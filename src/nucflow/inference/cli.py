@@ -79,6 +79,10 @@ def add_arguments(parser) -> None:
     how = parser.add_argument_group("inference")
     how.add_argument("--overlap", type=float, default=0.5, help="tile overlap fraction (default 0.5)")
     how.add_argument("--batch-size", type=int, default=8, help="tiles per forward pass")
+    how.add_argument("--window", type=int,
+                     help="sliding-window size in px (default: the training tile size); the networks are fully "
+                          "convolutional, so a larger window means fewer, larger forward passes")
+    how.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
     how.add_argument("--tta", action="store_true", help="average over the 8 flips/rotations (D4)")
     how.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA if available)")
     how.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
@@ -109,6 +113,12 @@ def settings_from(args) -> InferenceSettings:
         raise NucflowError(f"--overlap {args.overlap}: must lie in [0, 1)")
     if args.batch_size < 1:
         raise NucflowError(f"--batch-size {args.batch_size}: must be >= 1")
+    if args.window is not None and args.window < 16:
+        raise NucflowError(f"--window {args.window}: must be >= 16 px")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise NucflowError(f"--threads {args.threads}: must be >= 1")
+        torch.set_num_threads(args.threads)
     return InferenceSettings(overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
                              device=pick_device(args.device), autocast_dtype=torch.bfloat16 if args.bf16 else None,
                              channels_last=args.channels_last)
@@ -135,6 +145,13 @@ def run_files(args) -> int:
     settings = settings_from(args)
     network, spec = load_model(args.model, settings.device, tile=args.tile, normalisation=args.normalisation,
                                percentiles=parse_percentiles(args.percentiles))
+    if args.window is not None:
+        import torch
+
+        if isinstance(network, torch.jit.ScriptModule):
+            raise NucflowError(f"--window: {args.model} is a TorchScript export, traced at its {spec.tile} px "
+                               "tile; leave --window out")
+        spec = spec.replace(tile=args.window)
     planes = parse_planes(args.planes)
     if planes is not None:
         if spec.modality == "fluorescence" or len(planes) != spec.in_channels:
@@ -154,7 +171,8 @@ def run_files(args) -> int:
     summary = predict_files(network, spec, args.images, out, files_run)
     write_json(out / "predict.json", {"model": str(args.model), "spec": spec.to_dict(), "method": method,
                                       "params": params, "device": settings.device, "overlap": settings.overlap,
-                                      "tta": settings.tta, "bf16": args.bf16, "pixel_size_um": args.pixel_size_um})
+                                      "tta": settings.tta, "bf16": args.bf16, "pixel_size_um": args.pixel_size_um,
+                                      "window": spec.tile})
     counts = summary["status"].value_counts()
     print(f"{out}: {counts.get('ok', 0)} segmented, {counts.get('skipped', 0)} skipped, "
           f"{counts.get('error', 0)} failed in {time.perf_counter() - start:.1f} s (summary.csv)")
@@ -167,6 +185,7 @@ def run_study(args) -> int:
     device = settings.device
     model, run_config = load_run(args.model, device)
     trained = training_input(run_config)
+    window = args.window or trained["tile"]
     manifest = load_manifest(args.manifest, check_files=False)
     dataset, split, lines, excluded = parse_eval_set(args.eval_set)
     ids = select(read_json(args.splits), manifest.frame, dataset, split, lines=lines, exclude_lines=excluded)
@@ -178,19 +197,19 @@ def run_study(args) -> int:
         if path is None:
             raise NucflowError(f"{manifest.path}: image {image_id} has no {run_config.modality} image")
         raw = read_image(path)
-        prob = predict_field(model, run_config, raw, settings, tile=trained["tile"],
+        prob = predict_field(model, run_config, raw, settings, tile=window,
                              normalisation=trained["normalisation"], percentiles=trained["percentiles"],
                              name=str(path))
         write_tiff(out / f"{image_id}_prob.tif", prob[0] if len(prob) == 1 else prob)
         if args.scales:
-            scaled = predict_field_scales(model, run_config, raw, settings, args.scales, tile=trained["tile"],
+            scaled = predict_field_scales(model, run_config, raw, settings, args.scales, tile=window,
                                           normalisation=trained["normalisation"],
                                           percentiles=trained["percentiles"], name=str(path))
             write_tiff(out / f"{image_id}_prob_scales.tif", scaled)
     seconds = time.perf_counter() - start
     (out / "ids.txt").write_text("".join(f"{i}\n" for i in ids))
     write_json(out / "predict.json", {"run": str(args.model), "eval_set": args.eval_set, "images": len(ids),
-                                      "device": device, "overlap": args.overlap, "tta": args.tta, "scales": args.scales,
+                                      "device": device, "overlap": args.overlap, "tta": args.tta, "scales": args.scales, "window": window,
                                       "seconds": round(seconds, 3), **trained})
     print(f"{out}: {len(ids)} probability maps in {seconds:.1f} s")
     return 0
