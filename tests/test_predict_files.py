@@ -343,3 +343,10 @@ def test_window_and_threads_errors(tmp_path, capsys):
     assert main(["predict", "--model", str(tmp_path / "export"), "--out", str(tmp_path / "o"), "--window", "64",
                  str(tmp_path / "a.tif")]) == 2
     assert "is a TorchScript export, traced at its 32 px tile" in capsys.readouterr().err
+    # networks that pool over whole feature maps run at their training tile only
+    deeplab = make_run(tmp_path / "deeplab", model="deeplabv3plus")
+    assert main(["predict", "--model", str(deeplab), "--out", str(tmp_path / "d"), "--window", "64",
+                 str(tmp_path / "a.tif")]) == 2
+    assert "--window 64: deeplabv3plus pools over whole feature maps" in capsys.readouterr().err
+    assert main(["predict", "--model", str(deeplab), "--out", str(tmp_path / "d"), "--window", "32",
+                 str(tmp_path / "a.tif")]) == 0

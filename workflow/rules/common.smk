@@ -61,6 +61,7 @@ def tiles_args(wildcards):
 
 
 # ---- the plan: one row per training run ------------------------------------------------------
+from nucflow.inference.window import FIXED_WINDOW
 from nucflow.io import read_json
 from nucflow.study.plan import (
     focal_candidates,
@@ -193,7 +194,7 @@ def inference_args(wildcards):
     settings = config["inference"]
     tta = " --tta" if settings["tta"] else ""
     args = f"--overlap {settings['overlap']} --batch-size {settings['batch_size']}{tta}"
-    if settings["window"]:
+    if settings["window"] and get_run(wildcards.run_id).model not in FIXED_WINDOW:
         args += f" --window {settings['window']}"
     if "multiscale" in get_run(wildcards.run_id).methods:
         args += " --scales " + " ".join(map(str, config["arms"]["extensions"]["scales"]))

@@ -25,6 +25,7 @@ from nucflow.data.manifest import load_manifest
 from nucflow.data.split import select
 from nucflow.errors import NucflowError
 from nucflow.inference.export import parse_percentiles, read_tile_meta
+from nucflow.inference.window import check_window
 from nucflow.inference.predict import InferenceSettings, load_run, pick_device, predict_field, predict_field_scales
 from nucflow.io import read_image, read_json, write_json, write_tiff
 
@@ -151,6 +152,7 @@ def run_files(args) -> int:
         if isinstance(network, torch.jit.ScriptModule):
             raise NucflowError(f"--window: {args.model} is a TorchScript export, traced at its {spec.tile} px "
                                "tile; leave --window out")
+        check_window(spec.model, args.window, spec.tile)
         spec = spec.replace(tile=args.window)
     planes = parse_planes(args.planes)
     if planes is not None:
@@ -185,6 +187,8 @@ def run_study(args) -> int:
     device = settings.device
     model, run_config = load_run(args.model, device)
     trained = training_input(run_config)
+    if args.window:
+        check_window(run_config.model, args.window, trained["tile"])
     window = args.window or trained["tile"]
     manifest = load_manifest(args.manifest, check_files=False)
     dataset, split, lines, excluded = parse_eval_set(args.eval_set)
