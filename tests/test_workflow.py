@@ -78,6 +78,48 @@ def test_rerun_is_a_no_op(smoke_run):
 
 
 @pytest.mark.workflow
+@pytest.mark.slow
+def test_figures_rebuild_from_tables_alone(smoke_run):
+    jobs = dry_run_jobs(smoke_run, "figures", "--forcerun", "figures")
+    assert [rule for rule, _ in jobs] == ["figures"]
+
+
+@pytest.mark.workflow
+@pytest.mark.slow
+def test_changing_one_arm_setting_reruns_only_what_depends_on_it(smoke_run, tmp_path):
+    """A new smoothing factor trains one new smoothing run; the data_size arm's smooth variant
+    follows only because it takes the best factor; no other arm's run is touched."""
+    changed = tmp_path / "changed.yaml"
+    text = (ROOT / "config" / "smoke.yaml").read_text()
+    assert "factors: [0.05, 0.1]" in text
+    changed.write_text(text.replace("factors: [0.05, 0.1]", "factors: [0.05, 0.1, 0.15]"))
+    jobs = dry_run_jobs(smoke_run, "--configfile", str(changed))
+    trained = {w["run_id"] for rule, w in jobs if rule in ("train", "finetune")}
+    new = "smoothing-unet-bf-seven_lines-ls0.15-s0"
+    assert new in trained
+    assert all(run_id.startswith("data_size-") and "-smooth-" in run_id for run_id in trained - {new}), trained
+    touched = {w["run_id"].split("-")[0] for _, w in jobs if "run_id" in w}
+    assert touched <= {"smoothing", "data_size"}, touched
+    assert {w.get("arm") for rule, w in jobs if rule == "aggregate"} <= {"smoothing", "data_size"}
+
+
+@pytest.mark.workflow
+def test_inference_window_only_for_models_that_allow_it(tmp_path):
+    """inference.window reaches predict for U-Net-like models, not for DeepLabv3+ and PPU-Net."""
+    config = tmp_path / "window.yaml"
+    config.write_text((ROOT / "config" / "smoke.yaml").read_text() + "\ninference: {window: 128}\n")
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(config))
+    commands = [line for line in result.stdout.splitlines() if "nucflow predict " in line]
+    by_model = {}
+    for line in commands:
+        model = line.split("--model results/runs/model_comparison-")[1].split("-")[0] if "model_comparison-" in line else None
+        if model:
+            by_model.setdefault(model, set()).add("--window 128" in line)
+    assert by_model == {"unet": {True}, "unetpp": {True}, "tiramisu": {True}, "deeplabv3plus": {False},
+                        "ppunet": {False}}, by_model
+
+
+@pytest.mark.workflow
 def test_lint_is_clean(tmp_path):
     result = snakemake(tmp_path, "--lint", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
