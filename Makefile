@@ -6,13 +6,14 @@ STAMP  := $(VENV)/.installed
 CORES  ?= 2
 CONFIG ?= config/config.yaml
 
-.PHONY: setup run test bench lint clean help
+.PHONY: setup run test bench lint slurm-smoke clean help
 
 help:
 	@echo "make run    set up .venv and run the default study (simulated data, 2 cores)"
 	@echo "make test   set up .venv and run the test suite"
 	@echo "make bench  print speed/size benchmarks"
 	@echo "make lint   snakemake --lint"
+	@echo "make slurm-smoke  the whole smoke study through the SLURM plugin and fake cluster commands"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m nucflow.bench
+
+slurm-smoke: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -s -m cluster tests/test_slurm.py
 
 lint: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --lint --configfile $(CONFIG)

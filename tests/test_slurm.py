@@ -19,9 +19,15 @@ FAKE_SLURM = ROOT / "tests" / "fake_slurm"
 PROFILE = ROOT / "profiles" / "slurm"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 RUN_ID = "model_comparison-unet-fl-lncap-s0"
+FINETUNED = "transfer-unet-bf-loloA549-ft-target+source-n1-s0"  # trains its source run first
+# One job of every rule family that goes to the cluster: data, train, finetune, lr_find, predict,
+# postprocess, evaluate (the full smoke study through the fake cluster: `make slurm-smoke`).
 TARGETS = ("results/data/splits.json", "results/data/overview.png", "results/tiles/lncap/fluorescence-none/train.aug.npz",
-           "results/plan.csv", f"results/runs/{RUN_ID}/model.pt")
-SUBMITTED_RULES = {"simulate", "validate_manifest", "split", "overview", "tiles", "augment", "train"}
+           "results/plan.csv", f"results/runs/{RUN_ID}/model.pt",
+           f"results/runs/{RUN_ID}/metrics/lncap-test/published/per_image.csv",
+           f"results/runs/{FINETUNED}/model.pt", "results/lr_find/unet-brightfield/lr.json")
+SUBMITTED_RULES = {"simulate", "validate_manifest", "split", "overview", "tiles", "augment", "train", "finetune",
+                   "lr_find", "predict", "postprocess", "evaluate"}
 GPU_RULES = {"train", "finetune", "lr_find", "predict"}
 # Non-default names everywhere, so the test proves that the profile's one place of settings is used.
 CLUSTER = {"NUCFLOW_SLURM_CPU_PARTITION": "compute", "NUCFLOW_SLURM_GPU_PARTITION": "gpu_a100",
@@ -66,7 +72,7 @@ def rule_of(sbatch_options: dict) -> str:
 
 @pytest.fixture(scope="module")
 def slurm_run(tmp_path_factory):
-    """One run of the data stage plus one training job through the plugin; (workdir, log, seconds)."""
+    """The data stage plus one job of each GPU and evaluation rule through the plugin; (workdir, log, seconds)."""
     workdir = tmp_path_factory.mktemp("slurm")
     log = workdir.parent / f"{workdir.name}_calls.jsonl"
     # FAKE_SLURM_SYNC: each job has finished when sbatch returns, so the plugin's status checks
@@ -106,14 +112,25 @@ def test_run_completes_with_every_job_submitted_through_sbatch(slurm_run):
 @pytest.mark.workflow
 def test_gpu_rules_ask_for_a_gpu_on_the_gpu_partition(slurm_run):
     _, log, _ = slurm_run
-    train = [options_of(c["argv"]) for c in calls(log, "sbatch") if rule_of(options_of(c["argv"])) == "train"]
-    assert len(train) == 1
-    assert train[0]["-p"] == "gpu_a100" and train[0]["--gpus"] == "a100:1" and train[0]["-A"] == "nucflow_lab"
-    assert train[0]["--mem"] == "8000" and train[0]["-t"] == "240"  # config training.mem_mb, runtime_min
-    assert "--gres" not in train[0] and "--ntasks" not in train[0]
-    train_job = next(c["jobid"] for c in calls(log, "sbatch") if rule_of(options_of(c["argv"])) == "train")
-    (step,) = [options_of(c["argv"]) for c in calls(log, "srun") if c["jobid"] == train_job]
-    assert step["--gpus"] == "1"
+    gpu_jobs = [(c["jobid"], options_of(c["argv"])) for c in calls(log, "sbatch")
+                if rule_of(options_of(c["argv"])) in GPU_RULES]
+    per_rule = {}
+    for _, options in gpu_jobs:
+        per_rule.setdefault(rule_of(options), []).append(options)
+    # train: the model-comparison run and the transfer source; one of each other GPU rule
+    assert {rule: len(jobs) for rule, jobs in per_rule.items()} == {"train": 2, "finetune": 1, "lr_find": 1,
+                                                                    "predict": 1}
+    # memory and time limits: config training.mem_mb / runtime_min for training, the rules' own otherwise
+    limits = {"train": ("8000", "240"), "finetune": ("8000", "240"), "lr_find": ("8000", "60"),
+              "predict": ("4000", "60")}
+    for rule, jobs in per_rule.items():
+        for options in jobs:
+            assert options["-p"] == "gpu_a100" and options["--gpus"] == "a100:1", (rule, options)
+            assert options["-A"] == "nucflow_lab" and (options["--mem"], options["-t"]) == limits[rule], (rule, options)
+            assert "--gres" not in options and "--ntasks" not in options, (rule, options)
+    for job_id, _ in gpu_jobs:
+        (step,) = [options_of(c["argv"]) for c in calls(log, "srun") if c["jobid"] == job_id]
+        assert step["--gpus"] == "1"
 
 
 @pytest.mark.slow
@@ -122,15 +139,47 @@ def test_cpu_rules_ask_for_no_gpu_on_the_cpu_partition(slurm_run):
     _, log, _ = slurm_run
     cpu_jobs = [(c["jobid"], options_of(c["argv"])) for c in calls(log, "sbatch")
                 if rule_of(options_of(c["argv"])) not in GPU_RULES]
-    assert len(cpu_jobs) == 7  # simulate, validate_manifest, split, overview, 2 x tiles, augment
+    assert cpu_jobs and {rule_of(options) for _, options in cpu_jobs} == SUBMITTED_RULES - GPU_RULES
     for _, options in cpu_jobs:
         assert options["-p"] == "compute" and options["-A"] == "nucflow_lab" and options["--ntasks"] == "1"
         assert not any(key in options for key in ("--gpus", "--gres")), options
     threads = {rule_of(options): options["--cpus-per-task"] for _, options in cpu_jobs}
     assert threads == {"simulate": "8", "validate_manifest": "2", "split": "1", "overview": "1", "tiles": "1",
-                       "augment": "1"}
+                       "augment": "1", "postprocess": "1", "evaluate": "1"}
     cpu_job_ids = {job_id for job_id, _ in cpu_jobs}
     assert not any("--gpus" in options_of(c["argv"]) for c in calls(log, "srun") if c["jobid"] in cpu_job_ids)
+
+
+@pytest.mark.cluster
+def test_full_smoke_study_through_the_fake_cluster(tmp_path):
+    """Every job of the smoke study (rule all) through the plugin: ~180 jobs, each a jobstep snakemake,
+    so it takes several times the local smoke run and is not part of `make test` (`make slurm-smoke`)."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    log = tmp_path / "calls.jsonl"
+    env = fake_cluster_env(log, FAKE_SLURM_SYNC="1", **CLUSTER)
+    command = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--workflow-profile", str(PROFILE), "--configfile", str(ROOT / "config" / "smoke.yaml"),
+               "--jobs", "2", "--latency-wait", "5", "--seconds-between-status-checks", "1",
+               "--slurm-init-seconds-before-status-checks", "1"]
+    start = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
+    seconds = time.monotonic() - start
+    assert result.returncode == 0, result.stderr[-4000:]
+    submitted = [options_of(call["argv"]) for call in calls(log, "sbatch")]
+    per_rule = {}
+    for options in submitted:
+        per_rule[rule_of(options)] = per_rule.get(rule_of(options), 0) + 1
+    print(f"full smoke study through the fake cluster: {len(submitted)} jobs submitted in {seconds:.0f} s; "
+          + ", ".join(f"{rule} {n}" for rule, n in sorted(per_rule.items())))
+    assert GPU_RULES <= set(per_rule)
+    jobs = [json.loads(p.read_text()) for p in Path(f"{log}.state", "jobs").glob("*.json")]
+    assert len(jobs) == len(submitted) and {job["state"] for job in jobs} == {"COMPLETED"}
+    for options in submitted:
+        wants_gpu = rule_of(options) in GPU_RULES
+        assert (options["-p"] == "gpu_a100") == wants_gpu and ("--gpus" in options) == wants_gpu, options
+    figures = sorted((workdir / "results" / "figures").glob("*.png"))
+    assert len(figures) >= 13 and (workdir / "results" / "summary.md").stat().st_size > 0
 
 
 def profile_arguments(env: dict) -> dict:
