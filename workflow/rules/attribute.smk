@@ -60,7 +60,7 @@ rule label_noise:
 rule attribution_tables:
     """One table per analysis for an arm, rows tagged with their runs (what the figures read)."""
     input:
-        plan="results/plan.csv",
+        plan=ancient("results/plan.csv"),  # as in aggregate: the arm's own runs trigger reruns
         runs=arm_attribution,
         label_noise=arm_label_noise,
     output:
