@@ -316,8 +316,8 @@ def test_window_defaults_to_the_training_tile_and_one_whole_window_is_one_forwar
     run_dir = make_run(tmp_path / "study", tile=32)
     tifffile.imwrite(tmp_path / "a.tif", disks_image())
     for name, extra in (("default", []), ("same", ["--window", "32"]), ("whole", ["--window", "96"])):
-        assert main(["predict", "--model", str(run_dir), "--out", str(tmp_path / name), "--threads", "1", *extra,
-                     str(tmp_path / "a.tif")]) == 0
+        assert main(["predict", "--model", str(run_dir), "--out", str(tmp_path / name), "--threads", "1",
+                     "--precision", "32-true", *extra, str(tmp_path / "a.tif")]) == 0
     prob = {name: tifffile.imread(tmp_path / name / "a_prob.tif") for name in ("default", "same", "whole")}
     np.testing.assert_array_equal(prob["same"], prob["default"])
     assert np.abs(prob["whole"] - prob["default"]).max() > 0  # the window was used
@@ -350,3 +350,26 @@ def test_window_and_threads_errors(tmp_path, capsys):
     assert "--window 64: deeplabv3plus pools over whole feature maps" in capsys.readouterr().err
     assert main(["predict", "--model", str(deeplab), "--out", str(tmp_path / "d"), "--window", "32",
                  str(tmp_path / "a.tif")]) == 0
+
+
+def test_precision_is_chosen_by_the_device_and_recorded(tmp_path, monkeypatch):
+    """auto runs bf16 where the CPU has it (maps close to fp32, still float32) and fp32 elsewhere;
+    predict.json records what ran."""
+    from nucflow import precision
+
+    run_dir = make_run(tmp_path / "study", tile=32)
+    tifffile.imwrite(tmp_path / "a.tif", disks_image())
+    maps = {}
+    for name, flags, extra in (("fp32", ("avx512_bf16",), ["--precision", "32-true"]),
+                               ("auto_bf16", ("avx512_bf16",), []), ("auto_plain", (), [])):
+        monkeypatch.setattr(precision, "cpu_bf16_flags", lambda cpuinfo="/proc/cpuinfo", f=flags: f)
+        assert main(["predict", "--model", str(run_dir), "--out", str(tmp_path / name), "--threads", "1", *extra,
+                     str(tmp_path / "a.tif")]) == 0
+        maps[name] = tifffile.imread(tmp_path / name / "a_prob.tif")
+        record = json.loads((tmp_path / name / "predict.json").read_text())
+        assert (record["precision"], record["channels_last"]) == (
+            ("bf16-mixed", True) if name == "auto_bf16" else ("32-true", False)), name
+    assert maps["auto_bf16"].dtype == np.float32
+    np.testing.assert_array_equal(maps["auto_plain"], maps["fp32"])
+    difference = np.abs(maps["auto_bf16"] - maps["fp32"])
+    assert 0 < difference.max() < 0.05

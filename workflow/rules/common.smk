@@ -193,7 +193,7 @@ def smoothing_metrics(wildcards=None):
 def inference_args(wildcards):
     settings = config["inference"]
     tta = " --tta" if settings["tta"] else ""
-    args = f"--overlap {settings['overlap']} --batch-size {settings['batch_size']}{tta}"
+    args = f"--overlap {settings['overlap']} --batch-size {settings['batch_size']} --precision {settings['precision']}{tta}"
     if settings["window"] and get_run(wildcards.run_id).model not in FIXED_WINDOW:
         args += f" --window {settings['window']}"
     if "multiscale" in get_run(wildcards.run_id).methods:

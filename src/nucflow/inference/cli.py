@@ -18,6 +18,7 @@ image failed (each is reported in one line), 2 for a problem with the command it
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from nucflow.inference.export import parse_percentiles, read_tile_meta
 from nucflow.inference.window import check_window
 from nucflow.inference.predict import InferenceSettings, load_run, pick_device, predict_field, predict_field_scales
 from nucflow.io import read_image, read_json, write_json, write_tiff
+from nucflow.precision import resolve
 
 
 def parse_eval_set(text: str) -> tuple[str, str, list[str] | None, list[str] | None]:
@@ -86,8 +88,12 @@ def add_arguments(parser) -> None:
     how.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
     how.add_argument("--tta", action="store_true", help="average over the 8 flips/rotations (D4)")
     how.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA if available)")
-    how.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
-    how.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU)")
+    how.add_argument("--precision", choices=("auto", "32-true", "bf16-mixed"), default="auto",
+                     help="auto (default): bf16 autocast + channels-last where the device computes bf16 natively "
+                          "(AMX/AVX512-BF16 CPU, bf16 CUDA GPU), fp32 elsewhere; probability maps stay float32")
+    how.add_argument("--bf16", action="store_true", help="same as --precision bf16-mixed")
+    how.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                     help="channels-last memory format (default: on with bf16)")
     how.add_argument("--scales", type=float, nargs="+",
                      help="study mode: also predict at these input scales (e.g. 0.75 1 1.25) and write "
                           "<image_id>_prob_scales.tif (S, H, W) for the multi-scale merge")
@@ -120,9 +126,11 @@ def settings_from(args) -> InferenceSettings:
         if args.threads < 1:
             raise NucflowError(f"--threads {args.threads}: must be >= 1")
         torch.set_num_threads(args.threads)
-    return InferenceSettings(overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
-                             device=pick_device(args.device), autocast_dtype=torch.bfloat16 if args.bf16 else None,
-                             channels_last=args.channels_last)
+    device = pick_device(args.device)
+    chosen = resolve("bf16-mixed" if args.bf16 else args.precision, args.channels_last, device, key="--precision")
+    return InferenceSettings(overlap=args.overlap, batch_size=args.batch_size, tta=args.tta, device=device,
+                             autocast_dtype=torch.bfloat16 if chosen.autocast_bf16 else None,
+                             channels_last=chosen.channels_last, precision=chosen.name)
 
 
 def parse_planes(text: str | None) -> tuple[int, ...] | None:
@@ -173,7 +181,8 @@ def run_files(args) -> int:
     summary = predict_files(network, spec, args.images, out, files_run)
     write_json(out / "predict.json", {"model": str(args.model), "spec": spec.to_dict(), "method": method,
                                       "params": params, "device": settings.device, "overlap": settings.overlap,
-                                      "tta": settings.tta, "bf16": args.bf16, "pixel_size_um": args.pixel_size_um,
+                                      "tta": settings.tta, "precision": settings.precision,
+                                      "channels_last": settings.channels_last, "pixel_size_um": args.pixel_size_um,
                                       "window": spec.tile})
     counts = summary["status"].value_counts()
     print(f"{out}: {counts.get('ok', 0)} segmented, {counts.get('skipped', 0)} skipped, "
@@ -213,7 +222,9 @@ def run_study(args) -> int:
     seconds = time.perf_counter() - start
     (out / "ids.txt").write_text("".join(f"{i}\n" for i in ids))
     write_json(out / "predict.json", {"run": str(args.model), "eval_set": args.eval_set, "images": len(ids),
-                                      "device": device, "overlap": args.overlap, "tta": args.tta, "scales": args.scales, "window": window,
+                                      "device": device, "precision": settings.precision,
+                                      "channels_last": settings.channels_last, "overlap": args.overlap,
+                                      "tta": args.tta, "scales": args.scales, "window": window,
                                       "seconds": round(seconds, 3), **trained})
     print(f"{out}: {len(ids)} probability maps in {seconds:.1f} s")
     return 0

@@ -32,6 +32,7 @@ class InferenceSettings:
     device: str = "cpu"
     autocast_dtype: torch.dtype | None = None
     channels_last: bool = False
+    precision: str = "32-true"
 
 
 def pick_device(requested: str | None = None) -> str:

@@ -66,7 +66,9 @@ def predict_tiled(model: torch.nn.Module, image: np.ndarray, *, tile: int, overl
 
     Tiles of ``tile`` px overlap by ``overlap`` (fraction) and are blended with Gaussian weights.
     ``tta`` averages the probabilities over the eight D4 transforms. ``autocast_dtype`` (e.g.
-    ``torch.bfloat16``) runs the network under autocast on ``device``. ``progress`` is called with
+    ``torch.bfloat16``) runs the network under autocast on ``device``; the probabilities are computed
+    from float32 logits either way. ``channels_last`` converts the model's weights (in place) and
+    the inputs to that memory format. ``progress`` is called with
     the number of tiles done after each batch.
     """
     if image.ndim != 3:
@@ -74,6 +76,8 @@ def predict_tiled(model: torch.nn.Module, image: np.ndarray, *, tile: int, overl
     if not np.isfinite(image).all():
         raise NucflowError("image contains NaN or inf")
     model.eval()
+    if channels_last:  # in place; a no-op for weights already in that format
+        model.to(memory_format=torch.channels_last)
     device = torch.device(device)
     _, height, width = image.shape
     pad_h, pad_w = max(0, tile - height), max(0, tile - width)

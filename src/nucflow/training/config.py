@@ -15,10 +15,10 @@ from typing import Any
 
 from nucflow.errors import NucflowError
 from nucflow.io import read_json, write_json
+from nucflow.precision import PRECISIONS
 
 LOSS_NAMES = ("bce", "bce_smooth", "bce_dice", "bce_weighted", "three_class")
 MODALITIES = ("brightfield", "fluorescence")
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")
 
 #: Fields that may change between an interrupted run and its resumption (they do not change what
 #: is learned, or -- ``max_epochs`` -- only extend it).
@@ -53,8 +53,10 @@ class RunConfig:
         seed: seeds weights, tile sampling, FREM draws and every other random choice.
         init_from: checkpoint (``model.pt`` or Lightning ``.ckpt``) whose network weights start
             the run (fine-tuning); optimiser state is not taken over.
-        precision: Lightning precision (``"32-true"``; ``"bf16-mixed"`` on GPU).
-        channels_last: use the channels-last memory format (faster convolutions on GPU).
+        precision: ``"auto"`` (bf16 autocast where the device computes bf16 natively, else fp32;
+            see :mod:`nucflow.precision`) or a Lightning precision (``"32-true"``, ``"bf16-mixed"``).
+            What a job actually used is recorded in ``train_done.json``.
+        channels_last: channels-last memory format; ``None`` follows the precision (on with bf16).
         accelerator: Lightning accelerator (``"auto"``, ``"cpu"``, ``"gpu"``).
         num_workers: DataLoader worker processes.
         val_max_tiles: validate on at most this many tiles, evenly spaced over the validation set
@@ -84,8 +86,8 @@ class RunConfig:
     stop_patience: int = 20
     seed: int = 0
     init_from: str | None = None
-    precision: str = "32-true"
-    channels_last: bool = False
+    precision: str = "auto"
+    channels_last: bool | None = None
     accelerator: str = "auto"
     num_workers: int = 0
     val_max_tiles: int | None = None

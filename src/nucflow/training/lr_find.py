@@ -38,6 +38,7 @@ from pytorch_lightning.tuner import Tuner
 from nucflow.data.datamodule import TileDataModule
 from nucflow.errors import NucflowError
 from nucflow.io import write_csv, write_json
+from nucflow.precision import resolve, training_device
 from nucflow.training.checkpoints import SafeCheckpointIO
 from nucflow.training.config import RunConfig
 from nucflow.training.module import SegmentationModule
@@ -118,12 +119,14 @@ def find_lr(config: RunConfig, min_lr: float = 1e-10, max_lr: float = 10.0, num_
     work_dir = Path(work_dir or config.out_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    module = SegmentationModule(config, nonfinite="stop")
+    precision = resolve(config.precision, config.channels_last, training_device(config.accelerator),
+                        key=f"run {config.run_id}: training.precision")
+    module = SegmentationModule(config, nonfinite="stop", channels_last=precision.channels_last)
     module.step_losses = []
     data = TileDataModule(config.train_tiles, config.val_tiles, config.in_channels, module.spec.target,
                           module.spec.needs_weight, config.batch_size, num_steps, config.seed,
                           config.num_workers)
-    trainer = pl.Trainer(accelerator=config.accelerator, devices=1, precision=config.precision,
+    trainer = pl.Trainer(accelerator=config.accelerator, devices=1, precision=precision.name,
                          max_epochs=1, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False,
                          default_root_dir=work_dir, num_sanity_val_steps=0, plugins=[SafeCheckpointIO()])

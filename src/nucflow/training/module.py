@@ -71,13 +71,17 @@ class SegmentationModule(pl.LightningModule):
         nonfinite: what a NaN/inf training loss does: ``"raise"`` (a :class:`NucflowError` naming
             the run and global step) or ``"stop"`` (ask the trainer to stop; used by the LR range
             test, where divergence at high rates is expected).
+        channels_last: the memory format the job resolved (:func:`nucflow.precision.resolve`);
+            default: ``config.channels_last`` (``None`` counts as off).
     """
 
-    def __init__(self, config: RunConfig, net: nn.Module | None = None, nonfinite: str = "raise"):
+    def __init__(self, config: RunConfig, net: nn.Module | None = None, nonfinite: str = "raise",
+                 channels_last: bool | None = None):
         super().__init__()
         self.config = config
+        self.channels_last = bool(config.channels_last if channels_last is None else channels_last)
         self.net = net if net is not None else build(config.model, **config.model_kwargs)
-        if config.channels_last:
+        if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.spec = loss_spec(config.loss)
         self.loss_fn = make_loss(config.loss, config.smoothing)
@@ -95,7 +99,7 @@ class SegmentationModule(pl.LightningModule):
     def forward(self, images: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         """Logits (N, out_channels, S, S); for a deep-supervised network (one with
         ``deep_supervision`` set and ``side_logits``), the list of every head's logits."""
-        if self.config.channels_last:
+        if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         if getattr(self.net, "deep_supervision", False) and hasattr(self.net, "side_logits"):
             return self.net.side_logits(images)
@@ -195,6 +199,8 @@ class SegmentationModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["nucflow"] = {
             "run_config": self.config.to_dict(),
+            "precision": str(self.trainer.precision) if self._trainer is not None else None,
+            "channels_last": self.channels_last,
             "plateau": None if self._plateau is None else dict(self._plateau.state_dict()),
         }
 

@@ -35,6 +35,7 @@ from pytorch_lightning.plugins.environments import SLURMEnvironment
 from nucflow.data.datamodule import TileDataModule
 from nucflow.errors import NucflowError
 from nucflow.io import read_json, write_json
+from nucflow.precision import Precision, resolve, training_device
 from nucflow.training.callbacks import EpochLog, read_log
 from nucflow.training.checkpoints import SafeCheckpointIO, export_state_dict, load_weights
 from nucflow.training.config import RUNTIME_FIELDS, RunConfig
@@ -76,6 +77,9 @@ class TrainResult:
         train_seconds: time in training steps summed over all epochs (log.csv).
         tiles_per_second: training tiles per second of ``train_seconds`` (None if not measured).
         resumed: this invocation continued from ``last.ckpt``.
+        precision, channels_last, device: what the job actually ran with (``run.json`` may say
+            ``auto``; see :mod:`nucflow.precision`). ``None`` in runs finished before they were
+            recorded.
     """
 
     run_id: str
@@ -87,6 +91,9 @@ class TrainResult:
     train_seconds: float
     tiles_per_second: float | None
     resumed: bool
+    precision: str | None = None
+    channels_last: bool | None = None
+    device: str | None = None
 
 
 def check_same_run(config: RunConfig, paths: RunPaths) -> None:
@@ -109,8 +116,14 @@ def _finished(paths: RunPaths, config: RunConfig) -> bool:
     return bool(done.get("stopped_early")) or int(done.get("epochs_run", 0)) >= config.max_epochs
 
 
+def run_precision(config: RunConfig) -> Precision:
+    """The precision this job trains with (checked here, in the job, before any step)."""
+    return resolve(config.precision, config.channels_last, training_device(config.accelerator),
+                   key=f"run {config.run_id}: training.precision")
+
+
 def _trainer(config: RunConfig, paths: RunPaths, callbacks: list[pl.Callback],
-             interactive: bool) -> pl.Trainer:
+             interactive: bool, precision: Precision) -> pl.Trainer:
     plugins: list = [SafeCheckpointIO()]
     if SLURMEnvironment.detect():  # Snakemake retries jobs; Lightning must not requeue them itself
         plugins.append(SLURMEnvironment(auto_requeue=False))
@@ -119,7 +132,7 @@ def _trainer(config: RunConfig, paths: RunPaths, callbacks: list[pl.Callback],
                                  enable_version_counter=False)
     stopper = EarlyStopping(monitor="val_loss", mode="min", patience=config.stop_patience)
     return pl.Trainer(
-        accelerator=config.accelerator, devices=1, precision=config.precision,
+        accelerator=config.accelerator, devices=1, precision=precision.name,
         max_epochs=config.max_epochs, callbacks=[EpochLog(paths.log_csv), stopper, checkpoint, *callbacks],
         logger=False, default_root_dir=paths.out_dir, num_sanity_val_steps=0,
         enable_progress_bar=interactive, enable_model_summary=interactive, plugins=plugins)
@@ -144,14 +157,17 @@ def train(config: RunConfig, *, callbacks: list[pl.Callback] | None = None,
     if not paths.run_json.is_file() or read_json(paths.run_json) != config.to_dict():
         config.to_json(paths.run_json)
     resume = paths.last_ckpt.is_file()
+    precision = run_precision(config)
+    print(f"run {config.run_id}: {precision.name}, channels_last={precision.channels_last} on "
+          f"{precision.device} ({precision.reason})", file=sys.stderr)
 
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    module = SegmentationModule(config)
+    module = SegmentationModule(config, channels_last=precision.channels_last)
     if config.init_from and not resume:
         load_weights(module.net, config.init_from)
     data = TileDataModule.from_config(config, module.spec.target, module.spec.needs_weight)
     trainer = _trainer(config, paths, list(callbacks or []),
-                       sys.stderr.isatty() if interactive is None else interactive)
+                       sys.stderr.isatty() if interactive is None else interactive, precision)
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     if isinstance(trainer.accelerator, CPUAccelerator):
         torch.use_deterministic_algorithms(True)
@@ -163,11 +179,11 @@ def train(config: RunConfig, *, callbacks: list[pl.Callback] | None = None,
     if trainer.interrupted:
         raise NucflowError(f"run {config.run_id}: training was interrupted; rerun to resume from "
                            f"{paths.last_ckpt}")
-    return _finish(config, paths, trainer, resume, time.perf_counter() - start)
+    return _finish(config, paths, trainer, resume, time.perf_counter() - start, precision)
 
 
 def _finish(config: RunConfig, paths: RunPaths, trainer: pl.Trainer, resumed: bool,
-            wall_seconds: float) -> TrainResult:
+            wall_seconds: float, precision: Precision) -> TrainResult:
     if not paths.best_ckpt.is_file():
         raise NucflowError(f"run {config.run_id}: no checkpoint was written to {paths.checkpoints}")
     export_state_dict(paths.best_ckpt, paths.model_pt)
@@ -181,6 +197,7 @@ def _finish(config: RunConfig, paths: RunPaths, trainer: pl.Trainer, resumed: bo
         best_val_loss=float(log["val_loss"][best]), stopped_early=stopper.stopped_epoch > 0,
         wall_seconds=round(wall_seconds, 3), train_seconds=round(train_seconds, 3),
         tiles_per_second=round(tiles / train_seconds, 3) if train_seconds > 0 else None,
-        resumed=resumed)
+        resumed=resumed, precision=precision.name, channels_last=precision.channels_last,
+        device=precision.device)
     write_json(paths.done_json, asdict(result))
     return result
