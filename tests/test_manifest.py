@@ -115,3 +115,54 @@ def test_cli_validate(toy_manifest, capsys):
 def test_cli_missing_manifest(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "none.csv")]) == 1
     assert capsys.readouterr().err.strip() == f"{tmp_path / 'none.csv'}: manifest not found"
+
+
+@pytest.mark.parametrize("image_id, problem", [("../escape", "contains a path separator"),
+                                               ("a/b", "contains a path separator"),
+                                               ("..", "is not a file name")])
+def test_image_ids_must_be_plain_names(toy_manifest, image_id, problem):
+    """Regression: ids with / or .. passed, and study-mode predict then wrote outside --out."""
+    _edit(toy_manifest, image_id=image_id)
+    (line,) = _problems(toy_manifest, deep=False)
+    assert f"row 2, column image_id: {image_id!r} {problem}; ids must be plain names" in line
+
+
+def test_pixel_size_in_nm_is_an_error(toy_manifest):
+    _edit(toy_manifest, pixel_size_um=325)
+    (line,) = _problems(toy_manifest, deep=False)
+    assert line.endswith("column pixel_size_um: 325 µm per pixel is implausible (more than 50); is it in nm? "
+                         "(0.325 µm)")
+
+
+def test_mixed_pixel_sizes_warn(toy_manifest, capsys):
+    _edit(toy_manifest, pixel_size_um=0.325)
+    manifest = load_manifest(toy_manifest)
+    expected = (f"{manifest.path}: warning: data set toy mixes pixel sizes (0.325, 0.59 µm/px); its nuclei "
+                "appear at different scales to the network")
+    assert manifest.warnings == (expected,)
+    assert main(["validate", str(toy_manifest)]) == 0
+    assert capsys.readouterr().err.strip() == expected
+
+
+def _rewrite(manifest, column, array):
+    path = manifest.parent / pd.read_csv(manifest)[column][1]
+    tifffile.imwrite(path, array, photometric="minisblack")
+
+
+def test_planes_last_stack_is_refused_with_its_axes(toy_manifest):
+    """Regression: a (48, 48, 3) stack was read as 48 planes of 48 x 3 px."""
+    _rewrite(toy_manifest, "brightfield", np.zeros((48, 48, 3), np.uint16))
+    (line,) = _problems(toy_manifest, deep=False)
+    assert line.endswith("column brightfield: " + str(toy_manifest.parent / "img/toy_HeLa_01_brightfield.tif")
+                         + ": shape (48, 48, 3) (axes QYX) holds its 3 planes last; store plane stacks planes "
+                         "first, (n_planes, H, W)")
+
+
+def test_tiny_images_are_refused(toy_manifest):
+    """Regression: 2 x 2 px images became one nucleus covering the image."""
+    for column in ("fluorescence", "labels", "labels_true", "artifacts"):
+        _rewrite(toy_manifest, column, np.ones((2, 2), np.uint16))
+    _rewrite(toy_manifest, "brightfield", np.ones((3, 2, 2), np.uint16))
+    (line,) = _problems(toy_manifest, deep=False)
+    assert line.endswith("column labels: " + str(toy_manifest.parent / "img/toy_HeLa_01_labels.tif")
+                         + ": image of 2 x 2 px is too small (each side must be at least 16 px)")

@@ -10,7 +10,7 @@ dataset                   yes       data set name (e.g. ``seven_lines``)
 cell_line                 yes       cell line (stratification, per-line analyses)
 well, field               no        plate well and field number
 instrument                no        microscope name
-pixel_size_um             yes       pixel edge in µm (> 0)
+pixel_size_um             yes       pixel edge in µm (> 0, at most 50)
 fluorescence              one of    nuclear-stain image, (H, W)
 brightfield               one of    focal-plane stack, (n_planes, H, W), planes first
 n_planes                  with bf   number of brightfield planes
@@ -20,7 +20,11 @@ artifacts                 no        binary mask of annotated artifact regions, (
 ========================  ========  ===================================================
 
 :func:`load_manifest` checks every row: each problem becomes one line naming the row, the column,
-the file and what is wrong, collected into one :class:`~nucflow.errors.ManifestError`.
+the file and what is wrong, collected into one :class:`~nucflow.errors.ManifestError`. Image ids
+must be plain names (they become file names: no path separators, not ``.`` or ``..``); a pixel
+size above :data:`MAX_PIXEL_SIZE_UM` is refused (a value in nm given as µm); a data set mixing
+pixel sizes is accepted with a warning (``Manifest.warnings``); a plane stack stored planes-last
+and an image under 16 px a side are refused.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
+from nucflow.data.shapes import MIN_SIDE_PX, plane_axis
 from nucflow.errors import ManifestError, NucflowError
 
 REQUIRED = ("image_id", "dataset", "cell_line", "pixel_size_um", "labels")
@@ -42,6 +47,8 @@ OPTIONAL = ("well", "field", "instrument", "n_planes", "labels_true", "artifacts
 COLUMNS = ("image_id", "dataset", "cell_line", "well", "field", "instrument", "pixel_size_um",
            "fluorescence", "brightfield", "n_planes", "labels", "labels_true", "artifacts")
 LABEL_COLUMNS = ("labels", "labels_true")
+#: no microscope image used for nuclei has pixels this large; a larger value is in nm (325 for 0.325)
+MAX_PIXEL_SIZE_UM = 50.0
 
 
 @dataclass(frozen=True)
@@ -52,14 +59,17 @@ class ImageInfo:
     dtype: np.dtype
     minimum: float | None = None
     finite: bool = True
+    axes: str = ""
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """A validated manifest. ``frame`` holds one row per image, indexed by position."""
+    """A validated manifest. ``frame`` holds one row per image, indexed by position; ``warnings``
+    are one-line notes on things that are allowed but suspicious (mixed pixel sizes)."""
 
     path: Path
     frame: pd.DataFrame
+    warnings: tuple[str, ...] = ()
 
     @property
     def root(self) -> Path:
@@ -102,16 +112,17 @@ def _image_info(path: Path, deep: bool) -> ImageInfo:
         from nucflow.io import read_image
 
         array = read_image(path)
-        return ImageInfo(array.shape, array.dtype, float(array.min()) if array.size else None)
+        return ImageInfo(array.shape, array.dtype, float(array.min()) if array.size else None,
+                         axes="YXS"[: array.ndim])
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
-        shape, dtype = tuple(series.shape), np.dtype(series.dtype)
+        shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype), series.axes
         if not deep:
-            return ImageInfo(shape, dtype)
+            return ImageInfo(shape, dtype, axes=axes)
         array = series.asarray()
     minimum = float(array.min()) if array.size else None
     finite = bool(np.isfinite(array).all()) if np.issubdtype(dtype, np.floating) else True
-    return ImageInfo(shape, dtype, minimum, finite)
+    return ImageInfo(shape, dtype, minimum, finite, axes)
 
 
 def _is_empty(value) -> bool:
@@ -129,6 +140,9 @@ def _check_row(manifest_path: Path, number: int, row: pd.Series, deep: bool) -> 
         size = float(row["pixel_size_um"])
         if not np.isfinite(size) or size <= 0:
             raise ValueError
+        if size > MAX_PIXEL_SIZE_UM:
+            problems.append(f"{where}, column pixel_size_um: {size:g} µm per pixel is implausible (more than "
+                            f"{MAX_PIXEL_SIZE_UM:g}); is it in nm? ({size / 1000:g} µm)")
     except (TypeError, ValueError):
         problems.append(f"{where}, column pixel_size_um: {row['pixel_size_um']!r} is not a positive number")
 
@@ -164,6 +178,9 @@ def _check_row(manifest_path: Path, number: int, row: pd.Series, deep: bool) -> 
 
     reference = infos.get("labels")
     ref_shape = reference.shape if reference is not None and len(reference.shape) == 2 else None
+    if ref_shape is not None and min(ref_shape) < MIN_SIDE_PX:
+        problems.append(f"{where}, column labels: {root / str(row['labels'])}: image of {ref_shape[0]} x "
+                        f"{ref_shape[1]} px is too small (each side must be at least {MIN_SIDE_PX} px)")
     for column in ("fluorescence", "labels_true", "artifacts"):
         info = infos.get(column)
         if info is None or ref_shape is None:
@@ -177,8 +194,11 @@ def _check_row(manifest_path: Path, number: int, row: pd.Series, deep: bool) -> 
     if bright is not None:
         path = root / str(row["brightfield"])
         shape = bright.shape if len(bright.shape) == 3 else (1,) + tuple(bright.shape)
+        planes_at = _plane_axis_problem(bright, row.get("n_planes"), path)
         if len(bright.shape) not in (2, 3):
             problems.append(f"{where}, column brightfield: {path}: expected (n_planes, H, W), got shape {bright.shape}")
+        elif planes_at:
+            problems.append(f"{where}, column brightfield: {planes_at}")
         else:
             if ref_shape is not None and tuple(shape[-2:]) != ref_shape:
                 problems.append(f"{where}, column brightfield: {path}: planes of shape {shape[-2:]} do not match labels {ref_shape}")
@@ -194,6 +214,51 @@ def _check_row(manifest_path: Path, number: int, row: pd.Series, deep: bool) -> 
         if not bright.finite:
             problems.append(f"{where}, column brightfield: {path}: contains NaN or inf")
     return problems
+
+
+def _plane_axis_problem(info: ImageInfo, declared, path: Path) -> str:
+    """'' when a 3-D stack holds its planes first, else the problem (planes last, or undecidable)."""
+    if len(info.shape) != 3:
+        return ""
+    try:
+        n_planes = None if _is_empty(declared) else int(float(declared))
+    except (TypeError, ValueError):
+        n_planes = None
+    try:
+        axis = plane_axis(info.shape, info.axes, n_planes, str(path))
+    except NucflowError as exc:
+        return str(exc)
+    if axis == 0:
+        return ""
+    return (f"{path}: shape {info.shape} (axes {info.axes}) holds its {info.shape[axis]} planes last; "
+            "store plane stacks planes first, (n_planes, H, W)")
+
+
+def id_problem(image_id) -> str:
+    """'' for an image id usable as a file name, else what is wrong with it (ids name output files,
+    so a separator or ``..`` would write outside the output folder)."""
+    text = str(image_id)
+    if text != text.strip():
+        return "starts or ends with white space"
+    if any(ch in text for ch in "/\\\0"):
+        return "contains a path separator"
+    if text in (".", ".."):
+        return "is not a file name"
+    return ""
+
+
+def pixel_size_warnings(path: Path, frame: pd.DataFrame) -> list[str]:
+    """One line per data set whose images have different pixel sizes (allowed, but the networks then
+    see nuclei at different scales)."""
+    sizes = pd.to_numeric(frame["pixel_size_um"], errors="coerce")
+    lines = []
+    for dataset, group in sizes.groupby(frame["dataset"], sort=True):
+        values = sorted(group.dropna().unique())
+        if len(values) > 1:
+            shown = ", ".join(f"{v:g}" for v in values[:5]) + (" ..." if len(values) > 5 else "")
+            lines.append(f"{path}: warning: data set {dataset} mixes pixel sizes ({shown} µm/px); its nuclei "
+                         "appear at different scales to the network")
+    return lines
 
 
 def read_manifest_table(path: str | os.PathLike) -> pd.DataFrame:
@@ -221,6 +286,11 @@ def read_manifest_table(path: str | os.PathLike) -> pd.DataFrame:
     for column in ("image_id", "dataset", "cell_line"):
         for index in np.flatnonzero(frame[column].isna().to_numpy()):
             problems.append(f"{path} row {index + 1}, column {column}: empty")
+    for index, image_id in frame["image_id"].dropna().items():
+        problem = id_problem(image_id)
+        if problem:
+            problems.append(f"{path} row {index + 1}, column image_id: {image_id!r} {problem}; ids must be "
+                            "plain names (they name output files)")
     duplicated = frame["image_id"][frame["image_id"].duplicated(keep="first")]
     for index, image_id in duplicated.items():
         problems.append(f"{path} row {index + 1}, column image_id: duplicate id {image_id!r}")
@@ -246,4 +316,5 @@ def load_manifest(path: str | os.PathLike, *, check_files: bool = True, deep: bo
         problems = [p for result in results for p in result]
         if problems:
             raise ManifestError(problems)
-    return Manifest(path=path, frame=frame.reset_index(drop=True))
+    frame = frame.reset_index(drop=True)
+    return Manifest(path=path, frame=frame, warnings=tuple(pixel_size_warnings(path, frame)))

@@ -1,4 +1,5 @@
-"""``nucflow validate MANIFEST``: exit 0 with a one-line summary, or one line per problem and exit 1."""
+"""``nucflow validate MANIFEST``: exit 0 with a one-line summary (after any warnings, one line each, on
+stderr), or one line per problem and exit 1."""
 
 from __future__ import annotations
 
@@ -23,5 +24,7 @@ def run(args) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
+    for line in manifest.warnings:
+        print(line, file=sys.stderr)
     print(manifest.summary())
     return 0
