@@ -160,6 +160,86 @@ def test_cli_reports_a_bad_import_as_one_line(tmp_path, monkeypatch, capsys):
     assert status == 2 and err.count("\n") == 1 and "b.png: image has no mask" in err
 
 
+def test_reimport_is_all_or_nothing(tmp_path):
+    """Regression: re-running into an existing --out overwrote x.tif, then failed on a later bad file and
+    left the old manifest and import.json beside the new images."""
+    source = cellpose_folder(tmp_path / "in")
+    out = tmp_path / "out"
+    import_folder(source, out, modality="fluorescence", pixel_size_um=1.0, dataset="d")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(NucflowError) as info:
+        import_folder(source, out, modality="fluorescence", pixel_size_um=1.0, dataset="d")
+    assert str(info.value) == (f"--out {out.resolve()}: is not empty; give --overwrite to replace it with this "
+                               "import, or an empty or new folder")
+    tifffile.imwrite(source / "a.tif", constant(555))        # new data for a, then a bad image after it
+    tifffile.imwrite(source / "c.tif", constant(1, (16, 21)))
+    tifffile.imwrite(source / "c_masks.tif", labels_image())
+    with pytest.raises(NucflowError, match="c.tif: image of shape"):
+        import_folder(source, out, modality="fluorescence", pixel_size_um=1.0, dataset="d", overwrite=True)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]  # no staging folder left
+    (source / "c.tif").unlink()
+    (source / "c_masks.tif").unlink()
+    (out / "stray.txt").write_text("replaced with the folder")
+    manifest = import_folder(source, out, modality="fluorescence", pixel_size_um=1.0, dataset="d", overwrite=True)
+    assert int(tifffile.imread(manifest.file("a", "fluorescence"))[0, 0]) == 555
+    assert not (out / "stray.txt").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]
+
+
+def test_validation_failure_names_the_output_not_the_staging_folder(tmp_path):
+    bad = ImportedField(image_id="a", cell_line="x", labels=labels_image(), fluorescence=constant(1, (16, 21)))
+    with pytest.raises(ManifestError) as info:
+        write_import(tmp_path / "out", [bad], dataset="d", pixel_size_um=1.0, importer="test", arguments={})
+    assert str(info.value).startswith(f"{tmp_path / 'out' / 'manifest.csv'} row 1 (image_id=a), column fluorescence: "
+                                      f"{tmp_path / 'out' / 'd/fluorescence/a.tif'}: shape (16, 21)")
+
+
+def test_every_importer_refuses_a_non_empty_out(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    images, masks, plate_map = phenix_export(tmp_path / "plate", old_form=False)
+    with pytest.raises(NucflowError, match="is not empty; give --overwrite"):
+        import_phenix(images, out, plate_map=plate_map, masks_dir=masks, pixel_size_um=1.0, dataset="p",
+                      nuclear_channel=1)
+    from nucflow.data.importers.ndev import import_ndev
+
+    with pytest.raises(NucflowError, match="is not empty; give --overwrite"):
+        import_ndev(out, path=tmp_path / "any.tiff")
+    with pytest.raises(NucflowError, match="holds the input"):
+        import_phenix(images, tmp_path / "plate", plate_map=plate_map, masks_dir=masks, pixel_size_um=1.0,
+                      dataset="p", nuclear_channel=1, overwrite=True)
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def binary_folder(root: Path) -> Path:
+    """a.tif with a uint8 0/1 mask of three separate squares (semantic, not instance, labels)."""
+    root.mkdir(parents=True)
+    tifffile.imwrite(root / "a.tif", constant(100))
+    mask = np.zeros(SHAPE, np.uint8)
+    mask[1:4, 1:4] = mask[8:12, 2:6] = mask[10:14, 12:18] = 1
+    tifffile.imwrite(root / "a_masks.tif", mask)
+    return root
+
+
+def test_binary_mask_is_refused_or_labelled_on_request(tmp_path, capsys):
+    """Regression: a uint8 0/1 mask was taken as instance labels (three nuclei as one)."""
+    source = binary_folder(tmp_path / "in")
+    with pytest.raises(NucflowError) as info:
+        import_folder(source, tmp_path / "out", modality="fluorescence", pixel_size_um=1.0, dataset="d")
+    assert str(info.value) == (f"{source / 'a_masks.tif'}: binary mask (one value, 1, in 3 separate regions); "
+                               "instance labels (one integer per nucleus) are needed, or give --binary-masks to "
+                               "label its connected regions")
+    assert run_cli(["folder", str(source), "--modality", "fluorescence", "--pixel-size-um", "1", "--dataset", "d",
+                    "--binary-masks", "--out", str(tmp_path / "out")]) == 0
+    assert "--binary-masks: binary masks were labelled by connected regions" in capsys.readouterr().out
+    labels = tifffile.imread(tmp_path / "out" / "d" / "labels" / "a.tif")
+    assert labels.dtype == np.uint16 and sorted(np.unique(labels)) == [0, 1, 2, 3]
+    assert [int((labels == i).sum()) for i in (1, 2, 3)] == [9, 16, 24]
+    assert json.loads((tmp_path / "out" / "import.json").read_text())["arguments"]["binary_masks"] is True
+
+
 # --------------------------------------------------------------------------- phenix
 
 def test_phenix_name_forms_agree():

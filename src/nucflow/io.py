@@ -49,6 +49,43 @@ def _atomic_target(path: Path):
     return Path(tmp)
 
 
+def staging_dir(target: str | os.PathLike, purpose: str = "staging") -> Path:
+    """A new, empty hidden folder beside ``target`` (same file system, so it can be renamed into
+    place) with the permissions a plain ``mkdir`` would give."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.{purpose}-", dir=target.parent))
+    os.chmod(folder, 0o777 & ~_umask())
+    return folder
+
+
+def replace_dir(staging: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Put folder ``staging`` in the place of ``target`` (which may exist): two renames, the old
+    folder removed only after the new one is in place."""
+    import shutil
+
+    staging, target = Path(staging), Path(target)
+    old = None
+    if target.exists():
+        old = staging_dir(target, "old")
+        os.replace(target, old / target.name)
+    os.rename(staging, target)
+    if old is not None:
+        shutil.rmtree(old)
+    return target
+
+
+def ensure_dir(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Create folder ``path`` (and parents); a one-line error naming ``option`` when a file is in the way."""
+    path = Path(path)
+    blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        what = "exists and is not a folder" if blocking == path else f"{blocking} is a file, not a folder"
+        raise NucflowError(f"{option} {path}: {what}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def write_tiff(path: str | os.PathLike, array: np.ndarray, *, compress: bool = True, **kwargs) -> Path:
     """Write ``array`` as a TIFF atomically. Output is byte-deterministic (no timestamps).
 

@@ -2,6 +2,8 @@
 
 Every importer writes ``DIR/manifest.csv``, the converted TIFFs under ``DIR/<dataset>/`` and
 ``DIR/import.json``, then validates the manifest (reading every pixel); see ``docs/importers.md``.
+All or nothing: the import is written beside ``DIR`` and replaces it only once it validated; a
+non-empty ``DIR`` needs ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=Path, required=True,
                         help="output folder: manifest.csv, import.json and "
-                             "<dataset>/{fluorescence,brightfield,labels}/")
+                             "<dataset>/{fluorescence,brightfield,labels}/; must be new or empty")
+    output.add_argument("--overwrite", action="store_true",
+                        help="replace a non-empty --out whole, once the new import has validated")
+
+
+def _mask_options(group) -> None:
+    group.add_argument("--binary-masks", action="store_true",
+                       help="masks are binary (one value for every nucleus): label their 4-connected regions, "
+                            "one nucleus each (touching nuclei stay one); without it a binary mask is refused")
 
 
 def _add_folder(sub) -> None:
@@ -29,6 +39,7 @@ def _add_folder(sub) -> None:
     inputs.add_argument("--metadata", type=Path, default=None,
                         help="optional CSV: image_id (file stem) and any of cell_line, well, field, instrument; "
                              "must list every image")
+    _mask_options(inputs)
     about = parser.add_argument_group("about the data")
     about.add_argument("--pixel-size-um", type=float, required=True, help="pixel edge in µm")
     about.add_argument("--dataset", required=True, help="data set name written to the manifest")
@@ -51,6 +62,7 @@ def _add_phenix(sub) -> None:
     inputs.add_argument("--masks", type=Path, required=True,
                         help="folder of instance masks named <image_id>_masks.tif, image_id = r02c03f01 "
                              "(+ sk<t> when several time points)")
+    _mask_options(inputs)
     channels = parser.add_argument_group("channels (1-based, as ch<N> / R<N> in the file names)")
     channels.add_argument("--nuclear-channel", type=int, default=None,
                           help="nuclear stain channel; several planes are max-projected")
@@ -91,17 +103,23 @@ def run(args: argparse.Namespace) -> int:
         from nucflow.data.importers.folder import import_folder
 
         manifest = import_folder(args.images, args.out, modality=args.modality, pixel_size_um=args.pixel_size_um,
-                                 dataset=args.dataset, metadata_csv=args.metadata, instrument=args.instrument)
+                                 dataset=args.dataset, metadata_csv=args.metadata, instrument=args.instrument,
+                                 overwrite=args.overwrite, binary_masks=args.binary_masks)
     elif args.importer == "phenix":
         from nucflow.data.importers.phenix import import_phenix
 
         manifest = import_phenix(args.images, args.out, plate_map=args.plate_map, masks_dir=args.masks,
                                  pixel_size_um=args.pixel_size_um, dataset=args.dataset,
                                  nuclear_channel=args.nuclear_channel,
-                                 brightfield_channel=args.brightfield_channel, instrument=args.instrument)
+                                 brightfield_channel=args.brightfield_channel, instrument=args.instrument,
+                                 overwrite=args.overwrite, binary_masks=args.binary_masks)
     else:
         from nucflow.data.importers.ndev import import_ndev
 
-        manifest = import_ndev(args.out, dataset=args.dataset, path=args.file, cell_line=args.cell_line)
+        manifest = import_ndev(args.out, dataset=args.dataset, path=args.file, cell_line=args.cell_line,
+                               overwrite=args.overwrite)
+    if getattr(args, "binary_masks", False):
+        print(f"{args.out}: --binary-masks: binary masks were labelled by connected regions (4-connected), one "
+              "nucleus per region; touching nuclei count as one")
     print(manifest.summary())
     return 0

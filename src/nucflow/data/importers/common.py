@@ -9,12 +9,17 @@ already in the manifest's axis order) and hands it to :func:`write_import`, whic
 
 and then validates the manifest with :func:`nucflow.data.manifest.load_manifest` (``deep=True``), so
 an import that would give a bad manifest fails at once with the validator's one-line messages.
-Importers only read their inputs; :func:`check_out_dir` refuses an output folder that is one of them.
+
+An import is all or nothing: everything is written into a staging folder beside ``DIR`` and swapped
+in only once the whole import validated; a failed import leaves ``DIR`` as it was. A non-empty
+``DIR`` is refused unless ``overwrite`` (then it is replaced whole). Importers only read their
+inputs; :func:`check_out_dir` refuses an output folder that is, or holds, one of them.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +29,8 @@ import pandas as pd
 
 from nucflow import __version__
 from nucflow.data.manifest import COLUMNS, Manifest, load_manifest
-from nucflow.errors import NucflowError
-from nucflow.io import write_csv, write_json, write_tiff
+from nucflow.errors import ManifestError, NucflowError
+from nucflow.io import replace_dir, staging_dir, write_csv, write_json, write_tiff
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
 UNCHECKED_NAME = "manifest.unchecked.csv"
@@ -105,13 +110,38 @@ def as_stack(array: np.ndarray, source: Path | str) -> np.ndarray:
     return as_intensity(array, source)
 
 
-def as_labels(array: np.ndarray, source: Path | str) -> np.ndarray:
-    """Instance labels (H, W) as uint16 (uint32 above 65535). Refuses binary, negative or fractional masks."""
+def _binary_regions(array: np.ndarray) -> int:
+    """Connected regions (4-connected) of the one non-zero value of ``array``; 0 when it has several
+    values or one value forming a single region (a one-nucleus instance mask)."""
+    from skimage.measure import label as label_regions
+
+    values = np.unique(array)
+    values = values[values != 0]
+    if len(values) != 1:
+        return 0
+    n = int(label_regions(array == values[0], connectivity=1).max())
+    return n if n > 1 else 0
+
+
+def as_labels(array: np.ndarray, source: Path | str, *, binary_masks: bool = False) -> np.ndarray:
+    """Instance labels (H, W) as uint16 (uint32 above 65535). Refuses binary, negative or fractional masks.
+
+    A mask is binary when it is boolean, or when its single non-zero value (1, 255, ...) covers
+    several separate regions: one label for many nuclei. With ``binary_masks`` such a mask is
+    turned into instance labels instead, one per 4-connected region (touching nuclei stay one).
+    """
     array = _squeeze_leading(np.asarray(array), 2)
     if array.ndim != 2:
         raise NucflowError(f"{source}: expected a 2-D (H, W) label image, got shape {array.shape}")
-    if array.dtype == np.bool_:
-        raise NucflowError(f"{source}: binary mask; instance labels (one integer per nucleus) are needed")
+    regions = 0 if np.issubdtype(array.dtype, np.floating) else _binary_regions(array)
+    if binary_masks and (array.dtype == np.bool_ or regions):
+        from skimage.measure import label as label_regions
+
+        array = label_regions(array != 0, connectivity=1)
+    elif array.dtype == np.bool_ or regions:
+        found = "boolean" if array.dtype == np.bool_ else f"one value, {int(array.max())}, in {regions} separate regions"
+        raise NucflowError(f"{source}: binary mask ({found}); instance labels (one integer per nucleus) are "
+                           "needed, or give --binary-masks to label its connected regions")
     if np.issubdtype(array.dtype, np.floating):
         if not np.isfinite(array).all() or not np.array_equal(array, np.round(array)):
             raise NucflowError(f"{source}: labels must be whole numbers, got fractional values ({array.dtype})")
@@ -133,14 +163,25 @@ def check_same_shape(shape: tuple[int, ...], labels_shape: tuple[int, ...], sour
                            f"{labels_source} of shape {tuple(labels_shape)}")
 
 
-def check_out_dir(out_dir: Path, inputs: Iterable[Path | None]) -> Path:
-    """``out_dir`` resolved; refuses to write into an input folder (importers never modify inputs)."""
+def check_out_dir(out_dir: Path, inputs: Iterable[Path | None], overwrite: bool = False) -> Path:
+    """``out_dir`` resolved; refuses an input folder or a folder holding one (importers never modify
+    inputs, and an import replaces its output folder whole), a file, and a non-empty folder unless
+    ``overwrite``."""
     out = Path(out_dir).resolve()
     for item in inputs:
-        if item is not None and Path(item).resolve() == out:
+        if item is None:
+            continue
+        item = Path(item).resolve()
+        if item == out:
             raise NucflowError(f"--out {out_dir}: is an input folder; importers never write into their inputs")
+        if out in item.parents:
+            raise NucflowError(f"--out {out_dir}: holds the input {item}; an import replaces its output folder, "
+                               "so give a separate one")
     if out.exists() and not out.is_dir():
         raise NucflowError(f"--out {out_dir}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise NucflowError(f"--out {out_dir}: is not empty; give --overwrite to replace it with this import, "
+                           "or an empty or new folder")
     return out
 
 
@@ -177,19 +218,40 @@ def _row(field: ImportedField, dataset: str, pixel_size_um: float, paths: Mappin
 
 
 def write_import(out_dir: str | os.PathLike, fields: Iterable[ImportedField], *, dataset: str,
-                 pixel_size_um: float, importer: str, arguments: Mapping) -> Manifest:
-    """Write the fields' TIFFs, ``manifest.csv`` and ``import.json`` under ``out_dir``; return the
+                 pixel_size_um: float, importer: str, arguments: Mapping, overwrite: bool = False) -> Manifest:
+    """Write the fields' TIFFs, ``manifest.csv`` and ``import.json`` as folder ``out_dir``; return the
     validated manifest.
 
-    The manifest is written as ``manifest.unchecked.csv``, checked with ``load_manifest(...,
-    deep=True)`` (every pixel read) and only then renamed to ``manifest.csv``; on failure the
-    validator's :class:`~nucflow.errors.ManifestError` propagates and no manifest is left.
+    Everything goes into a staging folder beside ``out_dir``; the manifest is checked there with
+    ``load_manifest(..., deep=True)`` (every pixel read), and only a valid import replaces
+    ``out_dir`` (a non-empty one only with ``overwrite``). On any failure the staging folder is
+    removed, the error (e.g. the validator's :class:`~nucflow.errors.ManifestError`) propagates and
+    ``out_dir`` is untouched.
 
     ``arguments`` (JSON-serialisable) is recorded in ``import.json`` with the importer's name.
     """
-    out = Path(out_dir)
+    out = check_out_dir(Path(out_dir), [], overwrite)
     dataset = check_name(dataset, "--dataset")
     pixel_size_um = check_pixel_size(pixel_size_um)
+    staging = staging_dir(out, "import")
+    try:
+        try:
+            _write_staged(staging, fields, dataset, pixel_size_um, importer, arguments)
+        except ManifestError as exc:  # name the files where they were to go, not the staging folder
+            staged = str(staging / UNCHECKED_NAME), str(staging)
+            raise ManifestError([p.replace(staged[0], str(out / "manifest.csv")).replace(staged[1], str(out))
+                                 for p in exc.problems]) from None
+        check_out_dir(out, [], overwrite)  # nothing appeared in the meantime
+        replace_dir(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return load_manifest(out / "manifest.csv", check_files=False)
+
+
+def _write_staged(out: Path, fields: Iterable[ImportedField], dataset: str, pixel_size_um: float,
+                  importer: str, arguments: Mapping) -> None:
+    """Write the import into folder ``out`` and validate it there."""
     rows, seen = [], set()
     for field in fields:
         check_name(field.image_id, "image id")
@@ -221,4 +283,3 @@ def write_import(out_dir: str | os.PathLike, fields: Iterable[ImportedField], *,
     write_json(out / "import.json", {"importer": importer, "arguments": dict(arguments),
                                      "dataset": dataset, "n_images": len(rows),
                                      "nucflow_version": __version__})
-    return load_manifest(out / "manifest.csv", check_files=False)

@@ -130,8 +130,9 @@ def read_metadata(path: Path, image_ids: list[str]) -> dict[str, dict]:
     return metadata
 
 
-def _read_field(pair: ImageMaskPair, modality: str, meta: dict, instrument: str) -> ImportedField:
-    labels = as_labels(read_image(pair.mask), pair.mask)
+def _read_field(pair: ImageMaskPair, modality: str, meta: dict, instrument: str,
+                binary_masks: bool = False) -> ImportedField:
+    labels = as_labels(read_image(pair.mask), pair.mask, binary_masks=binary_masks)
     raw = read_image(pair.image)
     if modality == "fluorescence":
         fluorescence, brightfield = as_plane(raw, pair.image), None
@@ -148,27 +149,29 @@ def _read_field(pair: ImageMaskPair, modality: str, meta: dict, instrument: str)
 
 def import_folder(images_dir: str | Path, out_dir: str | Path, *, modality: str, pixel_size_um: float,
                   dataset: str, metadata_csv: str | Path | None = None,
-                  instrument: str = "") -> Manifest:
+                  instrument: str = "", overwrite: bool = False, binary_masks: bool = False) -> Manifest:
     """Convert a Cellpose/StarDist-style folder into ``out_dir`` (manifest.csv, TIFFs, import.json).
 
-    ``modality`` says what the images are (``fluorescence`` or ``brightfield``). Returns the
-    validated manifest.
+    ``modality`` says what the images are (``fluorescence`` or ``brightfield``). A non-empty
+    ``out_dir`` is replaced only with ``overwrite``; ``binary_masks`` labels the connected regions of
+    binary masks instead of refusing them. Returns the validated manifest.
     """
     if modality not in MODALITIES:
         raise NucflowError(f"--modality: {modality!r} is not one of {', '.join(MODALITIES)}")
     images_dir = Path(images_dir)
-    out = check_out_dir(Path(out_dir), [images_dir, images_dir / "images", images_dir / "masks"])
+    out = check_out_dir(Path(out_dir), [images_dir, images_dir / "images", images_dir / "masks", metadata_csv],
+                        overwrite)
     pairs = find_pairs(images_dir)
     ids = [p.image_id for p in pairs]
     metadata = read_metadata(Path(metadata_csv), ids) if metadata_csv is not None else {}
 
     def fields() -> Iterator[ImportedField]:
         for pair in pairs:
-            yield _read_field(pair, modality, metadata.get(pair.image_id, {}), instrument)
+            yield _read_field(pair, modality, metadata.get(pair.image_id, {}), instrument, binary_masks)
 
     arguments = {"images": str(images_dir), "modality": modality, "pixel_size_um": float(pixel_size_um),
                  "dataset": dataset, "metadata": None if metadata_csv is None else str(metadata_csv),
-                 "instrument": instrument, "layout": detect_layout(images_dir)}
+                 "instrument": instrument, "layout": detect_layout(images_dir), "binary_masks": binary_masks}
     return write_import(out, fields(), dataset=dataset, pixel_size_um=pixel_size_um, importer="folder",
-                        arguments=arguments)
+                        arguments=arguments, overwrite=overwrite)
 

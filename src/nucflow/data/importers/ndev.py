@@ -96,13 +96,14 @@ def read_scratch_assay(path: Path) -> tuple[dict[str, np.ndarray], float]:
 
 
 def import_ndev(out_dir: str | Path, *, dataset: str = "ndev", path: str | Path | None = None,
-                cell_line: str = DEFAULT_CELL_LINE) -> Manifest:
+                cell_line: str = DEFAULT_CELL_LINE, overwrite: bool = False) -> Manifest:
     """Write the scratch assay as a 10-field data set into ``out_dir``; returns the validated manifest.
 
-    ``path`` overrides the file's location (default: inside the installed ``ndev-sampledata``).
+    ``path`` overrides the file's location (default: inside the installed ``ndev-sampledata``); a
+    non-empty ``out_dir`` is replaced only with ``overwrite``.
     """
     source = Path(path) if path is not None else sample_path()
-    out = check_out_dir(Path(out_dir), [source.parent])
+    out = check_out_dir(Path(out_dir), [source.parent, source], overwrite)
     channels, pixel_size_um = read_scratch_assay(source)
     n_time = channels["labels"].shape[0]
 
@@ -118,4 +119,4 @@ def import_ndev(out_dir: str | Path, *, dataset: str = "ndev", path: str | Path 
     arguments = {"source": str(source), "dataset": dataset, "cell_line": cell_line,
                  "channels": dict(CHANNEL_NAMES), "pixel_size_um": pixel_size_um}
     return write_import(out, fields(), dataset=dataset, pixel_size_um=pixel_size_um, importer="ndev",
-                        arguments=arguments)
+                        arguments=arguments, overwrite=overwrite)

@@ -192,18 +192,20 @@ def _read_planes(planes: list[PhenixPlane]) -> list[np.ndarray]:
 
 def import_phenix(images_dir: str | Path, out_dir: str | Path, *, plate_map: str | Path, masks_dir: str | Path,
                   pixel_size_um: float, dataset: str, nuclear_channel: int | None = None,
-                  brightfield_channel: int | None = None, instrument: str = "Opera Phenix") -> Manifest:
+                  brightfield_channel: int | None = None, instrument: str = "Opera Phenix",
+                  overwrite: bool = False, binary_masks: bool = False) -> Manifest:
     """Convert a Harmony export into ``out_dir`` (manifest.csv, TIFFs, import.json); see the module doc.
 
     At least one of ``nuclear_channel`` / ``brightfield_channel`` (1-based channel numbers as in
-    the file names) must be given. Returns the validated manifest.
+    the file names) must be given. ``overwrite`` and ``binary_masks`` as in
+    :func:`~nucflow.data.importers.folder.import_folder`. Returns the validated manifest.
     """
     if nuclear_channel is None and brightfield_channel is None:
         raise NucflowError("give --nuclear-channel, --brightfield-channel or both")
     if nuclear_channel is not None and nuclear_channel == brightfield_channel:
         raise NucflowError(f"--nuclear-channel and --brightfield-channel are both {nuclear_channel}")
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
-    out = check_out_dir(Path(out_dir), [images_dir, masks_dir])
+    out = check_out_dir(Path(out_dir), [images_dir, masks_dir, plate_map], overwrite)
     if not masks_dir.is_dir():
         raise NucflowError(f"{masks_dir}: mask folder not found")
     lines = read_plate_map(Path(plate_map))
@@ -238,7 +240,7 @@ def import_phenix(images_dir: str | Path, out_dir: str | Path, *, plate_map: str
 
     def fields() -> Iterator[ImportedField]:
         for key, name, nuclear, bright, mask_path in jobs:
-            labels = as_labels(read_image(mask_path), mask_path)
+            labels = as_labels(read_image(mask_path), mask_path, binary_masks=binary_masks)
             fluorescence = brightfield = None
             if nuclear is not None:
                 arrays = _read_planes(nuclear)
@@ -255,6 +257,7 @@ def import_phenix(images_dir: str | Path, out_dir: str | Path, *, plate_map: str
                  "pixel_size_um": float(pixel_size_um), "dataset": dataset, "instrument": instrument,
                  "nuclear_channel": nuclear_channel, "brightfield_channel": brightfield_channel,
                  "brightfield_planes": plane_numbers,
-                 "nuclear_projection": "single plane, or maximum over planes when several"}
+                 "nuclear_projection": "single plane, or maximum over planes when several",
+                 "binary_masks": binary_masks}
     return write_import(out, fields(), dataset=dataset, pixel_size_um=pixel_size_um, importer="phenix",
-                        arguments=arguments)
+                        arguments=arguments, overwrite=overwrite)
