@@ -7,6 +7,11 @@ and ``run(args) -> int``.
 
 User errors (:class:`nucflow.errors.NucflowError`) are printed as one line, ``nucflow <cmd>: error:
 ...``, with exit status 2 and no traceback. ``NUCFLOW_DEBUG=1`` shows the traceback.
+
+A ``nucflow`` process whose command succeeds ends with one line on stderr (so in its rule's log), ``nucflow <cmd>:
+start-up S s, work W s``: start-up is the time from the process start (interpreter, imports,
+argument parsing) until the command's ``run`` begins, work the rest. ``nucflow.study.compute``
+reads these lines to tell how much of the study's time is start-up.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 import importlib
 import os
 import sys
+import time
 
 from nucflow import __version__
 from nucflow.errors import NucflowError
@@ -42,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("nucflow.evaluation.cli", "pixel and object metrics per image, per object and per run"),
     "tradeoff": ("nucflow.evaluation.tradeoff_cli", "precision/recall of the multi-scale merge at each confidence level"),
     "aggregate": ("nucflow.study.aggregate_cli", "one arm's result tables from its runs' metrics"),
+    "compute": ("nucflow.study.compute_cli", "where the study's time went: start-up, work and optimisation steps per job and rule"),
     "figures": ("nucflow.figures.cli", "draw the study figures and results/summary.md from the result tables"),
     "attribute": ("nucflow.attribution.cli", "density/size, label-noise, artifact and error-composition analyses"),
 }
@@ -71,7 +78,20 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
+def process_seconds() -> float | None:
+    """Seconds since this process started (Linux ``/proc``; ``None`` elsewhere)."""
+    try:
+        ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        uptime = float(open("/proc/uptime").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; ``argv`` defaults to the process's arguments, and only then (a real
+    ``nucflow`` process, not a call from Python) is the timing line printed."""
+    timed = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     top = _top_parser()
     if not argv or argv[0] in ("-h", "--help", "--version"):
@@ -83,7 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser(command)
         args = parser.parse_args(rest)
-        return int(args._run(args) or 0)
+        startup = process_seconds() if timed else None
+        status = int(args._run(args) or 0)
+        if startup is not None and status == 0:
+            work = (process_seconds() or startup) - startup
+            print(f"nucflow {command}: start-up {startup:.2f} s, work {work:.2f} s", file=sys.stderr)
+        return status
     except NucflowError as exc:
         if os.environ.get("NUCFLOW_DEBUG"):
             raise

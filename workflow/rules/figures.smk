@@ -47,10 +47,30 @@ rule models_table:
         "nucflow models --width {params.width} --size {params.size} --out {output} > {log} 2>&1"
 
 
+rule compute_table:
+    """Where the study's time went: wall, CPU, start-up and optimisation seconds per job and rule
+    (from the benchmark files, the jobs' logs and the runs' log.csv); read by figure 14."""
+    input:
+        figure_inputs(),
+    output:
+        jobs="results/tables/compute/jobs.csv",
+        rules="results/tables/compute/rules.csv",
+        summary="results/tables/compute/summary.json",
+    log:
+        "logs/figures/compute_table.log",
+    threads: 1
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "nucflow compute --results results --logs logs --out results/tables/compute > {log} 2>&1"
+
+
 rule figures:
     """Every figure of the arms that are on (PNG + PDF) and results/summary.md."""
     input:
         figure_inputs(),
+        compute="results/tables/compute/jobs.csv",
         overview=report(
             "results/data/overview.png",
             caption="../report/01_data_overview.rst",

@@ -9,6 +9,8 @@ BENCHMARKS = [
     "nucflow.bench.simulate",
     "nucflow.bench.models",
     "nucflow.bench.training",
+    "nucflow.bench.parity",
     "nucflow.bench.matching",
     "nucflow.bench.predict",
+    "nucflow.bench.study",
 ]

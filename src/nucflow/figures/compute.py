@@ -1,5 +1,6 @@
 """Figure 14: what the study cost -- wall time and peak memory of every Snakemake job, per rule,
-coloured by study arm.
+coloured by study arm, and (when ``tables/compute/rules.csv`` exists, written by ``nucflow
+compute``) where each rule's time went: process start-up, work, and optimisation steps.
 
 Inputs: every ``benchmarks/**/*.tsv`` (Snakemake benchmark files: ``s`` = wall time in seconds,
 ``max_rss`` = peak resident memory in MB, ``NA``/``-`` when unmeasured); ``plan.csv`` (optional)
@@ -14,10 +15,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from nucflow.figures.inputs import BENCHMARKS, present, read_benchmarks, read_plan
+from nucflow.figures.inputs import BENCHMARKS, present, read_benchmarks, read_plan, read_table
 from nucflow.figures.style import figure_style, group_palette, jitter, new_figure, save
 
 INPUTS = (f"{BENCHMARKS}/**/*.tsv",)
+COMPUTE_RULES = "tables/compute/rules.csv"
+SHARE_COLOURS = {"start-up": "#CC6677", "work": "0.7", "optimisation steps": "#117733"}
 RULE_ORDER = ("simulate", "validate_manifest", "split", "overview", "tiles", "augment", "plan", "lr_find",
               "train", "predict", "postprocess", "evaluate", "aggregate", "attribute", "figures")
 
@@ -52,6 +55,26 @@ def _strip(ax, jobs: pd.DataFrame, column: str, rules: list[str], palette: dict)
     ax.grid(axis="y", lw=0.4, alpha=0.5, which="major")
 
 
+def _shares(ax, rules_table: pd.DataFrame, rules: list[str]) -> None:
+    """Stacked bars per rule: start-up, work and optimisation steps as shares of its wall time."""
+    table = rules_table.set_index("rule").reindex(rules)
+    wall = table["wall_s"].to_numpy(float)
+    startup = np.nan_to_num(table["startup_s"].to_numpy(float))
+    optimisation = np.nan_to_num(table["optimisation_s"].to_numpy(float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        parts = {"start-up": startup / wall, "optimisation steps": optimisation / wall}
+    parts["work"] = np.clip(1 - parts["start-up"] - parts["optimisation steps"], 0, 1)
+    bottom = np.zeros(len(rules))
+    for name in ("start-up", "work", "optimisation steps"):
+        values = np.nan_to_num(parts[name])
+        ax.bar(range(len(rules)), values, bottom=bottom, color=SHARE_COLOURS[name], width=0.7, label=name)
+        bottom += values
+    ax.set_xticks(range(len(rules)), rules, rotation=35, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of the rule's wall time")
+    ax.legend(fontsize=6, loc="upper right", frameon=False)
+
+
 def fig_compute(results: Path, out_dir: Path) -> list[Path] | None:
     """Draw ``14_compute`` (PNG + PDF); None when there is no benchmark file."""
     results, out_dir = Path(results), Path(out_dir)
@@ -62,9 +85,19 @@ def fig_compute(results: Path, out_dir: Path) -> list[Path] | None:
     jobs["minutes"] = jobs["minutes"].clip(lower=1e-3)  # a log axis cannot show 0 s jobs
     rules = ordered_rules(jobs["rule"])
     palette = group_palette(jobs["arm"])
+    shares_path = results / COMPUTE_RULES
+    rules_table = read_table(shares_path, ("rule", "wall_s", "startup_s", "optimisation_s")) \
+        if shares_path.is_file() else None
     with figure_style():
-        fig = new_figure(max(7.0, 0.9 * len(rules) + 2.5), 3.0)
-        time_ax, memory_ax = fig.subplots(1, 2)
+        panels = 2 if rules_table is None else 3
+        fig = new_figure(max(7.0, 0.45 * panels * len(rules) + 2.5), 3.0)
+        time_ax, memory_ax, *share_ax = fig.subplots(1, panels)
+        if rules_table is not None:
+            _shares(share_ax[0], rules_table, rules)
+            total = rules_table[["cpu_s", "optimisation_s"]].sum() if "cpu_s" in rules_table else None
+            share = "" if total is None or not total["cpu_s"] else \
+                f" ({100 * total['optimisation_s'] / total['cpu_s']:.0f}% of CPU s in optimisation steps)"
+            share_ax[0].set_title(f"start-up, work, optimisation{share}")
         _strip(time_ax, jobs, "minutes", rules, palette)
         time_ax.set_ylabel("wall time per job (min, log scale)")
         time_ax.set_title(f"wall time ({len(jobs)} jobs, {jobs['seconds'].sum() / 3600:.2f} h in total)")

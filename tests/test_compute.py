@@ -1,0 +1,117 @@
+"""Where the study's time goes (nucflow.study.compute, `nucflow compute`) and the CLI's timing line."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nucflow import cli
+from nucflow.study.compute import job_table, read_timings, rule_table, shares
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def bench(path, wall, cpu, rss="100.5"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(HEADER + f"{wall}\t0:00:01\t{rss}\t1\t1\t1\t0\t0\t50\t{cpu}\n")
+
+
+def log(path, *lines):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{line}\n" for line in lines))
+
+
+@pytest.fixture
+def study(tmp_path):
+    """Two train jobs, one predict job and an evaluate job whose log reports no timing."""
+    results, logs = tmp_path / "results", tmp_path / "logs"
+    for run, wall, cpu, epochs in (("r1", 20.0, 19.0, (5.0, 7.0)), ("r2", 10.0, 9.5, (4.0,))):
+        bench(results / "benchmarks" / "train" / f"{run}.tsv", wall, cpu)
+        log(logs / "train" / f"{run}.log", "some output", f"nucflow train: start-up 4.00 s, work {wall - 4:.2f} s")
+        run_dir = results / "runs" / run
+        run_dir.mkdir(parents=True)
+        pd.DataFrame({"epoch": range(len(epochs)), "train_seconds": epochs}).to_csv(run_dir / "log.csv", index=False)
+    bench(results / "benchmarks" / "predict" / "r1" / "seven_lines-test.tsv", 3.0, 2.5, rss="NA")
+    log(logs / "predict" / "r1" / "seven_lines-test.log", "nucflow predict: start-up 1.25 s, work 1.50 s")
+    bench(results / "benchmarks" / "attribute" / "r1" / "x" / "published.tsv", 2.0, 2.0)
+    log(logs / "attribute" / "r1" / "x" / "published.log", "nucflow attribute: start-up 0.50 s, work 0.25 s",
+        "nucflow attribute: start-up 0.40 s, work 0.75 s")
+    bench(results / "benchmarks" / "evaluate" / "r1" / "x" / "published.tsv", 1.0, 1.0)
+    return results, logs
+
+
+def test_read_timings_takes_every_command_line(tmp_path):
+    path = tmp_path / "a.log"
+    log(path, "nucflow evaluate: start-up 0.61 s, work 2.10 s", "noise nucflow evaluate: start-up 9 s",
+        "nucflow run-config: start-up 0.10 s, work 0.00 s")
+    assert read_timings(path) == [("evaluate", 0.61, 2.10), ("run-config", 0.10, 0.0)]
+    assert read_timings(tmp_path / "missing.log") == []
+
+
+def test_job_table_joins_benchmarks_logs_and_run_logs(study):
+    jobs = job_table(*study).set_index(["rule", "key"])
+    assert jobs.loc[("train", "r1"), ["wall_s", "cpu_s", "startup_s", "work_s", "optimisation_s"]].tolist() == \
+        [20.0, 19.0, 4.0, 16.0, 12.0]
+    assert jobs.loc[("train", "r2"), "optimisation_s"] == 4.0
+    predict = jobs.loc[("predict", "r1/seven_lines-test")]
+    assert (predict["run_id"], predict["startup_s"], predict["optimisation_s"]) == ("", 1.25, 0.0)
+    assert math.isnan(predict["max_rss_mb"])
+    attribute = jobs.loc[("attribute", "r1/x/published")]
+    assert attribute["commands"] == 2 and attribute["startup_s"] == pytest.approx(0.9)
+    assert math.isnan(jobs.loc[("evaluate", "r1/x/published"), "startup_s"])
+
+
+def test_rule_table_and_shares(study):
+    jobs = job_table(*study)
+    rules = rule_table(jobs).set_index("rule")
+    assert rules.loc["train", ["jobs", "wall_s", "cpu_s", "optimisation_s"]].tolist() == [2, 30.0, 28.5, 16.0]
+    assert rules.loc["train", "optimisation_share_of_cpu"] == pytest.approx(16.0 / 28.5)
+    assert rules.loc["train", "mean_startup_s"] == 4.0
+    assert rules.loc["predict", "startup_share_of_wall"] == pytest.approx(1.25 / 3.0)
+    assert rules.index[0] == "train"  # largest CPU first
+    total = shares(jobs)
+    assert total["cpu_s"] == 34.0 and total["optimisation_s"] == 16.0
+    assert total["optimisation_share_of_cpu"] == pytest.approx(16.0 / 34.0)
+    assert (total["worst_nontraining_rule"], total["worst_nontraining_mean_startup_s"]) == ("predict", 1.25)
+
+
+def test_compute_command_writes_tables(study, tmp_path, capsys):
+    results, logs = study
+    out = results / "tables" / "compute"
+    assert cli.main(["compute", "--results", str(results), "--logs", str(logs), "--out", str(out)]) == 0
+    assert len(pd.read_csv(out / "jobs.csv")) == 5
+    assert set(pd.read_csv(out / "rules.csv")["rule"]) == {"train", "predict", "attribute", "evaluate"}
+    assert json.loads((out / "summary.json").read_text())["optimisation_s"] == 16.0
+    assert capsys.readouterr().err == ""  # called from Python: no timing line
+
+
+def test_a_nucflow_process_ends_with_its_timing_line_only_when_it_succeeds(study, tmp_path):
+    results, logs = study
+    nucflow = Path(sys.executable).with_name("nucflow")
+    ok = subprocess.run([str(nucflow), "compute", "--results", str(results), "--logs", str(logs),
+                         "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert ok.returncode == 0
+    (command, startup, work), = read_timings_text(ok.stderr)
+    assert command == "compute" and 0 < startup < 30 and 0 <= work < 30
+    failed = subprocess.run([str(nucflow), "compute", "--results", str(tmp_path), "--out", str(tmp_path / "o")],
+                            capture_output=True, text=True)
+    assert failed.returncode == 2 and "start-up" not in failed.stderr
+
+
+def read_timings_text(text):
+    path = Path(tempfile.mkdtemp()) / "x.log"
+    path.write_text(text)
+    return read_timings(path)
+
+
+def test_compute_without_benchmarks_is_one_line(tmp_path, capsys):
+    assert cli.main(["compute", "--results", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip() == \
+        f"nucflow compute: error: {tmp_path}/benchmarks: no benchmark files (has the workflow run?)"
