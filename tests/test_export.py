@@ -103,3 +103,26 @@ def test_bioimageio_description_validates(tmp_path, loss):
     assert passed, status
     test_input, test_output = np.load(out / "test_input.npy"), np.load(out / "test_output.npy")
     assert test_input.shape == (1, 2, 32, 32) and test_output.shape == (1, 3 if loss == "three_class" else 1, 32, 32)
+
+
+def test_corrupt_training_tiles_are_one_line_in_predict(tmp_path, capsys):
+    """Regression: a damaged tile set (read for its metadata) gave a long zipfile traceback."""
+    run_dir = make_run(tmp_path / "study")
+    tiles = tmp_path / "study" / "tiles" / "train.npz"
+    tiles.write_bytes(tiles.read_bytes()[:40])
+    tifffile.imwrite(tmp_path / "a.tif", disks_image())
+    assert main(["predict", "--model", str(run_dir), "--out", str(tmp_path / "o"), str(tmp_path / "a.tif")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.strip().startswith(f"nucflow predict: error: {tiles}: cannot read the training tile metadata, the "
+                                  "file is damaged or not a nucflow tile set (")
+
+
+def test_training_pixel_size_comes_from_the_tile_set(tmp_path):
+    run_dir = make_run(tmp_path / "study")
+    meta = {"size": 32, "normalisation": "percentile", "percentiles": [1.0, 99.8], "pixel_size_um": 0.59}
+    np.savez(tmp_path / "study" / "tiles" / "train.npz", meta=np.asarray(json.dumps(meta)))
+    assert load_model(run_dir)[1].pixel_size_um == 0.59
+    assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "e"), "--no-bioimageio"]) == 0
+    assert json.loads((tmp_path / "e" / "nucflow_model.json").read_text())["pixel_size_um"] == 0.59
+    assert load_model(run_dir, tile=32, normalisation="percentile", percentiles=(1.0, 99.8))[1].pixel_size_um == 0.59

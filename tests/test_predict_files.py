@@ -93,7 +93,8 @@ def test_outputs_written_readable_and_consistent(tmp_path):
             assert (row.centroid_y, row.centroid_x) == pytest.approx((ys.mean(), xs.mean()))
             assert row.mean_intensity_fluorescence == pytest.approx(raw[ys, xs].mean())
     saved = pd.read_csv(out / "summary.csv")
-    assert list(saved.columns) == ["image", "status", "message", "count", "mean_area_px2", "seconds"]
+    assert list(saved.columns) == ["image", "status", "message", "count", "mean_area_px2", "seconds",
+                                   "pixel_size_um", "scale", "provenance"]
     assert list(saved["count"]) == [3, 2] and saved["mean_area_px2"][0] == pytest.approx(areas[0])
 
 
@@ -373,3 +374,69 @@ def test_precision_is_chosen_by_the_device_and_recorded(tmp_path, monkeypatch):
     np.testing.assert_array_equal(maps["auto_plain"], maps["fp32"])
     difference = np.abs(maps["auto_bf16"] - maps["fp32"])
     assert 0 < difference.max() < 0.05
+
+
+def test_images_are_rescaled_to_the_training_pixel_size(tmp_path, capsys):
+    """Regression: an image at another magnification was segmented at the wrong scale without a word.
+    The training pixel size comes from the tile set; the image's from its OME metadata or --pixel-size-um."""
+    run_dir = make_run(tmp_path / "study", tile=32)
+    tiles = tmp_path / "study" / "tiles" / "train.npz"
+    meta = {"size": 32, "normalisation": "percentile", "percentiles": [1.0, 99.8], "pixel_size_um": 0.5}
+    np.savez(tiles, meta=np.asarray(json.dumps(meta)))
+    small = disks_image(shape=(40, 48), centres=((10, 10), (30, 36)), radius=4)
+    tifffile.imwrite(tmp_path / "coarse.ome.tif", small, ome=True, metadata={"axes": "YX", "PhysicalSizeX": 1.0})
+    tifffile.imwrite(tmp_path / "plain.tif", small)
+    tifffile.imwrite(tmp_path / "near.ome.tif", small, ome=True, metadata={"axes": "YX", "PhysicalSizeX": 0.52})
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(run_dir), "--out", str(out), str(tmp_path / "coarse.ome.tif"),
+                 str(tmp_path / "plain.tif"), str(tmp_path / "near.ome.tif")]) == 0
+    err = capsys.readouterr().err
+    assert ("note: model tiny was trained at 0.5 µm/px; images whose files state no pixel size are not rescaled "
+            "(give --pixel-size-um)") in err and "coarse.ome.tif: " in err and "rescaled x2" in err
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["scale"].tolist() == [2.0, 1.0, 1.0] and summary["pixel_size_um"].tolist()[0] == 1.0
+    assert np.isnan(summary["pixel_size_um"][1]) and summary["pixel_size_um"][2] == 0.52  # 4 %: not rescaled
+    assert tifffile.imread(out / "coarse_labels.tif").shape == (40, 48)
+    assert json.loads((out / "predict.json").read_text())["spec"]["pixel_size_um"] == 0.5
+    assert main(["predict", "--model", str(run_dir), "--out", str(out), "--pixel-size-um", "0.25",
+                 str(tmp_path / "plain.tif")]) == 0
+    assert pd.read_csv(out / "summary.csv")["scale"].tolist() == [0.5]  # the option, where the file says nothing
+
+
+def test_unknown_training_pixel_size_is_a_note(tmp_path):
+    tifffile.imwrite(tmp_path / "a.ome.tif", disks_image(), ome=True, metadata={"axes": "YX", "PhysicalSizeX": 2.0})
+    log = tmp_path / "log.txt"
+    with open(log, "w") as handle:
+        summary = predict_files(Threshold(), toy_spec(), [str(tmp_path / "a.ome.tif")], tmp_path / "out",
+                                toy_run(log=handle))
+    assert summary["scale"].tolist() == [1.0]
+    assert log.read_text().splitlines()[0] == ("nucflow predict: note: the training pixel size of model toy is "
+                                               "unknown; images are not rescaled (export the model with "
+                                               "--pixel-size-um to record it)")
+
+
+def test_planes_last_stack_is_predicted_planes_first(tmp_path):
+    """Regression: a (H, W, 9) stack went through as H planes of W x 9 px, exit 0."""
+    planes = np.stack([disks_image(seed=s) for s in range(9)])
+    tifffile.imwrite(tmp_path / "last.tif", np.moveaxis(planes, 0, -1), photometric="minisblack")
+    bright = toy_spec(modality="brightfield", in_channels=9, planes=tuple(range(9)))
+    summary = predict_files(Threshold(), bright, [str(tmp_path / "last.tif")], tmp_path / "out", toy_run())
+    assert summary["status"].tolist() == ["ok"] and summary["count"].tolist() == [3]
+    assert tifffile.imread(tmp_path / "out" / "last_labels.tif").shape == SHAPE
+
+
+def test_study_mode_reads_planes_last_stacks_and_refuses_path_ids(tmp_path, toy_manifest, capsys):
+    run_dir = make_run(tmp_path / "study", modality="brightfield", in_channels=3, planes=(0, 1, 2))
+    path = toy_manifest.parent / "img" / "toy_HeLa_00_brightfield.tif"
+    tifffile.imwrite(path, np.moveaxis(tifffile.imread(path), 0, -1), photometric="minisblack")  # (48, 48, 3)
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"toy": {"train": [], "val": [], "test": ["toy_HeLa_00"]}}))
+    args = ["predict", "--model", str(run_dir), "--manifest", str(toy_manifest), "--splits", str(splits),
+            "--eval-set", "toy:test", "--out", str(tmp_path / "out" / "maps")]
+    assert main(args) == 0 and tifffile.imread(tmp_path / "out" / "maps" / "toy_HeLa_00_prob.tif").shape == (48, 48)
+    frame = pd.read_csv(toy_manifest)
+    frame.loc[0, "image_id"] = "../escape"
+    frame.to_csv(toy_manifest, index=False)
+    splits.write_text(json.dumps({"toy": {"train": [], "val": [], "test": ["../escape"]}}))
+    assert main(args) == 2 and "'../escape' contains a path separator" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "escape_prob.tif").exists()

@@ -9,7 +9,7 @@ from nucflow.cli import main
 from nucflow.data.augment import augment
 from nucflow.data.manifest import load_manifest
 from nucflow.data.normalise import foreground_normalise, normalise, percentile_normalise
-from nucflow.data.tiles import TileSet, field_tiles, load_tiles, make_tiles, tile_starts
+from nucflow.data.tiles import TileSet, field_tiles, load_tiles, make_tiles, save_tiles, tile_starts
 from nucflow.errors import NucflowError
 
 
@@ -99,3 +99,40 @@ def test_cli_tiles_and_augment(toy_manifest, tmp_path):
     aug = tmp_path / "t.aug.npz"
     assert main(["augment", "--in", str(out), "--out", str(aug)]) == 0
     assert len(load_tiles(aug)) == 48
+
+
+def test_tile_meta_records_the_pixel_size(toy_manifest):
+    tiles = make_tiles(load_manifest(toy_manifest), ["toy_HeLa_00", "toy_A549_00"], "fluorescence", None, size=32)
+    assert tiles.meta["pixel_size_um"] == 0.59 and tiles.meta["pixel_sizes_um"] == [0.59]
+
+
+def test_tile_larger_than_the_images_is_refused(toy_manifest):
+    """Regression: tiles.size larger than the images was accepted (537 MB of padding for 4 images)."""
+    manifest = load_manifest(toy_manifest)
+    with pytest.raises(NucflowError) as info:
+        make_tiles(manifest, ["toy_HeLa_00"], "fluorescence", None, size=512)
+    assert str(info.value) == (f"{manifest.path}: image toy_HeLa_00: tile size 512: larger than the 48 x 48 px "
+                               "image (more than half of each tile would be padding); use at most 67 px")
+    assert make_tiles(manifest, ["toy_HeLa_00"], "fluorescence", None, size=64).images.shape == (1, 1, 64, 64)
+
+
+def test_corrupt_tile_set_is_one_line(tmp_path, capsys):
+    """Regression: a truncated .npz gave a long traceback (zipfile.BadZipFile)."""
+    path = tmp_path / "t.npz"
+    save_tiles(path, TileSet(np.zeros((2, 1, 8, 8), np.float32), np.zeros((2, 8, 8), np.int32),
+                             np.array(["a", "b"]), {"size": 8}))
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(NucflowError) as info:
+        load_tiles(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a readable nucflow tile set, the file is damaged or truncated (")
+    assert message.endswith("delete it so the tiles step writes it again") and "\n" not in message
+    assert main(["augment", "--in", str(path), "--out", str(tmp_path / "a.npz")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NucflowError, match="the folder of --out .*file: exists and is not a folder"):
+        save_tiles(tmp_path / "file" / "t.npz", load_tiles_or_empty())
+
+
+def load_tiles_or_empty() -> TileSet:
+    return TileSet(np.zeros((1, 1, 8, 8), np.float32), np.zeros((1, 8, 8), np.int32), np.array(["a"]), {})

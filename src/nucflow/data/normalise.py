@@ -7,7 +7,9 @@
   inference time from a first-pass prediction (see ``nucflow.inference``). Inputs are first
   percentile-scaled so the two passes see the same range.
 
-All functions take ``image`` as float-convertible (C, H, W) and return float32 (C, H, W).
+All functions take ``image`` as float-convertible (C, H, W) and return float32 (C, H, W). Images
+are cast with :func:`as_float32`, which keeps the signal of integers beyond float32's 24-bit
+mantissa (a uint32 camera offset of 2**31 would otherwise round every pixel to a multiple of 256).
 """
 
 from __future__ import annotations
@@ -18,11 +20,31 @@ from nucflow.errors import NucflowError
 
 METHODS = ("percentile", "foreground")
 _EPS = 1e-6
+#: integers up to this magnitude are exact in float32
+FLOAT32_EXACT = 2 ** 24
+
+
+def as_float32(image: np.ndarray) -> np.ndarray:
+    """A float32 copy of an intensity array of any shape that keeps its signal.
+
+    Values beyond +-2**24 (uint32 / int64 / float64 data with a large offset) are first shifted by
+    the minimum, in float64, so only the offset is lost: 2**31 + 5 and 2**31 + 6 stay 1 apart
+    instead of both becoming 2**31. Every normalisation here is shift-invariant. NaN and inf are
+    kept (the callers refuse them with the file's name).
+    """
+    array = np.asarray(image)
+    if array.size and (np.issubdtype(array.dtype, np.integer) or array.dtype.itemsize > 4):
+        finite = array if np.issubdtype(array.dtype, np.integer) else array[np.isfinite(array)]
+        if finite.size:
+            low, high = finite.min(), finite.max()
+            if max(abs(float(low)), abs(float(high))) > FLOAT32_EXACT:
+                return (array.astype(np.float64) - float(low)).astype(np.float32)
+    return array.astype(np.float32)
 
 
 def percentile_normalise(image: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarray:
     """Scale each channel so its ``low`` and ``high`` percentiles become 0 and 1."""
-    image = np.asarray(image, dtype=np.float32)
+    image = as_float32(image)
     if image.ndim != 3:
         raise NucflowError(f"expected a (C, H, W) image, got shape {image.shape}")
     lo, hi = np.percentile(image, [low, high], axis=(1, 2), keepdims=True)

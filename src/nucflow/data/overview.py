@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
+from nucflow.data.normalise import as_float32  # noqa: E402
 from nucflow.errors import NucflowError  # noqa: E402
 from nucflow.io import read_image, read_json  # noqa: E402
 
@@ -87,8 +88,9 @@ def label_colours(n_labels: int, seed: int = 0) -> ListedColormap:
 
 
 def _stretch(image: np.ndarray) -> np.ndarray:
+    image = as_float32(image)  # a large integer offset must not swallow the signal
     lo, hi = np.percentile(image, [1.0, 99.8])
-    return np.clip((image.astype(np.float32) - lo) / max(float(hi - lo), 1e-6), 0, 1)
+    return np.clip((image - lo) / max(float(hi - lo), 1e-6), 0, 1)
 
 
 def _scale_bar(ax, shape: tuple[int, int], pixel_size_um: float) -> None:

@@ -88,9 +88,10 @@ def max_tile_size(height: int, width: int) -> int:
     return max(s for s in range(1, upper + 1) if _real_fraction(s, height, width) >= 0.5)
 
 
-def check_tile_fits(size: int, height: int, width: int, where: str) -> None:
+def check_tile_fits(size: int, height: int, width: int, where: str, what: str = "images") -> None:
     """Refuse a tile ``size`` (px) that would be more than half reflect padding on an image of
-    (height, width) px; ``where`` starts the message (e.g. ``tiles.size 2048``)."""
+    (height, width) px; ``where`` starts the message (e.g. ``tiles.size 2048``), ``what`` names the
+    images (e.g. ``images of data set lncap``)."""
     if _real_fraction(int(size), int(height), int(width)) < 0.5:
-        raise NucflowError(f"{where}: larger than the {height} x {width} px images (more than half of each "
+        raise NucflowError(f"{where}: larger than the {height} x {width} px {what} (more than half of each "
                            f"tile would be padding); use at most {max_tile_size(height, width)} px")

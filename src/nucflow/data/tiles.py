@@ -6,7 +6,9 @@ A tile set is one ``.npz`` (no pickles) holding
 * ``labels`` int32 (N, S, S), instance labels (0 = background), from which the training code
   derives binary, 3-class and border-weight targets;
 * ``image_ids`` unicode (N,), the field each tile came from;
-* ``meta`` 0-d unicode JSON: data set, modality, planes, size, overlap, normalisation, ids.
+* ``meta`` 0-d unicode JSON: data set, modality, planes, size, overlap, normalisation, ids, and
+  ``pixel_size_um`` of the fields (their median when they differ; ``pixel_sizes_um`` lists them),
+  the scale the model learns, which ``nucflow predict`` rescales other images to.
 
 Tiles lie on a regular grid that covers the whole field (the last tile is flush with the border,
 so neighbours may overlap a little); fields smaller than a tile are reflect-padded.
@@ -22,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from nucflow.data.manifest import Manifest
-from nucflow.data.normalise import normalise
+from nucflow.data.normalise import as_float32, normalise
+from nucflow.data.shapes import check_min_size, check_tile_fits
 from nucflow.errors import NucflowError
-from nucflow.io import read_image
+from nucflow.io import ensure_dir, read_image
 
 MODALITIES = ("fluorescence", "brightfield")
 
@@ -78,7 +81,7 @@ def load_input(manifest: Manifest, image_id: str, modality: str, planes: list[in
     path = manifest.file(image_id, modality)
     if path is None:
         raise NucflowError(f"{manifest.path}: image {image_id} has no {modality} image")
-    image = read_image(path).astype(np.float32)
+    image = as_float32(read_image(path))
     if modality == "fluorescence":
         return image[None] if image.ndim == 2 else image
     stack = image[None] if image.ndim == 2 else image
@@ -104,7 +107,11 @@ def field_tiles(image: np.ndarray, labels: np.ndarray, size: int, overlap: float
 def make_tiles(manifest: Manifest, ids: list[str], modality: str, planes: list[int] | None, *,
                size: int, overlap: float = 0.0, normalisation: str = "percentile",
                percentiles: tuple[float, float] = (1.0, 99.8), dataset: str = "") -> TileSet:
-    """Normalise each field whole (so tiles share one scale), then tile it."""
+    """Normalise each field whole (so tiles share one scale), then tile it.
+
+    Refuses a field under ``min(16, size)`` px a side and a tile ``size`` that would be more than
+    half padding on a field (:mod:`nucflow.data.shapes`), naming the image and its size.
+    """
     if not ids:
         raise NucflowError("no images selected for tiling")
     all_images, all_labels, all_ids = [], [], []
@@ -113,13 +120,18 @@ def make_tiles(manifest: Manifest, ids: list[str], modality: str, planes: list[i
         labels = read_image(manifest.file(image_id, "labels")).astype(np.int32)
         if raw.shape[1:] != labels.shape:
             raise NucflowError(f"{manifest.path}: image {image_id}: input {raw.shape[1:]} and labels {labels.shape} differ in shape")
+        where = f"{manifest.path}: image {image_id}"
+        check_min_size(labels.shape, where, size)
+        check_tile_fits(size, *labels.shape, f"{where}: tile size {size}", "image")
         image = normalise(raw, normalisation, foreground=labels > 0, percentiles=percentiles)
         tiles, label_tiles = field_tiles(image, labels, size, overlap)
         all_images.append(tiles)
         all_labels.append(label_tiles)
         all_ids += [image_id] * len(tiles)
+    pixel_sizes = [float(manifest.row(i)["pixel_size_um"]) for i in ids]
     meta = {"dataset": dataset, "modality": modality, "planes": planes, "size": size, "overlap": overlap,
-            "normalisation": normalisation, "percentiles": list(percentiles), "ids": list(ids)}
+            "normalisation": normalisation, "percentiles": list(percentiles), "ids": list(ids),
+            "pixel_size_um": float(np.median(pixel_sizes)), "pixel_sizes_um": sorted(set(pixel_sizes))}
     return TileSet(np.concatenate(all_images).astype(np.float32), np.concatenate(all_labels).astype(np.int32),
                    np.asarray(all_ids, dtype=str), meta)
 
@@ -127,7 +139,9 @@ def make_tiles(manifest: Manifest, ids: list[str], modality: str, planes: list[i
 def save_tiles(path: str | os.PathLike, tiles: TileSet) -> Path:
     """Write a tile set atomically (``np.savez``, deterministic bytes)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise NucflowError(f"--out {path}: is a folder; give the tile set's file name (.npz)")
+    ensure_dir(path.parent, "the folder of --out")
     tmp = path.with_name(f".{path.name}.part")
     with open(tmp, "wb") as handle:
         np.savez(handle, images=tiles.images, labels=tiles.labels, image_ids=tiles.image_ids,
@@ -137,11 +151,14 @@ def save_tiles(path: str | os.PathLike, tiles: TileSet) -> Path:
 
 
 def load_tiles(path: str | os.PathLike) -> TileSet:
+    """Read a tile set; a missing, truncated or foreign file is one NucflowError naming it."""
     path = Path(path)
     if not path.is_file():
         raise NucflowError(f"{path}: tile set not found")
     try:
         with np.load(path, allow_pickle=False) as data:
             return TileSet(data["images"], data["labels"], data["image_ids"], json.loads(str(data["meta"])))
-    except (KeyError, ValueError, OSError) as exc:
-        raise NucflowError(f"{path}: not a nucflow tile set ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # zipfile, zlib, numpy and json each raise their own types for a damaged file
+        reason = " ".join(str(exc).split())[:200]
+        raise NucflowError(f"{path}: not a readable nucflow tile set, the file is damaged or truncated "
+                           f"({type(exc).__name__}: {reason}); delete it so the tiles step writes it again") from None

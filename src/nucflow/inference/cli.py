@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from nucflow.data.manifest import load_manifest
 from nucflow.data.split import select
@@ -28,7 +27,8 @@ from nucflow.errors import NucflowError
 from nucflow.inference.export import parse_percentiles, read_tile_meta
 from nucflow.inference.window import check_window
 from nucflow.inference.predict import InferenceSettings, load_run, pick_device, predict_field, predict_field_scales
-from nucflow.io import read_image, read_json, write_json, write_tiff
+from nucflow.inference.images import read_field
+from nucflow.io import ensure_dir, read_json, write_json, write_tiff
 from nucflow.precision import resolve
 
 
@@ -70,8 +70,13 @@ def add_arguments(parser) -> None:
                                        f"one of {', '.join(p for p in POSTPROCESSORS if p != 'multiscale')}")
     user.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                       help="override one post-processing parameter, e.g. threshold=0.4 (repeatable)")
-    user.add_argument("--pixel-size-um", type=float, help="pixel size of your images; object sizes in µm instead of px")
-    user.add_argument("--overwrite", action="store_true", help="redo images whose outputs exist (default: skip them)")
+    user.add_argument("--pixel-size-um", type=float,
+                      help="pixel size of your images where the file does not state it (OME, ImageJ); object "
+                           "sizes in µm instead of px; images more than 5%% off the model's training pixel size "
+                           "are rescaled to it")
+    user.add_argument("--overwrite", action="store_true",
+                      help="redo images whose outputs exist, and allow another model's outputs in --out "
+                           "(default: skip images done from the same input, model and settings)")
     user.add_argument("--fail-fast", action="store_true", help="stop at the first bad image")
     recorded = parser.add_argument_group("training input, for a run folder whose training tiles are not here")
     recorded.add_argument("--tile", type=int, help="training tile size (px)")
@@ -149,6 +154,7 @@ def run_files(args) -> int:
     """User mode: segment image files (see :mod:`nucflow.inference.files`)."""
     from nucflow.inference.export import load_model
     from nucflow.inference.files import FilesRun, check_method, predict_files
+    from nucflow.inference.provenance import model_identity
     from nucflow.postprocess import parse_param_strings
 
     settings = settings_from(args)
@@ -172,14 +178,16 @@ def run_files(args) -> int:
     check_method(method, spec.out_channels)
     params = dict(spec.params) if method == spec.method else {}
     params.update(parse_param_strings(method, args.param))
-    if args.pixel_size_um is not None and not args.pixel_size_um > 0:
-        raise NucflowError(f"--pixel-size-um {args.pixel_size_um}: must be > 0")
+    if args.pixel_size_um is not None and not 0 < args.pixel_size_um <= 50:
+        raise NucflowError(f"--pixel-size-um {args.pixel_size_um}: must be > 0 and at most 50 µm (is it in nm?)")
+    identity = model_identity(args.model, spec.run_id)
     files_run = FilesRun(settings=settings, method=method, params=params, pixel_size_um=args.pixel_size_um,
-                         overwrite=args.overwrite, fail_fast=args.fail_fast)
-    out = Path(args.out)
+                         overwrite=args.overwrite, fail_fast=args.fail_fast, model=identity)
+    out = ensure_dir(args.out)
     start = time.perf_counter()
     summary = predict_files(network, spec, args.images, out, files_run)
-    write_json(out / "predict.json", {"model": str(args.model), "spec": spec.to_dict(), "method": method,
+    write_json(out / "predict.json", {"model": str(args.model), "model_identity": identity,
+                                      "spec": spec.to_dict(), "method": method,
                                       "params": params, "device": settings.device, "overlap": settings.overlap,
                                       "tta": settings.tta, "precision": settings.precision,
                                       "channels_last": settings.channels_last, "pixel_size_um": args.pixel_size_um,
@@ -188,6 +196,17 @@ def run_files(args) -> int:
     print(f"{out}: {counts.get('ok', 0)} segmented, {counts.get('skipped', 0)} skipped, "
           f"{counts.get('error', 0)} failed in {time.perf_counter() - start:.1f} s (summary.csv)")
     return 1 if counts.get("error", 0) else 0
+
+
+def manifest_planes(manifest, image_id: str, modality: str) -> int | None:
+    """The manifest's plane count of an image's stack (1 for fluorescence; None when not given)."""
+    if modality == "fluorescence":
+        return 1
+    value = manifest.row(image_id).get("n_planes")
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def run_study(args) -> int:
@@ -202,14 +221,13 @@ def run_study(args) -> int:
     manifest = load_manifest(args.manifest, check_files=False)
     dataset, split, lines, excluded = parse_eval_set(args.eval_set)
     ids = select(read_json(args.splits), manifest.frame, dataset, split, lines=lines, exclude_lines=excluded)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(args.out)
     start = time.perf_counter()
     for image_id in ids:
         path = manifest.file(image_id, run_config.modality)
         if path is None:
             raise NucflowError(f"{manifest.path}: image {image_id} has no {run_config.modality} image")
-        raw = read_image(path)
+        raw = read_field(path, manifest_planes(manifest, image_id, run_config.modality))
         prob = predict_field(model, run_config, raw, settings, tile=window,
                              normalisation=trained["normalisation"], percentiles=trained["percentiles"],
                              name=str(path))

@@ -125,15 +125,18 @@ class ModelSpec:
 
 
 def read_tile_meta(path: str | Path) -> dict:
-    """Tile size, normalisation and percentiles recorded in a training tile set (``.npz`` meta)."""
+    """Tile size, normalisation, percentiles and training pixel size (µm, None when the tile set
+    does not record it) of a training tile set (``.npz`` meta)."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-    except (OSError, KeyError, ValueError) as exc:
-        raise NucflowError(f"{path}: cannot read the training tile metadata ({type(exc).__name__})") from None
-    return {"tile": int(meta["size"]), "normalisation": meta["normalisation"],
-            "percentiles": tuple(meta.get("percentiles", (1.0, 99.8)))}
+        return {"tile": int(meta["size"]), "normalisation": meta["normalisation"],
+                "percentiles": tuple(meta.get("percentiles", (1.0, 99.8))),
+                "pixel_size_um": meta.get("pixel_size_um")}
+    except Exception as exc:  # a truncated or foreign file fails in zipfile, zlib, json or here
+        raise NucflowError(f"{path}: cannot read the training tile metadata, the file is damaged or not a "
+                           f"nucflow tile set ({type(exc).__name__})") from None
 
 
 def find_tile_set(recorded: str, run_dir: Path) -> Path | None:
@@ -155,7 +158,8 @@ def spec_from_run(run_dir: str | Path, run, *, tile: int | None = None, normalis
     """The ModelSpec of a run folder: ``run.json`` plus its training tile metadata.
 
     Values given here win; the rest come from the first training tile set, found as recorded or
-    relative to a folder above the run. A clear error when neither can tell.
+    relative to a folder above the run. A clear error when neither can tell the tile size,
+    normalisation or percentiles; the pixel size stays None (unknown) when nothing records it.
     """
     run_dir = Path(run_dir)
     given = {"tile": tile, "normalisation": normalisation, "percentiles": percentiles}
@@ -170,6 +174,10 @@ def spec_from_run(run_dir: str | Path, run, *, tile: int | None = None, normalis
                 f"they are (nucflow export), or give {missing}")
         recorded = read_tile_meta(path)
         given = {key: recorded[key] if value is None else value for key, value in given.items()}
+        pixel_size_um = recorded["pixel_size_um"] if pixel_size_um is None else pixel_size_um
+    elif pixel_size_um is None:  # tile, normalisation and percentiles given: the pixel size if the tiles are here
+        path = find_tile_set(run.train_tiles[0], run_dir)
+        pixel_size_um = read_tile_meta(path)["pixel_size_um"] if path is not None else None
     return ModelSpec(run_id=run.run_id, model=run.model, width=run.width, modality=run.modality,
                      in_channels=run.in_channels, out_channels=run.out_channels, planes=tuple(run.planes),
                      tile=int(given["tile"]), normalisation=given["normalisation"],

@@ -10,14 +10,18 @@ gives, in ``DIR``:
 * ``<stem>_objects.csv`` one row per nucleus (:func:`object_table`);
 
 and the run gives ``summary.csv``: one row per input with ``status`` ok / skipped / error, the
-message, the nucleus count and mean area. Every file is written atomically; an image whose three
-outputs exist is skipped unless ``overwrite``. A bad image is reported in one line naming it and
-skipped (or, with ``fail_fast``, ends the run); the caller turns any error into a non-zero exit.
+message, the nucleus count and mean area, the pixel size, the rescale factor and the provenance key.
+Every file is written atomically. An image is skipped only when its three outputs exist and its
+labels record the same provenance (input bytes, model, method, parameters, settings; see
+:mod:`nucflow.inference.provenance`), unless ``overwrite``; a folder filled by another model is
+refused. An image whose pixel size (from the file, else ``FilesRun.pixel_size_um``) differs from
+the model's training pixel size by more than 5 % is predicted rescaled to it, outputs on the
+image's own grid. A bad image is reported in one line naming it and skipped (or, with
+``fail_fast``, ends the run); the caller turns any error into a non-zero exit.
 """
 
 from __future__ import annotations
 
-import glob
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,109 +34,16 @@ import torch
 
 from nucflow.errors import NucflowError
 from nucflow.evaluation.morphology import object_morphology, unit_suffixes
-from nucflow.inference.predict import InferenceSettings, predict_field, select_input
+from nucflow.inference.images import expand_inputs, output_stem, read_field, read_pixel_size_um
+from nucflow.inference.predict import InferenceSettings, predict_field_rescaled, select_input
+from nucflow.inference.provenance import check_same_model, description, file_sha256, provenance_key, recorded_key
 from nucflow.inference.sliding import window_starts
-from nucflow.io import read_image, write_csv, write_tiff
+from nucflow.io import ensure_dir, write_csv, write_tiff
 from nucflow.postprocess import POSTPROCESSORS, postprocess
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
 OUTPUTS = ("_prob.tif", "_labels.tif", "_objects.csv")
-#: axes of a TIFF series that may hold the planes of one field (Z focus, C channel, Q/I unnamed)
-PLANE_AXES = "ZCQI"
-
-
-# ---------------------------------------------------------------------------------------------
-# inputs
-
-
-def output_stem(path: Path) -> str:
-    """``a/x.ome.tif`` -> ``x``; ``a/x.png`` -> ``x``."""
-    name = path.name
-    for suffix in (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".png"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
-def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
-def expand_inputs(items: list[str], out_dir: Path) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Image paths named by files, folders and globs, in order, each once; and the (item, problem)
-    pairs of items that name no image. Folders and globs never pick up files inside ``out_dir``."""
-    out_dir = out_dir.resolve()
-    found: list[Path] = []
-    problems: list[tuple[str, str]] = []
-
-    def outside_out(path: Path) -> bool:
-        return path.resolve().parent != out_dir
-
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            images = sorted(p for p in path.iterdir() if _is_image(p) and outside_out(p))
-            if not images:
-                problems.append((item, f"{item}: folder holds no TIFF or PNG images"))
-            found += images
-        elif path.exists() or not any(ch in item for ch in "*?["):
-            found.append(path)  # a missing or unsupported file is reported when it is read
-        else:
-            images = [Path(p) for p in sorted(glob.glob(item, recursive=True))]
-            images = [p for p in images if _is_image(p) and outside_out(p)]
-            if not images:
-                problems.append((item, f"{item}: no TIFF or PNG images match"))
-            found += images
-    unique, seen = [], set()
-    for path in found:
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(path)
-    return unique, problems
-
-
-def read_field(path: Path) -> np.ndarray:
-    """One field from an image file: (H, W), or (planes, H, W) for a stack.
-
-    TIFF / OME-TIFF: the first series; singleton axes are dropped and one remaining non-spatial
-    axis (Z, C or unnamed) holds the planes. PNG: grey, or RGB(A) whose colour channels are equal.
-    """
-    if not path.is_file():
-        raise NucflowError(f"{path}: file not found")
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise NucflowError(f"{path}: unsupported format {path.suffix!r}; give TIFF, OME-TIFF or PNG")
-    if path.suffix.lower() == ".png":
-        array = read_image(path)
-        axes = "YXS"[: array.ndim]
-    else:
-        import tifffile
-
-        try:
-            with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                axes, array = series.axes, series.asarray()
-        except Exception as exc:  # tifffile raises many types; the user needs the file and the reason
-            raise NucflowError(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from None
-    array = np.asarray(array)
-    if array.size == 0:
-        raise NucflowError(f"{path}: empty image, shape {array.shape}")
-    keep = [i for i, extent in enumerate(array.shape) if extent > 1 or axes[i] in "YX"]
-    array = array.reshape([array.shape[i] for i in keep])
-    axes = "".join(axes[i] for i in keep)
-    if "S" in axes:  # colour samples: fine when grey in disguise
-        samples = np.moveaxis(array, axes.index("S"), 0)
-        colour = samples[:3] if len(samples) in (3, 4) else samples[:1]  # drop alpha
-        if not all(np.array_equal(colour[0], c) for c in colour[1:]):
-            raise NucflowError(f"{path}: colour image (axes {axes}, shape {array.shape}); "
-                               "give a single-channel image or a plane stack")
-        array, axes = colour[0], axes.replace("S", "")
-    if array.ndim == 2:
-        return array
-    if array.ndim == 3 and axes[-2:] == "YX" and axes[0] in PLANE_AXES:
-        return array
-    raise NucflowError(f"{path}: expected an (H, W) image or a (planes, H, W) stack, got shape "
-                       f"{array.shape} (axes {axes})")
+#: rescale an image to the model's pixel size when the two differ by more than this fraction
+RESCALE_TOLERANCE = 0.05
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,7 +102,12 @@ class _TileCounter(torch.nn.Module):
 
 @dataclass
 class FilesRun:
-    """Settings of one user-mode run. ``params`` override the post-processing defaults of ``method``."""
+    """Settings of one user-mode run. ``params`` override the post-processing defaults of ``method``.
+
+    ``pixel_size_um`` is the images' pixel size where a file does not state its own (and makes
+    object sizes µm); ``model`` the model's identity (:func:`~nucflow.inference.provenance.model_identity`),
+    recorded in every output and compared with the folder's ``predict.json``.
+    """
 
     settings: InferenceSettings
     method: str
@@ -200,6 +116,7 @@ class FilesRun:
     overwrite: bool = False
     fail_fast: bool = False
     log: TextIO | None = None  # None: sys.stderr at run time
+    model: dict = field(default_factory=dict)
 
 
 def check_method(method: str, out_channels: int) -> None:
@@ -220,26 +137,60 @@ def tile_count(shape: tuple[int, int], spec, settings: InferenceSettings) -> int
     return windows * (8 if settings.tta else 1) * (2 if spec.normalisation == "foreground" else 1)
 
 
-def segment_file(network, spec, path: Path, out: Path, run: FilesRun, report=lambda done, total: None) -> dict:
-    """Predict, label and measure one image; write its three outputs; return its summary row."""
-    raw = read_field(path)
-    select_input(raw, spec, str(path))  # plane count, NaN and shape checks, before any work
+def expected_planes(spec) -> int:
+    """The plane count a stack for this model most likely has (finds the plane axis of plain TIFFs)."""
+    if spec.modality == "fluorescence":
+        return 1
+    return max(spec.planes) + 1 if spec.planes else spec.in_channels
+
+
+def scale_factor(image_um: float | None, model_um: float | None) -> float:
+    """Image / model pixel size when both are known and differ by more than 5 %, else 1."""
+    if image_um is None or model_um is None:
+        return 1.0
+    factor = float(image_um) / float(model_um)
+    return factor if abs(factor - 1.0) > RESCALE_TOLERANCE else 1.0
+
+
+def provenance(path: Path, spec, run: FilesRun, pixel_size_um: float | None, factor: float) -> dict:
+    """What the outputs of ``path`` depend on (see :mod:`nucflow.inference.provenance`)."""
+    settings = run.settings
+    return {"input_sha256": file_sha256(path), "model": run.model, "method": run.method, "params": run.params,
+            "tile": spec.tile, "planes": list(spec.planes), "normalisation": spec.normalisation,
+            "percentiles": list(spec.percentiles), "overlap": settings.overlap, "tta": settings.tta,
+            "autocast": str(settings.autocast_dtype), "image_pixel_size_um": pixel_size_um,
+            "model_pixel_size_um": spec.pixel_size_um, "scale": factor, "units_pixel_size_um": run.pixel_size_um}
+
+
+def segment_file(network, spec, path: Path, out: Path, run: FilesRun, record: dict,
+                 report=lambda done, total: None) -> dict:
+    """Predict, label and measure one image; write its three outputs; return its summary row.
+
+    ``record`` (:func:`provenance`) goes into the TIFFs' descriptions; its ``scale`` resizes the
+    image for the network.
+    """
+    raw = read_field(path, expected_planes(spec))
+    select_input(raw, spec, str(path), spec.tile)  # plane count, size, NaN checks, before any work
     stack = raw[None] if raw.ndim == 2 else raw
     channels = stack if spec.modality == "fluorescence" else stack[list(spec.planes or range(spec.in_channels))]
-    total = tile_count(channels.shape[1:], spec, run.settings)
-    prob = predict_field(_TileCounter(network, lambda done: report(done, total)), spec, raw, run.settings,
-                         tile=spec.tile, normalisation=spec.normalisation, percentiles=spec.percentiles,
-                         name=str(path))
+    factor = record["scale"]
+    scaled = tuple(max(1, round(d * factor)) for d in channels.shape[1:])
+    total = tile_count(scaled, spec, run.settings)
+    prob = predict_field_rescaled(_TileCounter(network, lambda done: report(done, total)), spec, raw, run.settings,
+                                  factor, tile=spec.tile, normalisation=spec.normalisation,
+                                  percentiles=spec.percentiles, name=str(path))
     if run.method == "three_class":
         source = prob
     else:  # a three-class model's foreground is everything but background
         source = prob[0] if len(prob) == 1 else 1.0 - prob[0]
     labels = postprocess(run.method, source.astype(np.float64), **run.params)
-    table = object_table(labels, channels, channel_names(spec), run.pixel_size_um)
+    units = record["image_pixel_size_um"] if run.pixel_size_um is not None else None
+    table = object_table(labels, channels, channel_names(spec), units)
     stem = output_stem(path)
-    write_tiff(out / f"{stem}_labels.tif", labels.astype(label_dtype(labels)))
+    text = description(record)
+    write_tiff(out / f"{stem}_prob.tif", prob[0] if len(prob) == 1 else prob, description=text)
     write_csv(out / f"{stem}_objects.csv", table)
-    write_tiff(out / f"{stem}_prob.tif", prob[0] if len(prob) == 1 else prob)
+    write_tiff(out / f"{stem}_labels.tif", labels.astype(label_dtype(labels)), description=text)  # last: marks done
     return {"count": len(table), "mean_area": float(table[_area_column(run)].mean()) if len(table) else np.nan}
 
 
@@ -255,19 +206,44 @@ def _existing_row(out: Path, stem: str, run: FilesRun) -> dict:
         return {"count": np.nan, "mean_area": np.nan}
 
 
+def _pixel_size(path: Path, run: FilesRun) -> float | None:
+    """The image's pixel size: the file's own, else the run's; NucflowError for a value in nm."""
+    stated = read_pixel_size_um(path)
+    size = stated if stated is not None else run.pixel_size_um
+    if size is not None and not 0 < size <= 50:
+        raise NucflowError(f"{path}: pixel size {size:g} µm is implausible (more than 50 µm); is it in nm?")
+    return size
+
+
+def _rescale_note(spec, run: FilesRun) -> str:
+    """One line when images cannot be rescaled to the model's pixel size ('' when they can be)."""
+    if spec.pixel_size_um is None:
+        return (f"note: the training pixel size of model {spec.run_id} is unknown; images are not rescaled "
+                "(export the model with --pixel-size-um to record it)")
+    if run.pixel_size_um is None:
+        return (f"note: model {spec.run_id} was trained at {spec.pixel_size_um:g} µm/px; images whose files "
+                "state no pixel size are not rescaled (give --pixel-size-um)")
+    return ""
+
+
 def predict_files(network, spec, items: list[str], out: str | Path, run: FilesRun) -> pd.DataFrame:
     """Segment every image named by ``items``; write per-image outputs and ``summary.csv``.
 
-    Returns the summary (columns ``image, status, message, count, mean_area_<unit>, seconds``).
+    Returns the summary (columns ``image, status, message, count, mean_area_<unit>, seconds,
+    pixel_size_um, scale, provenance``).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out)
     check_method(run.method, spec.out_channels)
+    if run.model:
+        check_same_model(out, run.model, run.overwrite)
     paths, problems = expand_inputs(items, out)
     log = run.log or sys.stderr
     rows = [{"image": item, "status": "error", "message": message} for item, message in problems]
     for _, message in problems:
         print(f"nucflow predict: {message}", file=log)
+    note = _rescale_note(spec, run)
+    if note:
+        print(f"nucflow predict: {note}", file=log)
     stems: dict[str, Path] = {}
     live = getattr(log, "isatty", lambda: False)()  # a terminal gets a live tile counter
     restart = "\r\033[K" if live else ""  # back to the line start and clear the counter
@@ -283,17 +259,25 @@ def predict_files(network, spec, items: list[str], out: str | Path, run: FilesRu
                 raise NucflowError(f"{path}: would write the same outputs ({stem}_*) as {stems[stem]}; "
                                    "rename one or predict them into separate folders")
             stems[stem] = path
-            if not run.overwrite and all((out / f"{stem}{suffix}").is_file() for suffix in OUTPUTS):
-                row.update(status="skipped", message="outputs exist (--overwrite to redo)",
-                           **_existing_row(out, stem, run))
+            if not path.is_file():
+                raise NucflowError(f"{path}: file not found")
+            pixel_size = _pixel_size(path, run)
+            record = provenance(path, spec, run, pixel_size, scale_factor(pixel_size, spec.pixel_size_um))
+            key = provenance_key(record)
+            row.update(pixel_size_um=pixel_size, scale=record["scale"], provenance=key)
+            if (not run.overwrite and all((out / f"{stem}{suffix}").is_file() for suffix in OUTPUTS)
+                    and recorded_key(out / f"{stem}_labels.tif") == key):
+                row.update(status="skipped", message="outputs exist from the same input, model and settings "
+                                                     "(--overwrite to redo)", **_existing_row(out, stem, run))
                 print(f"{prefix}: skipped, outputs exist", file=log)
             else:
                 def report(done, total, prefix=prefix):
                     if live:
                         print(f"\r{prefix}: tile {done}/{total}", end="", file=log, flush=True)
 
-                row.update(status="ok", message="", **segment_file(network, spec, path, out, run, report))
-                print(f"{restart}{prefix}: {row['count']} nuclei "
+                row.update(status="ok", message="", **segment_file(network, spec, path, out, run, record, report))
+                rescaled = f", rescaled x{record['scale']:.3g}" if record["scale"] != 1.0 else ""
+                print(f"{restart}{prefix}: {row['count']} nuclei{rescaled} "
                       f"({time.perf_counter() - start:.1f} s)", file=log)
         except NucflowError as exc:
             message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
@@ -301,7 +285,8 @@ def predict_files(network, spec, items: list[str], out: str | Path, run: FilesRu
             print(f"{restart}nucflow predict: {message}", file=log)
         row["seconds"] = round(time.perf_counter() - start, 3)
         rows.append(row)
-    summary = pd.DataFrame(rows, columns=["image", "status", "message", "count", "mean_area", "seconds"])
+    summary = pd.DataFrame(rows, columns=["image", "status", "message", "count", "mean_area", "seconds",
+                                          "pixel_size_um", "scale", "provenance"])
     summary["count"] = summary["count"].astype("Int64")
     summary = summary.rename(columns={"mean_area": _area_column(run).replace("area", "mean_area", 1)})
     write_csv(out / "summary.csv", summary)

@@ -29,6 +29,7 @@ import pandas as pd
 
 from nucflow import __version__
 from nucflow.data.manifest import COLUMNS, Manifest, load_manifest
+from nucflow.data.normalise import as_float32
 from nucflow.errors import ManifestError, NucflowError
 from nucflow.io import replace_dir, staging_dir, write_csv, write_json, write_tiff
 
@@ -67,7 +68,9 @@ def _squeeze_leading(array: np.ndarray, keep: int) -> np.ndarray:
 
 
 def as_intensity(array: np.ndarray, source: Path | str) -> np.ndarray:
-    """A 2-D intensity image as uint8/uint16/float32 (other integers converted where they fit).
+    """A 2-D intensity image as uint8/uint16/float32 (other integers converted where they fit; those
+    that do not become float32 by :func:`~nucflow.data.normalise.as_float32`, which drops a large
+    offset rather than the signal).
 
     Raises NucflowError naming ``source`` for boolean, complex or out-of-range data.
     """
@@ -78,12 +81,12 @@ def as_intensity(array: np.ndarray, source: Path | str) -> np.ndarray:
         return array
     if np.issubdtype(array.dtype, np.integer):
         if array.size and (array.min() < 0 or array.max() > np.iinfo(np.uint16).max):
-            return array.astype(np.float32)
+            return as_float32(array)
         return array.astype(np.uint16)
     if np.issubdtype(array.dtype, np.floating):
         if not np.isfinite(array).all():
             raise NucflowError(f"{source}: image contains NaN or inf")
-        return array.astype(np.float32)
+        return as_float32(array)
     raise NucflowError(f"{source}: intensity image has unsupported dtype {array.dtype}")
 
 
