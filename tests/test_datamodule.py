@@ -30,3 +30,19 @@ def test_val_max_tiles_is_checked():
     assert RunConfig.from_dict({**base, "val_max_tiles": 8}).val_max_tiles == 8
     with pytest.raises(NucflowError, match="val_max_tiles"):
         RunConfig.from_dict({**base, "val_max_tiles": 0})
+
+
+def test_damaged_tile_set_stops_training_with_one_line(tmp_path):
+    """Regression: a truncated tiles .npz gave a long zipfile traceback when training loaded it."""
+    from nucflow.data.datamodule import load_tile_arrays
+    from nucflow.data.tiles import TileSet, save_tiles
+
+    path = tmp_path / "train.npz"
+    save_tiles(path, TileSet(np.zeros((4, 1, 16, 16), np.float32), np.zeros((4, 16, 16), np.int32),
+                             np.array(["a"] * 4), {"size": 16}))
+    path.write_bytes(path.read_bytes()[:-200])  # the zip's central directory is gone
+    with pytest.raises(NucflowError) as info:
+        load_tile_arrays([str(path)], 1, "binary", with_weights=False)
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a readable nucflow tile set, the file is damaged or truncated (BadZipFile")
+    assert "\n" not in message

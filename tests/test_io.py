@@ -27,3 +27,23 @@ def test_jpeg_tiff_reads_through_read_image(tmp_path):
     read = read_image(path)
     assert read.shape == (48, 64) and read.dtype == np.uint8
     assert np.abs(read.astype(int) - image).max() <= 8  # lossy, but the same picture
+
+
+def test_writers_refuse_a_file_in_the_way_with_one_line(tmp_path):
+    """Regression: an --out that is an existing file (or a folder where a file goes) gave a traceback."""
+    from nucflow.errors import NucflowError
+    from nucflow.io import ensure_dir, write_json, write_tiff
+
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file")
+    with pytest.raises(NucflowError) as info:
+        write_tiff(blocker / "x.tif", np.zeros((4, 4), np.uint8))
+    assert str(info.value) == f"cannot write x.tif: {tmp_path / 'taken'}: exists and is not a folder"
+    with pytest.raises(NucflowError) as info:
+        ensure_dir(blocker / "sub" / "deeper")
+    assert str(info.value) == f"--out {blocker / 'sub' / 'deeper'}: {blocker} is a file, not a folder"
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(NucflowError) as info:
+        write_json(tmp_path / "folder", {})
+    assert str(info.value) == f"{tmp_path / 'folder'}: is a folder; cannot write a file in its place"
+    assert ensure_dir(tmp_path / "new" / "one").is_dir()

@@ -41,8 +41,11 @@ def _umask() -> int:
 
 def _atomic_target(path: Path):
     """A temporary file beside ``path`` with the permissions a plain ``open`` would give
-    (mkstemp's 0600 would hide outputs from the rest of a lab's group on a shared cluster)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    (mkstemp's 0600 would hide outputs from the rest of a lab's group on a shared cluster).
+    A folder at ``path``, or a file where a folder above it should be, is a one-line NucflowError."""
+    if path.is_dir():
+        raise NucflowError(f"{path}: is a folder; cannot write a file in its place")
+    ensure_dir(path.parent, f"cannot write {path.name}:")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())

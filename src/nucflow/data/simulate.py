@@ -29,7 +29,7 @@ from nucflow.data.lines import (InstrumentParams, LineParams, plane_defocus_um, 
                                 resolve_line)
 from nucflow.data.optics import band_noise_pair, brightfield_stack, fluorescence_image, illumination
 from nucflow.errors import NucflowError
-from nucflow.io import write_csv, write_json, write_tiff
+from nucflow.io import ensure_dir, write_csv, write_json, write_tiff
 
 MANIFEST_COLUMNS = ["image_id", "dataset", "cell_line", "well", "field", "instrument",
                     "pixel_size_um", "fluorescence", "brightfield", "n_planes", "labels",
@@ -270,8 +270,7 @@ def simulate(config: SimulationConfig, out_dir: str | Path, workers: int = 1) ->
     """
     if workers < 1:
         raise NucflowError(f"--workers: must be at least 1, got {workers}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = ensure_dir(out_dir)
     manifest = manifest_frame(config)
     jobs = [(config, d, k, str(out_dir)) for d in config.datasets for k in field_keys(d)]
     if workers == 1 or len(jobs) == 1:

@@ -33,7 +33,7 @@ import numpy as np
 from nucflow import __version__
 from nucflow.data.normalise import METHODS as NORMALISATIONS
 from nucflow.errors import NucflowError
-from nucflow.io import read_json, write_json
+from nucflow.io import ensure_dir, read_json, write_json
 
 SIDECAR = "nucflow_model.json"
 WEIGHTS = "model.ts"
@@ -272,7 +272,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, author: str = "nucflow",
     network, run = load_run(run_dir, "cpu")
     spec = spec_from_run(run_dir, run, **input_overrides)
     spec = spec.replace(params=default_params(spec.method))
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
     weights = out / WEIGHTS
     tmp = out / f".{WEIGHTS}.part"
     with warnings.catch_warnings():

@@ -48,6 +48,33 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return data
 
 
+def check_resumable(last: str | os.PathLike, best: str | os.PathLike) -> None:
+    """Refuse to resume from a ``last.ckpt`` that does not load (a job killed while writing it, a
+    full disk), with how to recover: delete it to restart, or resume from ``best`` when that loads.
+
+    Loads on CPU with ``weights_only=True``, as the resume itself does; a good checkpoint is a dict
+    with the trainer's ``state_dict`` and ``epoch``.
+    """
+    last, best = Path(last), Path(best)
+    try:
+        data = torch.load(last, map_location="cpu", weights_only=True)
+        problem = "" if isinstance(data, dict) and "state_dict" in data and "epoch" in data \
+            else "holds no Lightning training state"
+    except Exception as exc:  # truncated zip, bad pickle, ...: each torch version words it differently
+        problem = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+    if not problem:
+        return
+    fallback = ""
+    if best.is_file() and best != last:
+        try:
+            torch.load(best, map_location="cpu", weights_only=True)
+            fallback = f", or copy {best} over it to resume from the best epoch so far"
+        except Exception:  # a damaged best.ckpt is simply not offered
+            pass
+    raise NucflowError(f"{last}: damaged or truncated checkpoint, cannot resume ({problem}); delete it to "
+                       f"restart the run from its first epoch{fallback}")
+
+
 def load_weights(net: nn.Module, path: str | os.PathLike) -> None:
     """Load the weights in ``path`` into ``net`` strictly; a mismatch names the offending keys."""
     state = read_state_dict(path)

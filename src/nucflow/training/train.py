@@ -37,7 +37,7 @@ from nucflow.errors import NucflowError
 from nucflow.io import read_json, write_json
 from nucflow.precision import Precision, resolve, training_device
 from nucflow.training.callbacks import EpochLog, read_log
-from nucflow.training.checkpoints import SafeCheckpointIO, export_state_dict, load_weights
+from nucflow.training.checkpoints import SafeCheckpointIO, check_resumable, export_state_dict, load_weights
 from nucflow.training.config import RUNTIME_FIELDS, RunConfig
 from nucflow.training.module import SegmentationModule
 
@@ -157,6 +157,8 @@ def train(config: RunConfig, *, callbacks: list[pl.Callback] | None = None,
     if not paths.run_json.is_file() or read_json(paths.run_json) != config.to_dict():
         config.to_json(paths.run_json)
     resume = paths.last_ckpt.is_file()
+    if resume:
+        check_resumable(paths.last_ckpt, paths.best_ckpt)
     precision = run_precision(config)
     print(f"run {config.run_id}: {precision.name}, channels_last={precision.channels_last} on "
           f"{precision.device} ({precision.reason})", file=sys.stderr)
