@@ -62,3 +62,43 @@ def test_json_snapshot_keeps_exponent_numbers(tmp_path):
     path = tmp_path / "study.json"
     path.write_text(json.dumps(validate_config({"arms": {"lr_range": {"min_lr": 1e-10}}})))
     assert load_config(path)["arms"]["lr_range"]["min_lr"] == 1e-10
+
+
+def test_postprocess_method_and_params_are_checked_before_any_job():
+    """Regression: 'watershedd' and bad params were only caught by the postprocess job, after training."""
+    with pytest.raises(NucflowError) as info:
+        validate_config({"postprocess": {"method": "watershedd"}}, source="c.yaml")
+    assert str(info.value) == ("c.yaml: config key postprocess/method: 'watershedd' is not a post-processing method "
+                               "(choose from published, watershed, three_class, seeded, multiscale)")
+    with pytest.raises(NucflowError) as info:
+        validate_config({"postprocess": {"method": "watershed", "params": {"treshold": 0.4}}}, source="c.yaml")
+    assert str(info.value).startswith("c.yaml: config key postprocess/params: post-processing method 'watershed': "
+                                      "unknown parameter 'treshold'; valid: ")
+    with pytest.raises(NucflowError, match=r"config key postprocess/params: .*parameter 'threshold': expected float"):
+        validate_config({"postprocess": {"params": {"threshold": "high"}}})
+    with pytest.raises(NucflowError, match=r"config key arms/extensions/multiscale: .*unknown parameter 'scale'"):
+        validate_config({"arms": {"extensions": {"multiscale": {"scale": 2}}}})
+    assert validate_config({"postprocess": {"method": "seeded", "params": {"threshold": 0.4}}})
+
+
+def test_tile_size_is_checked_against_the_simulated_images():
+    """Regression: tiles.size larger than the images was accepted (one tiles job wrote 537 MB for 4 images)."""
+    with pytest.raises(NucflowError) as info:
+        validate_config({"tiles": {"size": 2048}}, source="c.yaml")
+    assert str(info.value) == ("c.yaml: config key tiles/size: 2048 px: larger than the 256 x 256 px images of "
+                               "simulated data set lncap (more than half of each tile would be padding); use at "
+                               "most 362 px")
+    assert validate_config({"tiles": {"size": 2048}, "data": {"source": "manifest", "manifest": __file__}})
+
+
+def test_missing_manifest_is_named_before_any_job(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = {"data": {"source": "manifest", "manifest": "resources/mine/manifest.csv"}}
+    with pytest.raises(NucflowError) as info:
+        validate_config(dict(config), source="c.yaml")
+    assert str(info.value).startswith(f"c.yaml: config key data/manifest: resources/mine/manifest.csv (from "
+                                      f"{tmp_path}): file not found; data.source is 'manifest'")
+    assert validate_config(dict(config), check_paths=False)["data"]["manifest"] == "resources/mine/manifest.csv"
+    (tmp_path / "resources" / "mine").mkdir(parents=True)
+    (tmp_path / "resources" / "mine" / "manifest.csv").write_text("image_id\n")
+    assert validate_config(dict(config))["data"]["source"] == "manifest"

@@ -20,7 +20,7 @@ def tiny_data(tmp_path_factory):
                               "fields_per_well": 2, "image_size": [64, 64]},
                         "b": {"instrument": "B", "lines": ["LNCaP"], "wells_per_line": 1,
                               "fields_per_well": 1, "image_size": [64, 48]}}}
-    config = SimulationConfig.from_dict(validate_config({"simulation": sim})["simulation"])
+    config = SimulationConfig.from_dict(validate_config({"simulation": sim, "tiles": {"size": 32}})["simulation"])
     simulate(config, folder)
     return folder / "manifest.csv"
 

@@ -30,7 +30,7 @@ def tiny_simulation(**changes) -> dict:
                         "b": {"instrument": "B", "lines": ["LNCaP"], "wells_per_line": 1,
                               "fields_per_well": 1, "image_size": [48, 64]}}}
     sim.update(changes)
-    return validate_config({"simulation": sim})["simulation"]
+    return validate_config({"simulation": sim, "tiles": {"size": 32}})["simulation"]  # tiles must fit the images
 
 
 def files_of(folder: Path) -> list[Path]:
@@ -201,7 +201,7 @@ def test_cli_simulate_writes_a_manifest(tmp_path, capsys):
     config = tmp_path / "config.yaml"
     sim = {"n_planes": 2, "datasets": {"tiny": {"instrument": "B", "lines": ["LNCaP"], "wells_per_line": 1,
                                                 "fields_per_well": 1, "image_size": [40, 40]}}}
-    config.write_text(yaml.safe_dump({"simulation": sim}))
+    config.write_text(yaml.safe_dump({"simulation": sim, "tiles": {"size": 32}}))
     assert cli_main(["simulate", "--config", str(config), "--out", str(tmp_path / "out"), "--seed", "5"]) == 0
     assert (tmp_path / "out" / "manifest.csv").is_file()
     assert json.loads((tmp_path / "out" / "simulation.json").read_text())["seed"] == 5

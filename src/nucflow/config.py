@@ -3,6 +3,12 @@
 A misspelt or unknown key is an error that names the key and where it sits; a bad value names the
 key and what was expected. The Snakefile calls :func:`validate_config` before any rule runs, and
 every CLI that takes ``--config`` goes through :func:`load_config`.
+
+Beyond the schema, :func:`validate_config` checks what would otherwise fail only deep into a run:
+``postprocess.method`` and ``postprocess.params`` (and the extensions arm's multiscale overrides)
+against the post-processing registry, ``tiles.size`` against the simulated image sizes, and, with
+``data.source: manifest``, that ``data.manifest`` exists (relative paths from the working
+directory, as Snakemake reads them).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from nucflow.data.shapes import check_tile_fits
 from nucflow.errors import NucflowError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
@@ -74,20 +81,73 @@ def _describe(error: jsonschema.ValidationError, source: str) -> str:
     return f"{source}: config key {where}: {error.message}"
 
 
-def validate_config(config: dict, *, source: str = "config", schema: dict | None = None) -> dict:
+def validate_config(config: dict, *, source: str = "config", schema: dict | None = None,
+                    check_paths: bool = True) -> dict:
     """Validate ``config`` in place (defaults filled in) and return it.
 
-    Raises :class:`NucflowError` naming the first offending key.
+    Raises :class:`NucflowError` naming the first offending key. ``check_paths`` also requires the
+    ``data.manifest`` of ``data.source: manifest`` to exist.
     """
     schema = schema if schema is not None else _packaged_schema()
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise NucflowError(_describe(errors[0], source))
+    _check_postprocess(config, source)
+    _check_tile_size(config, source)
+    if check_paths:
+        _check_manifest_path(config, source)
     return config
 
 
-def load_config(path: str | Path) -> dict:
-    """Read and validate a YAML config file."""
+def _check_postprocess(config: dict, source: str) -> None:
+    """The post-processing method and parameters exist (before training, not at the postprocess job)."""
+    from nucflow.postprocess.registry import POSTPROCESSORS, make_params  # scipy/skimage, no torch
+
+    method = config["postprocess"]["method"]
+    if method not in POSTPROCESSORS:
+        raise NucflowError(f"{source}: config key postprocess/method: {method!r} is not a post-processing method "
+                           f"(choose from {', '.join(POSTPROCESSORS)})")
+    checks = [("postprocess/params", method, config["postprocess"]["params"])]
+    extensions = config.get("arms", {}).get("extensions", {})
+    if "multiscale" in extensions:
+        checks.append(("arms/extensions/multiscale", "multiscale", extensions["multiscale"]))
+    for key, name, params in checks:
+        try:
+            make_params(name, **params)
+        except NucflowError as exc:
+            raise NucflowError(f"{source}: config key {key}: {exc}") from None
+
+
+def _check_tile_size(config: dict, source: str) -> None:
+    """Training tiles must not be mostly padding on the simulated images (a user manifest's image
+    sizes are checked by ``nucflow tiles``)."""
+    if config["data"]["source"] != "simulated":
+        return
+    size = config["tiles"]["size"]
+    for name, dataset in sorted(config["simulation"]["datasets"].items()):
+        height, width = dataset["image_size"]
+        check_tile_fits(size, height, width, f"{source}: config key tiles/size: {size} px",
+                        f"images of simulated data set {name}")
+
+
+def _check_manifest_path(config: dict, source: str) -> None:
+    if config["data"]["source"] != "manifest":
+        return
+    path = Path(config["data"]["manifest"])
+    if not path.is_file():
+        where = f" (from {Path.cwd()})" if not path.is_absolute() else ""
+        raise NucflowError(f"{source}: config key data/manifest: {path}{where}: file not found; data.source is "
+                           "'manifest', so the manifest must exist before the study runs (nucflow import or "
+                           "nucflow validate first)")
+
+
+def load_config(path: str | Path, *, check_paths: bool = False) -> dict:
+    """Read and validate a YAML (or JSON) config file.
+
+    ``check_paths`` as in :func:`validate_config`; off by default, since the commands that read a
+    config inside a study run after the workflow checked its paths, and a config may be planned
+    before its data are imported.
+    """
     path = Path(path)
     if not path.is_file():
         raise NucflowError(f"{path}: config file not found")
@@ -96,14 +156,16 @@ def load_config(path: str | Path) -> dict:
             config = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise NucflowError(f"{path}: invalid JSON ({exc})") from None
-        return validate_config(config, source=str(path)) if isinstance(config, dict) else _not_a_mapping(path)
+        if not isinstance(config, dict):
+            _not_a_mapping(path)
+        return validate_config(config, source=str(path), check_paths=check_paths)
     try:
         config = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise NucflowError(f"{path}: invalid YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(config, dict):
         raise NucflowError(f"{path}: a config must be a mapping of keys to values")
-    return validate_config(config, source=str(path))
+    return validate_config(config, source=str(path), check_paths=check_paths)
 
 
 def _not_a_mapping(path: Path):
