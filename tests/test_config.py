@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,18 @@ def test_missing_manifest_is_named_before_any_job(tmp_path, monkeypatch):
     (tmp_path / "resources" / "mine").mkdir(parents=True)
     (tmp_path / "resources" / "mine" / "manifest.csv").write_text("image_id\n")
     assert validate_config(dict(config))["data"]["source"] == "manifest"
+
+
+def test_a_data_section_snapshot_is_not_checked_against_default_tiles(tmp_path):
+    """Regression: the workflow's simulation.json snapshot (simulation section + seed) failed on the
+    tiles.size default (288 px) against its 128-px images, which stopped the simulate job."""
+    from nucflow.config import load_config
+
+    snapshot = {"seed": 0, "simulation": {"datasets": {"lncap": {
+        "instrument": "B", "lines": ["LNCaP"], "wells_per_line": 1, "fields_per_well": 1, "image_size": [128, 128]}}}}
+    (tmp_path / "simulation.json").write_text(json.dumps(snapshot))
+    assert load_config(tmp_path / "simulation.json")["simulation"]["datasets"]["lncap"]["image_size"] == [128, 128]
+    whole = {**snapshot, "tiles": {"size": 288}}
+    (tmp_path / "study.json").write_text(json.dumps(whole))
+    with pytest.raises(NucflowError, match="tiles/size: 288 px"):
+        load_config(tmp_path / "study.json")
