@@ -309,3 +309,30 @@ def test_save_writes_both_formats_atomically(tmp_path):
         paths = save(fig, tmp_path / "sub" / "01_test")
     assert [p.name for p in paths] == ["01_test.png", "01_test.pdf"]
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["01_test.pdf", "01_test.png"]
+
+
+def test_a_failing_figure_keeps_the_figures_already_there(tmp_path, monkeypatch):
+    """Regression: a failure of `nucflow figures` must not cost the figures of the previous run."""
+    import argparse
+    from dataclasses import replace
+
+    root = make_results(tmp_path / "results", models=("unet",), seeds=(0,), datasets=("lncap",),
+                        modalities=("brightfield",), n_images=4)
+    parser = argparse.ArgumentParser()
+    figures_cli.add_arguments(parser)
+    args = parser.parse_args(["--results", str(root), "--only", "model_comparison", "compute", "--no-summary"])
+    assert figures_cli.run(args) == 0
+    out = root / "figures"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(before) == ["04_model_comparison.pdf", "04_model_comparison.png", "14_compute.pdf",
+                              "14_compute.png"]
+
+    def broken(results, out_dir):  # fails after writing half of its output
+        (out_dir / "14_compute.png").write_bytes(b"half a figure")
+        raise NucflowError("compute: broken table")
+
+    monkeypatch.setitem(FIGURES, "compute", replace(FIGURES["compute"], function=broken))
+    with pytest.raises(NucflowError, match="broken table"):
+        figures_cli.run(args)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith(".")) == []  # no staging folder left

@@ -39,11 +39,11 @@ def spec(**changes) -> ModelSpec:
 
 
 def disks(shape=SHAPE, centres=((24, 24), (48, 70), (72, 30)), radius=9, seed=0) -> np.ndarray:
-    """uint32 (H, W): background 0..99, disks +1000."""
-    image = np.random.default_rng(seed).integers(0, 100, shape).astype(np.uint32)
+    """uint32 (H, W): background 60..139, disks +200 -- a signal finer than float32's 256 steps at 2**31."""
+    image = np.random.default_rng(seed).integers(60, 140, shape).astype(np.uint32)
     for centre in centres:
         rr, cc = disk(centre, radius, shape=shape)
-        image[rr, cc] += 1000
+        image[rr, cc] += 200
     return image
 
 

@@ -3,16 +3,22 @@
 Figures read only result tables under ``--results``; one whose inputs are missing (its arm is
 switched off or not run yet) is skipped with a one-line note. Each figure is written as
 ``<out>/<NN>_<name>.png`` and ``.pdf``; the summary goes to ``<results>/summary.md``.
+
+Figures are drawn into a staging folder beside ``<out>`` and moved into ``<out>`` only when every
+requested figure was drawn: a run that fails part-way leaves the figures already there as they were.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 from pathlib import Path
 
 from nucflow.errors import NucflowError
 from nucflow.figures.registry import FIGURES
 from nucflow.figures.summary import write_summary
+from nucflow.io import ensure_dir, staging_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +54,28 @@ def draw(results: Path, out_dir: Path, names: list[str] | None = None) -> dict[s
     return outcome
 
 
+def draw_staged(results: Path, out_dir: Path, names: list[str] | None = None) -> dict[str, list[Path] | str]:
+    """:func:`draw` into a staging folder, then move every file into ``out_dir``; if any figure
+    fails, nothing in ``out_dir`` changes (the staging folder is removed and the error raised)."""
+    out_dir = ensure_dir(out_dir)
+    staging = staging_dir(out_dir, "drawing")
+    try:
+        outcome = draw(results, staging, names)
+        for name, paths in outcome.items():
+            if isinstance(paths, str):
+                continue
+            moved = []
+            for path in paths:
+                target = out_dir / Path(path).relative_to(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+                moved.append(target)
+            outcome[name] = moved
+        return outcome
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def run(args: argparse.Namespace) -> int:
     results = Path(args.results)
     if not results.is_dir():
@@ -55,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if args.n_boot < 1:
         raise NucflowError(f"--n-boot: must be >= 1, got {args.n_boot}")
     out_dir = args.out or results / "figures"
-    for name, outcome in draw(results, out_dir, args.only).items():
+    for name, outcome in draw_staged(results, out_dir, args.only).items():
         stem = FIGURES[name].stem
         if isinstance(outcome, str):
             print(f"skipped {stem}: {outcome}")
