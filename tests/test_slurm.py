@@ -26,9 +26,12 @@ TARGETS = ("results/data/splits.json", "results/data/overview.png", "results/til
            "results/plan.csv", f"results/runs/{RUN_ID}/model.pt",
            f"results/runs/{RUN_ID}/metrics/lncap-test/published/per_image.csv",
            f"results/runs/{FINETUNED}/model.pt", "results/lr_find/unet-brightfield/lr.json")
-SUBMITTED_RULES = {"simulate", "validate_manifest", "split", "overview", "tiles", "augment", "train", "finetune",
-                   "lr_find", "predict", "postprocess", "evaluate"}
-GPU_RULES = {"train", "finetune", "lr_find", "predict"}
+# What is submitted: the data rules one by one, the tile jobs bundled (group "tiles"), lr_find, and
+# one job per run ("run": the rules' group run-{run_id}: training, predict, postprocess, evaluate).
+SUBMITTED_RULES = {"simulate", "validate_manifest", "split", "overview", "tiles", "lr_find", "run"}
+GPU_RULES = {"run", "lr_find"}
+#: every rule that may run inside a run's job, and so asks for the GPU partition
+RUN_RULES = {"train", "finetune", "predict", "postprocess", "evaluate", "multiscale_tradeoff", "attribute_run"}
 # Non-default names everywhere, so the test proves that the profile's one place of settings is used.
 CLUSTER = {"NUCFLOW_SLURM_CPU_PARTITION": "compute", "NUCFLOW_SLURM_GPU_PARTITION": "gpu_a100",
            "NUCFLOW_SLURM_GPU_MODEL": "a100", "NUCFLOW_SLURM_ACCOUNT": "nucflow_lab",
@@ -66,8 +69,21 @@ def options_of(argv: list[str]) -> dict:
 
 
 def rule_of(sbatch_options: dict) -> str:
-    """The rule name from the plugin's job comment: rule_<name>[_wildcards_<values>]."""
-    return sbatch_options["--comment"].removeprefix("rule_").split("_wildcards_")[0]
+    """The rule (or group) name from the plugin's job comment: rule_<name>[_wildcards_<values>];
+    a run's group job run-<run_id> counts as "run"."""
+    name = group_of(sbatch_options)
+    if name.startswith("run-"):
+        return "run"
+    return name
+
+
+def group_of(sbatch_options: dict) -> str:
+    """The rule, or the group id of a group job (the plugin names those <group>_<rule>_<rule>...)."""
+    name = sbatch_options["--comment"].removeprefix("rule_").split("_wildcards_")[0]
+    rules = RUN_RULES | {"tiles", "augment"}
+    while any(name.endswith(f"_{rule}") for rule in rules):
+        name = name[: name.rindex("_")]
+    return name
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +120,9 @@ def test_run_completes_with_every_job_submitted_through_sbatch(slurm_run):
     # every job ended COMPLETED in the fake accounting
     jobs = [json.loads(p.read_text()) for p in Path(f"{log}.state", "jobs").glob("*.json")]
     assert len(jobs) == len(submitted) and {job["state"] for job in jobs} == {"COMPLETED"}
-    # the plugin wraps a jobstep snakemake, which runs the rule through srun inside the allocation
-    assert len(calls(log, "srun")) == len(submitted)
+    # the plugin wraps a jobstep snakemake, which runs each rule of the job through srun inside the allocation
+    steps = calls(log, "srun")
+    assert {c["jobid"] for c in steps} == {c["jobid"] for c in calls(log, "sbatch")} and len(steps) > len(submitted)
 
 
 @pytest.mark.slow
@@ -117,20 +134,24 @@ def test_gpu_rules_ask_for_a_gpu_on_the_gpu_partition(slurm_run):
     per_rule = {}
     for _, options in gpu_jobs:
         per_rule.setdefault(rule_of(options), []).append(options)
-    # train: the model-comparison run and the transfer source; one of each other GPU rule
-    assert {rule: len(jobs) for rule, jobs in per_rule.items()} == {"train": 2, "finetune": 1, "lr_find": 1,
-                                                                    "predict": 1}
-    # memory and time limits: config training.mem_mb / runtime_min for training, the rules' own otherwise
-    limits = {"train": ("8000", "240"), "finetune": ("8000", "240"), "lr_find": ("8000", "60"),
-              "predict": ("4000", "60")}
+    # one job per run: the model-comparison run (train + predict + postprocess + evaluate), the
+    # transfer source (train) and the fine-tuned run (finetune); one lr_find
+    assert {rule: len(jobs) for rule, jobs in per_rule.items()} == {"run": 3, "lr_find": 1}
+    assert {group_of(options) for options in per_rule["run"]} == {f"run-{RUN_ID}", f"run-{FINETUNED}",
+                                                                  f"run-{FINETUNED.split('-ft-')[0]}-source-s0"}
+    # memory: the largest of the group's jobs (config training.mem_mb); time: the sum of the jobs in
+    # series (train 240 + predict 60 + postprocess 30 + evaluate 30 for the model-comparison run)
+    limits = {f"run-{RUN_ID}": ("8000", "360"), f"run-{FINETUNED}": ("8000", "240"),
+              f"run-{FINETUNED.split('-ft-')[0]}-source-s0": ("8000", "240"), "lr_find": ("8000", "60")}
     for rule, jobs in per_rule.items():
         for options in jobs:
             assert options["-p"] == "gpu_a100" and options["--gpus"] == "a100:1", (rule, options)
-            assert options["-A"] == "nucflow_lab" and (options["--mem"], options["-t"]) == limits[rule], (rule, options)
+            assert options["-A"] == "nucflow_lab" and (options["--mem"], options["-t"]) == limits[group_of(options)], \
+                (rule, options)
             assert "--gres" not in options and "--ntasks" not in options, (rule, options)
     for job_id, _ in gpu_jobs:
-        (step,) = [options_of(c["argv"]) for c in calls(log, "srun") if c["jobid"] == job_id]
-        assert step["--gpus"] == "1"
+        steps = [options_of(c["argv"]) for c in calls(log, "srun") if c["jobid"] == job_id]
+        assert steps and all(step["--gpus"] == "1" for step in steps)
 
 
 @pytest.mark.slow
@@ -144,8 +165,8 @@ def test_cpu_rules_ask_for_no_gpu_on_the_cpu_partition(slurm_run):
         assert options["-p"] == "compute" and options["-A"] == "nucflow_lab" and options["--ntasks"] == "1"
         assert not any(key in options for key in ("--gpus", "--gres")), options
     threads = {rule_of(options): options["--cpus-per-task"] for _, options in cpu_jobs}
-    assert threads == {"simulate": "8", "validate_manifest": "2", "split": "1", "overview": "1", "tiles": "1",
-                       "augment": "1", "postprocess": "1", "evaluate": "1"}
+    # the bundled tile jobs run side by side on up to `cores` (8) CPUs
+    assert threads == {"simulate": "8", "validate_manifest": "2", "split": "1", "overview": "1", "tiles": "8"}
     cpu_job_ids = {job_id for job_id, _ in cpu_jobs}
     assert not any("--gpus" in options_of(c["argv"]) for c in calls(log, "srun") if c["jobid"] in cpu_job_ids)
 
@@ -202,8 +223,9 @@ def test_profile_defaults_and_the_one_place_to_override_them():
     assert plain["executor"] == "slurm" and plain["configfile"] == "config/config.yaml"
     assert "retries" not in plain  # per rule
     assert plain["default-resources"] == ["slurm_partition=cpu", "mem_mb=2000", "runtime=30"]
-    assert sorted(plain["set-resources"]) == sorted(f"{rule}:{setting}" for rule in GPU_RULES
+    assert sorted(plain["set-resources"]) == sorted(f"{rule}:{setting}" for rule in RUN_RULES | {"lr_find"}
                                                     for setting in ("gpu=1", "slurm_partition=gpu"))
+    assert plain["groups"] == ["tiles=tiles", "augment=tiles"] and plain["group-components"] == ["tiles=10"]
     tuned = profile_arguments(CLUSTER)
     assert tuned["default-resources"] == ["slurm_partition=compute", "mem_mb=2000", "runtime=30",
                                           "slurm_account=nucflow_lab"]

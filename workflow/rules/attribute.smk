@@ -18,6 +18,8 @@ rule attribute_run:
         "logs/attribute/{run_id}/{eval_set}/{method}.log",
     benchmark:
         "results/benchmarks/attribute/{run_id}/{eval_set}/{method}.tsv"
+    group:
+        RUN_GROUP
     threads: 1
     resources:
         mem_mb=2000,

@@ -224,6 +224,13 @@ def tradeoff_files(wildcards=None):
     ]
 
 
+#: On a cluster (groups are ignored in local runs), every job of one run -- training or fine-tuning,
+#: prediction, post-processing, evaluation, attribution -- is one submitted job: the short jobs ride
+#: along with the long one instead of each waiting in the queue. Fine-tuned runs are groups of their
+#: own (the group name carries the run id), so a source run is not bundled with its fine-tunings.
+RUN_GROUP = "run-{run_id}"
+
+
 def gpu_resources(attempt):
     return config["training"]["gpus"]
 

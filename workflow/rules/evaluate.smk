@@ -18,6 +18,8 @@ rule evaluate:
         "logs/evaluate/{run_id}/{eval_set}/{method}.log",
     benchmark:
         "results/benchmarks/evaluate/{run_id}/{eval_set}/{method}.tsv"
+    group:
+        RUN_GROUP
     threads: 1
     resources:
         mem_mb=2000,
@@ -75,6 +77,8 @@ rule multiscale_tradeoff:
         "logs/evaluate/{run_id}/{eval_set}/tradeoff.log",
     benchmark:
         "results/benchmarks/evaluate/{run_id}/{eval_set}/tradeoff.tsv"
+    group:
+        RUN_GROUP
     threads: 1
     resources:
         mem_mb=2000,

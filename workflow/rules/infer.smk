@@ -16,6 +16,8 @@ rule predict:
         "logs/predict/{run_id}/{eval_set}.log",
     benchmark:
         "results/benchmarks/predict/{run_id}/{eval_set}.tsv"
+    group:
+        RUN_GROUP
     threads: 1
     resources:
         gpu=lambda wc, attempt: gpu_resources(attempt),
@@ -42,6 +44,8 @@ rule postprocess:
         "logs/postprocess/{run_id}/{eval_set}/{method}.log",
     benchmark:
         "results/benchmarks/postprocess/{run_id}/{eval_set}/{method}.tsv"
+    group:
+        RUN_GROUP
     threads: 1
     resources:
         mem_mb=2000,

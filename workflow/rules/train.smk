@@ -53,6 +53,8 @@ rule train:
         "logs/train/{run_id}.log",
     benchmark:
         "results/benchmarks/train/{run_id}.tsv"
+    group:
+        RUN_GROUP
     threads: 1
     retries: 1
     resources:
@@ -80,6 +82,8 @@ rule finetune:
         "logs/finetune/{run_id}.log",
     benchmark:
         "results/benchmarks/finetune/{run_id}.tsv"
+    group:
+        RUN_GROUP
     threads: 1
     retries: 1
     resources:

@@ -13,4 +13,5 @@ BENCHMARKS = [
     "nucflow.bench.matching",
     "nucflow.bench.predict",
     "nucflow.bench.study",
+    "nucflow.bench.cluster",
 ]
