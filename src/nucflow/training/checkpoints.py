@@ -17,16 +17,29 @@ from lightning_fabric.plugins import TorchCheckpointIO
 from torch import nn
 
 from nucflow.errors import NucflowError
+from nucflow.io import atomic_file
 
 NET_PREFIX = "net."
 
 
 class SafeCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint I/O that always loads with ``weights_only=True``.
+    """Lightning checkpoint I/O that always loads with ``weights_only=True`` and saves atomically
+    beside the target.
 
     Lightning itself defaults to ``weights_only=False`` where a caller passes nothing (e.g. the LR
     tuner restoring its temporary checkpoint); this plugin closes that door for every load.
+    Lightning saves through an fsspec transaction whose temporary file lies in the system temp
+    folder and is *copied* over the checkpoint when that is another file system (a node's /tmp
+    and a cluster's shared results), so a kill mid-copy left a truncated ``last.ckpt`` and a
+    stray file in /tmp; here the temporary is written in the checkpoint's own folder and renamed
+    (see :func:`nucflow.io.atomic_file`, which also removes temporaries of killed saves).
     """
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        if storage_options is not None:
+            raise TypeError("SafeCheckpointIO.save_checkpoint takes no storage_options")
+        with atomic_file(path) as tmp:
+            torch.save(checkpoint, tmp)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None):
         return super().load_checkpoint(path, map_location=map_location, weights_only=True)
@@ -97,7 +110,6 @@ def export_state_dict(checkpoint: str | os.PathLike, out: str | os.PathLike) -> 
     (atomically)."""
     out = Path(out)
     state = read_state_dict(checkpoint)
-    tmp = out.with_name(f".{out.name}.part")
-    torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
-    os.replace(tmp, out)
+    with atomic_file(out) as tmp:
+        torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
     return out
