@@ -157,7 +157,9 @@ def runs(tmp_path_factory, tile_sets):
         with pytest.raises(RuntimeError, match="simulated kill"):
             train(run_config(tile_sets, root / "c", **with_frem), callbacks=[Kill()], interactive=False)
         results["killed_log"] = pd.read_csv(root / "c" / "log.csv")
-        results["resumed"] = train(run_config(tile_sets, root / "c", **with_frem), interactive=False)
+        # the workflow passes fresh_if_changed: the same run must still resume
+        results["resumed"] = train(run_config(tile_sets, root / "c", **with_frem), interactive=False,
+                                   fresh_if_changed=True)
     return root, results
 
 
@@ -207,6 +209,76 @@ def test_finished_run_is_a_no_op_and_a_changed_config_is_refused(runs, tile_sets
     assert (root / "a" / "train_done.json").read_text() == before
     with pytest.raises(NucflowError, match="different lr"):
         train(config.replace(lr=0.01), interactive=False)
+
+
+def test_last_checkpoint_is_written_after_every_epoch(tmp_path, tile_sets):
+    """Regression: last.ckpt was written only in epochs that lowered val_loss (save_last on the
+    best-checkpoint callback), so a kill lost every epoch since the last improvement."""
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    saved_epochs = []
+
+    class Watch(pl.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch:
+                saved_epochs.append(torch.load(last, weights_only=True)["epoch"])
+
+    train(run_config(tile_sets, tmp_path / "run", lr=0.5), callbacks=[Watch()], interactive=False)
+    saved_epochs.append(torch.load(last, weights_only=True)["epoch"])
+    val_loss = pd.read_csv(tmp_path / "run" / "log.csv")["val_loss"]
+    assert val_loss.iloc[-1] > val_loss.min()  # the last epoch did not improve ...
+    assert saved_epochs == [0, 1, 2, 3]        # ... and is in last.ckpt all the same
+
+
+def test_changed_run_is_moved_aside_and_trained_afresh(tmp_path, tile_sets, capsys):
+    """Regression: after a config edit the workflow reran `train`, which refused the folder of the
+    earlier run. With --fresh-if-changed (what the rules pass) that run is moved to
+    previous/<time>/ with one line in the log, and the new one starts from its first epoch."""
+    out = tmp_path / "run"
+    train(run_config(tile_sets, out, max_epochs=2), interactive=False)
+    old = {name: (out / name).read_bytes() for name in ("run.json", "log.csv", "checkpoints/last.ckpt")}
+    changed = run_config(tile_sets, out, max_epochs=2, lr=0.01)
+    changed.to_json(tmp_path / "changed.json")
+    with pytest.raises(NucflowError, match="different lr; .*or pass --fresh-if-changed"):
+        train(changed, interactive=False)
+    assert cli.main(["train", "--run", str(tmp_path / "changed.json"), "--fresh-if-changed"]) == 0
+    (previous,) = (out / "previous").iterdir()
+    assert {name: (previous / name).read_bytes() for name in old} == old
+    assert (previous / "checkpoints" / "best.ckpt").is_file() and (previous / "inputs.json").is_file()
+    err = capsys.readouterr().err
+    assert f"run tiny: lr changed since the earlier run in this folder; moved its training state to {previous}" in err
+    done = json.loads((out / "train_done.json").read_text())
+    assert not done["resumed"] and done["epochs_run"] == 2
+    assert RunConfig.from_json(out / "run.json").lr == 0.01
+    fresh = train(changed.replace(out_dir=str(tmp_path / "fresh")), interactive=False)
+    assert_same_weights(network_state(out), network_state(tmp_path / "fresh"))
+    assert fresh.best_val_loss == done["best_val_loss"]
+
+
+def test_changed_tiles_are_a_changed_run(tmp_path, tile_sets):
+    """New tile bytes under the same path (a rerun of the tiles job) must not resume, or keep,
+    weights learned from the old tiles."""
+    tiles = (write_tile_set(tmp_path / "train.npz", 6, 1), tile_sets[1])
+    out = tmp_path / "run"
+    train(run_config(tiles, out, max_epochs=1), interactive=False)
+    write_tile_set(tmp_path / "train.npz", 6, 7)
+    with pytest.raises(NucflowError, match=f"different contents of {tiles[0]}; "):
+        train(run_config(tiles, out, max_epochs=1), interactive=False)
+    result = train(run_config(tiles, out, max_epochs=1), interactive=False, fresh_if_changed=True)
+    assert not result.resumed and len(list((out / "previous").iterdir())) == 1
+
+
+def test_run_start_removes_temporaries_of_a_killed_job(runs, tile_sets):
+    """A job killed mid-write leaves hidden .part files; the next run of the folder removes them."""
+    import os
+
+    root, _ = runs
+    stale = [root / "a" / ".log.csv.abcd1234.part", root / "a" / "checkpoints" / ".last.ckpt.zz_9yy8x.part"]
+    kept = root / "a" / "checkpoints" / "notes.part.txt"
+    for path in (*stale, kept):
+        path.write_bytes(b"half")
+        os.utime(path, (1e9, 1e9))  # written by an earlier process
+    train(run_config(tile_sets, root / "a", **RANDOM_PARTS), interactive=False)
+    assert not any(path.exists() for path in stale) and kept.exists()
 
 
 def test_nan_loss_stops_with_run_id_and_step(tmp_path, tile_sets, capsys):

@@ -40,7 +40,9 @@ rule run_config:
 
 rule train:
     """Train one run. Checkpoints live in results/runs/{run_id}/checkpoints/, which is not a rule
-    output, so a retried or rerun job resumes from last.ckpt instead of starting over."""
+    output, so a retried or killed job resumes from last.ckpt instead of starting over; a rerun
+    because the run's settings or tiles changed moves the earlier run to previous/<time>/ and
+    starts afresh (--fresh-if-changed)."""
     input:
         run="results/plan/runs/{run_id}.json",
         tiles=run_tiles,
@@ -64,7 +66,7 @@ rule train:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "nucflow train --run {input.run} --threads {threads} > {log} 2>&1"
+        "nucflow train --run {input.run} --fresh-if-changed --threads {threads} > {log} 2>&1"
 
 
 rule finetune:
@@ -93,7 +95,7 @@ rule finetune:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "nucflow train --run {input.run} --threads {threads} > {log} 2>&1"
+        "nucflow train --run {input.run} --fresh-if-changed --threads {threads} > {log} 2>&1"
 
 
 rule lr_find_config:

@@ -3,17 +3,24 @@
 Run folder (``config.out_dir``)::
 
     run.json          the configuration used
+    inputs.json       SHA-256 of the tile sets and init_from weights it learned from
     log.csv           one row per epoch (see nucflow.training.callbacks)
-    checkpoints/      best.ckpt (lowest val_loss), last.ckpt (end of the latest epoch)
+    checkpoints/      best.ckpt (lowest val_loss), last.ckpt (end of the latest epoch, every epoch)
     model.pt          plain state_dict of the best weights (what inference loads)
     train_done.json   epochs run, best val_loss and epoch, times, throughput, why training stopped
+    previous/<time>/  training state of earlier runs set aside by ``fresh_if_changed``
 
 Resume: when ``checkpoints/last.ckpt`` exists, training continues from it (epoch, weights, Adam,
-ReduceLROnPlateau, early-stopping and best-checkpoint state). Tile sampling, FREM draws and the
-global RNG are seeded per ``(seed, epoch)``, so on CPU a resumed run ends with the same weights,
-bit for bit, as an uninterrupted one. When ``train_done.json`` says the run is finished (early
-stop, or ``max_epochs`` reached), a rerun only re-exports ``model.pt``; a larger ``max_epochs``
-continues a run that had stopped at its epoch limit.
+ReduceLROnPlateau, early-stopping and best-checkpoint state); a killed job loses at most the
+epoch it was in. Tile sampling, FREM draws and the global RNG are seeded per ``(seed, epoch)``, so
+on CPU a resumed run ends with the same weights, bit for bit, as an uninterrupted one. When
+``train_done.json`` says the run is finished (early stop, or ``max_epochs`` reached), a rerun only
+re-exports ``model.pt``; a larger ``max_epochs`` continues a run that had stopped at its epoch limit.
+
+A folder holding a different run (other settings or other input bytes, see
+:mod:`nucflow.training.rundir`) is refused, or with ``fresh_if_changed`` (what the workflow
+passes, ``nucflow train --fresh-if-changed``) its training state is moved to ``previous/<time>/``
+and the run starts from its first epoch.
 
 Checkpoints are read with ``torch.load(weights_only=True)``: they hold tensors and plain values
 only (the run config travels as a dict).
@@ -34,34 +41,15 @@ from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from nucflow.data.datamodule import TileDataModule
 from nucflow.errors import NucflowError
-from nucflow.io import read_json, write_json
+from nucflow.io import read_json, remove_stale_temporaries, write_json
 from nucflow.precision import Precision, resolve, training_device
 from nucflow.training.callbacks import EpochLog, read_log
 from nucflow.training.checkpoints import SafeCheckpointIO, check_resumable, export_state_dict, load_weights
-from nucflow.training.config import RUNTIME_FIELDS, RunConfig
+from nucflow.training.config import RunConfig
 from nucflow.training.module import SegmentationModule
+from nucflow.training.rundir import RunPaths, changes_since_earlier_run, record_inputs, set_aside
 
-
-@dataclass(frozen=True)
-class RunPaths:
-    """The files of one run folder."""
-
-    out_dir: Path
-
-    @property
-    def run_json(self) -> Path: return self.out_dir / "run.json"
-    @property
-    def log_csv(self) -> Path: return self.out_dir / "log.csv"
-    @property
-    def checkpoints(self) -> Path: return self.out_dir / "checkpoints"
-    @property
-    def best_ckpt(self) -> Path: return self.checkpoints / "best.ckpt"
-    @property
-    def last_ckpt(self) -> Path: return self.checkpoints / "last.ckpt"
-    @property
-    def model_pt(self) -> Path: return self.out_dir / "model.pt"
-    @property
-    def done_json(self) -> Path: return self.out_dir / "train_done.json"
+__all__ = ["RunPaths", "TrainResult", "run_precision", "train"]
 
 
 @dataclass(frozen=True)
@@ -96,17 +84,18 @@ class TrainResult:
     device: str | None = None
 
 
-def check_same_run(config: RunConfig, paths: RunPaths) -> None:
-    """Refuse to resume a folder whose ``run.json`` describes a different run."""
-    if not paths.run_json.is_file():
+def _start_afresh_if_changed(config: RunConfig, paths: RunPaths, fresh_if_changed: bool) -> None:
+    """Refuse a folder that holds a different run, or move that run's training state aside."""
+    changes = changes_since_earlier_run(config, paths)
+    if not changes:
         return
-    previous = read_json(paths.run_json)
-    current = config.to_dict()
-    changed = sorted(k for k in set(previous) | set(current)
-                     if k not in RUNTIME_FIELDS and previous.get(k) != current.get(k))
-    if changed:
+    if not fresh_if_changed:
         raise NucflowError(f"{paths.run_json}: an earlier run in this folder used different "
-                           f"{', '.join(changed)}; use a new out_dir or delete the folder")
+                           f"{', '.join(changes)}; use a new out_dir, delete the folder, or pass "
+                           "--fresh-if-changed to move its training state aside")
+    moved = set_aside(paths)
+    print(f"run {config.run_id}: {', '.join(changes)} changed since the earlier run in this folder; "
+          f"moved its training state to {moved} and training from the first epoch", file=sys.stderr)
 
 
 def _finished(paths: RunPaths, config: RunConfig) -> bool:
@@ -127,29 +116,38 @@ def _trainer(config: RunConfig, paths: RunPaths, callbacks: list[pl.Callback],
     plugins: list = [SafeCheckpointIO()]
     if SLURMEnvironment.detect():  # Snakemake retries jobs; Lightning must not requeue them itself
         plugins.append(SLURMEnvironment(auto_requeue=False))
-    checkpoint = ModelCheckpoint(dirpath=paths.checkpoints, filename="best", monitor="val_loss", mode="min",
-                                 save_top_k=1, save_last=True, auto_insert_metric_name=False,
-                                 enable_version_counter=False)
+    best = ModelCheckpoint(dirpath=paths.checkpoints, filename="best", monitor="val_loss", mode="min",
+                           save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
+    # last.ckpt every epoch: save_last=True on `best` writes it only in epochs that improve
+    # val_loss (Lightning 2.6). This second callback comes after `best`, so the best-checkpoint
+    # state saved into last.ckpt already includes the epoch.
+    last = ModelCheckpoint(dirpath=paths.checkpoints, filename="last", monitor=None, save_top_k=1,
+                           auto_insert_metric_name=False, enable_version_counter=False)
     stopper = EarlyStopping(monitor="val_loss", mode="min", patience=config.stop_patience)
     return pl.Trainer(
         accelerator=config.accelerator, devices=1, precision=precision.name,
-        max_epochs=config.max_epochs, callbacks=[EpochLog(paths.log_csv), stopper, checkpoint, *callbacks],
+        max_epochs=config.max_epochs, callbacks=[EpochLog(paths.log_csv), stopper, best, last, *callbacks],
         logger=False, default_root_dir=paths.out_dir, num_sanity_val_steps=0,
         enable_progress_bar=interactive, enable_model_summary=interactive, plugins=plugins)
 
 
 def train(config: RunConfig, *, callbacks: list[pl.Callback] | None = None,
-          interactive: bool | None = None) -> TrainResult:
+          interactive: bool | None = None, fresh_if_changed: bool = False) -> TrainResult:
     """Train (or resume, or just re-export) the run described by ``config``.
 
     Args:
         config: the run.
         callbacks: extra Lightning callbacks (tests use one to simulate a killed job).
         interactive: show the progress bar (default: when stderr is a terminal).
+        fresh_if_changed: when ``out_dir`` holds a run with other settings or inputs, move its
+            training state to ``previous/<time>/`` and start afresh (default: refuse).
     """
     start = time.perf_counter()
     paths = RunPaths(Path(config.out_dir))
-    check_same_run(config, paths)
+    for folder in (paths.out_dir, paths.checkpoints):  # temporaries of a killed job's writes
+        remove_stale_temporaries(folder)
+    _start_afresh_if_changed(config, paths, fresh_if_changed)
+    record_inputs(config, paths)
     if _finished(paths, config):
         export_state_dict(paths.best_ckpt, paths.model_pt)
         return TrainResult(**read_json(paths.done_json))

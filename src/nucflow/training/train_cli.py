@@ -11,6 +11,11 @@ from nucflow.training.config import RunConfig, set_threads
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     io = parser.add_argument_group("input")
     io.add_argument("--run", required=True, help="run.json of the run (its out_dir receives every output)")
+    folder = parser.add_argument_group("run folder")
+    folder.add_argument("--fresh-if-changed", action="store_true",
+                        help="if out_dir holds a run with other settings or input files, move its "
+                             "training state to out_dir/previous/<time>/ and train afresh (the workflow "
+                             "passes this; default: refuse)")
     override = parser.add_argument_group("overrides (do not change what is learned)")
     override.add_argument("--max-epochs", type=int,
                           help="upper bound on epochs (extends a run that hit its limit)")
@@ -31,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
         config = RunConfig.from_dict({**config.to_dict(), **changes}, source=args.run)
     set_threads(args.threads)
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    result = train(config, interactive=True if args.progress else None)
+    result = train(config, interactive=True if args.progress else None,
+                   fresh_if_changed=args.fresh_if_changed)
     print(f"{result.run_id}: {result.epochs_run} epochs, best val_loss {result.best_val_loss:.5g} "
           f"at epoch {result.best_epoch}, {result.tiles_per_second} tiles/s -> {config.out_dir}")
     return 0
