@@ -10,6 +10,7 @@ BENCHMARKS = [
     "nucflow.bench.models",
     "nucflow.bench.training",
     "nucflow.bench.parity",
+    "nucflow.bench.calibrate",
     "nucflow.bench.matching",
     "nucflow.bench.predict",
     "nucflow.bench.study",
