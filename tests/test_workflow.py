@@ -104,6 +104,28 @@ def test_changing_one_arm_setting_reruns_only_what_depends_on_it(smoke_run, tmp_
 
 
 @pytest.mark.workflow
+@pytest.mark.slow
+def test_failed_figures_job_keeps_the_figures(smoke_run):
+    """Regression: when the figures job failed, Snakemake deleted every figure it was to redraw;
+    its outputs are update() now, so Snakemake puts the previous ones back."""
+    models = smoke_run / "results" / "models.csv"
+    kept = {p: p.read_bytes() for p in sorted((smoke_run / "results" / "figures").glob("*.p[nd][gf]"))}
+    kept[smoke_run / "results" / "summary.md"] = (smoke_run / "results" / "summary.md").read_bytes()
+    original, stat = models.read_bytes(), models.stat()
+    try:
+        models.write_text("model\n")  # a table without rows: figure 02 fails
+        os.utime(models, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        result = snakemake(smoke_run, "figures", "--forcerun", "figures", check=False)
+        assert result.returncode != 0 and "results/models.csv" in (smoke_run / "logs/figures/figures.log").read_text()
+    finally:
+        models.write_bytes(original)
+        os.utime(models, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert len(kept) == 27 and {p: p.read_bytes() for p in kept if p.is_file()} == kept
+    dry_run = snakemake(smoke_run, "-n")
+    assert "Nothing to be done" in dry_run.stdout + dry_run.stderr
+
+
+@pytest.mark.workflow
 def test_inference_window_only_for_models_that_allow_it(tmp_path):
     """inference.window reaches predict for U-Net-like models, not for DeepLabv3+ and PPU-Net."""
     config = tmp_path / "window.yaml"

@@ -67,7 +67,10 @@ rule compute_table:
 
 
 rule figures:
-    """Every figure of the arms that are on (PNG + PDF) and results/summary.md."""
+    """Every figure of the arms that are on (PNG + PDF) and results/summary.md. The outputs are
+    update(): Snakemake keeps them while the job runs and puts the previous versions back if it
+    fails, so a failed redraw does not cost the figures that were there (nucflow figures itself
+    moves new figures in only when all were drawn)."""
     input:
         figure_inputs(),
         compute="results/tables/compute/jobs.csv",
@@ -80,16 +83,16 @@ rule figures:
     output:
         png=[
             report(
-                f"results/figures/{stem}.png",
+                update(f"results/figures/{stem}.png"),
                 caption=f"../report/{stem}.rst",
                 category=FIGURE_SPECS[stem][2],
                 labels={"figure": stem[:2], "name": FIGURE_SPECS[stem][0].replace("_", " ")},
             )
             for stem in FIGURES_DRAWN
         ],
-        pdf=[f"results/figures/{stem}.pdf" for stem in FIGURES_DRAWN],
+        pdf=[update(f"results/figures/{stem}.pdf") for stem in FIGURES_DRAWN],
         summary=report(
-            "results/summary.md",
+            update("results/summary.md"),
             caption="../report/summary.rst",
             category="0. Summary",
             labels={"figure": "-", "name": "summary"},
