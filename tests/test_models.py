@@ -254,3 +254,17 @@ def test_models_cli_skips_unavailable_models_unless_named(monkeypatch, tmp_path,
     assert "skipping ghost" in capsys.readouterr().err
     assert cli_main(["models", "--models", "ghost", "--size", "16"]) == 2
     assert "ghost_net is not available" in capsys.readouterr().err
+
+
+def test_ppunet_size_ratio_beside_the_papers_claim():
+    import pandas as pd
+
+    from nucflow.models.summary import ppunet_size_line, with_ppunet_ratio
+
+    table = with_ppunet_ratio(pd.DataFrame({"model": ["deeplabv3plus", "tiramisu", "ppunet"],
+                                            "params": [40_000_000, 9_000_000, 2_000_000]}))
+    assert table["params_vs_ppunet"].tolist() == [20.0, 4.5, 1.0]
+    assert ppunet_size_line(table) == ("PPU-Net parameters: 20.0x fewer than deeplabv3plus, 4.5x fewer than "
+                                       "tiramisu (paper: about 20-fold fewer)")
+    no_ppunet = with_ppunet_ratio(pd.DataFrame({"model": ["unet"], "params": [10]}))
+    assert "params_vs_ppunet" not in no_ppunet and ppunet_size_line(no_ppunet) == ""

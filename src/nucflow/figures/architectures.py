@@ -116,6 +116,11 @@ def fig_architectures(results: Path, out_dir: Path) -> list[Path] | None:
         _bars(axes[0], models, "params", "parameters (count, log scale)")
         _bars(axes[1], models, "macs", f"MACs per {size}x{size} px tile (count, log scale)")
         axes[0].set_title("size")
+        if "params_vs_ppunet" in models:  # written by `nucflow models`
+            ratios = dict(zip(models["model"], models["params_vs_ppunet"].astype(float)))
+            parts = [f"{ratios[m]:.1f}x fewer than {model_name(m)}" for m in ("deeplabv3plus", "tiramisu") if m in ratios]
+            if parts:
+                fig.suptitle(f"PPU-Net parameters: {', '.join(parts)} (paper: about 20-fold fewer)", fontsize=7)
         axes[1].set_title("compute")
         rest = axes[2:]
         if not train.empty:

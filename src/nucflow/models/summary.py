@@ -169,3 +169,26 @@ def summarize(name: str, width: float = 1.0, in_channels: int = 1, size: int = 2
 def summary_table(summaries: list[ModelSummary]) -> pd.DataFrame:
     """Rows of :class:`ModelSummary` as a DataFrame with :data:`SUMMARY_COLUMNS`."""
     return pd.DataFrame([asdict(s) for s in summaries], columns=list(SUMMARY_COLUMNS))
+
+
+
+#: The study's claim about PPU-Net's size: about 20-fold fewer parameters than the deep models.
+PAPER_PPUNET_FOLD = 20
+
+
+def with_ppunet_ratio(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``params_vs_ppunet`` (each model's parameters / PPU-Net's) when PPU-Net is in it."""
+    params = dict(zip(table["model"], table["params"].astype(float)))
+    if not params.get("ppunet", 0) > 0:
+        return table
+    return table.assign(params_vs_ppunet=table["params"].astype(float) / params["ppunet"])
+
+
+def ppunet_size_line(table: pd.DataFrame) -> str:
+    """One sentence comparing PPU-Net's size with the paper's claim, from a table with
+    ``params_vs_ppunet`` ("" without it). Torch-free callers may copy it; figures read the column."""
+    if "params_vs_ppunet" not in table:
+        return ""
+    ratios = dict(zip(table["model"], table["params_vs_ppunet"]))
+    parts = ", ".join(f"{ratios[m]:.1f}x fewer than {m}" for m in ("deeplabv3plus", "tiramisu") if m in ratios)
+    return f"PPU-Net parameters: {parts} (paper: about {PAPER_PPUNET_FOLD}-fold fewer)" if parts else ""

@@ -13,7 +13,7 @@ import sys
 from nucflow.errors import NucflowError
 from nucflow.io import write_csv
 from nucflow.models.registry import MODEL_NAMES, model_class
-from nucflow.models.summary import summarize, summary_table
+from nucflow.models.summary import ppunet_size_line, summarize, summary_table, with_ppunet_ratio
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,8 +60,10 @@ def run(args: argparse.Namespace) -> int:
         raise NucflowError(f"--width: must be > 0, got {args.width}")
     rows = [summarize(name, width=args.width, in_channels=args.in_channels, size=args.size,
                       device=args.device, repeats=args.repeats) for name in names]
-    table = summary_table(rows)
+    table = with_ppunet_ratio(summary_table(rows))
     print(table.to_string(index=False))
+    if ppunet_size_line(table):
+        print(ppunet_size_line(table))
     if args.out:
         write_csv(args.out, table)
     return 0
