@@ -248,3 +248,29 @@ def test_cli_missing_prediction_is_one_line_error(tmp_path, capsys):
     assert status == 2
     err = capsys.readouterr().err
     assert "no prediction for image 'x'" in err and err.count("\n") == 1
+
+
+# ---- error curve (figure 07) -----------------------------------------------------------------------
+def test_error_curve_counts_merges_and_missed_against_the_threshold(tmp_path):
+    """Two 8-px-radius disks joined by a 0.35 bridge, the right one at 0.45: at 0.3 the bridge
+    merges them; at 0.4 both stand apart; at 0.5 the right one is missed."""
+    from skimage.draw import disk
+
+    labels = np.zeros((40, 60), np.uint16)
+    labels[disk((20, 15), 8, shape=labels.shape)] = 1
+    labels[disk((20, 45), 8, shape=labels.shape)] = 2
+    prob = np.zeros(labels.shape, np.float32)
+    prob[17:23, 15:46] = 0.35
+    prob[labels == 1] = 0.9
+    prob[labels == 2] = 0.45
+    write_tiff(tmp_path / "a_labels.tif", labels)
+    write_tiff(tmp_path / "probs" / "a_prob.tif", prob)
+    pd.DataFrame({"image_id": ["a"], "labels": ["a_labels.tif"]}).to_csv(tmp_path / "manifest.csv", index=False)
+    assert nucflow_main(["attribute", "error-curve", "--manifest", str(tmp_path / "manifest.csv"), "--prob-dir",
+                         str(tmp_path / "probs"), "--thresholds", "0.3", "0.4", "0.5", "--out", str(tmp_path / "out")]) == 0
+    curve = pd.read_csv(tmp_path / "out" / "error_curve.csv")
+    assert curve.columns.tolist() == ["image_id", "pixel_threshold", "merges", "splits", "missed", "n_true", "n_pred"]
+    assert curve[["pixel_threshold", "merges", "splits", "missed", "n_pred"]].values.tolist() == [
+        [0.3, 1, 0, 2, 1], [0.4, 0, 0, 0, 2], [0.5, 0, 0, 1, 1]]
+    assert nucflow_main(["attribute", "error-curve", "--manifest", str(tmp_path / "manifest.csv"), "--prob-dir",
+                         str(tmp_path), "--out", str(tmp_path / "o2")]) == 2

@@ -98,7 +98,8 @@ def make_results(root: Path, *, models=MODELS, seeds=(0, 1), datasets=("seven_li
             curve.append({"run_id": run.run_id, "model": run.model, "modality": run.modality, "dataset": run.dataset,
                           "seed": run.seed, "pixel_threshold": threshold, "merges": 40 - 4 * k + 2 * j + run.seed,
                           "splits": 5 + 3 * k + j, "missed": 10 + k * k - j, "n_true": 300})
-    pd.DataFrame(curve).to_csv(tables / "error_curve.csv", index=False)
+    (root / "attribution/model_comparison/tables").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(curve).to_csv(root / "attribution/model_comparison/tables/error_curve.csv", index=False)
     pd.DataFrame([{"model": m, "width": 1.0, "in_channels": 3, "size": 288, "params": p, "params_trainable": p,
                    "bn_buffers": 10, "macs": 40 * p, "forward_ms": 2.0 + i, "device": "cpu"}
                   for i, (m, p) in enumerate(zip(models, (7_800_000, 9_000_000, 41_000_000, 9_400_000,
@@ -120,7 +121,7 @@ def make_results(root: Path, *, models=MODELS, seeds=(0, 1), datasets=("seven_li
                           "smoothed_loss": loss, "used": lrs < 0.2}).to_csv(folder / "curve.csv", index=False)
             (folder / "lr.json").write_text(json.dumps({"lr": 3.16e-4 * 10 ** shift, "run_id": f"{model}-{modality}"}))
     attribution = root / "attribution/model_comparison/tables"
-    attribution.mkdir(parents=True)
+    attribution.mkdir(parents=True, exist_ok=True)
     noise = [{"image_id": f"img{i}", "model": m, "n_errors": 1000, "n_flagged_errors": 30 + 3 * j + i,
               "n_flagged": 60, "n_true_noise_errors": (40 + 2 * j + i) if simulated else None, "n_true_noise": 80}
              for i in range(6) for j, m in enumerate(models)]
@@ -210,7 +211,7 @@ def test_missing_inputs_skip_the_figure(tmp_path):
 def test_partial_results_draw_what_they_can(tmp_path):
     root = make_results(tmp_path / "results", models=("unet", "ppunet"), seeds=(0,), datasets=("lncap",),
                         modalities=("brightfield",), n_images=5, simulated=False)
-    for relative in ("tables/model_comparison/error_curve.csv", "tables/model_comparison/per_object.csv"):
+    for relative in ("attribution/model_comparison/tables/error_curve.csv", "tables/model_comparison/per_object.csv"):
         (root / relative).unlink()
     import shutil
     shutil.rmtree(root / "attribution")

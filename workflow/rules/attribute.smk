@@ -3,7 +3,8 @@
 
 
 rule attribute_run:
-    """Density/size correlations, FN/FP composition and the artifact share of one evaluation."""
+    """Density/size correlations, FN/FP composition, the artifact share and the merges / splits /
+    missed against the pixel threshold (figure 07) of one evaluation."""
     input:
         images="results/runs/{run_id}/metrics/{eval_set}/{method}/per_image.csv",
         objects="results/runs/{run_id}/metrics/{eval_set}/{method}/per_object.csv",
@@ -14,6 +15,7 @@ rule attribute_run:
         artifacts=directory("results/runs/{run_id}/attribution/{eval_set}/{method}/artifacts"),
     params:
         seed=config["seed"],
+        truth=config["evaluation"]["truth"],
     log:
         "logs/attribute/{run_id}/{eval_set}/{method}.log",
     benchmark:
@@ -30,7 +32,9 @@ rule attribute_run:
         "(nucflow attribute tables --per-image {input.images} --per-object {input.objects} --seed {params.seed}"
         " --out {output.tables}"
         " && nucflow attribute artifacts --manifest {input.manifest} --pred-dir {input.prob}"
-        " --ids $(cat {input.prob}/ids.txt) --seed {params.seed} --out {output.artifacts}) > {log} 2>&1"
+        " --ids $(cat {input.prob}/ids.txt) --seed {params.seed} --out {output.artifacts}"
+        " && nucflow attribute error-curve --manifest {input.manifest} --prob-dir {input.prob}"
+        " --ids $(cat {input.prob}/ids.txt) --truth {params.truth} --out {output.tables}) > {log} 2>&1"
 
 
 rule label_noise:

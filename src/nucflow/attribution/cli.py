@@ -7,6 +7,8 @@
                one prediction folder
   morphology   mann_whitney.csv: pairwise Mann-Whitney tests of morphology features between
                per-object tables of several methods
+  error-curve  error_curve.csv: merges, splits and missed nuclei per image as the pixel
+               threshold of the published post-processing varies (the paper's Fig. 6)
 
 Every JSON summary carries percentile bootstrap CIs over images (seeded).
 """
@@ -27,7 +29,7 @@ from nucflow.attribution.images import check_shape, manifest_image, read_manifes
 from nucflow.attribution.label_noise import label_noise_counts
 from nucflow.attribution.stats import CORRECTIONS, bootstrap_ci, mann_whitney_table
 from nucflow.errors import NucflowError
-from nucflow.io import write_csv, write_json
+from nucflow.io import read_image, write_csv, write_json
 
 
 def _add_bootstrap(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +88,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pred-dir", required=True, type=Path, help="prediction folder: <dir>/<image_id>_labels.tif or _prob.tif")
     _add_bootstrap(art)
     art.add_argument("--out", required=True, type=Path, help="output folder")
+
+    curve = sub.add_parser("error-curve", help="merges, splits and missed nuclei against the pixel threshold")
+    _add_images(curve)
+    curve.add_argument_group("model").add_argument(
+        "--prob-dir", required=True, type=Path, help="folder of <image_id>_prob.tif probability maps")
+    curve.add_argument("--truth", choices=("labels", "labels_true"), default="labels",
+                       help="manifest column scored against (default: labels)")
+    curve.add_argument("--thresholds", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+                       help="pixel thresholds (default 0.2 ... 0.8)")
+    curve.add_argument("--out", required=True, type=Path, help="output folder")
 
     morph = sub.add_parser("morphology", help="Mann-Whitney tests of morphology between methods")
     mt = morph.add_argument_group("inputs")
@@ -219,7 +231,35 @@ def run_morphology(args) -> pd.DataFrame:
     return table
 
 
-ANALYSES = {"tables": run_tables, "label-noise": run_label_noise, "artifacts": run_artifacts,
+def run_error_curve(args) -> pd.DataFrame:
+    """error_curve.csv: one row per image and threshold (``image_id, pixel_threshold, merges,
+    splits, missed, n_true, n_pred``); labels come from the published post-processing (threshold,
+    components, objects and holes under 25 px removed) at each threshold."""
+    from nucflow.evaluation.errors import error_curve
+    from nucflow.postprocess.registry import postprocess
+
+    if any(not 0 < t < 1 for t in args.thresholds):
+        raise NucflowError(f"--thresholds {args.thresholds}: each must lie in (0, 1)")
+    frames = []
+    for _, row in read_manifest_rows(args.manifest, args.ids).iterrows():
+        truth = manifest_image(args.manifest, row, args.truth)
+        if truth is None:
+            raise NucflowError(f"{args.manifest}: image {row['image_id']} has no {args.truth}")
+        path = args.prob_dir / f"{row['image_id']}_prob.tif"
+        if not path.is_file():
+            raise NucflowError(f"{path}: probability map not found")
+        prob = read_image(path)
+        prob = prob if prob.ndim == 2 else 1.0 - prob[0]  # 3-class maps: 1 - P(background)
+        curve = error_curve(truth, check_shape(prob, truth.shape, str(path)), args.thresholds,
+                            postprocess=lambda p, t: postprocess("published", p, threshold=t))
+        frames.append(curve.rename(columns={"threshold": "pixel_threshold"}).assign(image_id=row["image_id"]))
+    table = pd.concat(frames, ignore_index=True)
+    table = table[["image_id", *[c for c in table.columns if c != "image_id"]]]
+    write_csv(args.out / "error_curve.csv", table)
+    return table
+
+
+ANALYSES = {"tables": run_tables, "error-curve": run_error_curve, "label-noise": run_label_noise, "artifacts": run_artifacts,
             "morphology": run_morphology}
 
 

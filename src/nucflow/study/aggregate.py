@@ -91,7 +91,8 @@ def collect(plan: pd.DataFrame, entries: list[tuple[str, str, str]], root: Path 
     return tables
 
 
-RUN_ANALYSES = {"tables": ("density.csv", "size_bins.csv", "composition.csv"), "artifacts": ("artifacts.csv",)}
+RUN_ANALYSES = {"tables": ("density.csv", "size_bins.csv", "composition.csv", "error_curve.csv"),
+                "artifacts": ("artifacts.csv",)}
 SUMMARIES = {"tables": "attribution.json", "artifacts": "artifacts.json"}
 
 
