@@ -72,13 +72,14 @@ def test_rule_table_and_shares(study):
     jobs = job_table(*study)
     rules = rule_table(jobs).set_index("rule")
     assert rules.loc["train", ["jobs", "wall_s", "cpu_s", "optimisation_s"]].tolist() == [2, 30.0, 28.5, 16.0]
-    assert rules.loc["train", "optimisation_share_of_cpu"] == pytest.approx(16.0 / 28.5)
+    assert rules.loc["train", "optimisation_share_of_wall"] == pytest.approx(16.0 / 30.0)
     assert rules.loc["train", "mean_startup_s"] == 4.0
     assert rules.loc["predict", "startup_share_of_wall"] == pytest.approx(1.25 / 3.0)
-    assert rules.index[0] == "train"  # largest CPU first
+    assert rules.index[0] == "train"  # largest wall first
     total = shares(jobs)
     assert total["cpu_s"] == 34.0 and total["optimisation_s"] == 16.0
-    assert total["optimisation_share_of_cpu"] == pytest.approx(16.0 / 34.0)
+    assert total["wall_s"] == 36.0
+    assert total["optimisation_share_of_job_seconds"] == pytest.approx(16.0 / 36.0)
     assert (total["worst_nontraining_rule"], total["worst_nontraining_mean_startup_s"]) == ("predict", 1.25)
 
 

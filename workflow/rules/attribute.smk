@@ -29,12 +29,9 @@ rule attribute_run:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "(nucflow attribute tables --per-image {input.images} --per-object {input.objects} --seed {params.seed}"
-        " --out {output.tables}"
-        " && nucflow attribute artifacts --manifest {input.manifest} --pred-dir {input.prob}"
-        " --ids $(cat {input.prob}/ids.txt) --seed {params.seed} --out {output.artifacts}"
-        " && nucflow attribute error-curve --manifest {input.manifest} --prob-dir {input.prob}"
-        " --ids $(cat {input.prob}/ids.txt) --truth {params.truth} --out {output.tables}) > {log} 2>&1"
+        "nucflow attribute run --per-image {input.images} --per-object {input.objects} --manifest {input.manifest}"
+        " --prob-dir {input.prob} --truth {params.truth} --seed {params.seed}"
+        " --tables-out {output.tables} --artifacts-out {output.artifacts} > {log} 2>&1"
 
 
 rule label_noise:

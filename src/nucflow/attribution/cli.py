@@ -9,6 +9,8 @@
                per-object tables of several methods
   error-curve  error_curve.csv: merges, splits and missed nuclei per image as the pixel
                threshold of the published post-processing varies (the paper's Fig. 6)
+  run          tables, artifacts and error-curve of one evaluation in one process (what the
+               workflow's attribute_run calls: one start-up instead of three)
 
 Every JSON summary carries percentile bootstrap CIs over images (seeded).
 """
@@ -98,6 +100,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     curve.add_argument("--thresholds", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
                        help="pixel thresholds (default 0.2 ... 0.8)")
     curve.add_argument("--out", required=True, type=Path, help="output folder")
+
+    whole = sub.add_parser("run", help="tables + artifacts + error-curve of one evaluation, in one process")
+    given = whole.add_argument_group("inputs")
+    given.add_argument("--per-image", required=True, type=Path, help="per-image CSV of the evaluation")
+    given.add_argument("--per-object", required=True, type=Path, help="per-object CSV of the evaluation")
+    given.add_argument("--manifest", required=True, type=Path, help="manifest CSV")
+    given.add_argument("--prob-dir", required=True, type=Path, help="folder of <image_id>_prob.tif (and ids.txt)")
+    given.add_argument("--truth", choices=("labels", "labels_true"), default="labels")
+    given.add_argument("--seed", type=int, default=0, help="seed of the bootstraps (default 0)")
+    whole.add_argument("--tables-out", required=True, type=Path, help="folder for the tables and the error curve")
+    whole.add_argument("--artifacts-out", required=True, type=Path, help="folder for the artifact analysis")
 
     morph = sub.add_parser("morphology", help="Mann-Whitney tests of morphology between methods")
     mt = morph.add_argument_group("inputs")
@@ -259,7 +272,27 @@ def run_error_curve(args) -> pd.DataFrame:
     return table
 
 
-ANALYSES = {"tables": run_tables, "error-curve": run_error_curve, "label-noise": run_label_noise, "artifacts": run_artifacts,
+def run_all(args) -> None:
+    """``tables``, ``artifacts`` and ``error-curve`` with their own defaults, in this process."""
+    from nucflow.cli import build_parser
+
+    ids_file = args.prob_dir / "ids.txt"
+    if not ids_file.is_file():
+        raise NucflowError(f"{ids_file}: not found (the predict step writes it)")
+    ids = ids_file.read_text().split()
+    seed = ["--seed", str(args.seed)]
+    parser = build_parser("attribute")
+    for argv in (["tables", "--per-image", str(args.per_image), "--per-object", str(args.per_object), *seed,
+                  "--out", str(args.tables_out)],
+                 ["artifacts", "--manifest", str(args.manifest), "--pred-dir", str(args.prob_dir), "--ids", *ids,
+                  *seed, "--out", str(args.artifacts_out)],
+                 ["error-curve", "--manifest", str(args.manifest), "--prob-dir", str(args.prob_dir), "--ids", *ids,
+                  "--truth", args.truth, "--out", str(args.tables_out)]):
+        sub = parser.parse_args(argv)
+        ANALYSES[sub.analysis](sub)
+
+
+ANALYSES = {"tables": run_tables, "error-curve": run_error_curve, "run": run_all, "label-noise": run_label_noise, "artifacts": run_artifacts,
             "morphology": run_morphology}
 
 

@@ -26,13 +26,13 @@ def main(argv: list[str] | None = None) -> None:
     jobs = job_table(args.results, args.logs)
     table = rule_table(jobs)
     columns = ["rule", "jobs", "wall_s", "cpu_s", "mean_wall_s", "mean_startup_s", "max_startup_s",
-               "startup_share_of_wall", "optimisation_s", "optimisation_share_of_cpu"]
+               "startup_share_of_wall", "optimisation_s", "optimisation_share_of_wall"]
     with pd.option_context("display.float_format", "{:.2f}".format, "display.width", 200):
         print(table[columns].to_string(index=False))
     total = shares(jobs)
     print(f"study_jobs: {total['jobs']}")
     print(f"study_cpu_seconds: {total['cpu_s']:.0f} (wall seconds summed over jobs: {total['wall_s']:.0f})")
-    print(f"study_optimisation_share_of_cpu: {100 * total['optimisation_share_of_cpu']:.1f}% "
+    print(f"study_optimisation_share_of_job_seconds: {100 * total['optimisation_share_of_job_seconds']:.1f}% "
           f"({total['optimisation_s']:.0f} s in training and fine-tuning steps)")
     print(f"study_startup_share_of_wall: {100 * total['startup_share_of_wall']:.1f}%")
     print(f"study_worst_nontraining_startup: {total['worst_nontraining_rule']} "

