@@ -155,7 +155,7 @@ INSTRUMENTS: dict[str, InstrumentParams] = {
         fluor_gain=4.0, fluor_offset=100.0, read_noise=6.0, illumination_falloff=0.15,
         wavelength_um=0.55, condenser_na=0.25, objective_na=1.0, defocus_min_um=-6.0,
         defocus_max_um=10.0, focus_jitter_um=0.5, bf_photons=1500.0, bf_level=0.35,
-        phase_per_um=0.20, nucleus_phase_per_um=0.08, registration_sd_um=0.3),
+        phase_per_um=0.20, nucleus_phase_per_um=0.115, registration_sd_um=0.3),
     # Second instrument: finer sampling, far-red stain (fewer photons), 12-bit range,
     # stronger illumination falloff, wider condenser aperture and a different plane range.
     "B": InstrumentParams(
@@ -164,7 +164,7 @@ INSTRUMENTS: dict[str, InstrumentParams] = {
         fluor_gain=1.0, fluor_offset=200.0, read_noise=3.0, illumination_falloff=0.3,
         wavelength_um=0.60, condenser_na=0.35, objective_na=0.75, defocus_min_um=-10.0,
         defocus_max_um=6.0, focus_jitter_um=0.8, bf_photons=1500.0, bf_level=0.5,
-        phase_per_um=0.25, nucleus_phase_per_um=0.07, registration_sd_um=0.4),
+        phase_per_um=0.25, nucleus_phase_per_um=0.10, registration_sd_um=0.4),
 }
 
 
