@@ -72,7 +72,7 @@ def _shares(ax, rules_table: pd.DataFrame, rules: list[str]) -> None:
     ax.set_xticks(range(len(rules)), rules, rotation=35, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of the rule's wall time")
-    ax.legend(fontsize=6, loc="upper right", frameon=False)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 
 
 def fig_compute(results: Path, out_dir: Path) -> list[Path] | None:
@@ -89,9 +89,12 @@ def fig_compute(results: Path, out_dir: Path) -> list[Path] | None:
     rules_table = read_table(shares_path, ("rule", "wall_s", "startup_s", "optimisation_s")) \
         if shares_path.is_file() else None
     with figure_style():
-        panels = 2 if rules_table is None else 3
-        fig = new_figure(max(7.0, 0.45 * panels * len(rules) + 2.5), 3.0)
-        time_ax, memory_ax, *share_ax = fig.subplots(1, panels)
+        rows = 1 if rules_table is None else 2  # the shares panel gets its own row
+        fig = new_figure(max(7.0, 0.9 * len(rules) + 2.5), 3.0 * rows)
+        layout = [["time", "memory"]] + ([["share", "share"]] if rows == 2 else [])
+        axes = fig.subplot_mosaic(layout)
+        time_ax, memory_ax = axes["time"], axes["memory"]
+        share_ax = [axes["share"]] if rows == 2 else []
         if rules_table is not None:
             _shares(share_ax[0], rules_table, rules)
             total = rules_table[["wall_s", "optimisation_s"]].sum()

@@ -16,6 +16,7 @@ import pandas as pd
 
 from nucflow.attribution.stats import bootstrap_ci
 from nucflow.errors import NucflowError
+from nucflow.study.compute import benchmark_rule
 
 TABLES = "tables/model_comparison"
 PER_IMAGE = f"{TABLES}/per_image.csv"
@@ -280,19 +281,6 @@ def condition_keys(per_image: pd.DataFrame) -> list[str]:
     return keys
 
 
-def _benchmark_rule(parts: tuple[str, ...]) -> str:
-    """The rule of a benchmark file from its path below ``benchmarks/``.
-
-    ``train/<run>.tsv`` -> train; ``plan.tsv`` -> plan; the ``data`` folder holds one fixed-name
-    file per rule (``data/split.tsv`` -> split); ``tiles/.../<selection>.aug.tsv`` -> augment.
-    """
-    if len(parts) == 1:
-        return Path(parts[0]).stem
-    if parts[0] == "data":
-        return Path(parts[-1]).stem
-    if parts[0] == "tiles" and parts[-1].endswith(".aug.tsv"):
-        return "augment"
-    return parts[0]
 
 
 def read_benchmarks(results: Path, run_arms: dict[str, str] | None = None) -> pd.DataFrame:
@@ -315,7 +303,7 @@ def read_benchmarks(results: Path, run_arms: dict[str, str] | None = None) -> pd
             raise NucflowError(f"{path}: column s holds non-numeric values")
         rss = pd.to_numeric(table["max_rss"].replace({"NA": np.nan, "-": np.nan}), errors="coerce")
         parts = relative.parts
-        rule = _benchmark_rule(parts)
+        rule = benchmark_rule(parts)
         run_id = next((p for p in parts[1:-1] + (Path(parts[-1]).stem,) if p in run_arms), "")
         arm = run_arms.get(run_id, Path(parts[-1]).stem if rule == "aggregate" else "shared")
         rows.append({"path": relative.as_posix(), "rule": rule, "run_id": run_id,

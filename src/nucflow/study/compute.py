@@ -39,6 +39,21 @@ def _number(value) -> float:
     return number
 
 
+def benchmark_rule(parts: tuple[str, ...]) -> str:
+    """The rule of a benchmark file from its path below ``benchmarks/``.
+
+    ``train/<run>.tsv`` -> train; ``plan.tsv`` -> plan; the ``data`` folder holds one fixed-name
+    file per rule (``data/split.tsv`` -> split); ``tiles/.../<selection>.aug.tsv`` -> augment.
+    """
+    if len(parts) == 1:
+        return Path(parts[0]).stem
+    if parts[0] == "data":
+        return Path(parts[-1]).stem
+    if parts[0] == "tiles" and parts[-1].endswith(".aug.tsv"):
+        return "augment"
+    return parts[0]
+
+
 def read_timings(log: Path) -> list[tuple[str, float, float]]:
     """(command, start-up s, work s) of every nucflow command a job log reports (empty if none)."""
     if not log.is_file():
@@ -73,7 +88,7 @@ def job_table(results: str | Path = "results", logs: str | Path = "logs") -> pd.
     rows = []
     for path in sorted(root.rglob("*.tsv")):
         relative = path.relative_to(root).with_suffix("")
-        rule, key = relative.parts[0], "/".join(relative.parts[1:])
+        rule, key = benchmark_rule(path.relative_to(root).parts), "/".join(relative.parts[1:])
         bench = pd.read_csv(path, sep="\t").apply(pd.to_numeric, errors="coerce")
         timings = read_timings(logs / relative.with_suffix(".log"))
         run_id = key if rule in TRAINING_RULES else ""
