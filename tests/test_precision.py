@@ -12,15 +12,7 @@ from nucflow.errors import NucflowError
 from nucflow.precision import cpu_bf16_flags, resolve
 from nucflow.training.train import train
 
-from test_training import assert_same_weights, network_state, run_config, tile_sets  # noqa: F401
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from test_training import assert_same_weights, network_state, one_thread, run_config, tile_sets  # noqa: F401
 
 
 def fake_cpu(monkeypatch, flags: tuple[str, ...]) -> None:
