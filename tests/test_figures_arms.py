@@ -385,7 +385,7 @@ def test_summary_states_the_arm_findings(arms):
     text = "\n".join(summary_lines(root, n_boot=100))
     assert "16 augmented images" in text and "within 5%" in text
     assert re.search(r"\| U-Net \| \d+\.\d \[\d+\.\d, \d+\.\d\] \| \d+ \| 16 ", text)
-    assert "+3.3" in text and "| U-Net | 4 → 4.2 |" in text
+    assert "+3.3" in text and "| U-Net | {4} → {4, 2} |" in text
     assert "31%" in text and "| LNCaP → seven lines | U-Net |" in text
     gap = re.search(r"\| LNCaP → seven lines \| U-Net \| [\d.]+ \| [\d.]+ \| (\d+\.\d) ", text)
     assert gap and 25 < float(gap.group(1)) < 35  # the synthetic shift is 30 points

@@ -33,6 +33,11 @@ INPUTS = (FOCAL_PLANES,)
 PAPER_GAIN_PP = 3.3
 
 
+def plane_set(order: str) -> str:
+    """A plane order as a set a reader can tell apart: ``8.0`` -> ``{8, 0}`` (8 first, then 0)."""
+    return "{" + ", ".join(p for p in str(order).split(".") if p) + "}"
+
+
 def plane_order(planes: str) -> str:
     """Distinct planes in order of first appearance: ``4.2.4.2`` (cycled channels) -> ``4.2``."""
     return ".".join(dict.fromkeys(p for p in str(planes).split(".") if p))

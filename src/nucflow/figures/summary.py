@@ -165,9 +165,10 @@ def _focal_planes_section(results: Path, n_boot: int, seed: int) -> list[str]:
                 paper = f"+{PAPER_PLANE_GAIN[model]:.1f}" if model in PAPER_PLANE_GAIN else \
                     f"+{PAPER_PLANE_GAIN_MEAN} (mean of models)"
             estimate = Estimate(step.gain, step.low, step.high, step.n_images)
-            lines.append(f"| {model_name(model)} | {step.planes_before} → {step.planes_after} | {_fmt(estimate)} "
-                         f"| {paper} |")
-    return lines + ["", "Planes in the order the greedy selection added them; differences paired by test image. "
+            before, after = (focal_planes.plane_set(p) for p in (step.planes_before, step.planes_after))
+            lines.append(f"| {model_name(model)} | {before} → {after} | {_fmt(estimate)} | {paper} |")
+    return lines + ["", "Plane sets in the order the greedy selection added them ({8} → {8, 0}: plane 0 joined 8); "
+                        "differences paired by test image. "
                         "The paper's \"3.3%\" is read as percentage points of pixel F1.", ""]
 
 
