@@ -30,7 +30,7 @@ def _problems(manifest, deep=True):
 def test_valid_manifest_loads(toy_manifest):
     manifest = load_manifest(toy_manifest, deep=True)
     assert len(manifest.frame) == 12
-    assert manifest.summary().endswith("12 images (toy: 12 images, 2 cell lines)")
+    assert manifest.summary().endswith("12 images (toy: 12 images, 2 cell lines); labels: 12 given")
     assert manifest.file("toy_HeLa_00", "labels").is_file()
 
 

@@ -1,9 +1,10 @@
-"""``nucflow import {folder,phenix,ndev} ... --out DIR``: write a checked data set from other layouts.
+"""``nucflow import {folder,phenix,omezarr,ndev} ... --out DIR``: write a checked data set from other layouts.
 
 Every importer writes ``DIR/manifest.csv``, the converted TIFFs under ``DIR/<dataset>/`` and
 ``DIR/import.json``, then validates the manifest (reading every pixel); see ``docs/importers.md``.
 All or nothing: the import is written beside ``DIR`` and replaces it only once it validated; a
-non-empty ``DIR`` needs ``--overwrite``.
+non-empty ``DIR`` needs ``--overwrite``. Fields without masks get labels made from the nuclear
+stain (``--labels-from``, ``classical`` by default), and the command says so.
 """
 
 from __future__ import annotations
@@ -27,11 +28,26 @@ def _mask_options(group) -> None:
                             "one nucleus each (touching nuclei stay one); without it a binary mask is refused")
 
 
+def _stain_options(parser: argparse.ArgumentParser) -> None:
+    from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM
+
+    group = parser.add_argument_group("labels from the nuclear stain (fields without masks)")
+    group.add_argument("--labels-from", default=None, metavar="classical|model:RUN",
+                       help="how to make the labels of fields without masks: classical (the tuned classical "
+                            "pipeline; the default when no masks are given at all) or model:RUN (a trained "
+                            "fluorescence run folder or export); given explicitly, it also fills in missing masks")
+    group.add_argument("--nucleus-diameter-um", type=float, default=DEFAULT_DIAMETER_UM,
+                       help=f"expected nucleus diameter in µm, which tunes the classical pipeline "
+                            f"(default {DEFAULT_DIAMETER_UM:g})")
+    group.add_argument("--device", default="cpu", help="device for model:RUN (default cpu)")
+
+
 def _add_folder(sub) -> None:
     parser = sub.add_parser("folder",
                             help="images with masks named as Cellpose (x_masks.tif) or StarDist (images/, masks/) expect",
                             description="Import images with instance masks: DIR/x.tif + DIR/x_masks.tif, or "
-                                        "DIR/images/x.tif + DIR/masks/x.tif (.tif, .tiff, .png).")
+                                        "DIR/images/x.tif + DIR/masks/x.tif (.tif, .tiff, .png). A folder "
+                                        "of fluorescence images without masks gets labels made from the stain.")
     inputs = parser.add_argument_group("input")
     inputs.add_argument("images", type=Path, help="folder holding the images and masks")
     inputs.add_argument("--modality", required=True, choices=("fluorescence", "brightfield"),
@@ -45,6 +61,7 @@ def _add_folder(sub) -> None:
     about.add_argument("--dataset", required=True, help="data set name written to the manifest")
     about.add_argument("--instrument", default="",
                        help="microscope name (default: empty; the metadata CSV may set it per image)")
+    _stain_options(parser)
     _output_options(parser)
 
 
@@ -59,9 +76,10 @@ def _add_phenix(sub) -> None:
                         help="folder of exported TIFFs (Harmony's Images/ folder)")
     inputs.add_argument("--plate-map", type=Path, required=True,
                         help="CSV with columns well (B03 or r02c03) and cell_line")
-    inputs.add_argument("--masks", type=Path, required=True,
+    inputs.add_argument("--masks", type=Path, default=None,
                         help="folder of instance masks named <image_id>_masks.tif, image_id = r02c03f01 "
-                             "(+ sk<t> when several time points)")
+                             "(+ sk<t> when several time points); without it labels are made from the "
+                             "nuclear stain")
     _mask_options(inputs)
     channels = parser.add_argument_group("channels (1-based, as ch<N> / R<N> in the file names)")
     channels.add_argument("--nuclear-channel", type=int, default=None,
@@ -72,6 +90,38 @@ def _add_phenix(sub) -> None:
     about.add_argument("--pixel-size-um", type=float, required=True, help="pixel edge in µm")
     about.add_argument("--dataset", required=True, help="data set name written to the manifest")
     about.add_argument("--instrument", default="Opera Phenix", help="microscope name (default: Opera Phenix)")
+    _stain_options(parser)
+    _output_options(parser)
+
+
+def _add_omezarr(sub) -> None:
+    parser = sub.add_parser("omezarr",
+                            help="OME-Zarr (NGFF 0.4 / 0.5) HCS plate, well or image; channels chosen by name",
+                            description="Import an NGFF plate (every field of every well), one well or one "
+                                        "image. Channels are chosen by their omero names; the nuclear channel is "
+                                        "max-projected over z, the brightfield channel's z planes are the stack. "
+                                        "Masks come from an NGFF labels entry (--label-image) or are made from "
+                                        "the nuclear stain.")
+    inputs = parser.add_argument_group("input")
+    inputs.add_argument("source", type=Path, help="PLATE.zarr, PLATE.zarr/B/3 (a well) or IMAGE.zarr")
+    inputs.add_argument("--label-image", default=None, metavar="NAME",
+                        help="the images' NGFF labels entry holding instance masks (e.g. nuclei); without it "
+                             "labels are made from the nuclear stain")
+    inputs.add_argument("--plate-map", type=Path, default=None,
+                        help="CSV with columns well (B03 or r02c03) and cell_line (default: --cell-line for all)")
+    _mask_options(inputs)
+    channels = parser.add_argument_group("channels (names as in the image's omero metadata)")
+    channels.add_argument("--nuclear-channel", default=None, metavar="NAME",
+                          help="nuclear stain channel, e.g. Hoechst; several z planes are max-projected")
+    channels.add_argument("--brightfield-channel", default=None, metavar="NAME",
+                          help="brightfield channel, e.g. BF; its z planes are the plane stack")
+    about = parser.add_argument_group("about the data")
+    about.add_argument("--dataset", required=True, help="data set name written to the manifest")
+    about.add_argument("--pixel-size-um", type=float, default=None,
+                       help="pixel edge in µm (default: the image's own, from its NGFF scale and axis unit)")
+    about.add_argument("--cell-line", default="unknown", help="cell line of every field without --plate-map")
+    about.add_argument("--instrument", default="", help="microscope name (default: empty)")
+    _stain_options(parser)
     _output_options(parser)
 
 
@@ -92,9 +142,10 @@ def _add_ndev(sub) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="importer", metavar="IMPORTER", required=True,
-                                help="folder | phenix | ndev; 'nucflow import IMPORTER --help' for its options")
+                                help="folder | phenix | omezarr | ndev; 'nucflow import IMPORTER --help' for its options")
     _add_folder(sub)
     _add_phenix(sub)
+    _add_omezarr(sub)
     _add_ndev(sub)
 
 
@@ -104,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
 
         manifest = import_folder(args.images, args.out, modality=args.modality, pixel_size_um=args.pixel_size_um,
                                  dataset=args.dataset, metadata_csv=args.metadata, instrument=args.instrument,
-                                 overwrite=args.overwrite, binary_masks=args.binary_masks)
+                                 overwrite=args.overwrite, binary_masks=args.binary_masks, **_stain_kwargs(args))
     elif args.importer == "phenix":
         from nucflow.data.importers.phenix import import_phenix
 
@@ -112,7 +163,15 @@ def run(args: argparse.Namespace) -> int:
                                  pixel_size_um=args.pixel_size_um, dataset=args.dataset,
                                  nuclear_channel=args.nuclear_channel,
                                  brightfield_channel=args.brightfield_channel, instrument=args.instrument,
-                                 overwrite=args.overwrite, binary_masks=args.binary_masks)
+                                 overwrite=args.overwrite, binary_masks=args.binary_masks, **_stain_kwargs(args))
+    elif args.importer == "omezarr":
+        from nucflow.data.importers.omezarr import import_omezarr
+
+        manifest = import_omezarr(args.source, args.out, dataset=args.dataset, nuclear_channel=args.nuclear_channel,
+                                  brightfield_channel=args.brightfield_channel, label_image=args.label_image,
+                                  pixel_size_um=args.pixel_size_um, plate_map=args.plate_map,
+                                  cell_line=args.cell_line, instrument=args.instrument, overwrite=args.overwrite,
+                                  binary_masks=args.binary_masks, **_stain_kwargs(args))
     else:
         from nucflow.data.importers.ndev import import_ndev
 
@@ -121,5 +180,15 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "binary_masks", False):
         print(f"{args.out}: --binary-masks: binary masks were labelled by connected regions (4-connected), one "
               "nucleus per region; touching nuclei count as one")
+    made = manifest.label_sources()
+    made = made[made != "given"]
+    for source, count in sorted(made.value_counts().items()):
+        print(f"{args.out}: no masks for {count} of {len(manifest.frame)} images: their labels were made from the "
+              f"nuclear stain by {source} (manifest column label_source); they carry that method's label noise, "
+              "see docs/labels.md")
     print(manifest.summary())
     return 0
+
+
+def _stain_kwargs(args: argparse.Namespace) -> dict:
+    return {"labels_from": args.labels_from, "nucleus_diameter_um": args.nucleus_diameter_um, "device": args.device}

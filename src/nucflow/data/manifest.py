@@ -15,6 +15,8 @@ fluorescence              one of    nuclear-stain image, (H, W)
 brightfield               one of    focal-plane stack, (n_planes, H, W), planes first
 n_planes                  with bf   number of brightfield planes
 labels                    yes       instance labels used as ground truth, integer (H, W)
+label_source              no        where ``labels`` came from: ``given`` (also: empty, or no column),
+                                    ``manual``, ``classical(d=12.0um)``, ``model:<run id>``
 labels_true               no        exact truth (simulated data only), integer (H, W)
 artifacts                 no        binary mask of annotated artifact regions, (H, W)
 ========================  ========  ===================================================
@@ -43,9 +45,9 @@ from nucflow.errors import ManifestError, NucflowError
 
 REQUIRED = ("image_id", "dataset", "cell_line", "pixel_size_um", "labels")
 IMAGE_COLUMNS = ("fluorescence", "brightfield")
-OPTIONAL = ("well", "field", "instrument", "n_planes", "labels_true", "artifacts")
+OPTIONAL = ("well", "field", "instrument", "n_planes", "label_source", "labels_true", "artifacts")
 COLUMNS = ("image_id", "dataset", "cell_line", "well", "field", "instrument", "pixel_size_um",
-           "fluorescence", "brightfield", "n_planes", "labels", "labels_true", "artifacts")
+           "fluorescence", "brightfield", "n_planes", "labels", "label_source", "labels_true", "artifacts")
 LABEL_COLUMNS = ("labels", "labels_true")
 #: no microscope image used for nuclei has pixels this large; a larger value is in nm (325 for 0.325)
 MAX_PIXEL_SIZE_UM = 50.0
@@ -100,11 +102,19 @@ class Manifest:
             frame = frame[frame["cell_line"].isin(list(cell_lines))]
         return frame
 
+    def label_sources(self) -> pd.Series:
+        """Per row, where its ``labels`` came from (``given`` where the cell or column is empty)."""
+        from nucflow.data.stain_labels import parse_label_source
+
+        return self.frame["label_source"].map(lambda value: parse_label_source(value).text)
+
     def summary(self) -> str:
         parts = []
         for dataset, group in self.frame.groupby("dataset", sort=True):
             parts.append(f"{dataset}: {len(group)} images, {group['cell_line'].nunique()} cell lines")
-        return f"{self.path}: valid; {len(self.frame)} images ({'; '.join(parts)})"
+        counts = self.label_sources().value_counts()
+        sources = ", ".join(f"{counts[name]} {name}" for name in sorted(counts.index))
+        return f"{self.path}: valid; {len(self.frame)} images ({'; '.join(parts)}); labels: {sources}"
 
 
 def _image_info(path: Path, deep: bool) -> ImageInfo:
@@ -148,6 +158,9 @@ def _check_row(manifest_path: Path, number: int, row: pd.Series, deep: bool) -> 
 
     if all(_is_empty(row.get(c)) for c in IMAGE_COLUMNS):
         problems.append(f"{where}: neither fluorescence nor brightfield is given")
+    problem = label_source_problem(row.get("label_source"))
+    if problem:
+        problems.append(f"{where}, column label_source: {problem}")
 
     for column in IMAGE_COLUMNS + LABEL_COLUMNS + ("artifacts",):
         value = row.get(column)
@@ -234,6 +247,17 @@ def _plane_axis_problem(info: ImageInfo, declared, path: Path) -> str:
             "store plane stacks planes first, (n_planes, H, W)")
 
 
+def label_source_problem(value) -> str:
+    """'' for a valid ``label_source`` cell (empty included), else what is wrong with it."""
+    from nucflow.data.stain_labels import parse_label_source
+
+    try:
+        parse_label_source(value)
+    except NucflowError as exc:
+        return str(exc)
+    return ""
+
+
 def id_problem(image_id) -> str:
     """'' for an image id usable as a file name, else what is wrong with it (ids name output files,
     so a separator or ``..`` would write outside the output folder)."""
@@ -267,7 +291,8 @@ def read_manifest_table(path: str | os.PathLike) -> pd.DataFrame:
     if not path.is_file():
         raise ManifestError([f"{path}: manifest not found"])
     try:
-        frame = pd.read_csv(path, dtype={"image_id": str, "dataset": str, "cell_line": str, "well": str})
+        frame = pd.read_csv(path, dtype={"image_id": str, "dataset": str, "cell_line": str, "well": str,
+                                         "label_source": str})
     except pd.errors.EmptyDataError:
         raise ManifestError([f"{path}: empty manifest (no header, no rows)"]) from None
     except Exception as exc:

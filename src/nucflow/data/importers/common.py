@@ -44,6 +44,9 @@ class ImportedField:
     ``fluorescence``: (H, W) uint8/uint16/float32 or None; ``brightfield``: (n_planes, H, W) planes
     first, or None; ``labels``: (H, W) unsigned integer instance labels (0 = background).
     ``field`` is the field number within its well (or the time point, for time series).
+    ``label_source`` says where ``labels`` came from (:mod:`nucflow.data.stain_labels`): ``given``
+    for masks that came with the data, ``classical(d=12.0um)`` or ``model:<run id>`` for labels made
+    from the nuclear stain.
     """
 
     image_id: str
@@ -54,6 +57,7 @@ class ImportedField:
     well: str = ""
     field: int | None = None
     instrument: str = ""
+    label_source: str = "given"
 
 
 def is_image_file(path: Path) -> bool:
@@ -217,6 +221,7 @@ def _row(field: ImportedField, dataset: str, pixel_size_um: float, paths: Mappin
         "brightfield": paths["brightfield"] if field.brightfield is not None else "",
         "n_planes": int(field.brightfield.shape[0]) if field.brightfield is not None else None,
         "labels": paths["labels"],
+        "label_source": field.label_source,
     }
 
 

@@ -23,7 +23,10 @@ Per field of view (well, field, time point):
   (n_planes, H, W); every field must have the same plane numbers;
 * the ground truth is ``MASKS/<image_id>_masks.tif`` (``.tiff`` or ``.png`` too), where the image id
   is ``r02c03f01`` (row, column, field; two digits each), with the time point appended as
-  ``r02c03f01sk2`` when the export holds more than one time point.
+  ``r02c03f01sk2`` when the export holds more than one time point. Without a mask folder the labels
+  are made from the nuclear stain (``labels_from``, ``classical`` by default; see
+  :mod:`nucflow.data.stain_labels`); with one, a missing mask is an error unless ``labels_from``
+  is given, which then makes the missing ones.
 
 The plate map (CSV, columns ``well`` and ``cell_line``; more columns are ignored) names the cell
 line per well, wells written ``B03``, ``B3`` or ``r02c03``.
@@ -41,8 +44,9 @@ import numpy as np
 import pandas as pd
 
 from nucflow.data.importers.common import (IMAGE_SUFFIXES, ImportedField, as_labels, as_plane, as_stack,
-                                           check_out_dir, check_same_shape, write_import)
+                                           check_out_dir, check_pixel_size, check_same_shape, write_import)
 from nucflow.data.manifest import Manifest
+from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM, make_labeller
 from nucflow.errors import NucflowError
 from nucflow.io import read_image
 
@@ -164,6 +168,14 @@ def image_id(key: tuple[int, int, int, int], with_timepoint: bool) -> str:
     return f"r{row:02d}c{column:02d}f{field:02d}" + (f"sk{timepoint}" if with_timepoint else "")
 
 
+def find_mask_or_none(masks_dir: Path, name: str) -> Path | None:
+    """:func:`find_mask`, or None when the field has no mask."""
+    try:
+        return find_mask(masks_dir, name)
+    except NucflowError:
+        return None
+
+
 def find_mask(masks_dir: Path, name: str) -> Path:
     """``masks_dir/<name>_masks.{tif,tiff,png}``; NucflowError naming the expected file if absent."""
     for suffix in IMAGE_SUFFIXES:
@@ -190,24 +202,36 @@ def _read_planes(planes: list[PhenixPlane]) -> list[np.ndarray]:
     return arrays
 
 
-def import_phenix(images_dir: str | Path, out_dir: str | Path, *, plate_map: str | Path, masks_dir: str | Path,
-                  pixel_size_um: float, dataset: str, nuclear_channel: int | None = None,
-                  brightfield_channel: int | None = None, instrument: str = "Opera Phenix",
-                  overwrite: bool = False, binary_masks: bool = False) -> Manifest:
+def import_phenix(images_dir: str | Path, out_dir: str | Path, *, plate_map: str | Path,
+                  masks_dir: str | Path | None, pixel_size_um: float, dataset: str,
+                  nuclear_channel: int | None = None, brightfield_channel: int | None = None,
+                  instrument: str = "Opera Phenix", overwrite: bool = False, binary_masks: bool = False,
+                  labels_from: str | None = None, nucleus_diameter_um: float = DEFAULT_DIAMETER_UM,
+                  device: str = "cpu") -> Manifest:
     """Convert a Harmony export into ``out_dir`` (manifest.csv, TIFFs, import.json); see the module doc.
 
     At least one of ``nuclear_channel`` / ``brightfield_channel`` (1-based channel numbers as in
-    the file names) must be given. ``overwrite`` and ``binary_masks`` as in
-    :func:`~nucflow.data.importers.folder.import_folder`. Returns the validated manifest.
+    the file names) must be given. ``overwrite``, ``binary_masks``, ``labels_from`` and
+    ``nucleus_diameter_um`` as in :func:`~nucflow.data.importers.folder.import_folder`;
+    ``masks_dir`` None makes every field's labels from the nuclear stain. Returns the validated
+    manifest.
     """
     if nuclear_channel is None and brightfield_channel is None:
         raise NucflowError("give --nuclear-channel, --brightfield-channel or both")
     if nuclear_channel is not None and nuclear_channel == brightfield_channel:
         raise NucflowError(f"--nuclear-channel and --brightfield-channel are both {nuclear_channel}")
-    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    images_dir = Path(images_dir)
+    masks_dir = None if masks_dir is None else Path(masks_dir)
     out = check_out_dir(Path(out_dir), [images_dir, masks_dir, plate_map], overwrite)
-    if not masks_dir.is_dir():
+    pixel_size_um = check_pixel_size(pixel_size_um)
+    if masks_dir is not None and not masks_dir.is_dir():
         raise NucflowError(f"{masks_dir}: mask folder not found")
+    labeller = None
+    if masks_dir is None or labels_from is not None:
+        if nuclear_channel is None:
+            raise NucflowError(f"{images_dir}: no masks (--masks) and no nuclear channel (--nuclear-channel) to "
+                               "make labels from; give one of them")
+        labeller = make_labeller(labels_from or "classical", nucleus_diameter_um, device)
     lines = read_plate_map(Path(plate_map))
     groups: dict[tuple, list[PhenixPlane]] = defaultdict(list)
     for item in scan_images(images_dir):
@@ -236,24 +260,36 @@ def import_phenix(images_dir: str | Path, out_dir: str | Path, *, plate_map: str
             elif numbers != plane_numbers:
                 raise NucflowError(f"{where}: brightfield planes {numbers} differ from {plane_numbers} "
                                    f"of {first_where}")
-        jobs.append((key, name, nuclear, bright, find_mask(masks_dir, name)))
+        mask = None
+        if masks_dir is not None:
+            mask = find_mask(masks_dir, name) if labeller is None else find_mask_or_none(masks_dir, name)
+        jobs.append((key, name, nuclear, bright, mask))
 
     def fields() -> Iterator[ImportedField]:
         for key, name, nuclear, bright, mask_path in jobs:
-            labels = as_labels(read_image(mask_path), mask_path, binary_masks=binary_masks)
             fluorescence = brightfield = None
             if nuclear is not None:
                 arrays = _read_planes(nuclear)
                 fluorescence = arrays[0] if len(arrays) == 1 else np.max(np.stack(arrays), axis=0)
-                check_same_shape(fluorescence.shape, labels.shape, nuclear[0].path, mask_path)
             if bright is not None:
                 brightfield = as_stack(np.stack(_read_planes(bright)), bright[0].path)
+            if mask_path is None:
+                labels = labeller(fluorescence, pixel_size_um, str(nuclear[0].path))
+                source, mask_path = labeller.source.text, nuclear[0].path
+            else:
+                labels, source = as_labels(read_image(mask_path), mask_path, binary_masks=binary_masks), "given"
+            if nuclear is not None:
+                check_same_shape(fluorescence.shape, labels.shape, nuclear[0].path, mask_path)
+            if bright is not None:
                 check_same_shape(brightfield.shape, labels.shape, bright[0].path, mask_path)
             yield ImportedField(image_id=name, cell_line=lines[key[:2]], labels=labels,
                                 fluorescence=fluorescence, brightfield=brightfield,
-                                well=well_name(*key[:2]), field=key[2], instrument=instrument)
+                                well=well_name(*key[:2]), field=key[2], instrument=instrument,
+                                label_source=source)
 
-    arguments = {"images": str(images_dir), "plate_map": str(plate_map), "masks": str(masks_dir),
+    arguments = {"images": str(images_dir), "plate_map": str(plate_map),
+                 "masks": None if masks_dir is None else str(masks_dir),
+                 "labels_from": None if labeller is None else labeller.describe(),
                  "pixel_size_um": float(pixel_size_um), "dataset": dataset, "instrument": instrument,
                  "nuclear_channel": nuclear_channel, "brightfield_channel": brightfield_channel,
                  "brightfield_planes": plane_numbers,

@@ -1,0 +1,89 @@
+"""``nucflow label``: ground truth made from the nuclear stain for an existing manifest, and its noise.
+
+    nucflow label MANIFEST --labels-from classical --nucleus-diameter-um 12 --out DIR [--overwrite]
+    nucflow label MANIFEST --compare-truth [--labels-from classical ...] [--table T.csv]
+
+The first writes a new data set (``DIR/manifest.csv`` with ``label_source`` set, the new label
+TIFFs, ``DIR/label.json``; images stay where they are); see :mod:`nucflow.data.relabel`. The second
+scores the manifest's labels and each ``--labels-from`` method against ``labels_true`` (pixel F1,
+object F1 at IoU 0.5, merges / splits / missed per 100 nuclei), prints the table and writes it with
+``--table``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nucflow.errors import NucflowError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM
+
+    parser.add_argument("manifest", type=Path, help="manifest.csv (its labels may be empty; fluorescence needed)")
+    how = parser.add_argument_group("how to make the labels")
+    how.add_argument("--labels-from", action="append", default=[], metavar="classical|model:RUN",
+                     help="classical (the tuned classical pipeline) or model:RUN (a trained fluorescence run "
+                          "folder or export); with --compare-truth it may be repeated")
+    how.add_argument("--nucleus-diameter-um", type=float, action="append", default=[],
+                     help=f"expected nucleus diameter in µm for classical (default {DEFAULT_DIAMETER_UM:g}); "
+                          "with --compare-truth it may be repeated, one classical row per diameter")
+    how.add_argument("--device", default="cpu", help="device for model:RUN (default cpu)")
+    out = parser.add_argument_group("output: a relabelled data set")
+    out.add_argument("--out", type=Path, help="new data set folder (manifest.csv, <dataset>/labels/, label.json)")
+    out.add_argument("--overwrite", action="store_true", help="replace a non-empty --out whole")
+    compare = parser.add_argument_group("or: label noise against the exact truth (labels_true)")
+    compare.add_argument("--compare-truth", action="store_true",
+                         help="score the manifest's labels and each --labels-from method against labels_true")
+    compare.add_argument("--table", type=Path, help="write the comparison as CSV here")
+    compare.add_argument("--no-manifest-labels", action="store_true",
+                         help="leave the manifest's own labels out of the comparison")
+
+
+def _labellers(args) -> list:
+    from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM, make_labeller
+
+    diameters = args.nucleus_diameter_um or [DEFAULT_DIAMETER_UM]
+    labellers = []
+    for spec in args.labels_from:
+        if spec.strip() == "classical":
+            labellers += [make_labeller(spec, d, args.device) for d in diameters]
+        else:
+            labellers.append(make_labeller(spec, device=args.device))
+    return labellers
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.compare_truth:
+        if args.out is not None:
+            raise NucflowError("--compare-truth scores labels without writing a data set; leave out --out")
+        return _compare(args)
+    if args.out is None:
+        raise NucflowError("give --out DIR (a relabelled data set) or --compare-truth")
+    if len(args.labels_from) != 1 or len(args.nucleus_diameter_um) > 1:
+        raise NucflowError("a relabelled data set takes one --labels-from and at most one --nucleus-diameter-um")
+    from nucflow.data.relabel import relabel_manifest
+
+    labeller = _labellers(args)[0]
+    manifest = relabel_manifest(args.manifest, args.out, labeller, overwrite=args.overwrite)
+    print(f"{args.out}: labels of {len(manifest.frame)} images made from the nuclear stain by "
+          f"{labeller.source.text} (manifest column label_source)")
+    print(manifest.summary())
+    return 0
+
+
+def _compare(args) -> int:
+    import pandas as pd
+
+    from nucflow.data.relabel import compare_with_truth, write_comparison
+
+    labellers = _labellers(args)
+    if not labellers and args.no_manifest_labels:
+        raise NucflowError("nothing to compare: give --labels-from, or keep the manifest's labels")
+    table = compare_with_truth(args.manifest, labellers, include_given=not args.no_manifest_labels)
+    if args.table is not None:
+        write_comparison(args.table, table)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.round(3).to_string(index=False))
+    return 0

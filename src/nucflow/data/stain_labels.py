@@ -1,0 +1,190 @@
+"""Ground truth made from the nuclear stain, and where a data set's labels came from.
+
+A data set with a nuclear-stain channel but no masks gets its labels the way the study made them:
+
+* ``classical``: the tuned classical pipeline of the simulator
+  (:func:`nucflow.data.classical.classical_labels`: smoothing, Otsu, hole filling, size filter,
+  distance-transform watershed) with its parameters derived from the pixel size and an expected
+  nucleus diameter in µm;
+* ``model:RUN``: a trained *fluorescence* model of this study (a run folder with ``run.json`` and
+  ``model.pt``, or a ``nucflow export`` folder) predicts the stain image, and its own
+  post-processing turns the probabilities into instance labels.
+
+The manifest column ``label_source`` records the origin of each row's ``labels``
+(:data:`SOURCE_FORMS`): ``given`` (masks that came with the data; an empty cell and a manifest
+without the column mean the same), ``manual`` (drawn by hand), ``classical(d=12.0um)`` (the
+classical pipeline tuned for 12 µm nuclei) or ``model:<run id>``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nucflow.errors import NucflowError
+
+#: the forms a ``label_source`` value may take, for messages
+SOURCE_FORMS = "given, manual, classical(d=<diameter>um) or model:<run id>"
+#: what ``--nucleus-diameter-um`` defaults to: a typical mammalian nucleus
+DEFAULT_DIAMETER_UM = 12.0
+_CLASSICAL = re.compile(r"^classical\(d=(?P<d>[0-9]*\.?[0-9]+)um\)$")
+
+
+def _diameter_text(diameter_um: float) -> str:
+    """``12.0`` -> ``12.0``, ``8.25`` -> ``8.25`` (always a decimal point, never an exponent)."""
+    text = f"{float(diameter_um):.6f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """Where one image's labels came from.
+
+    Attributes:
+        kind: ``given``, ``manual``, ``classical`` or ``model``.
+        diameter_um: expected nucleus diameter (µm) of ``classical``.
+        run_id: the model's run id of ``model``.
+    """
+
+    kind: str
+    diameter_um: float | None = None
+    run_id: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The manifest value: ``given``, ``manual``, ``classical(d=12.0um)`` or ``model:<run id>``."""
+        if self.kind == "classical":
+            return f"classical(d={_diameter_text(self.diameter_um)}um)"
+        if self.kind == "model":
+            return f"model:{self.run_id}"
+        return self.kind
+
+
+GIVEN = LabelSource("given")
+
+
+def parse_label_source(value) -> LabelSource:
+    """The :class:`LabelSource` of a manifest cell; empty (None, NaN, '') is :data:`GIVEN`.
+
+    Raises NucflowError (without a location: the caller names the row) for any other form.
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "":
+        return GIVEN
+    text = str(value).strip()
+    if text in ("given", "manual"):
+        return LabelSource(text)
+    match = _CLASSICAL.match(text)
+    if match and float(match.group("d")) > 0:
+        return LabelSource("classical", diameter_um=float(match.group("d")))
+    if text.startswith("model:") and text[len("model:"):].strip():
+        return LabelSource("model", run_id=text[len("model:"):].strip())
+    raise NucflowError(f"{text!r} is not a label source; expected {SOURCE_FORMS}")
+
+
+def check_diameter(diameter_um: float) -> float:
+    value = float(diameter_um)
+    if not np.isfinite(value) or not 1.0 <= value <= 200.0:
+        raise NucflowError(f"--nucleus-diameter-um: {diameter_um} is not a nucleus diameter in µm (1 to 200)")
+    return value
+
+
+class StainLabeller:
+    """Instance labels from a nuclear-stain image: ``labeller(fluorescence, pixel_size_um, name)``.
+
+    ``fluorescence`` is (H, W) in any numeric dtype; the result is (H, W) uint16 (uint32 above
+    65 535 nuclei), 0 = background, ids 1..N. ``source`` is what the manifest records.
+    """
+
+    source: LabelSource
+
+    def __call__(self, fluorescence: np.ndarray, pixel_size_um: float, name: str = "image") -> np.ndarray:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        """JSON-ready description for ``import.json`` / ``label.json``."""
+        return {"label_source": self.source.text}
+
+
+def _as_label_dtype(labels: np.ndarray) -> np.ndarray:
+    top = int(labels.max(initial=0))
+    return labels.astype(np.uint16 if top <= np.iinfo(np.uint16).max else np.uint32)
+
+
+class ClassicalLabeller(StainLabeller):
+    """The simulator's classical pipeline tuned for nuclei of ``diameter_um``."""
+
+    def __init__(self, diameter_um: float = DEFAULT_DIAMETER_UM):
+        self.source = LabelSource("classical", diameter_um=check_diameter(diameter_um))
+
+    def __call__(self, fluorescence, pixel_size_um, name="image"):
+        from nucflow.data.classical import classical_labels
+
+        image = _stain_plane(fluorescence, name)
+        return _as_label_dtype(classical_labels(image, float(pixel_size_um), self.source.diameter_um))
+
+    def describe(self) -> dict:
+        return {"label_source": self.source.text, "method": "classical", "nucleus_diameter_um": self.source.diameter_um}
+
+
+class ModelLabeller(StainLabeller):
+    """A trained fluorescence model (run folder or export) and its post-processing.
+
+    Runs in fp32 on ``device`` (CPU by default), so the labels do not depend on the machine's
+    bf16 support. An image whose pixel size differs from the model's training pixel size by more
+    than 5 % is predicted rescaled to it, as ``nucflow predict`` does.
+    """
+
+    def __init__(self, model_path: str | Path, device: str = "cpu"):
+        from nucflow.inference.export import load_model
+        from nucflow.inference.predict import InferenceSettings
+
+        self.model_path = Path(model_path)
+        self.network, self.spec = load_model(self.model_path, device)
+        if self.spec.modality != "fluorescence":
+            raise NucflowError(f"--labels-from model:{model_path}: run {self.spec.run_id} is a "
+                               f"{self.spec.modality} model; labels from the stain need a fluorescence model")
+        self.settings = InferenceSettings(device=device)
+        self.source = LabelSource("model", run_id=self.spec.run_id)
+
+    def __call__(self, fluorescence, pixel_size_um, name="image"):
+        from nucflow.inference.files import scale_factor
+        from nucflow.inference.predict import predict_field_rescaled
+        from nucflow.postprocess import postprocess
+
+        image = _stain_plane(fluorescence, name)
+        factor = scale_factor(pixel_size_um, self.spec.pixel_size_um)
+        prob = predict_field_rescaled(self.network, self.spec, image, self.settings, factor, tile=self.spec.tile,
+                                      normalisation=self.spec.normalisation, percentiles=self.spec.percentiles,
+                                      name=name)
+        method = self.spec.method
+        source = prob if method == "three_class" else (prob[0] if len(prob) == 1 else 1.0 - prob[0])
+        return _as_label_dtype(postprocess(method, source.astype(np.float64), **self.spec.params))
+
+    def describe(self) -> dict:
+        return {"label_source": self.source.text, "method": "model", "model": str(self.model_path),
+                "run_id": self.spec.run_id, "postprocess": self.spec.method, "params": dict(self.spec.params),
+                "precision": self.settings.precision}
+
+
+def _stain_plane(fluorescence: np.ndarray, name: str) -> np.ndarray:
+    image = np.asarray(fluorescence)
+    while image.ndim > 2 and image.shape[0] == 1:
+        image = image[0]
+    if image.ndim != 2:
+        raise NucflowError(f"{name}: labels from the stain need a 2-D (H, W) nuclear-stain image, got shape "
+                           f"{image.shape}")
+    return image
+
+
+def make_labeller(spec: str, diameter_um: float = DEFAULT_DIAMETER_UM, device: str = "cpu") -> StainLabeller:
+    """The labeller named by ``--labels-from``: ``classical`` or ``model:RUN`` (a run or export folder)."""
+    text = str(spec).strip()
+    if text == "classical":
+        return ClassicalLabeller(diameter_um)
+    if text.startswith("model:") and text[len("model:"):].strip():
+        return ModelLabeller(text[len("model:"):].strip(), device)
+    raise NucflowError(f"--labels-from {spec!r}: expected classical or model:RUN (a trained fluorescence run "
+                       "folder, e.g. model:results/runs/RUN)")
