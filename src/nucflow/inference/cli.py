@@ -11,8 +11,10 @@ User mode, chosen by image arguments (files, folders, globs), with a run folder 
 
     nucflow predict --model RUN_OR_EXPORT --out DIR [--tta] [--device D] IMAGES...
 
-writes per image ``<stem>_prob.tif``, ``<stem>_labels.tif``, ``<stem>_objects.csv``, and
-``summary.csv`` and ``predict.json`` (see :mod:`nucflow.inference.files`). Exit status 1 when an
+writes per image ``<stem>_prob.tif``, ``<stem>_labels.tif``, ``<stem>_objects.csv``,
+``<stem>_objects.geojson``, and ``summary.csv`` and ``predict.json`` (see
+:mod:`nucflow.inference.files`). An OME-Zarr (NGFF) image, well or plate among the inputs also gets
+its labels written into each image's ``labels/`` group (``--no-ngff-labels`` turns that off). Exit status 1 when an
 image failed (each is reported in one line), 2 for a problem with the command itself.
 """
 
@@ -63,7 +65,8 @@ def add_arguments(parser) -> None:
     study.add_argument("--eval-set", help="dataset:split[:Line1+Line2|:exLine], e.g. seven_lines:test or seven_lines:test:exHepG2")
     user = parser.add_argument_group("user mode: your own image files")
     user.add_argument("images", nargs="*", metavar="IMAGE",
-                      help="TIFF / OME-TIFF / PNG files, folders of them, or globs ('data/*.tif')")
+                      help="TIFF / OME-TIFF / PNG files, folders of them, globs ('data/*.tif'), or OME-Zarr "
+                           "(NGFF) images, wells or plates (PLATE.zarr/B/3/0, PLATE.zarr)")
     user.add_argument("--planes", help="comma-separated planes of your stacks that feed the model, in order "
                                        "(default: the planes it was trained on)")
     user.add_argument("--method", help="post-processing method (default: the model's, 'published' or 'three_class'); "
@@ -78,6 +81,16 @@ def add_arguments(parser) -> None:
                       help="redo images whose outputs exist, and allow another model's outputs in --out "
                            "(default: skip images done from the same input, model and settings)")
     user.add_argument("--fail-fast", action="store_true", help="stop at the first bad image")
+    user.add_argument("--geojson-type", choices=("detection", "annotation"), default="detection",
+                      help="QuPath object type of the outlines in <stem>_objects.geojson (default detection)")
+    zarr = parser.add_argument_group("OME-Zarr (NGFF) inputs")
+    zarr.add_argument("--channel", metavar="NAME",
+                      help="the channel that feeds the model, by its omero name (needed when an image has "
+                           "several); a fluorescence model gets its maximum over z, a brightfield model its z planes")
+    zarr.add_argument("--ngff-labels-name", default="nucflow", metavar="NAME",
+                      help="name of the labels entry written into each image's labels/ group (default nucflow)")
+    zarr.add_argument("--no-ngff-labels", action="store_true",
+                      help="do not write labels into the NGFF images (the TIFF outputs are written either way)")
     recorded = parser.add_argument_group("training input, for a run folder whose training tiles are not here")
     recorded.add_argument("--tile", type=int, help="training tile size (px)")
     recorded.add_argument("--normalisation", choices=NORMALISATIONS, help="training normalisation")
@@ -181,8 +194,13 @@ def run_files(args) -> int:
     if args.pixel_size_um is not None and not 0 < args.pixel_size_um <= 50:
         raise NucflowError(f"--pixel-size-um {args.pixel_size_um}: must be > 0 and at most 50 µm (is it in nm?)")
     identity = model_identity(args.model, spec.run_id)
+    from nucflow.data.importers.common import check_name
+
+    ngff_labels = None if args.no_ngff_labels else check_name(args.ngff_labels_name, "--ngff-labels-name")
     files_run = FilesRun(settings=settings, method=method, params=params, pixel_size_um=args.pixel_size_um,
-                         overwrite=args.overwrite, fail_fast=args.fail_fast, model=identity)
+                         overwrite=args.overwrite, fail_fast=args.fail_fast, model=identity, channel=args.channel,
+                         ngff_labels=ngff_labels, geojson_type=args.geojson_type)
+
     out = ensure_dir(args.out)
     start = time.perf_counter()
     summary = predict_files(network, spec, args.images, out, files_run)
@@ -191,7 +209,8 @@ def run_files(args) -> int:
                                       "params": params, "device": settings.device, "overlap": settings.overlap,
                                       "tta": settings.tta, "precision": settings.precision,
                                       "channels_last": settings.channels_last, "pixel_size_um": args.pixel_size_um,
-                                      "window": spec.tile})
+                                      "window": spec.tile, "channel": args.channel, "ngff_labels": ngff_labels,
+                                      "geojson_type": args.geojson_type})
     counts = summary["status"].value_counts()
     print(f"{out}: {counts.get('ok', 0)} segmented, {counts.get('skipped', 0)} skipped, "
           f"{counts.get('error', 0)} failed in {time.perf_counter() - start:.1f} s (summary.csv)")

@@ -7,9 +7,13 @@ gives, in ``DIR``:
 
 * ``<stem>_prob.tif`` float32 probabilities, (H, W) (or (3, H, W) for a three-class model);
 * ``<stem>_labels.tif`` instance labels (H, W), uint16 (uint32 above 65 535 nuclei);
-* ``<stem>_objects.csv`` one row per nucleus (:func:`object_table`);
+* ``<stem>_objects.csv`` one row per nucleus (:func:`object_table`), in pixels and, where the
+  image's pixel size is known, in µm;
+* ``<stem>_objects.geojson`` the nuclei's outlines with their measurements, a FeatureCollection
+  QuPath imports (:mod:`nucflow.inference.outlines`);
 
-and the run gives ``summary.csv``: one row per input with ``status`` ok / skipped / error, the
+and, for an OME-Zarr (NGFF) image, its labels as an entry of the image's ``labels/`` group
+(:mod:`nucflow.inference.ngff_inputs`; ``FilesRun.ngff_labels`` None turns this off). The run gives ``summary.csv``: one row per input with ``status`` ok / skipped / error, the
 message, the nucleus count and mean area, the pixel size, the rescale factor and the provenance key.
 Every file is written atomically. An image is skipped only when its three outputs exist and its
 labels record the same provenance (input bytes, model, method, parameters, settings; see
@@ -35,13 +39,16 @@ import torch
 from nucflow.errors import NucflowError
 from nucflow.evaluation.morphology import object_morphology, unit_suffixes
 from nucflow.inference.images import expand_inputs, output_stem, read_field, read_pixel_size_um
+from nucflow.inference.outlines import geojson_features, write_geojson
 from nucflow.inference.predict import InferenceSettings, predict_field_rescaled, select_input
 from nucflow.inference.provenance import check_same_model, description, file_sha256, provenance_key, recorded_key
 from nucflow.inference.sliding import window_starts
 from nucflow.io import ensure_dir, write_csv, write_tiff
 from nucflow.postprocess import POSTPROCESSORS, postprocess
 
-OUTPUTS = ("_prob.tif", "_labels.tif", "_objects.csv")
+OUTPUTS = ("_prob.tif", "_labels.tif", "_objects.csv", "_objects.geojson")
+#: bumped when the outputs of one image gain content, so a rerun redoes older outputs
+OUTPUTS_VERSION = 2
 #: rescale an image to the model's pixel size when the two differ by more than this fraction
 RESCALE_TOLERANCE = 0.05
 
@@ -60,20 +67,35 @@ def channel_names(spec) -> list[str]:
 def object_table(labels: np.ndarray, channels: np.ndarray, names: list[str],
                  pixel_size_um: float | None = None) -> pd.DataFrame:
     """One row per object of ``labels`` (H, W): ``id``, ``centroid_y``, ``centroid_x`` (px, row and
-    column), the shape columns of :func:`~nucflow.evaluation.morphology.object_morphology` (units as
-    suffixes) and ``mean_intensity_<name>`` of each raw input channel in ``channels`` (C, H, W), in the
-    image's own units (integer images are averaged in float64)."""
+    column), the shape columns of :func:`~nucflow.evaluation.morphology.object_morphology` in pixels
+    (``area_px2``, ``perimeter_px``, ...) and ``mean_intensity_<name>`` of each raw input channel in
+    ``channels`` (C, H, W), in the image's own units (integer images are averaged in float64).
+
+    With ``pixel_size_um`` (the image's pixel edge, µm) the physical columns follow their pixel
+    ones: ``centroid_y_um``, ``centroid_x_um`` (pixel centres at (index) x pixel size), ``area_um2``,
+    ``perimeter_um``, ``equivalent_radius_um``, and a last column ``pixel_size_um``.
+    """
     from skimage.measure import regionprops_table
 
-    morphology = object_morphology(labels, pixel_size_um).rename(columns={"object_id": "id"})
+    morphology = object_morphology(labels, None).rename(columns={"object_id": "id"})
+    if pixel_size_um is not None:
+        physical = object_morphology(labels, pixel_size_um)
+        position = morphology.columns.get_loc("equivalent_radius_px") + 1
+        for offset, column in enumerate(("area_um2", "perimeter_um", "equivalent_radius_um")):
+            morphology.insert(position + offset, column, physical[column].to_numpy())
     # per-object measurement keeps memory at the image itself, also for 10k x 10k fields
     props = regionprops_table(labels, intensity_image=np.moveaxis(np.asarray(channels), 0, -1),
                               properties=("label", "centroid", "intensity_mean"))
     table = pd.DataFrame({"id": np.asarray(props["label"], np.int64),
                           "centroid_y": props["centroid-0"], "centroid_x": props["centroid-1"]})
+    if pixel_size_um is not None:
+        table["centroid_y_um"] = table["centroid_y"] * float(pixel_size_um)
+        table["centroid_x_um"] = table["centroid_x"] * float(pixel_size_um)
     table = table.merge(morphology, on="id")
     for index, name in enumerate(names):
         table[f"mean_intensity_{name}"] = np.asarray(props[f"intensity_mean-{index}"], np.float64)
+    if pixel_size_um is not None:
+        table["pixel_size_um"] = float(pixel_size_um)
     return table
 
 
@@ -117,6 +139,9 @@ class FilesRun:
     fail_fast: bool = False
     log: TextIO | None = None  # None: sys.stderr at run time
     model: dict = field(default_factory=dict)
+    channel: str | None = None  # NGFF inputs: the channel that feeds the model (None: the only one)
+    ngff_labels: str | None = "nucflow"  # NGFF inputs: labels entry written back (None: none)
+    geojson_type: str = "detection"  # QuPath object type of the GeoJSON features
 
 
 def check_method(method: str, out_channels: int) -> None:
@@ -154,12 +179,16 @@ def scale_factor(image_um: float | None, model_um: float | None) -> float:
 
 def provenance(path: Path, spec, run: FilesRun, pixel_size_um: float | None, factor: float) -> dict:
     """What the outputs of ``path`` depend on (see :mod:`nucflow.inference.provenance`)."""
+    from nucflow.inference.ngff_inputs import input_sha256, is_ngff_input
+
     settings = run.settings
-    return {"input_sha256": file_sha256(path), "model": run.model, "method": run.method, "params": run.params,
+    digest = input_sha256(path, run.channel) if is_ngff_input(path) else file_sha256(path)
+    return {"input_sha256": digest, "model": run.model, "method": run.method, "params": run.params,
             "tile": spec.tile, "planes": list(spec.planes), "normalisation": spec.normalisation,
             "percentiles": list(spec.percentiles), "overlap": settings.overlap, "tta": settings.tta,
             "autocast": str(settings.autocast_dtype), "image_pixel_size_um": pixel_size_um,
-            "model_pixel_size_um": spec.pixel_size_um, "scale": factor, "units_pixel_size_um": run.pixel_size_um}
+            "model_pixel_size_um": spec.pixel_size_um, "scale": factor, "units_pixel_size_um": run.pixel_size_um,
+            "outputs_version": OUTPUTS_VERSION, "geojson_type": run.geojson_type, "channel": run.channel}
 
 
 def segment_file(network, spec, path: Path, out: Path, run: FilesRun, record: dict,
@@ -169,7 +198,13 @@ def segment_file(network, spec, path: Path, out: Path, run: FilesRun, record: di
     ``record`` (:func:`provenance`) goes into the TIFFs' descriptions; its ``scale`` resizes the
     image for the network.
     """
-    raw = read_field(path, expected_planes(spec))
+    from nucflow.inference import ngff_inputs
+
+    ngff_input = ngff_inputs.is_ngff_input(path)
+    if ngff_input:
+        raw = ngff_inputs.read_input(path, run.channel, spec.modality)
+    else:
+        raw = read_field(path, expected_planes(spec))
     select_input(raw, spec, str(path), spec.tile)  # plane count, size, NaN checks, before any work
     stack = raw[None] if raw.ndim == 2 else raw
     channels = stack if spec.modality == "fluorescence" else stack[list(spec.planes or range(spec.in_channels))]
@@ -184,18 +219,28 @@ def segment_file(network, spec, path: Path, out: Path, run: FilesRun, record: di
     else:  # a three-class model's foreground is everything but background
         source = prob[0] if len(prob) == 1 else 1.0 - prob[0]
     labels = postprocess(run.method, source.astype(np.float64), **run.params)
-    units = record["image_pixel_size_um"] if run.pixel_size_um is not None else None
-    table = object_table(labels, channels, channel_names(spec), units)
+    table = object_table(labels, channels, channel_names(spec), record["image_pixel_size_um"])
     stem = output_stem(path)
     text = description(record)
+    labels = labels.astype(label_dtype(labels))
     write_tiff(out / f"{stem}_prob.tif", prob[0] if len(prob) == 1 else prob, description=text)
     write_csv(out / f"{stem}_objects.csv", table)
-    write_tiff(out / f"{stem}_labels.tif", labels.astype(label_dtype(labels)), description=text)  # last: marks done
+    write_geojson(out / f"{stem}_objects.geojson", geojson_features(labels, table, stem, run.geojson_type))
+    if ngff_input and run.ngff_labels:
+        ngff_inputs.write_back(path, run.ngff_labels, labels, {**record, "key": provenance_key(record)})
+    write_tiff(out / f"{stem}_labels.tif", labels, description=text)  # last: marks done
     return {"count": len(table), "mean_area": float(table[_area_column(run)].mean()) if len(table) else np.nan}
 
 
 def _area_column(run: FilesRun) -> str:
     return f"area_{unit_suffixes(run.pixel_size_um)[1]}"
+
+
+def _ngff_labels_done(path: Path, run: FilesRun) -> bool:
+    """False for an NGFF input whose labels entry is to be written and is missing."""
+    from nucflow.inference.ngff_inputs import has_labels, is_ngff_input
+
+    return not (run.ngff_labels and is_ngff_input(path)) or has_labels(path, run.ngff_labels)
 
 
 def _existing_row(out: Path, stem: str, run: FilesRun) -> dict:
@@ -259,14 +304,14 @@ def predict_files(network, spec, items: list[str], out: str | Path, run: FilesRu
                 raise NucflowError(f"{path}: would write the same outputs ({stem}_*) as {stems[stem]}; "
                                    "rename one or predict them into separate folders")
             stems[stem] = path
-            if not path.is_file():
+            if not path.exists():
                 raise NucflowError(f"{path}: file not found")
             pixel_size = _pixel_size(path, run)
             record = provenance(path, spec, run, pixel_size, scale_factor(pixel_size, spec.pixel_size_um))
             key = provenance_key(record)
             row.update(pixel_size_um=pixel_size, scale=record["scale"], provenance=key)
             if (not run.overwrite and all((out / f"{stem}{suffix}").is_file() for suffix in OUTPUTS)
-                    and recorded_key(out / f"{stem}_labels.tif") == key):
+                    and recorded_key(out / f"{stem}_labels.tif") == key and _ngff_labels_done(path, run)):
                 row.update(status="skipped", message="outputs exist from the same input, model and settings "
                                                      "(--overwrite to redo)", **_existing_row(out, stem, run))
                 print(f"{prefix}: skipped, outputs exist", file=log)

@@ -1,6 +1,8 @@
 """Image files for prediction: which files the arguments name, and one field read from each.
 
-* :func:`expand_inputs` -- files, folders (not recursive) and globs, in order, each once;
+* :func:`expand_inputs` -- files, folders (not recursive) and globs, in order, each once; a folder
+  that is an OME-Zarr (NGFF) plate, well or image stands for its images
+  (:mod:`nucflow.inference.ngff_inputs`);
 * :func:`read_field` -- (H, W), or a plane stack (planes, H, W) planes first whatever the file's
   axis order: named axes (OME-XML, ImageJ) decide, else the axis whose length is the expected plane
   count (:func:`nucflow.data.shapes.plane_axis`); undecidable stacks are refused with their axes;
@@ -28,7 +30,11 @@ OME_UNITS_UM = {"µm": 1.0, "um": 1.0, "micron": 1.0, "nm": 1e-3, "mm": 1e3, "m"
 
 
 def output_stem(path: Path) -> str:
-    """``a/x.ome.tif`` -> ``x``; ``a/x.png`` -> ``x``."""
+    """``a/x.ome.tif`` -> ``x``; ``a/x.png`` -> ``x``; an NGFF plate field -> ``plate_B03_f0``."""
+    from nucflow.inference.ngff_inputs import image_at, is_ngff_input
+
+    if is_ngff_input(path):
+        return image_at(path).stem
     name = path.name
     for suffix in (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".png"):
         if name.lower().endswith(suffix):
@@ -50,9 +56,17 @@ def expand_inputs(items: list[str], out_dir: Path) -> tuple[list[Path], list[tup
     def outside_out(path: Path) -> bool:
         return path.resolve().parent != out_dir
 
+    from nucflow.data.ngff import is_ngff
+    from nucflow.inference.ngff_inputs import expand
+
     for item in items:
         path = Path(item)
-        if path.is_dir():
+        if path.is_dir() and is_ngff(path):
+            try:
+                found += expand(path)
+            except NucflowError as exc:
+                problems.append((item, str(exc)))
+        elif path.is_dir():
             images = sorted(p for p in path.iterdir() if _is_image(p) and outside_out(p))
             if not images:
                 problems.append((item, f"{item}: folder holds no TIFF or PNG images"))
@@ -140,8 +154,13 @@ def _ome_pixel_size_um(ome_xml: str) -> float | None:
 
 def read_pixel_size_um(path: Path) -> float | None:
     """The pixel edge in µm stated by a TIFF (OME ``PhysicalSizeX`` with its unit, or an ImageJ
-    TIFF's X resolution with unit micron); None for PNGs, other TIFFs and unreadable metadata."""
+    TIFF's X resolution with unit micron), or by an NGFF image (its scale and axis unit); None for
+    PNGs, other TIFFs and unreadable metadata."""
+    from nucflow.inference.ngff_inputs import image_at, is_ngff_input
+
     path = Path(path)
+    if is_ngff_input(path):
+        return image_at(path).pixel_size_um
     if path.suffix.lower() not in (".tif", ".tiff"):
         return None
     import tifffile
