@@ -392,3 +392,21 @@ def test_real_sample_config_is_valid():
     config = load_config(Path(__file__).resolve().parents[1] / "config" / "real_sample.yaml")
     assert config["data"] == {"source": "manifest", "manifest": "resources/ndev/manifest.csv"}
     assert config["arms"]["model_comparison"]["datasets"] == ["ndev"]
+
+
+def test_phenix_without_masks_labels_from_the_stain(tmp_path):
+    images, masks, plate_map = phenix_export(tmp_path / "plate", old_form=False)
+    manifest = import_phenix(images, tmp_path / "out", plate_map=plate_map, masks_dir=None, pixel_size_um=1.0,
+                             dataset="p", nuclear_channel=1, brightfield_channel=2)
+    assert manifest.label_sources().tolist() == ["classical(d=12.0um)"] * 3
+    assert not tifffile.imread(manifest.file("r02c03f01", "labels")).any()  # a flat stain holds no nucleus
+    (masks / "r03c05f01_masks.tif").unlink()
+    with pytest.raises(NucflowError, match="r03c05f01_masks.tif: mask not found"):
+        import_phenix(images, tmp_path / "out2", plate_map=plate_map, masks_dir=masks, pixel_size_um=1.0,
+                      dataset="p", nuclear_channel=1)
+    manifest = import_phenix(images, tmp_path / "out2", plate_map=plate_map, masks_dir=masks, pixel_size_um=1.0,
+                             dataset="p", nuclear_channel=1, labels_from="classical", nucleus_diameter_um=8)
+    assert manifest.label_sources().tolist() == ["given", "given", "classical(d=8.0um)"]
+    with pytest.raises(NucflowError, match="no masks .--masks. and no nuclear channel .--nuclear-channel."):
+        import_phenix(images, tmp_path / "out3", plate_map=plate_map, masks_dir=None, pixel_size_um=1.0,
+                      dataset="p", brightfield_channel=2)

@@ -210,3 +210,39 @@ def test_no_ngff_labels_and_missing_channel(tmp_path):
     summary = predict_files(Threshold(), toy_spec(), [str(plate / "A" / "1" / "0")], tmp_path / "out2", run)
     assert summary["status"].tolist() == ["error"]
     assert summary["message"][0].endswith("has 2 channels (Hoechst, BF); say which with --channel NAME")
+
+
+def tiny_run(root: Path) -> Path:
+    """A run folder of a tiny random fluorescence U-Net and its training tile metadata."""
+    import json
+
+    from nucflow.models import build
+    from nucflow.training.config import RunConfig
+
+    tiles = root / "tiles" / "train.npz"
+    tiles.parent.mkdir(parents=True)
+    np.savez(tiles, meta=np.asarray(json.dumps({"size": 32, "normalisation": "percentile",
+                                                 "percentiles": [1.0, 99.8], "pixel_size_um": 0.5})))
+    run_dir = root / "runs" / "tiny"
+    run_dir.mkdir(parents=True)
+    run = RunConfig(run_id="tiny", model="unet", in_channels=1, modality="fluorescence", train_tiles=(str(tiles),),
+                    val_tiles=(str(tiles),), batch_size=2, out_dir=str(run_dir), width=0.0625)
+    run.to_json(run_dir / "run.json")
+    torch.manual_seed(0)
+    torch.save(build("unet", **run.model_kwargs).state_dict(), run_dir / "model.pt")
+    return run_dir
+
+
+def test_predict_cli_on_a_plate_field(tmp_path):
+    plate = write_plate(tmp_path / "plate.zarr")
+    run = tiny_run(tmp_path / "model")
+    field = plate / "A" / "1" / "1"
+    assert main(["predict", "--model", str(run), "--out", str(tmp_path / "out"), "--channel", "Hoechst",
+                 "--ngff-labels-name", "mine", "--device", "cpu", str(field)]) == 0
+    labels = tifffile.imread(tmp_path / "out" / "plate_A01_f1_labels.tif")
+    assert ngff.read_image(field).labels == ("mine",)
+    assert np.array_equal(ngff.read_labels(ngff.read_image(field), "mine"), labels)
+    assert (tmp_path / "out" / "plate_A01_f1_objects.geojson").is_file()
+    assert main(["predict", "--model", str(run), "--out", str(tmp_path / "out2"), "--channel", "Hoechst",
+                 "--no-ngff-labels", "--device", "cpu", str(plate / "B" / "3" / "0")]) == 0
+    assert ngff.read_image(plate / "B" / "3" / "0").labels == ()

@@ -103,6 +103,17 @@ def _scale_bar(ax, shape: tuple[int, int], pixel_size_um: float) -> None:
             va="bottom", fontsize=8, fontweight="bold")
 
 
+def _source_note(entry: pd.Series) -> str:
+    """``, classical(d=12.0um)`` for labels made from the stain; '' for given labels (or no column)."""
+    from nucflow.data.stain_labels import parse_label_source
+
+    try:
+        source = parse_label_source(entry.get("label_source")).text
+    except NucflowError:
+        return ""
+    return "" if source == "given" else f", {source}"
+
+
 def draw_overview(manifest_path: str | Path, out_png: str | Path, seed: int = 0) -> tuple[Path, Path]:
     """Draw the overview figure from a manifest; writes ``out_png`` and the PDF with the same stem."""
     manifest_path = Path(manifest_path)
@@ -137,7 +148,7 @@ def draw_overview(manifest_path: str | Path, out_png: str | Path, seed: int = 0)
             axes[r, c].set_title(title, fontsize=7)
         axes[r, 4].imshow(labels, cmap=label_colours(int(labels.max())), interpolation="nearest",
                           vmin=0, vmax=max(int(labels.max()), 1))
-        axes[r, 4].set_title(f"labels ({len(np.unique(labels)) - 1} nuclei)", fontsize=7)
+        axes[r, 4].set_title(f"labels ({len(np.unique(labels)) - 1} nuclei{_source_note(entry)})", fontsize=7)
         focus = _stretch(stack[row.planes[1]])
         overlay = np.dstack([focus, focus, focus])
         overlay[artifacts] = 0.5 * overlay[artifacts] + 0.5 * np.array([1.0, 0.2, 0.1])
