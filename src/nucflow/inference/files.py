@@ -2,7 +2,8 @@
 
     nucflow predict --model RUN_OR_EXPORT --out DIR [--tta] images/ more/*.tif one.png
 
-Inputs are files, folders (their TIFF / OME-TIFF / PNG files, not recursive) or globs. Each image
+Inputs are files, folders (their TIFF / OME-TIFF / PNG files, not recursive), globs, or OME-Zarr
+(NGFF) images, wells and plates. Each image
 gives, in ``DIR``:
 
 * ``<stem>_prob.tif`` float32 probabilities, (H, W) (or (3, H, W) for a three-class model);
@@ -13,10 +14,11 @@ gives, in ``DIR``:
   QuPath imports (:mod:`nucflow.inference.outlines`);
 
 and, for an OME-Zarr (NGFF) image, its labels as an entry of the image's ``labels/`` group
-(:mod:`nucflow.inference.ngff_inputs`; ``FilesRun.ngff_labels`` None turns this off). The run gives ``summary.csv``: one row per input with ``status`` ok / skipped / error, the
-message, the nucleus count and mean area, the pixel size, the rescale factor and the provenance key.
-Every file is written atomically. An image is skipped only when its three outputs exist and its
-labels record the same provenance (input bytes, model, method, parameters, settings; see
+(:mod:`nucflow.inference.ngff_inputs`; ``FilesRun.ngff_labels`` None turns this off). The run
+gives ``summary.csv``: one row per input with ``status`` ok / skipped / error, the message, the
+nucleus count and mean area, the pixel size, the rescale factor and the provenance key. Every
+file is written atomically. An image is skipped only when its four outputs exist and its labels
+record the same provenance (input bytes, model, method, parameters, settings; see
 :mod:`nucflow.inference.provenance`), unless ``overwrite``; a folder filled by another model is
 refused. An image whose pixel size (from the file, else ``FilesRun.pixel_size_um``) differs from
 the model's training pixel size by more than 5 % is predicted rescaled to it, outputs on the
@@ -193,7 +195,7 @@ def provenance(path: Path, spec, run: FilesRun, pixel_size_um: float | None, fac
 
 def segment_file(network, spec, path: Path, out: Path, run: FilesRun, record: dict,
                  report=lambda done, total: None) -> dict:
-    """Predict, label and measure one image; write its three outputs; return its summary row.
+    """Predict, label and measure one image; write its four outputs (and its NGFF labels entry); return its summary row.
 
     ``record`` (:func:`provenance`) goes into the TIFFs' descriptions; its ``scale`` resizes the
     image for the network.
