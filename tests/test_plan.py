@@ -177,3 +177,52 @@ def test_lr_find_keys_cover_the_arm_and_runs_that_use_a_range_test():
     assert lr_find_keys(config) == [("unet", "brightfield")]
     config = _only(lr_range={"models": ["ppunet"], "modalities": ["fluorescence"]})
     assert lr_find_keys(config) == [("ppunet", "fluorescence")]
+
+
+def test_identical_runs_are_trained_once():
+    """The ablation's plain variants and the extensions baseline train exactly a model-comparison
+    run: they reuse it instead of training it again, and the reused run predicts for every method."""
+    from nucflow.study.plan import evaluation_methods
+
+    config = validate_config({"seeds": [0], "arms": {
+        "model_comparison": {"datasets": ["seven_lines"]}, "ablation": {"enabled": True},
+        "extensions": {"enabled": True}}})
+    runs = plan_runs(config)
+    by_id = {r.run_id: r for r in runs}
+    assert by_id["ablation-unet-plain-bf-seven_lines-s0"].same_as == "model_comparison-unet-bf-seven_lines-s0"
+    assert by_id["ablation-unetpp-plain-bf-seven_lines-s0"].same_as == "model_comparison-unetpp-bf-seven_lines-s0"
+    assert by_id["extensions-unet-baseline-bf-seven_lines-s0"].same_as == "model_comparison-unet-bf-seven_lines-s0"
+    assert by_id["extensions-unet-baseline-bf-seven_lines-s0"].source_id == "model_comparison-unet-bf-seven_lines-s0"
+    reused = {r.run_id for r in runs if r.same_as}
+    assert reused == {"ablation-unet-plain-bf-seven_lines-s0", "ablation-unetpp-plain-bf-seven_lines-s0",
+                      "extensions-unet-baseline-bf-seven_lines-s0"}
+    assert not any(by_id[r].same_as for r in {by_id[r].same_as for r in reused})  # sources are trained
+    assert evaluation_methods(runs, "model_comparison-unet-bf-seven_lines-s0") == (
+        "published", "watershed", "seeded", "multiscale")
+    # a different seed, model option or learning-rate source is a different model
+    config["arms"]["ablation"]["seeds"] = [1]
+    assert not any(r.same_as for r in plan_runs(config) if r.arm == "ablation")
+
+
+def test_reused_runs_are_tagged_with_their_own_arm(tmp_path):
+    """aggregate --arm reads a reused run's metrics from the run it reuses and tags the rows with
+    the reusing run's arm, variant and id."""
+    import pandas as pd
+
+    from nucflow.study.aggregate import collect
+
+    config = validate_config({"seeds": [0], "arms": {
+        "model_comparison": {"datasets": ["seven_lines"], "models": ["unet"], "modalities": ["brightfield"]},
+        "ablation": {"enabled": True, "variants": {"unet": {"double_skips": {"double_skips": True}}}}}})
+    table = plan(config)
+    source = "model_comparison-unet-bf-seven_lines-s0"
+    folder = tmp_path / "results/runs" / source / "metrics/seven_lines-test/published"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"run_id": [source], "image_id": ["a"], "f1": [0.5]}).to_csv(folder / "per_image.csv", index=False)
+    pd.DataFrame({"run_id": [source], "image_id": ["a"], "iou": [0.7]}).to_csv(folder / "per_object.csv", index=False)
+    tables = collect(table, [(source, "seven_lines-test", "published")], root=tmp_path, arm="ablation")
+    row = tables["per_image"].iloc[0]
+    assert (row["run_id"], row["arm"], row["variant"], row["same_as"]) == (
+        "ablation-unet-plain-bf-seven_lines-s0", "ablation", "plain", source)
+    plain = collect(table, [(source, "seven_lines-test", "published")], root=tmp_path, arm="model_comparison")
+    assert plain["per_image"].iloc[0]["run_id"] == source and plain["per_image"].iloc[0]["arm"] == "model_comparison"

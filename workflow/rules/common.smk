@@ -64,6 +64,7 @@ def tiles_args(wildcards):
 from nucflow.inference.window import FIXED_WINDOW
 from nucflow.io import read_json
 from nucflow.study.plan import (
+    evaluation_methods,
     focal_candidates,
     focal_groups,
     focal_run_from_id,
@@ -133,10 +134,11 @@ def metrics_path(run_id, eval_set, method, name="per_image.csv"):
 
 def run_entries(run, select=False):
     """(run_id, eval_set_key, method) of a run's reported evaluations, or (select=True) of the
-    validation evaluations used to choose between runs."""
+    validation evaluations used to choose between runs. A run that reuses an identical earlier
+    run (``same_as``) is read from that run's folder."""
     if select:
-        return [(run.run_id, eval_set_key(e), METHOD) for e in run.select_sets]
-    return [(run.run_id, eval_set_key(e), m) for e in run.eval_sets for m in run.methods]
+        return [(run.source_id, eval_set_key(e), METHOD) for e in run.select_sets]
+    return [(run.source_id, eval_set_key(e), m) for e in run.eval_sets for m in run.methods]
 
 
 # ---- focal planes: a greedy search over rounds, each decided by a checkpoint -------------------
@@ -196,7 +198,7 @@ def inference_args(wildcards):
     args = f"--overlap {settings['overlap']} --batch-size {settings['batch_size']} --precision {settings['precision']}{tta}"
     if settings["window"] and get_run(wildcards.run_id).model not in FIXED_WINDOW:
         args += f" --window {settings['window']}"
-    if "multiscale" in get_run(wildcards.run_id).methods:
+    if "multiscale" in evaluation_methods(list(RUNS.values()), wildcards.run_id):
         args += " --scales " + " ".join(map(str, config["arms"]["extensions"]["scales"]))
     return args
 

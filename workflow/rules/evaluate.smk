@@ -59,7 +59,7 @@ rule aggregate:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "nucflow aggregate --plan {input.plan} --config {input.config} --entries {params.entries}"
+        "nucflow aggregate --plan {input.plan} --config {input.config} --arm {wildcards.arm} --entries {params.entries}"
         " --out-dir results/tables/{wildcards.arm} > {log} 2>&1"
 
 

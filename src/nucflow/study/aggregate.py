@@ -15,7 +15,7 @@ from nucflow.errors import NucflowError
 
 PLAN_COLUMNS = ("run_id", "arm", "dataset", "modality", "planes", "model", "width", "variant", "loss",
                 "smoothing", "smoothing_from", "seed", "train_selection", "augment", "init_from", "n_train",
-                "transfer", "target", "focal_round", "frem", "normalisation")
+                "transfer", "target", "focal_round", "frem", "normalisation", "same_as")
 
 
 def plan_table(plan: pd.DataFrame, config: dict | None, run_ids) -> pd.DataFrame:
@@ -49,37 +49,53 @@ def _tags(by_id: pd.DataFrame, run_id: str, eval_set: str, method: str) -> dict:
     return tags
 
 
-_TEXT_COLUMNS = ("transfer", "target", "smoothing_from", "init_from", "variant")
+_TEXT_COLUMNS = ("transfer", "target", "smoothing_from", "init_from", "variant", "same_as")
+
+
+def _tagged(table: pd.DataFrame, tags: dict) -> pd.DataFrame:
+    """``table`` with the tag columns it lacks; its run id is always the tagged run's (a reused
+    run's tables were written under the run they reuse)."""
+    return table.assign(**{k: v for k, v in tags.items() if k not in table.columns or k == "run_id"})
 
 
 def metrics_dir(run_id: str, eval_set: str, method: str) -> Path:
     return Path("results/runs") / run_id / "metrics" / eval_set / method
 
 
+def reusing_runs(plan: pd.DataFrame, arm: str | None) -> dict[str, str]:
+    """{source run id: run id} of the runs of ``arm`` that reuse another arm's identical run."""
+    if arm is None or "same_as" not in plan.columns:
+        return {}
+    rows = plan[(plan["arm"] == arm) & plan["same_as"].fillna("").astype(str).ne("")]
+    return dict(zip(rows["same_as"].astype(str), rows["run_id"].astype(str)))
+
+
 def collect(plan: pd.DataFrame, entries: list[tuple[str, str, str]], root: Path = Path("."),
-            config: dict | None = None) -> dict[str, pd.DataFrame]:
+            config: dict | None = None, arm: str | None = None) -> dict[str, pd.DataFrame]:
     """Concatenate the tables of (run_id, eval_set, method) entries; returns per_image, per_object, per_pred_object
     (shapes of predicted objects, where evaluated), per_run.
 
     ``config`` (the study config) lets runs decided at run time, absent from ``plan``, be tagged.
+    With ``arm``, an entry whose run belongs to another arm is read from that run's folder but
+    tagged as the run of ``arm`` that reuses it (``same_as`` in the plan).
     """
     if not entries:
         raise NucflowError("nothing to aggregate: no (run, eval set, method) entries")
-    by_id = plan_table(plan, config, [e[0] for e in entries]).set_index("run_id")
+    alias = reusing_runs(plan, arm)
+    by_id = plan_table(plan, config, [alias.get(e[0], e[0]) for e in entries]).set_index("run_id")
     images, objects, pred_objects, runs = [], [], [], []
-    for run_id, eval_set, method in entries:
+    for source_id, eval_set, method in entries:
+        run_id = alias.get(source_id, source_id)
         tags = _tags(by_id, run_id, eval_set, method)
-        folder = root / metrics_dir(run_id, eval_set, method)
+        folder = root / metrics_dir(source_id, eval_set, method)
         for name, sink in (("per_image.csv", images), ("per_object.csv", objects)):
             path = folder / name
             if not path.is_file():
                 raise NucflowError(f"{path}: missing; evaluate this run first")
-            table = pd.read_csv(path)
-            sink.append(table.assign(**{k: v for k, v in tags.items() if k not in table.columns}))
+            sink.append(_tagged(pd.read_csv(path), tags))
         pred_path = folder / "per_pred_object.csv"
         if pred_path.is_file():
-            table = pd.read_csv(pred_path)
-            pred_objects.append(table.assign(**{k: v for k, v in tags.items() if k not in table.columns}))
+            pred_objects.append(_tagged(pd.read_csv(pred_path), tags))
         summary_path = folder / "summary.json"
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
         flat = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}

@@ -22,6 +22,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--plan", required=True, help="results/plan.csv")
     parser.add_argument("--config", help="study config (results/config/study.json): tags runs decided at run time")
     parser.add_argument("--entries", nargs="+", type=_entry, help="RUN_ID/EVAL_SET/METHOD ...")
+    parser.add_argument("--arm", help="the arm being collected: an entry of another arm's run stands for the "
+                                      "run of this arm that reuses it (plan column same_as)")
     parser.add_argument("--out-dir", help="folder for per_image.csv, per_object.csv, per_run.csv")
     tradeoff = parser.add_argument_group("multi-scale trade-off tables instead of metrics")
     tradeoff.add_argument("--tradeoffs", nargs="+", type=Path, help="tradeoff.csv files of nucflow tradeoff")
@@ -55,7 +57,7 @@ def run(args) -> int:
         from nucflow.config import load_config
 
         config = load_config(args.config)
-    tables = collect(pd.read_csv(args.plan, keep_default_na=False, na_values=[""]), args.entries, config=config)
+    tables = collect(pd.read_csv(args.plan, keep_default_na=False, na_values=[""]), args.entries, config=config, arm=args.arm)
     out = Path(args.out_dir)
     for name, table in tables.items():
         write_csv(out / f"{name}.csv", table)

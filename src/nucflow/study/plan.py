@@ -36,6 +36,11 @@ class Run:
     ``eval_roles`` naming each one's role (``target`` / ``source`` in the transfer arm, else ``""``);
     ``select_sets`` are scored only to choose between runs (validation images: the smoothing
     factor, the next focal plane) and never enter the reported tables.
+
+    ``same_as`` names an earlier run of the plan that trains exactly this model (same settings, same
+    data, same seed): the run is not trained again, its evaluations are read from that run's folder
+    and tagged with this run's arm and variant (the ablation's "plain" variants and the extensions
+    baseline are model-comparison runs).
     """
 
     run_id: str
@@ -69,6 +74,7 @@ class Run:
     eval_roles: tuple[str, ...] = ()
     select_sets: tuple[str, ...] = ()
     methods: tuple[str, ...] = ()
+    same_as: str = ""
 
     @property
     def planes_key(self) -> str:
@@ -81,6 +87,11 @@ class Run:
         if self.modality == "fluorescence":
             return "none"
         return ".".join(map(str, dict.fromkeys(self.planes)))
+
+    @property
+    def source_id(self) -> str:
+        """The run whose folder holds this run's model and results (itself unless ``same_as``)."""
+        return self.same_as or self.run_id
 
     @property
     def in_channels(self) -> int:
@@ -394,7 +405,37 @@ def plan_runs(config: dict) -> list[Run]:
     if len(ids) != len(set(ids)):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         raise NucflowError(f"the plan has duplicate run ids: {', '.join(dupes[:3])}")
-    return runs
+    return _reuse_identical(config, runs)
+
+
+def _training_key(config: dict, run: Run) -> str:
+    """What determines a run's trained model: its ``run.json`` without the names, plus the results
+    its settings are taken from."""
+    settings = run_config(config, run)
+    for key in ("run_id", "out_dir"):
+        settings.pop(key)
+    settings.update(lr_source=run.lr_source, smoothing_from=run.smoothing_from)
+    return json.dumps(settings, sort_keys=True)
+
+
+def _reuse_identical(config: dict, runs: list[Run]) -> list[Run]:
+    """Mark each run that would train the same model as an earlier run as ``same_as`` that run."""
+    first: dict[str, str] = {}
+    out = []
+    for run in runs:
+        key = _training_key(config, run)
+        if key in first:
+            run = dataclasses.replace(run, same_as=first[key])
+        else:
+            first[key] = run.run_id
+        out.append(run)
+    return out
+
+
+def evaluation_methods(runs: list[Run], run_id: str) -> tuple[str, ...]:
+    """Instance methods applied to a run's maps: its own and those of the runs that reuse it."""
+    methods = [m for r in runs if r.source_id == run_id for m in r.methods]
+    return tuple(dict.fromkeys(methods))
 
 
 def plan(config: dict) -> pd.DataFrame:
