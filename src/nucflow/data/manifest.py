@@ -1,6 +1,6 @@
 """The manifest: one row per field of view, the contract between data and everything else.
 
-Columns (DESIGN.md §2). Paths are relative to the manifest's folder.
+Columns (see README, "Your own data"). Paths are relative to the manifest's folder.
 
 ========================  ========  ===================================================
 column                    required  meaning

@@ -1,4 +1,4 @@
-"""The study as a plan: config -> one row per training run (DESIGN.md §3).
+"""The study as a plan: config -> one row per training run.
 
 :func:`plan` expands the ``arms`` section of a validated config into a DataFrame whose rows are
 :class:`Run` records. The Snakefile takes its wildcards from it; ``nucflow plan`` prints it and
