@@ -11,6 +11,8 @@
                threshold of the published post-processing varies (the paper's Fig. 6)
   run          tables, artifacts and error-curve of one evaluation in one process (what the
                workflow's attribute_run calls: one start-up instead of three)
+  claims       claims.csv: the paper's eight findings checked against the arms' result tables,
+               one row per finding and sub-row (estimate, 95% CI, paper value, verdict)
 
 Every JSON summary carries percentile bootstrap CIs over images (seeded).
 """
@@ -111,6 +113,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     given.add_argument("--seed", type=int, default=0, help="seed of the bootstraps (default 0)")
     whole.add_argument("--tables-out", required=True, type=Path, help="folder for the tables and the error curve")
     whole.add_argument("--artifacts-out", required=True, type=Path, help="folder for the artifact analysis")
+
+    claims = sub.add_parser("claims", help="the paper's findings against the result tables (claims.csv)")
+    claims.add_argument_group("inputs").add_argument(
+        "--results", type=Path, default=Path("results"), help="results folder holding tables/ (default: results)")
+    boot = claims.add_argument_group("statistics")
+    boot.add_argument("--n-boot", type=int, default=1000,
+                      help="bootstrap resamples over images (default 1000, as the summary's)")
+    boot.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0, as the summary's)")
+    claims.add_argument("--out", required=True, type=Path, help="output CSV, e.g. results/tables/claims.csv")
 
     morph = sub.add_parser("morphology", help="Mann-Whitney tests of morphology between methods")
     mt = morph.add_argument_group("inputs")
@@ -292,8 +303,22 @@ def run_all(args) -> None:
         ANALYSES[sub.analysis](sub)
 
 
+def run_claims(args) -> pd.DataFrame:
+    """claims.csv from the result tables (see :mod:`nucflow.attribution.claims`)."""
+    from nucflow.attribution.claims import VERDICTS, write_claims  # imports the figure modules' table readers
+
+    if not args.results.is_dir():
+        raise NucflowError(f"{args.results}: results folder not found")
+    if args.n_boot < 1:
+        raise NucflowError(f"--n-boot: must be >= 1, got {args.n_boot}")
+    table = write_claims(args.results, args.out, n_boot=args.n_boot, seed=args.seed)
+    counts = table["verdict"].value_counts()
+    print(f"wrote {args.out}: {len(table)} rows, " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS))
+    return table
+
+
 ANALYSES = {"tables": run_tables, "error-curve": run_error_curve, "run": run_all, "label-noise": run_label_noise, "artifacts": run_artifacts,
-            "morphology": run_morphology}
+            "morphology": run_morphology, "claims": run_claims}
 
 
 def run(args: argparse.Namespace) -> int:

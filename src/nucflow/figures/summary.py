@@ -3,6 +3,9 @@
 Everything is computed from the result tables (the same ones the figures read); a finding whose
 table is missing is listed as "not run". Paper numbers are from Ali et al. 2021 (SLAS Discovery),
 brightfield, in the model order U-Net, U-Net++, DeepLabv3+, Tiramisu, PPU-Net.
+
+The section "The paper's claims" near the top renders ``tables/claims.csv`` as it is (written by
+``nucflow attribute claims``, :mod:`nucflow.attribution.claims`); it computes nothing.
 """
 
 from __future__ import annotations
@@ -14,26 +17,28 @@ from pathlib import Path
 
 import pandas as pd
 
+from nucflow.attribution.claims import (CLAIMS, COLUMNS as CLAIM_COLUMNS, PAPER_DENSITY_R, PAPER_OBJECT_F1,
+                                        PAPER_PIXEL_F1, PAPER_PLANE_GAIN, PAPER_PLANE_GAIN_MEAN, PAPER_TRANSFER_GAP)
 from nucflow.attribution.stats import pearson_r
 from nucflow.figures import data_size, focal_planes, transfer
 from nucflow.figures.attribution import ARTIFACTS, LABEL_NOISE, load_artifacts, load_composition, load_label_noise, share_table
 from nucflow.figures.density import focus_modality
 from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, STUDY_CONFIG, TRANSFER, Estimate, difference_ci,
-                                    mean_ci, paired_images, per_image_over_seeds, read_results_table, statistic_ci)
+                                    mean_ci, paired_images, per_image_over_seeds, read_results_table, read_table,
+                                    statistic_ci)
 from nucflow.figures.style import dataset_name, model_name, ordered_datasets, ordered_models
 from nucflow.io import read_json
 
-PAPER_PIXEL_F1 = {"seven_lines": {"unet": 81.3, "unetpp": 85.0, "deeplabv3plus": 86.2, "tiramisu": 85.6, "ppunet": 86.5}}
-PAPER_OBJECT_F1 = {"seven_lines": {"unet": 48.8, "unetpp": 55.4, "deeplabv3plus": 58.1, "tiramisu": 58.2, "ppunet": 59.8},
-                   "lncap": {"unet": 45.2, "unetpp": 51.0, "deeplabv3plus": 54.9, "tiramisu": 51.4, "ppunet": 54.6}}
-PAPER_DENSITY_R = {"seven_lines": {"unet": -0.65, "unetpp": -0.66, "deeplabv3plus": -0.69, "tiramisu": -0.67, "ppunet": -0.70},
-                   "lncap": {"unet": -0.39, "unetpp": -0.39, "deeplabv3plus": -0.46, "tiramisu": -0.16, "ppunet": -0.40}}
+# PAPER_PIXEL_F1, PAPER_OBJECT_F1, PAPER_DENSITY_R, PAPER_PLANE_GAIN(_MEAN) and PAPER_TRANSFER_GAP
+# live with the claims (nucflow.attribution.claims) and are imported above.
 PAPER_ARTIFACT_SHARE = "10.7% (range 9.3-11.8%)"
 PAPER_FN_SHARE = "53-61%"
 PAPER_LABEL_NOISE = "3-5%"
-PAPER_PLANE_GAIN = {"unet": 4.0, "deeplabv3plus": 2.8}
-PAPER_PLANE_GAIN_MEAN = 3.3
-PAPER_TRANSFER_GAP = {"lncap_to_seven_lines": "31%"}
+#: How a verdict is shown: those that do not agree stand out.
+VERDICT_MARKS = {"agrees": "agrees", "disagrees": "**disagrees**", "inconclusive": "*inconclusive*",
+                 "not run": "not run"}
+#: Digits and how a value is written, per unit of the claims table.
+UNIT_FORMATS = {"pp": (1, "{} pp"), "%": (1, "{}%"), "r": (2, "r = {}")}
 
 
 def _fmt(estimate: Estimate, digits: int = 1, scale: float = 1.0) -> str:
@@ -114,6 +119,56 @@ def _share_section(title: str, table: pd.DataFrame | None, part: str, total: str
         estimate = Estimate(row.share, row.low, row.high, row.n_images)
         lines.append(f"| {model_name(row.model)} | {row.n_images} | {_fmt(estimate)} | {paper} |")
     return lines + [""]
+
+
+def _cell(text) -> str:
+    """Table-cell text: empty for NaN, pipes escaped, one line."""
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return ""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _claim_value(row) -> str:
+    """``+3.7 pp [3.2, 4.2]`` (or ``r = -0.41 [...]``, ``98.1% [...]``); "—" without an estimate."""
+    if not math.isfinite(float(row["estimate"])):
+        return "—"
+    digits, pattern = UNIT_FORMATS.get(str(row["unit"]), (2, "{}"))
+    signed = "+" if row["unit"] == "pp" else ""
+    value = f"{float(row['estimate']):{signed}.{digits}f}"
+    low, high = float(row["ci_low"]), float(row["ci_high"])
+    interval = f" [{low:.{digits}f}, {high:.{digits}f}]" if math.isfinite(low) and math.isfinite(high) \
+        else " [CI undefined]"
+    return pattern.format(value) + interval
+
+
+def _claims_section(results: Path) -> list[str]:
+    """The paper's claims as written to ``tables/claims.csv`` by ``nucflow attribute claims``:
+    one table row per claim and sub-row; the finding is named on its first row."""
+    lines = ["### The paper's claims", ""]
+    if not (Path(results) / CLAIMS).is_file():
+        return lines + [f"not run (missing {CLAIMS}; `nucflow attribute claims` writes it)", ""]
+    table = read_table(Path(results) / CLAIMS, CLAIM_COLUMNS)
+    lines += ["| # | finding | ours [95% CI] | images / seeds | paper | verdict | note |",
+              "|---|---|---|---|---|---|---|"]
+    shown, quantities = set(), {}
+    for _, row in table.iterrows():
+        claim = int(row["claim"])
+        subject = _cell(row["subject"])
+        statement = subject if claim in shown else f"**{_cell(row['finding'])}**" + (f": {subject}" if subject
+                                                                                   not in ("", "—") else "")
+        shown.add(claim)
+        if _cell(row["quantity"]):
+            quantities.setdefault(claim, {})[_cell(row["quantity"])] = None
+        counts = f"{int(row['n_images'])} / {int(row['n_seeds'])}" if int(row["n_images"]) else "—"
+        lines.append(f"| {claim} | {statement} | {_claim_value(row)} | {counts} | {_cell(row['paper'])} | "
+                     f"{VERDICT_MARKS.get(row['verdict'], _cell(row['verdict']))} | {_cell(row['note'])} |")
+    lines += ["", "Quantities: " + "; ".join(f"({claim}) {', '.join(q)}" for claim, q in sorted(quantities.items()))
+              + ".", "",
+              "Verdict: *agrees* when the whole 95% CI lies on the paper's side of zero (of 95% for claim 4), "
+              "*disagrees* when it lies wholly on the other side, *inconclusive* when it reaches the threshold or "
+              "is undefined, *not run* when the arm or its runs are missing. Each image is averaged over seeds "
+              "first; the bootstrap resamples images.", ""]
+    return lines
 
 
 def _data_size_section(results: Path, n_boot: int, seed: int) -> list[str]:
@@ -213,6 +268,7 @@ def summary_lines(results: Path, n_boot: int = 1000, seed: int = 0) -> list[str]
              f"averaged over seeds) with a percentile bootstrap 95% CI over images ({n_boot} resamples, seed "
              f"{seed}); shares are pooled over images. Modality: {modality}. Paper: Ali et al. 2021, brightfield.",
              ""]
+    lines += _claims_section(results)
     lines += _metric_section(per_image, modality, "f1", PAPER_PIXEL_F1, "Pixel F1", n_boot, seed)
     lines += ["(The paper's pixel F1 values are compared with the seven-line data set; the text does not name "
               "the data set.)", ""] if per_image is not None else []
