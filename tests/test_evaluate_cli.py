@@ -141,3 +141,17 @@ def test_pred_object_table_describes_each_predicted_object(study):
     assert shapes.area_px2.tolist() == [305, 305, 610]
     assert shapes.area_um2.tolist() == [305 * 0.25, 305 * 0.25, 610 * 0.25]
     assert (shapes.run_id == "r1").all()
+
+
+def test_summary_names_degenerate_runs():
+    """A run that predicts nothing, or everything, is named in its summary; one that learned is not."""
+    truth = two_touching_disks()
+    nothing, everything = np.zeros_like(truth), np.ones_like(truth)
+    verdicts = {}
+    for name, pred in (("learned", truth), ("nothing", nothing), ("everything", everything)):
+        result = summary(per_image_table([evaluate_image(truth, pred, metadata={"image_id": "a"})]))
+        verdicts[name] = (result["degenerate"], result["predicted_foreground_ratio"])
+    assert verdicts["learned"] == ("", 1.0)
+    assert verdicts["nothing"] == ("all-background", 0.0)
+    assert verdicts["everything"][0] == "all-foreground"
+    assert verdicts["everything"][1] == pytest.approx(truth.size / np.count_nonzero(truth))

@@ -237,4 +237,26 @@ def summary(per_image: pd.DataFrame, metadata: dict | None = None) -> dict:
     touching = int(per_image["touching_pairs"].sum())
     separated = int(per_image["touching_pairs_separated"].sum())
     result["touching_separated_pooled"] = separated / touching if touching else math.nan
+    result.update(degeneracy(per_image))
     return result
+
+
+#: A run whose predicted foreground is under this share of the true foreground predicts (almost)
+#: nothing; one that predicts over this share of all pixels marks (almost) everything.
+DEGENERATE_BACKGROUND, DEGENERATE_FOREGROUND = 0.05, 0.9
+
+
+def degeneracy(per_image: pd.DataFrame) -> dict:
+    """``predicted_foreground_ratio`` (predicted / true foreground pixels, pooled) and ``degenerate``:
+    ``all-background``, ``all-foreground`` or "" (a model that learned something)."""
+    if not set(PIXEL_COUNT_COLUMNS) <= set(per_image.columns):
+        return {}
+    tp, fp, fn, tn = (int(per_image[c].sum()) for c in PIXEL_COUNT_COLUMNS)
+    predicted, true, total = tp + fp, tp + fn, tp + fp + fn + tn
+    ratio = predicted / true if true else math.nan
+    verdict = ""
+    if total and predicted > DEGENERATE_FOREGROUND * total:
+        verdict = "all-foreground"
+    elif true and predicted < DEGENERATE_BACKGROUND * true:
+        verdict = "all-background"
+    return {"predicted_foreground_ratio": ratio, "degenerate": verdict}
