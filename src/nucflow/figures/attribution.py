@@ -4,8 +4,11 @@ negatives vs false positives, per model (Ali et al. 2021, "Common errors in segm
 Inputs (each panel drawn when its file exists; the figure is skipped when none does):
 
 * ``attribution/model_comparison/label_noise.csv`` (``nucflow attribute label-noise``): columns
-  ``image_id, model, n_errors, n_flagged_errors`` and, on simulated data, ``n_true_noise_errors``;
-  a second panel then compares the estimated with the true label-noise share.
+  ``image_id, model, n_errors, n_flagged_errors`` (the paper's vote), optionally ``n_cl_errors``
+  (confident learning, label-free) and, on simulated data, ``n_calibrated_noise_errors`` (rates
+  measured on held-out images), ``n_true_noise_errors``, ``n_true_nuclei`` and ``n_merged_nuclei``;
+  a second panel then puts every estimate of the label-noise share beside the true share, with the
+  labels' merged nuclei per 100 true nuclei.
 * ``attribution/model_comparison/**/artifacts.csv`` (``nucflow attribute artifacts``, one file per
   model): columns ``image_id, n_errors, n_errors_in_artifacts``; the model is the file's ``model``
   column, else its folder name (``.../<model>/artifacts.csv``), else "all".
@@ -31,6 +34,12 @@ from nucflow.figures.style import figure_style, model_colour, model_name, new_fi
 LABEL_NOISE = f"{ATTRIBUTION}/label_noise.csv"
 ARTIFACTS = f"{ATTRIBUTION}/**/artifacts.csv"
 ANY_INPUTS = (LABEL_NOISE, ARTIFACTS, PER_IMAGE)
+OPTIONAL_NOISE_COLUMNS = ("n_cl_errors", "n_calibrated_noise_errors", "n_true_noise_errors", "n_true_nuclei",
+                          "n_merged_nuclei")
+#: Label-noise estimators: name -> (count column of label_noise.csv, marker, legend label).
+ESTIMATORS = {"paper": ("n_flagged_errors", "o", "paper: >= 4 of 5 vote"),
+              "calibrated": ("n_calibrated_noise_errors", "^", "calibrated, held out"),
+              "confident_learning": ("n_cl_errors", "s", "confident learning")}
 
 
 def pooled_share(parts, totals, n_boot: int = 1000, seed: int = 0) -> Estimate:
@@ -61,8 +70,77 @@ def load_label_noise(results: Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     table = read_table(path, ("model", "n_errors", "n_flagged_errors"))
-    columns = ["n_errors", "n_flagged_errors"] + (["n_true_noise_errors"] if "n_true_noise_errors" in table else [])
-    return numeric(table.assign(model=table["model"].astype(str)), columns, path)
+    optional = [c for c in OPTIONAL_NOISE_COLUMNS if c in table and table[c].notna().any()]
+    table = table.drop(columns=[c for c in OPTIONAL_NOISE_COLUMNS if c in table and c not in optional])
+    return numeric(table.assign(model=table["model"].astype(str)), ["n_errors", "n_flagged_errors"] + optional, path)
+
+
+def has_column(table: pd.DataFrame | None, column: str) -> bool:
+    """True when ``column`` is in ``table`` with a value in every row."""
+    return table is not None and column in table and bool(table[column].notna().all())
+
+
+def estimate_table(noise: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
+    """Per model and estimator present: the pooled share of errors on label noise (%) with its
+    bootstrap CI, the true share (%) and the estimate's error (``error_pp`` = estimate - truth, in
+    percentage points; NaN without the truth). Estimators: see :data:`ESTIMATORS`."""
+    true = None
+    if has_column(noise, "n_true_noise_errors"):
+        true = share_table(noise, "n_true_noise_errors", "n_errors", n_boot)
+    frames = []
+    for estimator, (column, _, _) in ESTIMATORS.items():
+        if not has_column(noise, column):
+            continue
+        shares = share_table(noise, column, "n_errors", n_boot).assign(estimator=estimator)
+        shares["true_share"] = true["share"].to_numpy() if true is not None else np.nan
+        frames.append(shares.assign(error_pp=shares["share"] - shares["true_share"]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def merged_per_100(noise: pd.DataFrame | None) -> float | None:
+    """Merged nuclei in the labels per 100 true nuclei (rows of one model; None without the columns)."""
+    if not (has_column(noise, "n_true_nuclei") and has_column(noise, "n_merged_nuclei")):
+        return None
+    one = noise[noise["model"] == noise["model"].iloc[0]]
+    total = float(one["n_true_nuclei"].sum())
+    return 100 * float(one["n_merged_nuclei"].sum()) / total if total else None
+
+
+def label_noise_estimate_lines(noise: pd.DataFrame | None, n_boot: int = 1000) -> list[str]:
+    """summary.md section: every label-noise estimator per model beside the true share, with its
+    error in percentage points, and the labels' merged nuclei per 100 true nuclei; [] when
+    ``label_noise.csv`` has neither a second estimator nor the truth."""
+    if noise is None:
+        return []
+    estimates = estimate_table(noise, n_boot)
+    has_truth = has_column(noise, "n_true_noise_errors")
+    names = list(dict.fromkeys(estimates["estimator"]))
+    if len(names) < 2 and not has_truth:
+        return []
+    header = [f"{ESTIMATORS[n][2]} (%) [95% CI]" for n in names]
+    if has_truth:
+        header += ["true (%)"] + [f"error of {ESTIMATORS[n][2]} (pp)" for n in names]
+    lines = ["### Misclassified pixels due to label noise: estimators against the truth", "",
+             "| model | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
+    by = estimates.set_index(["estimator", "model"])
+    for model in ordered_models(estimates["model"]):
+        rows = [by.loc[(n, model)] for n in names]
+        cells = [f"{row['share']:.1f} [{row['low']:.1f}, {row['high']:.1f}]" for row in rows]
+        if has_truth:
+            cells += [f"{by.loc[(names[0], model), 'true_share']:.1f}"]
+            cells += [f"{by.loc[(n, model), 'error_pp']:+.1f}" for n in names]
+        lines.append(f"| {model_name(model)} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if "calibrated" in names:
+        lines += ["The calibrated estimate uses the share of label noise among each model's errors per cell "
+                  "(label class, agreeing models, distance to the label boundary) measured on the other "
+                  "test images (leave one image out); it needs the exact truth of those images, so on real "
+                  "data its rates must come from a simulation (or re-annotated images).", ""]
+    merged = merged_per_100(noise)
+    if merged is not None:
+        lines += [f"Labels merge {merged:.1f} true nuclei per 100 (a labels object hosting m >= 2 true nuclei "
+                  "counts m - 1): object-level noise that a pixel mask cannot show.", ""]
+    return lines
 
 
 def load_artifacts(results: Path) -> pd.DataFrame | None:
@@ -107,20 +185,30 @@ def _share_bars(ax, shares: pd.DataFrame, label: str, reference: tuple[float, fl
 
 
 def _estimated_vs_true(ax, noise: pd.DataFrame, n_boot: int) -> None:
-    estimated = share_table(noise, "n_flagged_errors", "n_errors", n_boot)
-    true = share_table(noise, "n_true_noise_errors", "n_errors", n_boot)
-    for (_, e), (_, t) in zip(estimated.iterrows(), true.iterrows()):
-        ax.errorbar([t["share"]], [e["share"]], xerr=[[t["share"] - t["low"]], [t["high"] - t["share"]]],
-                    yerr=[[e["share"] - e["low"]], [e["high"] - e["share"]]], fmt="o", ms=4,
-                    color=model_colour(e["model"]), elinewidth=0.8)
-    top = max(float(np.nanmax(estimated["high"])), float(np.nanmax(true["high"])), 1.0) * 1.15
+    """Every estimator's share (marker) against the true share (x), one colour per model."""
+    estimates = estimate_table(noise, n_boot)
+    true = share_table(noise, "n_true_noise_errors", "n_errors", n_boot).set_index("model")
+    for estimator, rows in estimates.groupby("estimator", sort=False):
+        _, marker, label = ESTIMATORS[estimator]
+        for _, e in rows.iterrows():
+            t = true.loc[e["model"]]
+            ax.errorbar([t["share"]], [e["share"]], xerr=[[t["share"] - t["low"]], [t["high"] - t["share"]]],
+                        yerr=[[e["share"] - e["low"]], [e["high"] - e["share"]]], fmt=marker, ms=4,
+                        color=model_colour(e["model"]), mfc="none" if marker != "o" else None, elinewidth=0.8)
+        mean_error = float(np.nanmean(np.abs(rows["error_pp"])))
+        ax.plot([], [], marker, color="0.3", mfc="none" if marker != "o" else None, ms=4,
+                label=f"{label}\n(mean |error| {mean_error:.1f} pp)")
+    top = max(float(np.nanmax(estimates["high"])), float(np.nanmax(true["high"])), 1.0) * 1.15
     ax.plot([0, top], [0, top], color="0.5", lw=0.8, ls="--")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
     ax.set_aspect("equal")
     ax.set_xlabel("true label-noise share of errors (%)")
     ax.set_ylabel("estimated share (%)")
-    ax.set_title("estimate vs truth (simulated)")
+    merged = merged_per_100(noise)
+    ax.set_title("estimates vs truth (simulated)" + (f"\nlabels merge {merged:.1f} per 100 true nuclei"
+                                                     if merged is not None else ""), fontsize=7)
+    ax.legend(loc="upper left", fontsize=5, frameon=False)
     ax.grid(lw=0.4, alpha=0.5)
 
 
@@ -145,7 +233,7 @@ def fig_attribution(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list
     """Draw ``08_attribution`` (PNG + PDF); None when none of its inputs exists."""
     results, out_dir = Path(results), Path(out_dir)
     noise, artifacts, composition = load_label_noise(results), load_artifacts(results), load_composition(results)
-    has_truth = bool(noise is not None and "n_true_noise_errors" in noise and noise["n_true_noise_errors"].notna().all())
+    has_truth = has_column(noise, "n_true_noise_errors")
     n_panels = int(noise is not None) + int(has_truth) + int(artifacts is not None) + int(composition is not None)
     if n_panels == 0:
         return None
