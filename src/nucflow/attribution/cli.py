@@ -30,7 +30,7 @@ from nucflow.attribution.artifacts import artifact_effect, artifact_table
 from nucflow.attribution.composition import composition_table
 from nucflow.attribution.density import density_correlation, require_columns, size_bins
 from nucflow.attribution.images import check_shape, manifest_image, read_manifest_rows, read_prediction
-from nucflow.attribution.label_noise import label_noise_counts
+from nucflow.attribution.label_noise import label_noise_counts, label_noise_summary, label_noise_table, read_probabilities
 from nucflow.attribution.stats import CORRECTIONS, bootstrap_ci, mann_whitney_table
 from nucflow.errors import NucflowError
 from nucflow.io import read_image, write_csv, write_json
@@ -176,7 +176,7 @@ def run_label_noise(args) -> dict:
         raise NucflowError(f"--model-names: {len(names)} names for {len(args.pred_dirs)} --pred-dirs")
     if not 1 <= args.min_agree <= len(args.pred_dirs):
         raise NucflowError(f"--min-agree: must lie in 1..{len(args.pred_dirs)}, got {args.min_agree}")
-    rows, counts = [], []
+    ids, counts = [], []
     for _, row in read_manifest_rows(args.manifest, args.ids).iterrows():
         labels = manifest_image(args.manifest, row, "labels")
         labels_true = manifest_image(args.manifest, row, "labels_true")
@@ -184,17 +184,11 @@ def run_label_noise(args) -> dict:
                  for d in args.pred_dirs]
         if labels_true is not None:
             check_shape(labels_true, labels.shape, f"{row['image_id']} labels_true")
-        image = label_noise_counts(preds, labels, labels_true, args.min_agree)
-        counts.append(image)
-        for k, name in enumerate(names):
-            rows.append({"image_id": row["image_id"], "model": name, "n_errors": image.errors[k],
-                         "n_flagged_errors": image.flagged_errors[k], "n_flagged": image.n_flagged,
-                         "n_true_noise_errors": image.true_noise_errors[k] if image.true_noise_errors else None,
-                         "n_true_noise": image.n_true_noise})
-    table = pd.DataFrame(rows)
-    write_csv(args.out / "label_noise.csv", table)
-    pooled = sum(counts)
-    summary = {"models": names, "min_agree": args.min_agree, "n_images": len(counts), **pooled.summary()}
+        probs = read_probabilities(args.pred_dirs, row["image_id"], labels.shape)
+        counts.append(label_noise_counts(preds, labels, labels_true, args.min_agree, probs=probs))
+        ids.append(row["image_id"])
+    write_csv(args.out / "label_noise.csv", label_noise_table(ids, counts, names))
+    summary = {"models": names, "min_agree": args.min_agree, "n_images": len(counts), **label_noise_summary(counts)}
     boot = dict(n_boot=args.n_boot, level=args.level, seed=args.seed)
     flagged = np.array([[c.flagged_errors, c.errors] for c in counts], float).transpose(0, 2, 1)
     summary["flagged_share_ci"] = bootstrap_ci(flagged, _mean_model_share, **boot).as_dict()

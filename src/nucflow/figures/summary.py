@@ -21,7 +21,8 @@ from nucflow.attribution.claims import (CLAIMS, COLUMNS as CLAIM_COLUMNS, PAPER_
                                         PAPER_PIXEL_F1, PAPER_PLANE_GAIN, PAPER_PLANE_GAIN_MEAN, PAPER_TRANSFER_GAP)
 from nucflow.attribution.stats import pearson_r
 from nucflow.figures import data_size, focal_planes, transfer
-from nucflow.figures.attribution import ARTIFACTS, LABEL_NOISE, load_artifacts, load_composition, load_label_noise, share_table
+from nucflow.figures.attribution import (ARTIFACTS, LABEL_NOISE, label_noise_estimate_lines, load_artifacts, load_composition,
+                                         load_label_noise, share_table)
 from nucflow.figures.density import focus_modality
 from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, STUDY_CONFIG, TRANSFER, Estimate, difference_ci,
                                     mean_ci, paired_images, per_image_over_seeds, read_results_table, read_table,
@@ -288,6 +289,7 @@ def summary_lines(results: Path, n_boot: int = 1000, seed: int = 0) -> list[str]
     if noise is not None and "n_true_noise_errors" in noise and noise["n_true_noise_errors"].notna().all():
         lines += _share_section("Misclassified pixels due to label noise (true, known on simulated data)", noise,
                                 "n_true_noise_errors", "n_errors", "— (unknown on real data)", LABEL_NOISE, n_boot)
+    lines += label_noise_estimate_lines(noise, n_boot)
     lines += _data_size_section(results, n_boot, seed)
     lines += _focal_planes_section(results, n_boot, seed)
     lines += _transfer_section(results, n_boot, seed)
