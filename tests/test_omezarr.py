@@ -50,20 +50,26 @@ def field_data(seed: int) -> np.ndarray:
     return np.stack([hoechst, bright])
 
 
-def write_ngff_image(group, data: np.ndarray, fmt, with_labels: bool = False, pixel_um: float = 0.5) -> None:
+def write_ngff_image(group, data: np.ndarray, fmt, with_labels: bool = False, pixel_um: float = 0.5,
+                     units: bool = True) -> None:
+    """``data`` (c, z, y, x) as an NGFF image; ``units=False`` leaves the axes without units (no pixel size)."""
     channels = [{"label": name, "color": "FFFFFF", "active": True,
                  "window": {"start": 0, "end": 1000, "min": 0, "max": 65535}} for name in ("Hoechst", "BF")]
     write_image(data, group, fmt=fmt, axes=["c", "z", "y", "x"], scale_factors=[2],
                 scale={"c": 1.0, "z": 2.0, "y": pixel_um, "x": pixel_um},
-                axes_units={"z": "micrometer", "y": "micrometer", "x": "micrometer"},
+                axes_units={"z": "micrometer", "y": "micrometer", "x": "micrometer"} if units else None,
                 omero={"channels": channels})
     if with_labels:
         write_labels(drawn_disks(), group, name="nuclei", fmt=fmt, axes=["y", "x"], scale_factors=[2],
                      scale={"y": pixel_um, "x": pixel_um}, scaler=None)
 
 
-def write_plate(path: Path, version: str = "0.5", with_labels: bool = False) -> Path:
-    """An HCS plate: wells A/1 (two fields) and B/3 (one), channels Hoechst and BF, 3 z planes, 0.5 µm/px."""
+def write_plate(path: Path, version: str = "0.5", with_labels: bool = False, *, units: bool = True,
+                data: dict[str, np.ndarray] | None = None) -> Path:
+    """An HCS plate: wells A/1 (two fields) and B/3 (one), channels Hoechst and BF, 3 z planes, 0.5 µm/px.
+
+    ``data`` replaces the pixels of some fields (key ``A/1/1``: (c, z, y, x) array); ``units=False``
+    writes axes without units."""
     fmt = FORMATS[version]()
     root = zarr.open_group(str(path), mode="w", zarr_format=fmt.zarr_format)
     write_plate_metadata(root, ["A", "B"], ["1", "2", "3"], list(FIELDS), fmt=fmt, field_count=2, name="test")
@@ -73,7 +79,8 @@ def write_plate(path: Path, version: str = "0.5", with_labels: bool = False) -> 
         group = root.require_group(row).require_group(column)
         write_well_metadata(group, [{"path": f} for f in fields], fmt=fmt)
         for field in fields:
-            write_ngff_image(group.require_group(field), field_data(seed), fmt, with_labels)
+            pixels = (data or {}).get(f"{well}/{field}", field_data(seed))
+            write_ngff_image(group.require_group(field), pixels, fmt, with_labels, units=units)
             seed += 1
     return path
 
@@ -141,6 +148,53 @@ def test_import_errors_are_one_line(tmp_path, capsys, argv, expected):
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and expected in err
     assert not (tmp_path / "out").exists()
+
+
+def test_plate_without_pixel_size_needs_the_option(tmp_path, capsys):
+    plate = write_plate(tmp_path / "plate.zarr", units=False)
+    argv = ["import", "omezarr", str(plate), "--dataset", "p", "--nuclear-channel", "Hoechst", "--nucleus-diameter-um",
+            "8", "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and not (tmp_path / "out").exists()
+    assert (f"{plate / 'A' / '1' / '0'}: the image states no physical pixel size (y/x axes without a known unit); "
+            "give --pixel-size-um") in err
+    assert main([*argv, "--pixel-size-um", "0.5"]) == 0
+    assert set(pd.read_csv(tmp_path / "out" / "manifest.csv")["pixel_size_um"]) == {0.5}
+
+
+def test_well_with_fields_of_different_shapes_is_named(tmp_path, capsys):
+    plate = write_plate(tmp_path / "plate.zarr", data={"A/1/1": field_data(1)[..., :, :48]})
+    status = main(["import", "omezarr", str(plate), "--dataset", "p", "--nuclear-channel", "Hoechst",
+                   "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and not (tmp_path / "out").exists()
+    assert (f"{plate / 'A' / '1'}: well A01 has fields of different shapes (f0 64 x 80, f1 64 x 48 px); the fields "
+            "of one well must have one shape") in err
+    assert import_omezarr(plate / "B" / "3", tmp_path / "b3", dataset="p", nuclear_channel="Hoechst").ids == ["B03_f0"]
+    # wells may differ from each other
+    plate = write_plate(tmp_path / "wells.zarr", data={"B/3/0": field_data(2)[..., :, :48]})
+    manifest = import_omezarr(plate, tmp_path / "wells", dataset="p", nuclear_channel="Hoechst")
+    assert tifffile.imread(manifest.file("B03_f0", "fluorescence")).shape == (64, 48)
+
+
+def test_empty_and_saturated_fields_get_empty_labels_and_a_warning(tmp_path, capsys):
+    empty, saturated = field_data(1), field_data(2)
+    empty[0] = 0
+    saturated[0] = np.iinfo(np.uint16).max
+    plate = write_plate(tmp_path / "plate.zarr", data={"A/1/1": empty, "B/3/0": saturated})
+    out = tmp_path / "out"
+    assert main(["import", "omezarr", str(plate), "--dataset", "p", "--nuclear-channel", "Hoechst",
+                 "--brightfield-channel", "BF", "--nucleus-diameter-um", "8", "--out", str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if ": warning: " in line] == [
+        f"{plate / 'A' / '1' / '1'}: warning: empty: every pixel of the nuclear stain is 0; its labels from the "
+        "stain are empty (no nuclei)",
+        f"{plate / 'B' / '3' / '0'}: warning: saturated: every pixel of the nuclear stain is 65535; its labels "
+        "from the stain are empty (no nuclei)"]
+    labels = {name: tifffile.imread(out / f"p/labels/{name}.tif") for name in ("A01_f0", "A01_f1", "B03_f0")}
+    assert {name: int(array.max()) for name, array in labels.items()} == {"A01_f0": 3, "A01_f1": 0, "B03_f0": 0}
+    assert labels["A01_f1"].shape == SHAPE
 
 
 def test_not_an_ngff_path_is_one_line(tmp_path, capsys):

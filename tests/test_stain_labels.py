@@ -119,6 +119,49 @@ def test_model_labeller_runs_a_fluorescence_run(tmp_path):
     assert labeller.describe()["postprocess"] == "published"
 
 
+def saturated_disks() -> np.ndarray:
+    """Drawn disks whose bright stain fills 60 % of the field at the uint16 maximum."""
+    image = stain(drawn_disks())
+    image[: int(0.6 * SHAPE[0]) + 1] = np.iinfo(np.uint16).max
+    return image
+
+
+BLANK_FIELDS = {
+    "empty": (lambda: np.zeros(SHAPE, np.uint16), "empty: every pixel of the nuclear stain is 0"),
+    "flat": (lambda: np.full(SHAPE, 120.0, np.float32), "flat: every pixel of the nuclear stain is 120"),
+    "saturated": (lambda: np.full(SHAPE, 255, np.uint8), "saturated: every pixel of the nuclear stain is 255"),
+    "mostly_saturated": (saturated_disks, "saturated: 61 % of the nuclear stain's pixels are at its maximum, 65535"),
+    "noise": (lambda: stain(np.zeros(SHAPE, np.uint16)), "no stain above the noise: the stain's bright and dark "
+                                                         "classes differ by"),
+}
+
+
+@pytest.mark.parametrize("method", ["classical", "model"])
+@pytest.mark.parametrize("field", list(BLANK_FIELDS))
+def test_empty_or_saturated_stain_gives_empty_labels_and_a_warning(tmp_path, capsys, method, field):
+    spec = "classical" if method == "classical" else f"model:{tiny_run(tmp_path)}"
+    labeller = make_labeller(spec, 8.0)
+    make, reason = BLANK_FIELDS[field]
+    labels = labeller(make(), 0.5, f"plate/A/1/{field}")
+    assert labels.shape == SHAPE and labels.dtype == np.uint16 and not labels.any()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err == labeller.warnings[0] + "\n" and len(labeller.warnings) == 1
+    assert err.startswith(f"plate/A/1/{field}: warning: {reason}")
+    assert err.endswith("; its labels from the stain are empty (no nuclei)\n")
+
+
+def test_stain_without_nuclei_found_warns(capsys):
+    labeller = ClassicalLabeller(8.0)
+    specks = stain(drawn_disks(radius=2))  # stained, but far below a fifth of an 8 µm nucleus
+    assert not labeller(specks, 0.5, "specks").any()
+    assert capsys.readouterr().err == ("specks: warning: classical(d=8.0um) found no nuclei in the nuclear stain; "
+                                       "its labels from the stain are empty\n")
+    labeller(stain(drawn_disks()), 0.5, "disks")
+    assert capsys.readouterr().err == "" and len(labeller.warnings) == 1
+    with pytest.raises(NucflowError, match="^nan: the nuclear stain contains NaN or inf$"):
+        labeller(np.full(SHAPE, np.nan, np.float32), 0.5, "nan")
+
+
 def test_model_labeller_refuses_a_brightfield_run(tmp_path):
     run = tiny_run(tmp_path, modality="brightfield")
     with pytest.raises(NucflowError, match="run tiny is a brightfield model; labels from the stain need a "

@@ -14,11 +14,18 @@ The manifest column ``label_source`` records the origin of each row's ``labels``
 (:data:`SOURCE_FORMS`): ``given`` (masks that came with the data; an empty cell and a manifest
 without the column mean the same), ``manual`` (drawn by hand), ``classical(d=12.0um)`` (the
 classical pipeline tuned for 12 µm nuclei) or ``model:<run id>``.
+
+A field with nothing to label is not an error: an empty (flat) stain, a saturated one (at least
+:data:`SATURATED_SHARE` of its pixels at its maximum), one whose brightest class does not stand
+:data:`MIN_CONTRAST_SD` noise standard deviations above the rest, and one in which the method finds
+no nucleus all get an empty label image and a one-line warning naming the field
+(``<field>: warning: ...``, on stderr and in the labeller's ``warnings``).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +37,13 @@ from nucflow.errors import NucflowError
 SOURCE_FORMS = "given, manual, classical(d=<diameter>um) or model:<run id>"
 #: what ``--nucleus-diameter-um`` defaults to: a typical mammalian nucleus
 DEFAULT_DIAMETER_UM = 12.0
+#: a stain with at least this share of its pixels at its maximum is saturated, and is not labelled
+SATURATED_SHARE = 0.5
+#: the stain's two Otsu classes must differ by this many noise standard deviations (as the classical
+#: pipeline requires), or the field has no stained nuclei to label
+MIN_CONTRAST_SD = 5.0
+#: smoothing (µm) before the contrast test, as the classical pipeline smooths
+SMOOTH_UM = 0.6
 _CLASSICAL = re.compile(r"^classical\(d=(?P<d>[0-9]*\.?[0-9]+)um\)$")
 
 
@@ -91,17 +105,81 @@ def check_diameter(diameter_um: float) -> float:
     return value
 
 
+def stain_problem(image: np.ndarray, pixel_size_um: float) -> str:
+    """Why the (H, W) stain ``image`` has no nuclei to label, or ``""`` when it may have some.
+
+    ``empty``/``flat``: every pixel has one value; ``saturated``: at least :data:`SATURATED_SHARE`
+    of the pixels are at the image's maximum; ``no stain above the noise``: after smoothing
+    (:data:`SMOOTH_UM`), the means of the two Otsu classes differ by less than
+    :data:`MIN_CONTRAST_SD` noise standard deviations (robust estimate from the residual).
+    """
+    from scipy import ndimage as ndi
+    from skimage.filters import threshold_otsu
+
+    values = np.asarray(image)
+    low, high = values.min(), values.max()
+    if low == high:
+        if high == 0:
+            return "empty: every pixel of the nuclear stain is 0"
+        if np.issubdtype(values.dtype, np.integer) and high == np.iinfo(values.dtype).max:
+            return f"saturated: every pixel of the nuclear stain is {high}"
+        return f"flat: every pixel of the nuclear stain is {high:g}"
+    share = float(np.mean(values == high))
+    if share >= SATURATED_SHARE:
+        return f"saturated: {100 * share:.0f} % of the nuclear stain's pixels are at its maximum, {high:g}"
+    pixels = values.astype(np.float32)
+    smooth = ndi.gaussian_filter(pixels, SMOOTH_UM / float(pixel_size_um))
+    residual = pixels - smooth
+    noise_sd = 1.4826 * float(np.median(np.abs(residual - np.median(residual)))) + 1e-6
+    contrast = 0.0
+    if smooth.max() > smooth.min():
+        above = smooth > threshold_otsu(smooth)
+        if above.any() and not above.all():
+            contrast = float(smooth[above].mean() - smooth[~above].mean()) / noise_sd
+    if contrast < MIN_CONTRAST_SD:
+        return (f"no stain above the noise: the stain's bright and dark classes differ by {contrast:.1f} noise "
+                f"standard deviations (at least {MIN_CONTRAST_SD:g} needed)")
+    return ""
+
+
 class StainLabeller:
     """Instance labels from a nuclear-stain image: ``labeller(fluorescence, pixel_size_um, name)``.
 
     ``fluorescence`` is (H, W) in any numeric dtype; the result is (H, W) uint16 (uint32 above
     65 535 nuclei), 0 = background, ids 1..N. ``source`` is what the manifest records.
+
+    A stain with no nuclei to label (:func:`stain_problem`), or one in which the method finds none,
+    gives an all-zero label image and a one-line warning naming ``name``; the warnings are printed
+    to stderr and kept in ``warnings`` (in order). Subclasses implement :meth:`label`.
     """
 
     source: LabelSource
 
+    def __init__(self, source: LabelSource):
+        self.source = source
+        self.warnings: list[str] = []
+
     def __call__(self, fluorescence: np.ndarray, pixel_size_um: float, name: str = "image") -> np.ndarray:
+        image = _stain_plane(fluorescence, name)
+        if not np.isfinite(image).all():
+            raise NucflowError(f"{name}: the nuclear stain contains NaN or inf")
+        problem = stain_problem(image, pixel_size_um)
+        if problem:
+            self._warn(f"{name}: warning: {problem}; its labels from the stain are empty (no nuclei)")
+            return np.zeros(image.shape, np.uint16)
+        labels = self.label(image, pixel_size_um, name)
+        if not labels.any():
+            self._warn(f"{name}: warning: {self.source.text} found no nuclei in the nuclear stain; its labels "
+                       "from the stain are empty")
+        return labels
+
+    def label(self, image: np.ndarray, pixel_size_um: float, name: str) -> np.ndarray:
+        """Instance labels of a checked (H, W) stain image (see the class docstring)."""
         raise NotImplementedError
+
+    def _warn(self, line: str) -> None:
+        self.warnings.append(line)
+        print(line, file=sys.stderr)
 
     def describe(self) -> dict:
         """JSON-ready description for ``import.json`` / ``label.json``."""
@@ -117,12 +195,11 @@ class ClassicalLabeller(StainLabeller):
     """The simulator's classical pipeline tuned for nuclei of ``diameter_um``."""
 
     def __init__(self, diameter_um: float = DEFAULT_DIAMETER_UM):
-        self.source = LabelSource("classical", diameter_um=check_diameter(diameter_um))
+        super().__init__(LabelSource("classical", diameter_um=check_diameter(diameter_um)))
 
-    def __call__(self, fluorescence, pixel_size_um, name="image"):
+    def label(self, image, pixel_size_um, name):
         from nucflow.data.classical import classical_labels
 
-        image = _stain_plane(fluorescence, name)
         return _as_label_dtype(classical_labels(image, float(pixel_size_um), self.source.diameter_um))
 
     def describe(self) -> dict:
@@ -147,14 +224,13 @@ class ModelLabeller(StainLabeller):
             raise NucflowError(f"--labels-from model:{model_path}: run {self.spec.run_id} is a "
                                f"{self.spec.modality} model; labels from the stain need a fluorescence model")
         self.settings = InferenceSettings(device=device)
-        self.source = LabelSource("model", run_id=self.spec.run_id)
+        super().__init__(LabelSource("model", run_id=self.spec.run_id))
 
-    def __call__(self, fluorescence, pixel_size_um, name="image"):
+    def label(self, image, pixel_size_um, name):
         from nucflow.inference.files import scale_factor
         from nucflow.inference.predict import predict_field_rescaled
         from nucflow.postprocess import postprocess
 
-        image = _stain_plane(fluorescence, name)
         factor = scale_factor(pixel_size_um, self.spec.pixel_size_um)
         prob = predict_field_rescaled(self.network, self.spec, image, self.settings, factor, tile=self.spec.tile,
                                       normalisation=self.spec.normalisation, percentiles=self.spec.percentiles,

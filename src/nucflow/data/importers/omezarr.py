@@ -15,7 +15,8 @@ Image ids are ``<well>_f<field>`` for plate fields (``B03_f0``: well B03, the fi
 lists) and the store's name for a plain image (``cells.ome.zarr`` -> ``cells``). The pixel size is
 the full-resolution ``scale`` of the y/x axes in their unit; ``pixel_size_um`` overrides it and is
 needed when the axes carry no unit. Cell lines come from a plate map (CSV ``well, cell_line``) or
-one ``cell_line`` for all. Images with several time points are refused.
+one ``cell_line`` for all. Images with several time points are refused, and so is a well whose
+fields differ in shape (H, W).
 """
 
 from __future__ import annotations
@@ -55,6 +56,20 @@ def _pixel_size(images: list[ngff.NgffImage], given: float | None, source: Path)
         raise NucflowError(f"{source}: fields have different pixel sizes ({min(sizes):g} to {max(sizes):g} µm); "
                            "import them as separate data sets")
     return float(sizes[0])
+
+
+def _check_well_shapes(images: list[ngff.NgffImage]) -> None:
+    """The fields of one well must share one (H, W) shape; names the first well where they do not."""
+    wells: dict[Path, list[ngff.NgffImage]] = {}
+    for image in images:
+        if image.well:
+            wells.setdefault(image.path.parent, []).append(image)
+    for folder, fields in wells.items():
+        shapes = [(image.size("y"), image.size("x")) for image in fields]
+        if len(set(shapes)) > 1:
+            listed = ", ".join(f"f{image.field} {h} x {w}" for image, (h, w) in zip(fields, shapes))
+            raise NucflowError(f"{folder}: well {fields[0].well} has fields of different shapes ({listed} px); "
+                               "the fields of one well must have one shape")
 
 
 def _cell_lines(images: list[ngff.NgffImage], plate_map: Path | None, cell_line: str) -> dict[str, str]:
@@ -111,6 +126,7 @@ def import_omezarr(source: str | Path, out_dir: str | Path, *, dataset: str, nuc
     out = check_out_dir(Path(out_dir), [source, plate_map], overwrite)
     images = ngff.list_images(source)
     size = _pixel_size(images, pixel_size_um, source)
+    _check_well_shapes(images)
     lines = _cell_lines(images, plate_map, check_name(cell_line, "--cell-line"))
     for image in images:  # every channel name and labels entry before any pixel is read
         for name, option in ((nuclear_channel, "--nuclear-channel"), (brightfield_channel, "--brightfield-channel")):
