@@ -147,7 +147,10 @@ def test_plate_without_masks_through_the_study_and_back(tmp_path, capsys):
     workdir.mkdir()
     config = tmp_path / "plate.yaml"
     config.write_text(CONFIG.format(manifest=data / "manifest.csv"))
-    snakemake(workdir, config, TARGET)
+    # the run's error attribution too: real data have no artifact masks (a regression: it failed on them)
+    attribution = f"results/runs/{RUN}/attribution/plate-test/published/tables"
+    snakemake(workdir, config, TARGET, attribution)
+    assert (workdir / attribution / "error_curve.csv").is_file()
     per_run = pd.read_csv(workdir / TARGET)
     assert per_run["run_id"].tolist() == [RUN]
     splits = json.loads((workdir / "results/data/splits.json").read_text())

@@ -287,12 +287,18 @@ def run_all(args) -> None:
     ids = ids_file.read_text().split()
     seed = ["--seed", str(args.seed)]
     parser = build_parser("attribute")
-    for argv in (["tables", "--per-image", str(args.per_image), "--per-object", str(args.per_object), *seed,
-                  "--out", str(args.tables_out)],
-                 ["artifacts", "--manifest", str(args.manifest), "--pred-dir", str(args.prob_dir), "--ids", *ids,
-                  *seed, "--out", str(args.artifacts_out)],
-                 ["error-curve", "--manifest", str(args.manifest), "--prob-dir", str(args.prob_dir), "--ids", *ids,
-                  "--truth", args.truth, "--out", str(args.tables_out)]):
+    analyses = [["tables", "--per-image", str(args.per_image), "--per-object", str(args.per_object), *seed,
+                 "--out", str(args.tables_out)],
+                ["error-curve", "--manifest", str(args.manifest), "--prob-dir", str(args.prob_dir), "--ids", *ids,
+                 "--truth", args.truth, "--out", str(args.tables_out)]]
+    rows = read_manifest_rows(args.manifest, ids)
+    if "artifacts" in rows.columns and rows["artifacts"].fillna("").astype(str).str.strip().ne("").any():
+        analyses.insert(1, ["artifacts", "--manifest", str(args.manifest), "--pred-dir", str(args.prob_dir),
+                            "--ids", *ids, *seed, "--out", str(args.artifacts_out)])
+    else:  # data without artifact masks (real plates): nothing to attribute to artifacts
+        print(f"{args.manifest}: no artifact masks; the artifact analysis is skipped")
+        Path(args.artifacts_out).mkdir(parents=True, exist_ok=True)
+    for argv in analyses:
         sub = parser.parse_args(argv)
         ANALYSES[sub.analysis](sub)
 
