@@ -224,12 +224,17 @@ def test_partial_results_draw_what_they_can(tmp_path):
 
 def test_summary_has_paper_numbers_and_not_run(full, tmp_path):
     root, _, _ = full
+    from nucflow.attribution.claims import write_claims
+
+    write_claims(root, root / "tables/claims.csv", n_boot=50)  # what the claims rule writes before the figures
     text = write_summary(root, tmp_path / "summary.md", n_boot=200).read_text()
     for number in ("81.3", "85.0", "86.2", "85.6", "86.5", "48.8", "55.4", "58.1", "58.2", "59.8", "-0.65",
                    "-0.70", "10.7%", "53-61%", "3-5%"):
         assert number in text, number
     assert "**The data are simulated**" in text
-    assert "not run" not in text
+    claims, _, sections = text.partition("### The paper's claims")[2].partition("\n### ")
+    assert "not run" not in sections  # every section of the arms the fixture has
+    assert "| 1 | **" in claims and "not run | data_size arm off" in claims  # the claims of arms it lacks are marked
     assert "| seven lines | U-Net | " in text
 
     sparse = tmp_path / "sparse"
@@ -244,7 +249,7 @@ def test_summary_has_paper_numbers_and_not_run(full, tmp_path):
     assert "Data source unknown" in text and "simulated" in text
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert write_summary(empty, tmp_path / "empty.md").read_text().count("not run") == 6
+    assert write_summary(empty, tmp_path / "empty.md").read_text().count("not run") == 7  # six sections + the claims
 
 
 def test_corrupt_table_names_the_file(tmp_path):

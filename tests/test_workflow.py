@@ -12,6 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from nucflow.config import load_config
+from nucflow.study.plan import plan_runs
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
@@ -46,7 +49,12 @@ def test_smoke_run_writes_everything(smoke_run):
     assert sorted(per_run["run_id"]) == sorted(plan.loc[plan["arm"] == "model_comparison", "run_id"])
     per_image = pd.read_csv(smoke_run / "results/tables/model_comparison/per_image.csv")
     assert set(per_image["model"]) == {"unet", "unetpp", "deeplabv3plus", "tiramisu", "ppunet"}
-    for run_id in plan["run_id"]:
+    reused = plan["same_as"].fillna("").astype(str)
+    assert reused.ne("").any()  # the smoke study's extensions baseline is its ablation's plain U-Net
+    for run_id, source in zip(plan["run_id"], reused):
+        if source:  # trained once, under the run it reuses
+            assert not (smoke_run / f"results/runs/{run_id}").exists() and source in set(plan["run_id"])
+            continue
         assert (smoke_run / f"results/runs/{run_id}/checkpoints/last.ckpt").is_file()
         rule = "finetune" if "-ft-" in run_id else "train"
         assert (smoke_run / f"results/benchmarks/{rule}/{run_id}.tsv").is_file()
@@ -185,7 +193,10 @@ def test_arm_target_builds_only_that_arm(tmp_path, arm):
     jobs = dry_run_jobs(tmp_path, f"arm_{arm}")
     run_jobs = [(rule, w["run_id"]) for rule, w in jobs if "run_id" in w]
     allowed = {arm} | USES.get(arm, set())
-    foreign = sorted({run_id for _, run_id in run_jobs if run_id.split("-")[0] not in allowed})
+    reused = {run.same_as for run in plan_runs(load_config(ROOT / "config" / "smoke.yaml"))
+              if run.arm == arm and run.same_as}  # identical runs of other arms are trained once
+    foreign = sorted({run_id for _, run_id in run_jobs
+                      if run_id.split("-")[0] not in allowed and run_id not in reused})
     assert not foreign, f"arm_{arm} would also build {foreign[:5]}"
     rules = {rule for rule, _ in jobs}
     if arm == "lr_range":

@@ -85,16 +85,6 @@ rule attribution_tables:
         " --label-noise {input.label_noise} --out-dir {output} > {log} 2>&1"
 
 
-#: Arms whose tables the paper's claims are checked against (nucflow.attribution.claims).
-CLAIM_ARMS = ("model_comparison", "data_size", "focal_planes", "transfer")
-
-
-def claims_inputs(wildcards=None):
-    """The result tables of the claim arms that are on (an arm that is off leaves its claims
-    "not run"); attribution folders are not read."""
-    return [t for arm in CLAIM_ARMS for t in arm_targets(arm) if t.startswith("results/tables/")]
-
-
 rule claims:
     """The paper's eight findings checked against the arms' tables: one row per finding and
     sub-row with our estimate, its bootstrap 95% CI over images, the paper's value and a verdict

@@ -301,9 +301,21 @@ def arm_label_noise(wildcards):
     return [f"results/attribution/model_comparison/label_noise/{d}-s{s}" for d, s in sorted(label_noise_groups())]
 
 
+#: Arms whose tables the paper's claims are checked against (nucflow.attribution.claims).
+CLAIM_ARMS = ("model_comparison", "data_size", "focal_planes", "transfer")
+
+
+def claims_inputs(wildcards=None):
+    """The result tables of the claim arms that are on (an arm that is off leaves its claims
+    "not run"); attribution folders are not read."""
+    return [t for arm in CLAIM_ARMS for t in arm_targets(arm) if t.startswith("results/tables/")]
+
+
 def figure_inputs():
     """The tables the figures read; figures of arms that are off are skipped by `nucflow figures`."""
     inputs = ["results/models.csv", "results/plan.csv", "results/config/study.json"]
     for arm in ARM_NAMES:
         inputs += arm_targets(arm)
+    if claims_inputs():
+        inputs.append("results/tables/claims.csv")
     return inputs
