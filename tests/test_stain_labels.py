@@ -265,3 +265,33 @@ def test_compare_truth_needs_labels_true(toy_manifest, capsys):
     frame.to_csv(toy_manifest, index=False)
     assert main(["label", str(toy_manifest), "--compare-truth"]) == 2
     assert "row 1 (image_id=toy_HeLa_00): no labels_true; --compare-truth needs the exact truth" in capsys.readouterr().err
+
+
+def test_compare_against_the_manifest_labels_on_one_split(toy_manifest, tmp_path):
+    """The classical baseline of a real-data study: classical labels scored against the given masks
+    of the test images only."""
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"toy": {"train": ["toy_HeLa_00"], "test": ["toy_HeLa_01", "toy_HeLa_02"]}}))
+    table_path = tmp_path / "baseline.csv"
+    assert main(["label", str(toy_manifest), "--compare-truth", "--truth", "labels", "--labels-from", "classical",
+                 "--nucleus-diameter-um", "7", "--splits", str(splits), "--split", "test",
+                 "--table", str(table_path)]) == 0
+    table = pd.read_csv(table_path)
+    assert table["method"].tolist() == ["classical(d=7.0um)"]  # the manifest is the reference, not a row
+    row = table.iloc[0]
+    assert (row.n_images, row.n_true, row.n_labels, row.object_f1_iou50) == (2, 6, 6, 1.0)
+
+
+def test_compare_split_errors_are_one_line(toy_manifest, tmp_path, capsys):
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"toy": {"test": ["toy_HeLa_99"]}}))
+    base = ["label", str(toy_manifest), "--compare-truth", "--labels-from", "classical"]
+    assert main([*base, "--splits", str(splits)]) == 2
+    assert "--splits and --split go together" in capsys.readouterr().err
+    assert main([*base, "--splits", str(splits), "--split", "test"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "image_id 'toy_HeLa_99' (of the split) is not in the manifest" in err
+    assert main([*base, "--splits", str(splits), "--split", "val"]) == 2
+    assert "split 'val' holds no images" in capsys.readouterr().err
+    assert main(["label", str(toy_manifest), "--compare-truth", "--truth", "labels"]) == 2
+    assert "--truth labels scores --labels-from methods" in capsys.readouterr().err

@@ -2,12 +2,16 @@
 
     nucflow label MANIFEST --labels-from classical --nucleus-diameter-um 12 --out DIR [--overwrite]
     nucflow label MANIFEST --compare-truth [--labels-from classical ...] [--table T.csv]
+    nucflow label MANIFEST --compare-truth --truth labels --labels-from classical \
+        --splits results/data/splits.json --split test          # a classical baseline on real data
 
 The first writes a new data set (``DIR/manifest.csv`` with ``label_source`` set, the new label
 TIFFs, ``DIR/label.json``; images stay where they are); see :mod:`nucflow.data.relabel`. The second
 scores the manifest's labels and each ``--labels-from`` method against ``labels_true`` (pixel F1,
 object F1 at IoU 0.5, merges / splits / missed per 100 nuclei), prints the table and writes it with
-``--table``.
+``--table``. With ``--truth labels`` the methods are scored against the manifest's own labels (hand-made
+masks of a real data set), and ``--splits``/``--split`` keep only one split's images, so the
+classical pipeline on the stain can stand beside a study's models on the same test images.
 """
 
 from __future__ import annotations
@@ -39,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     compare.add_argument("--table", type=Path, help="write the comparison as CSV here")
     compare.add_argument("--no-manifest-labels", action="store_true",
                          help="leave the manifest's own labels out of the comparison")
+    compare.add_argument("--truth", choices=("labels_true", "labels"), default="labels_true",
+                         help="what to score against: the exact truth of simulated data (default) or the "
+                              "manifest's own labels (real data with masks; a classical baseline)")
+    compare.add_argument("--splits", type=Path, help="splits.json of a study (nucflow split); with --split")
+    compare.add_argument("--split", choices=("train", "val", "test"),
+                         help="score only this split's images (needs --splits)")
 
 
 def _labellers(args) -> list:
@@ -81,9 +91,31 @@ def _compare(args) -> int:
     labellers = _labellers(args)
     if not labellers and args.no_manifest_labels:
         raise NucflowError("nothing to compare: give --labels-from, or keep the manifest's labels")
-    table = compare_with_truth(args.manifest, labellers, include_given=not args.no_manifest_labels)
+    if (args.splits is None) != (args.split is None):
+        raise NucflowError("--splits and --split go together: the splits.json and which split to score")
+    image_ids = _split_ids(args.splits, args.split) if args.splits is not None else None
+    if args.truth == "labels" and not labellers:
+        raise NucflowError("--truth labels scores --labels-from methods against the manifest's labels; give one")
+    table = compare_with_truth(args.manifest, labellers, include_given=not args.no_manifest_labels,
+                               truth=args.truth, image_ids=image_ids)
     if args.table is not None:
         write_comparison(args.table, table)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.round(3).to_string(index=False))
     return 0
+
+
+def _split_ids(path: Path, split: str) -> list[str]:
+    """Image ids of one split, over every data set of a splits.json."""
+    import json
+
+    try:
+        splits = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise NucflowError(f"{path}: unreadable splits file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(splits, dict) or not all(isinstance(parts, dict) for parts in splits.values()):
+        raise NucflowError(f"{path}: not a splits file (expected {{dataset: {{train: [...], val: [...], test: [...]}}}})")
+    ids = [image_id for parts in splits.values() for image_id in parts.get(split, [])]
+    if not ids:
+        raise NucflowError(f"{path}: split {split!r} holds no images")
+    return ids

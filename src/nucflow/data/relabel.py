@@ -99,24 +99,43 @@ def relabel_manifest(manifest_path: str | Path, out_dir: str | Path, labeller: S
     return load_manifest(out / "manifest.csv", check_files=False)
 
 
+TRUTH_COLUMNS = ("labels_true", "labels")
+
+
 def compare_with_truth(manifest_path: str | Path, labellers: Sequence[StainLabeller],
-                       include_given: bool = True) -> pd.DataFrame:
+                       include_given: bool = True, truth: str = "labels_true",
+                       image_ids: Sequence[str] | None = None) -> pd.DataFrame:
     """Label noise of each way of making labels, per data set, against ``labels_true``.
 
     Rows: the manifest's own ``labels`` (method ``manifest``, when ``include_given`` and every row
     has labels) and each labeller's labels of the fluorescence images. Columns ``dataset, method,
     label_source`` and :data:`~nucflow.evaluation.agreement.AGREEMENT_COLUMNS` (pooled over the
     data set's images).
+
+    ``truth="labels"`` scores the labellers against the manifest's own labels instead: on real data
+    with hand-made masks this is the classical baseline of a study (the manifest row is then left
+    out, it would be scored against itself). ``image_ids`` restricts the images (for example to a
+    study's test split); an id that is not in the manifest is an error.
     """
+    if truth not in TRUTH_COLUMNS:
+        raise NucflowError(f"--truth {truth!r}: must be one of {', '.join(TRUTH_COLUMNS)}")
     manifest_path = Path(manifest_path).resolve()
     frame = read_manifest_table(manifest_path)
     root = manifest_path.parent
-    missing = frame.index[frame["labels_true"].map(_empty)]
+    if image_ids is not None:
+        unknown = sorted(set(image_ids) - set(frame["image_id"]))
+        if unknown:
+            raise NucflowError(f"{manifest_path}: image_id {unknown[0]!r} (of the split) is not in the manifest")
+        frame = frame[frame["image_id"].isin(set(image_ids))]  # keeps the row numbers
+        if frame.empty:
+            raise NucflowError(f"{manifest_path}: no images left to compare (empty split)")
+    missing = frame.index[frame[truth].map(_empty)]
     if len(missing):
         row = frame.loc[missing[0]]
-        raise NucflowError(f"{manifest_path} row {missing[0] + 1} (image_id={row['image_id']}): no labels_true; "
-                           "--compare-truth needs the exact truth (simulated data have it)")
-    with_given = include_given and not frame["labels"].map(_empty).any()
+        hint = ("--compare-truth needs the exact truth (simulated data have it)" if truth == "labels_true"
+                else "--truth labels needs every image's labels")
+        raise NucflowError(f"{manifest_path} row {missing[0] + 1} (image_id={row['image_id']}): no {truth}; {hint}")
+    with_given = include_given and truth == "labels_true" and not frame["labels"].map(_empty).any()
     methods: list[tuple[str, str]] = []
     if with_given:
         sources = sorted({parse_label_source(v).text for v in frame["label_source"]})
@@ -124,7 +143,7 @@ def compare_with_truth(manifest_path: str | Path, labellers: Sequence[StainLabel
     methods += [(labeller.source.text, labeller.source.text) for labeller in labellers]
     pooled: dict[tuple[str, str], list] = {}
     for index, row in frame.iterrows():
-        truth = read_image(_file(root, row, "labels_true"))
+        reference = read_image(_file(root, row, truth))
         candidates = []
         if with_given:
             candidates.append(("manifest", read_image(_file(root, row, "labels"))))
@@ -133,7 +152,7 @@ def compare_with_truth(manifest_path: str | Path, labellers: Sequence[StainLabel
             image = read_image(stain)
             candidates += [(labeller.source.text, labeller(image, size, str(stain))) for labeller in labellers]
         for method, labels in candidates:
-            pooled.setdefault((row["dataset"], method), []).append(label_agreement(truth, labels))
+            pooled.setdefault((row["dataset"], method), []).append(label_agreement(reference, labels))
     rows = []
     for dataset in sorted(frame["dataset"].unique()):
         for method, source in methods:
