@@ -7,6 +7,7 @@ min_version("9.0")
 
 report: "workflow/report/workflow.rst"
 
+
 # The config comes from --configfile (profiles/default passes config/config.yaml). There is
 # deliberately no `configfile:` directive: snakemake would merge it under the user's config, and
 # keys of the default (e.g. its data sets) would leak into every other study.
@@ -39,6 +40,6 @@ include: "workflow/rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -156,6 +156,14 @@ def test_lint_is_clean(tmp_path):
     assert "Lints for" not in result.stdout + result.stderr, result.stdout + result.stderr
 
 
+def test_snakefmt_is_clean():
+    """The Snakefile and every rule file are formatted as the Snakemake workflow catalog expects."""
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    files = [str(ROOT / "Snakefile"), *sorted(str(p) for p in (ROOT / "workflow" / "rules").glob("*.smk"))]
+    result = subprocess.run([str(snakefmt), "--check", *files], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.workflow
 def test_misspelt_config_key_is_named(tmp_path):
     config = tmp_path / "bad.yaml"

@@ -12,22 +12,24 @@ rule attribute_run:
         manifest=MANIFEST,
     output:
         tables=directory("results/runs/{run_id}/attribution/{eval_set}/{method}/tables"),
-        artifacts=directory("results/runs/{run_id}/attribution/{eval_set}/{method}/artifacts"),
-    params:
-        seed=config["seed"],
-        truth=config["evaluation"]["truth"],
+        artifacts=directory(
+            "results/runs/{run_id}/attribution/{eval_set}/{method}/artifacts"
+        ),
     log:
         "logs/attribute/{run_id}/{eval_set}/{method}.log",
     benchmark:
         "results/benchmarks/attribute/{run_id}/{eval_set}/{method}.tsv"
     group:
         RUN_GROUP
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=20,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        seed=config["seed"],
+        truth=config["evaluation"]["truth"],
     shell:
         "nucflow attribute run --per-image {input.images} --per-object {input.objects} --manifest {input.manifest}"
         " --prob-dir {input.prob} --truth {params.truth} --seed {params.seed}"
@@ -36,25 +38,26 @@ rule attribute_run:
 
 rule label_noise:
     """The paper's label-noise estimate: pixels where >= 4 of 5 fluorescence models contradict
-    the ground truth; with the simulator's exact truth, checked against the true noise."""
+    the ground truth; with the simulator's exact truth, checked against the true noise.
+    """
     input:
         probs=label_noise_inputs,
         manifest=MANIFEST,
     output:
         directory("results/attribution/model_comparison/label_noise/{dataset}-s{seed}"),
-    params:
-        names=lambda wc: " ".join(label_noise_models(wc)),
-        first=lambda wc, input: input.probs[0],
     log:
         "logs/attribute/label_noise/{dataset}-s{seed}.log",
     benchmark:
         "results/benchmarks/attribute/label_noise/{dataset}-s{seed}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        names=lambda wc: " ".join(label_noise_models(wc)),
+        first=lambda wc, input: input.probs[0],
     shell:
         "nucflow attribute label-noise --manifest {input.manifest} --pred-dirs {input.probs}"
         " --model-names {params.names} --ids $(cat {params.first}/ids.txt) --out {output} > {log} 2>&1"
@@ -68,18 +71,18 @@ rule attribution_tables:
         label_noise=arm_label_noise,
     output:
         directory("results/attribution/{arm}/tables"),
-    params:
-        entries=lambda wc: " ".join("/".join(e) for e in arm_entries(wc.arm)),
     log:
         "logs/attribute/{arm}.log",
     benchmark:
         "results/benchmarks/attribute/{arm}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        entries=lambda wc: " ".join("/".join(e) for e in arm_entries(wc.arm)),
     shell:
         "nucflow aggregate --plan {input.plan} --entries {params.entries} --attribution"
         " --label-noise {input.label_noise} --out-dir {output} > {log} 2>&1"
@@ -98,11 +101,11 @@ rule claims:
         "logs/attribute/claims.log",
     benchmark:
         "results/benchmarks/attribute/claims.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
     shell:
         "nucflow attribute claims --results results --out {output} > {log} 2>&1"

@@ -9,10 +9,16 @@ from snakemake.exceptions import WorkflowError
 from nucflow.config import validate_config
 
 if not config:
-    raise WorkflowError("no config given: pass --configfile (the default profile passes the demo config)")
+    raise WorkflowError(
+        "no config given: pass --configfile (the default profile passes the demo config)"
+    )
 validate_config(config, source="snakemake config")
 
-DATASETS = sorted(config["simulation"]["datasets"]) if config["data"]["source"] == "simulated" else []
+DATASETS = (
+    sorted(config["simulation"]["datasets"])
+    if config["data"]["source"] == "simulated"
+    else []
+)
 SIMULATED_ROOT = "resources/simulated"
 MANIFEST = (
     f"{SIMULATED_ROOT}/manifest.csv"
@@ -21,10 +27,10 @@ MANIFEST = (
 )
 
 
-
 def snapshot(*names):
     """Config sections (plus the seed) as shell-quoted canonical JSON: the params of the step that
-    writes them to a file, so editing a section reruns exactly what depends on that file."""
+    writes them to a file, so editing a section reruns exactly what depends on that file.
+    """
     content = {name: config[name] for name in names} if names else dict(config)
     content.setdefault("seed", config["seed"])
     return shlex.quote(json.dumps(content, sort_keys=True))
@@ -138,18 +144,24 @@ def run_entries(run, select=False):
     run (``same_as``) is read from that run's folder."""
     if select:
         return [(run.source_id, eval_set_key(e), METHOD) for e in run.select_sets]
-    return [(run.source_id, eval_set_key(e), m) for e in run.eval_sets for m in run.methods]
+    return [
+        (run.source_id, eval_set_key(e), m) for e in run.eval_sets for m in run.methods
+    ]
 
 
 # ---- focal planes: a greedy search over rounds, each decided by a checkpoint -------------------
 def focal_search(model, seed, last_round=None):
     """(runs of rounds 1..last_round, chosen plane order after last_round), reading the choices
     of earlier rounds from their checkpoints."""
-    rounds = config["arms"]["focal_planes"]["rounds"] if last_round is None else last_round
+    rounds = (
+        config["arms"]["focal_planes"]["rounds"] if last_round is None else last_round
+    )
     chosen, runs = (), []
     for k in range(1, rounds + 1):
         runs += focal_candidates(config, model, seed, chosen)
-        folder = checkpoints.focal_round.get(group=f"{model}-s{seed}", round=k).output[0]
+        folder = checkpoints.focal_round.get(group=f"{model}-s{seed}", round=k).output[
+            0
+        ]
         chosen = tuple(read_json(f"{folder}/choice.json")["order"])
     return runs, chosen
 
@@ -159,18 +171,30 @@ def focal_round_metrics(wildcards):
     model, seed = wildcards.group.rsplit("-s", 1)
     _, chosen = focal_search(model, int(seed), int(wildcards.round) - 1)
     runs = focal_candidates(config, model, int(seed), chosen)
-    return [metrics_path(*e, "summary.json") for r in runs for e in run_entries(r, select=True)]
+    return [
+        metrics_path(*e, "summary.json")
+        for r in runs
+        for e in run_entries(r, select=True)
+    ]
 
 
 def focal_round_dirs(wildcards=None):
     rounds = config["arms"]["focal_planes"]["rounds"]
-    return [f"results/focal_planes/{m}-s{s}/round{k}" for m, s in focal_groups(config) for k in range(1, rounds + 1)]
+    return [
+        f"results/focal_planes/{m}-s{s}/round{k}"
+        for m, s in focal_groups(config)
+        for k in range(1, rounds + 1)
+    ]
 
 
 def arm_runs(arm):
     """Every run of an arm (for focal_planes: of every round, through the checkpoints)."""
     if arm == "focal_planes":
-        return [r for model, seed in focal_groups(config) for r in focal_search(model, seed)[0]]
+        return [
+            r
+            for model, seed in focal_groups(config)
+            for r in focal_search(model, seed)[0]
+        ]
     return [r for r in RUNS.values() if r.arm == arm]
 
 
@@ -189,7 +213,11 @@ def entries_of(paths):
 
 def smoothing_metrics(wildcards=None):
     runs = [r for r in RUNS.values() if r.arm == "smoothing"]
-    return [metrics_path(*e, "summary.json") for r in runs for e in run_entries(r, select=True)]
+    return [
+        metrics_path(*e, "summary.json")
+        for r in runs
+        for e in run_entries(r, select=True)
+    ]
 
 
 def inference_args(wildcards):
@@ -199,7 +227,9 @@ def inference_args(wildcards):
     if settings["window"] and get_run(wildcards.run_id).model not in FIXED_WINDOW:
         args += f" --window {settings['window']}"
     if "multiscale" in evaluation_methods(list(RUNS.values()), wildcards.run_id):
-        args += " --scales " + " ".join(map(str, config["arms"]["extensions"]["scales"]))
+        args += " --scales " + " ".join(
+            map(str, config["arms"]["extensions"]["scales"])
+        )
     return args
 
 
@@ -213,7 +243,8 @@ def postprocess_params(wildcards):
     else:
         params = {}
     return " ".join(
-        f"--param {k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in params.items()
+        f"--param {k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in params.items()
     )
 
 
@@ -248,7 +279,11 @@ LR_FIND = lr_find_keys(config)
 def arm_targets(arm):
     """What `snakemake arm_<name>` builds."""
     if arm == "lr_range":
-        return [f"results/lr_find/{m}-{mod}/lr.json" for m, mod in LR_FIND] if config["arms"]["lr_range"]["enabled"] else []
+        return (
+            [f"results/lr_find/{m}-{mod}/lr.json" for m, mod in LR_FIND]
+            if config["arms"]["lr_range"]["enabled"]
+            else []
+        )
     if arm not in ARMS_ON:
         return []
     targets = [f"results/tables/{arm}/per_image.csv"]
@@ -265,7 +300,11 @@ def arm_targets(arm):
 
 def all_targets():
     """What `snakemake` builds by default: data, plan, every enabled arm, figures and summary."""
-    targets = ["results/data/overview.png", "results/data/splits.json", "results/plan.csv"]
+    targets = [
+        "results/data/overview.png",
+        "results/data/splits.json",
+        "results/plan.csv",
+    ]
     for arm in ARM_NAMES:
         targets += arm_targets(arm)
     targets += ["results/summary.md"]
@@ -288,17 +327,26 @@ def label_noise_models(wildcards):
 
 def label_noise_inputs(wildcards):
     models = label_noise_groups()[(wildcards.dataset, int(wildcards.seed))]
-    return [f"results/runs/{models[m]}/prob/{wildcards.dataset}-test" for m in sorted(models)]
+    return [
+        f"results/runs/{models[m]}/prob/{wildcards.dataset}-test"
+        for m in sorted(models)
+    ]
 
 
 def arm_attribution(wildcards):
-    return [f"results/runs/{r}/attribution/{e}/{m}/tables" for r, e, m in arm_entries(wildcards.arm)]
+    return [
+        f"results/runs/{r}/attribution/{e}/{m}/tables"
+        for r, e, m in arm_entries(wildcards.arm)
+    ]
 
 
 def arm_label_noise(wildcards):
     if wildcards.arm != "model_comparison":
         return []
-    return [f"results/attribution/model_comparison/label_noise/{d}-s{s}" for d, s in sorted(label_noise_groups())]
+    return [
+        f"results/attribution/model_comparison/label_noise/{d}-s{s}"
+        for d, s in sorted(label_noise_groups())
+    ]
 
 
 #: Arms whose tables the paper's claims are checked against (nucflow.attribution.claims).
@@ -308,7 +356,12 @@ CLAIM_ARMS = ("model_comparison", "data_size", "focal_planes", "transfer")
 def claims_inputs(wildcards=None):
     """The result tables of the claim arms that are on (an arm that is off leaves its claims
     "not run"); attribution folders are not read."""
-    return [t for arm in CLAIM_ARMS for t in arm_targets(arm) if t.startswith("results/tables/")]
+    return [
+        t
+        for arm in CLAIM_ARMS
+        for t in arm_targets(arm)
+        if t.startswith("results/tables/")
+    ]
 
 
 def figure_inputs():

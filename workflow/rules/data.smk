@@ -6,13 +6,13 @@ rule config_snapshot:
     when they change, and the file records what it ran with."""
     output:
         "results/config/{section}.json",
-    params:
-        content=lambda wc: snapshot(*SNAPSHOTS[wc.section]),
     log:
         "logs/config/{section}.log",
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    params:
+        content=lambda wc: snapshot(*SNAPSHOTS[wc.section]),
     shell:
         "printf '%s\n' {params.content} > {output} 2> {log}"
 
@@ -25,18 +25,18 @@ rule simulate:
         manifest=f"{SIMULATED_ROOT}/manifest.csv",
         record=f"{SIMULATED_ROOT}/simulation.json",
         images=directory(expand(f"{SIMULATED_ROOT}/{{dataset}}", dataset=DATASETS)),
-    params:
-        root=lambda wc, output: os.path.dirname(output.manifest),
     log:
         "logs/data/simulate.log",
     benchmark:
         "results/benchmarks/data/simulate.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: workflow.cores
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        root=lambda wc, output: os.path.dirname(output.manifest),
     shell:
         "nucflow simulate --config {input} --out {params.root} --workers {threads} > {log} 2>&1"
 
@@ -51,12 +51,12 @@ rule validate_manifest:
         "logs/data/validate_manifest.log",
     benchmark:
         "results/benchmarks/data/validate_manifest.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 2
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
     shell:
         "nucflow validate {input} --workers {threads} > {output} 2> {log}"
 
@@ -73,12 +73,12 @@ rule split:
         "logs/data/split.log",
     benchmark:
         "results/benchmarks/data/split.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
     shell:
         "nucflow split --manifest {input.manifest} --config {input.config} --out {output} > {log} 2>&1"
 
@@ -95,12 +95,12 @@ rule overview:
         "logs/data/overview.log",
     benchmark:
         "results/benchmarks/data/overview.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
     shell:
         "nucflow overview --manifest {input.manifest} --out {output.png} > {log} 2>&1"
 
@@ -112,18 +112,18 @@ rule tiles:
         splits="results/data/splits.json",
     output:
         "results/tiles/{dataset}/{modality}-{planes}/{selection}.npz",
-    params:
-        args=tiles_args,
     log:
         "logs/tiles/{dataset}/{modality}-{planes}/{selection}.log",
     benchmark:
         "results/benchmarks/tiles/{dataset}/{modality}-{planes}/{selection}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        args=tiles_args,
     shell:
         "nucflow tiles --manifest {input.manifest} --splits {input.splits} --dataset {wildcards.dataset}"
         " {params.args} --out {output} > {log} 2>&1"
@@ -139,11 +139,11 @@ rule augment:
         "logs/tiles/{dataset}/{modality}-{planes}/{selection}.aug.log",
     benchmark:
         "results/benchmarks/tiles/{dataset}/{modality}-{planes}/{selection}.aug.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
     shell:
         "nucflow augment --in {input} --out {output} > {log} 2>&1"

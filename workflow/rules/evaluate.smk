@@ -12,20 +12,20 @@ rule evaluate:
         objects="results/runs/{run_id}/metrics/{eval_set}/{method}/per_object.csv",
         pred_objects="results/runs/{run_id}/metrics/{eval_set}/{method}/per_pred_object.csv",
         summary="results/runs/{run_id}/metrics/{eval_set}/{method}/summary.json",
-    params:
-        truth=config["evaluation"]["truth"],
     log:
         "logs/evaluate/{run_id}/{eval_set}/{method}.log",
     benchmark:
         "results/benchmarks/evaluate/{run_id}/{eval_set}/{method}.tsv"
     group:
         RUN_GROUP
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        truth=config["evaluation"]["truth"],
     shell:
         "nucflow evaluate --manifest {input.manifest} --pred-dir {input.instances} --prob-dir {input.prob}"
         " --ids-file {input.prob}/ids.txt --truth {params.truth} --run-id {wildcards.run_id}"
@@ -46,18 +46,18 @@ rule aggregate:
         objects="results/tables/{arm}/per_object.csv",
         pred_objects="results/tables/{arm}/per_pred_object.csv",
         runs="results/tables/{arm}/per_run.csv",
-    params:
-        entries=lambda wc, input: entries_of(input.metrics),
     log:
         "logs/aggregate/{arm}.log",
     benchmark:
         "results/benchmarks/aggregate/{arm}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        entries=lambda wc, input: entries_of(input.metrics),
     shell:
         "nucflow aggregate --plan {input.plan} --config {input.config} --arm {wildcards.arm} --entries {params.entries}"
         " --out-dir results/tables/{wildcards.arm} > {log} 2>&1"
@@ -71,20 +71,20 @@ rule multiscale_tradeoff:
         manifest=MANIFEST,
     output:
         "results/runs/{run_id}/metrics/{eval_set}/multiscale/tradeoff.csv",
-    params:
-        truth=config["evaluation"]["truth"],
     log:
         "logs/evaluate/{run_id}/{eval_set}/tradeoff.log",
     benchmark:
         "results/benchmarks/evaluate/{run_id}/{eval_set}/tradeoff.tsv"
     group:
         RUN_GROUP
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        truth=config["evaluation"]["truth"],
     shell:
         "nucflow tradeoff --manifest {input.manifest} --prob-dir {input.prob} --ids-file {input.prob}/ids.txt"
         " --params {input.instances}/postprocess.json --truth {params.truth} --run-id {wildcards.run_id}"
@@ -100,10 +100,10 @@ rule tradeoff_table:
         "results/tables/extensions/multiscale_tradeoff.csv",
     log:
         "logs/aggregate/multiscale_tradeoff.log",
-    threads: 1
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
     shell:
         "nucflow aggregate --plan {input.plan} --tradeoffs {input.tables} --out {output} > {log} 2>&1"
 
@@ -118,17 +118,18 @@ rule best_smoothing:
         "logs/choose/smoothing.log",
     benchmark:
         "results/benchmarks/choose/smoothing.tsv"
-    threads: 1
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
     shell:
         "nucflow choose smoothing --plan-config results/config/study.json --summaries {input} --out {output} > {log} 2>&1"
 
 
 checkpoint focal_round:
     """Round k of the greedy focal-plane search: the candidate plane whose run scores best on
-    validation images joins the input; the next round's runs are known only after this."""
+    validation images joins the input; the next round's runs are known only after this.
+    """
     input:
         focal_round_metrics,
     output:
@@ -137,10 +138,10 @@ checkpoint focal_round:
         "logs/choose/focal_planes/{group}/round{round}.log",
     benchmark:
         "results/benchmarks/choose/focal_planes/{group}/round{round}.tsv"
-    threads: 1
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
     shell:
         "nucflow choose focal-round --round {wildcards.round} --summaries {input} --out {output} > {log} 2>&1"
 
@@ -153,10 +154,10 @@ rule focal_greedy:
         "results/tables/focal_planes/greedy.csv",
     log:
         "logs/choose/focal_planes/greedy.log",
-    threads: 1
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
     shell:
         "nucflow choose focal-greedy --rounds {input} --out {output} > {log} 2>&1"
 

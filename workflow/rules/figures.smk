@@ -7,13 +7,25 @@
 FIGURE_SPECS = {
     "02_architectures": ("architectures", (), "2. Models and training"),
     "03_lr_range": ("lr_range", ("lr_range",), "2. Models and training"),
-    "04_model_comparison": ("model_comparison", ("model_comparison",), "3. Model comparison"),
+    "04_model_comparison": (
+        "model_comparison",
+        ("model_comparison",),
+        "3. Model comparison",
+    ),
     "05_density": ("density", ("model_comparison",), "3. Model comparison"),
-    "06_error_examples": ("error_examples", ("model_comparison",), "3. Model comparison"),
+    "06_error_examples": (
+        "error_examples",
+        ("model_comparison",),
+        "3. Model comparison",
+    ),
     "07_object_errors": ("object_errors", ("model_comparison",), "3. Model comparison"),
     "08_attribution": ("attribution", ("model_comparison",), "3. Model comparison"),
     "09_data_size": ("data_size", ("data_size",), "4. Little training data"),
-    "10_smoothing_ablation": ("smoothing_ablation", ("smoothing", "ablation"), "4. Little training data"),
+    "10_smoothing_ablation": (
+        "smoothing_ablation",
+        ("smoothing", "ablation"),
+        "4. Little training data",
+    ),
     "11_transfer": ("transfer", ("transfer",), "4. Little training data"),
     "12_focal_planes": ("focal_planes", ("focal_planes",), "5. Inputs and extensions"),
     "13_extensions": ("extensions", ("extensions",), "5. Inputs and extensions"),
@@ -30,26 +42,27 @@ rule models_table:
     """Parameters, MACs and forward time of each architecture at the study's width."""
     output:
         "results/models.csv",
-    params:
-        width=config["training"]["width"],
-        size=config["tiles"]["size"],
     log:
         "logs/figures/models_table.log",
     benchmark:
         "results/benchmarks/figures/models_table.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        width=config["training"]["width"],
+        size=config["tiles"]["size"],
     shell:
         "nucflow models --width {params.width} --size {params.size} --out {output} > {log} 2>&1"
 
 
 rule compute_table:
     """Where the study's time went: wall, CPU, start-up and optimisation seconds per job and rule
-    (from the benchmark files, the jobs' logs and the runs' log.csv); read by figure 14."""
+    (from the benchmark files, the jobs' logs and the runs' log.csv); read by figure 14.
+    """
     input:
         figure_inputs(),
     output:
@@ -58,10 +71,10 @@ rule compute_table:
         summary="results/tables/compute/summary.json",
     log:
         "logs/figures/compute_table.log",
-    threads: 1
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
     shell:
         "nucflow compute --results results --logs logs --out results/tables/compute > {log} 2>&1"
 
@@ -86,7 +99,10 @@ rule figures:
                 update(f"results/figures/{stem}.png"),
                 caption=f"../report/{stem}.rst",
                 category=FIGURE_SPECS[stem][2],
-                labels={"figure": stem[:2], "name": FIGURE_SPECS[stem][0].replace("_", " ")},
+                labels={
+                    "figure": stem[:2],
+                    "name": FIGURE_SPECS[stem][0].replace("_", " "),
+                },
             )
             for stem in FIGURES_DRAWN
         ],
@@ -97,16 +113,16 @@ rule figures:
             category="0. Summary",
             labels={"figure": "-", "name": "summary"},
         ),
-    params:
-        names=" ".join(FIGURE_SPECS[stem][0] for stem in FIGURES_DRAWN),
     log:
         "logs/figures/figures.log",
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        names=" ".join(FIGURE_SPECS[stem][0] for stem in FIGURES_DRAWN),
     shell:
         "nucflow figures --results results --out results/figures --only {params.names}"
         " --summary {output.summary} > {log} 2>&1"

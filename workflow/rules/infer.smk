@@ -9,22 +9,22 @@ rule predict:
         splits="results/data/splits.json",
     output:
         directory("results/runs/{run_id}/prob/{eval_set}"),
-    params:
-        eval_set=lambda wc: eval_set_arg(wc.eval_set),
-        inference=inference_args,
     log:
         "logs/predict/{run_id}/{eval_set}.log",
     benchmark:
         "results/benchmarks/predict/{run_id}/{eval_set}.tsv"
     group:
         RUN_GROUP
+    conda:
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         gpu=lambda wc, attempt: gpu_resources(attempt),
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        eval_set=lambda wc: eval_set_arg(wc.eval_set),
+        inference=inference_args,
     shell:
         "nucflow predict --model results/runs/{wildcards.run_id} --manifest {input.manifest}"
         " --splits {input.splits} --eval-set {params.eval_set} {params.inference} --threads {threads}"
@@ -37,20 +37,22 @@ rule postprocess:
         "results/runs/{run_id}/prob/{eval_set}",
     output:
         directory("results/runs/{run_id}/instances/{eval_set}/{method}"),
-    params:
-        extra=postprocess_params,
-        pattern=lambda wc: "*_prob_scales.tif" if wc.method == "multiscale" else "*_prob.tif",
     log:
         "logs/postprocess/{run_id}/{eval_set}/{method}.log",
     benchmark:
         "results/benchmarks/postprocess/{run_id}/{eval_set}/{method}.tsv"
     group:
         RUN_GROUP
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/analysis.yaml"
+    params:
+        extra=postprocess_params,
+        pattern=lambda wc: (
+            "*_prob_scales.tif" if wc.method == "multiscale" else "*_prob.tif"
+        ),
     shell:
         "nucflow postprocess --method {wildcards.method} {params.extra} --out-dir {output} {input}/{params.pattern} > {log} 2>&1"

@@ -11,10 +11,10 @@ rule plan:
         "logs/plan.log",
     benchmark:
         "results/benchmarks/plan.tsv"
-    threads: 1
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
     shell:
         "nucflow plan --config {input} --out {output} > {log} 2>&1"
 
@@ -26,14 +26,16 @@ rule run_config:
         unpack(run_config_sources),
     output:
         "results/plan/runs/{run_id}.json",
-    params:
-        content=lambda wc: shlex.quote(json.dumps(run_config(config, get_run(wc.run_id)), sort_keys=True)),
-        options=run_config_options,
     log:
         "logs/plan/{run_id}.log",
     localrule: True
     conda:
         "../../envs/torch.yaml"
+    params:
+        content=lambda wc: shlex.quote(
+            json.dumps(run_config(config, get_run(wc.run_id)), sort_keys=True)
+        ),
+        options=run_config_options,
     shell:
         "nucflow run-config --json {params.content} {params.options} --out {output} > {log} 2>&1"
 
@@ -49,22 +51,22 @@ rule train:
     output:
         model="results/runs/{run_id}/model.pt",
         done="results/runs/{run_id}/train_done.json",
-    wildcard_constraints:
-        run_id=r"(?![^/]*-ft-)[A-Za-z0-9_.+]+(-[A-Za-z0-9_.+]+)*",
     log:
         "logs/train/{run_id}.log",
     benchmark:
         "results/benchmarks/train/{run_id}.tsv"
+    wildcard_constraints:
+        run_id=r"(?![^/]*-ft-)[A-Za-z0-9_.+]+(-[A-Za-z0-9_.+]+)*",
+    retries: 1
     group:
         RUN_GROUP
+    conda:
+        "../../envs/torch.yaml"
     threads: 1
-    retries: 1
     resources:
         gpu=lambda wc, attempt: gpu_resources(attempt),
         mem_mb=lambda wc, attempt: config["training"]["mem_mb"] * attempt,
         runtime=lambda wc, attempt: config["training"]["runtime_min"] * attempt,
-    conda:
-        "../../envs/torch.yaml"
     shell:
         "nucflow train --run {input.run} --fresh-if-changed --threads {threads} > {log} 2>&1"
 
@@ -78,22 +80,22 @@ rule finetune:
     output:
         model="results/runs/{run_id}/model.pt",
         done="results/runs/{run_id}/train_done.json",
-    wildcard_constraints:
-        run_id=r"[A-Za-z0-9_.+-]*-ft-[A-Za-z0-9_.+-]+",
     log:
         "logs/finetune/{run_id}.log",
     benchmark:
         "results/benchmarks/finetune/{run_id}.tsv"
+    wildcard_constraints:
+        run_id=r"[A-Za-z0-9_.+-]*-ft-[A-Za-z0-9_.+-]+",
+    retries: 1
     group:
         RUN_GROUP
+    conda:
+        "../../envs/torch.yaml"
     threads: 1
-    retries: 1
     resources:
         gpu=lambda wc, attempt: gpu_resources(attempt),
         mem_mb=lambda wc, attempt: config["training"]["mem_mb"] * attempt,
         runtime=lambda wc, attempt: config["training"]["runtime_min"] * attempt,
-    conda:
-        "../../envs/torch.yaml"
     shell:
         "nucflow train --run {input.run} --fresh-if-changed --threads {threads} > {log} 2>&1"
 
@@ -102,15 +104,18 @@ rule lr_find_config:
     """run.json of a learning-rate range test (the lr_range arm's data set and planes)."""
     output:
         "results/plan/lr_find/{model}-{modality}.json",
-    params:
-        content=lambda wc: shlex.quote(
-            json.dumps(run_config(config, lr_find_run(config, wc.model, wc.modality)), sort_keys=True)
-        ),
     log:
         "logs/plan/lr_find/{model}-{modality}.log",
     localrule: True
     conda:
         "../../envs/torch.yaml"
+    params:
+        content=lambda wc: shlex.quote(
+            json.dumps(
+                run_config(config, lr_find_run(config, wc.model, wc.modality)),
+                sort_keys=True,
+            )
+        ),
     shell:
         "nucflow run-config --json {params.content} --out {output} > {log} 2>&1"
 
@@ -125,21 +130,21 @@ rule lr_find:
     output:
         curve="results/lr_find/{model}-{modality}/curve.csv",
         lr="results/lr_find/{model}-{modality}/lr.json",
-    params:
-        sweep=lambda wc: "--num-steps {num_steps} --min-lr {min_lr} --max-lr {max_lr}".format(
-            **config["arms"]["lr_range"]
-        ),
     log:
         "logs/lr_find/{model}-{modality}.log",
     benchmark:
         "results/benchmarks/lr_find/{model}-{modality}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         gpu=lambda wc, attempt: gpu_resources(attempt),
         mem_mb=lambda wc, attempt: config["training"]["mem_mb"] * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        sweep=lambda wc: "--num-steps {num_steps} --min-lr {min_lr} --max-lr {max_lr}".format(
+            **config["arms"]["lr_range"]
+        ),
     shell:
         "nucflow lr-find --run {input.run} {params.sweep} --threads {threads}"
         " --out-dir results/lr_find/{wildcards.model}-{wildcards.modality} > {log} 2>&1"
