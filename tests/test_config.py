@@ -118,3 +118,17 @@ def test_a_data_section_snapshot_is_not_checked_against_default_tiles(tmp_path):
     (tmp_path / "study.json").write_text(json.dumps(whole))
     with pytest.raises(NucflowError, match="tiles/size: 288 px"):
         load_config(tmp_path / "study.json")
+
+
+def test_schema_ships_inside_the_package():
+    """An installed nucflow (not a source checkout) must find its schema: it lives in the package,
+    is declared package data, and config/schema.yaml is the same file."""
+    import tomllib
+
+    import nucflow
+    from nucflow.config import SCHEMA_PATH
+
+    assert SCHEMA_PATH.parent == Path(nucflow.__file__).parent and SCHEMA_PATH.is_file()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "schema.yaml" in project["tool"]["setuptools"]["package-data"]["nucflow"]
+    assert (ROOT / "config" / "schema.yaml").resolve() == SCHEMA_PATH.resolve()

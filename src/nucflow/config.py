@@ -24,7 +24,9 @@ import yaml
 from nucflow.data.shapes import check_tile_fits
 from nucflow.errors import NucflowError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+#: The schema ships inside the package (an installed nucflow, not only a source checkout, finds it);
+#: ``config/schema.yaml`` in the repository is a link to it, next to the study configs.
+SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
 
 
 def _inline_refs(node: Any, defs: dict) -> Any:
@@ -46,13 +48,11 @@ def _inline_refs(node: Any, defs: dict) -> Any:
 
 def _packaged_schema() -> dict:
     """The schema shipped with the package (repo checkout or installed copy), references inlined."""
-    candidates = [SCHEMA_PATH, Path(__file__).with_name("schema.yaml")]
-    for path in candidates:
-        if path.is_file():
-            schema = yaml.safe_load(path.read_text())
-            defs = schema.pop("$defs", {})
-            return _inline_refs(schema, defs)
-    raise NucflowError(f"config schema not found (looked in {', '.join(map(str, candidates))})")
+    if not SCHEMA_PATH.is_file():
+        raise NucflowError(f"{SCHEMA_PATH}: config schema missing from the installed package; reinstall nucflow")
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    defs = schema.pop("$defs", {})
+    return _inline_refs(schema, defs)
 
 
 def _extend_with_defaults(validator_class):
