@@ -264,8 +264,8 @@ def tradeoff_files(wildcards=None):
 RUN_GROUP = "run-{run_id}"
 
 
-def gpu_resources(attempt):
-    return config["training"]["gpus"]
+#: GPUs per training / predict job; a retry asks for the same number (memory and runtime grow instead).
+GPUS = config["training"]["gpus"]
 
 
 ARMS_ON = [

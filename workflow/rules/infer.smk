@@ -19,7 +19,7 @@ rule predict:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        gpu=lambda wc, attempt: gpu_resources(attempt),
+        gpu=GPUS,
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     params:

@@ -64,7 +64,7 @@ rule train:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        gpu=lambda wc, attempt: gpu_resources(attempt),
+        gpu=GPUS,
         mem_mb=lambda wc, attempt: config["training"]["mem_mb"] * attempt,
         runtime=lambda wc, attempt: config["training"]["runtime_min"] * attempt,
     shell:
@@ -93,7 +93,7 @@ rule finetune:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        gpu=lambda wc, attempt: gpu_resources(attempt),
+        gpu=GPUS,
         mem_mb=lambda wc, attempt: config["training"]["mem_mb"] * attempt,
         runtime=lambda wc, attempt: config["training"]["runtime_min"] * attempt,
     shell:
@@ -138,7 +138,7 @@ rule lr_find:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        gpu=lambda wc, attempt: gpu_resources(attempt),
+        gpu=GPUS,
         mem_mb=lambda wc, attempt: config["training"]["mem_mb"] * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     params:
