@@ -3,39 +3,16 @@
 # and one PDF. A figure is expected when one of the arms that feed it is on (arm_targets is not
 # empty); the figures of arms that are off are neither drawn nor expected.
 
-# stem -> (name in nucflow.figures.registry.FIGURES, arms feeding it (any; () = always), report category)
-FIGURE_SPECS = {
-    "02_architectures": ("architectures", (), "2. Models and training"),
-    "03_lr_range": ("lr_range", ("lr_range",), "2. Models and training"),
-    "04_model_comparison": (
-        "model_comparison",
-        ("model_comparison",),
-        "3. Model comparison",
-    ),
-    "05_density": ("density", ("model_comparison",), "3. Model comparison"),
-    "06_error_examples": (
-        "error_examples",
-        ("model_comparison",),
-        "3. Model comparison",
-    ),
-    "07_object_errors": ("object_errors", ("model_comparison",), "3. Model comparison"),
-    "08_attribution": ("attribution", ("model_comparison",), "3. Model comparison"),
-    "09_data_size": ("data_size", ("data_size",), "4. Little training data"),
-    "10_smoothing_ablation": (
-        "smoothing_ablation",
-        ("smoothing", "ablation"),
-        "4. Little training data",
-    ),
-    "11_transfer": ("transfer", ("transfer",), "4. Little training data"),
-    "12_focal_planes": ("focal_planes", ("focal_planes",), "5. Inputs and extensions"),
-    "13_extensions": ("extensions", ("extensions",), "5. Inputs and extensions"),
-    "14_compute": ("compute", (), "6. Compute"),
+# Which figures exist, their stems, the arms feeding them and their report sections:
+# nucflow.figures.catalog (the figure registry's names; no figure is named here).
+from nucflow.figures.catalog import CATALOG as FIGURE_CATALOG
+
+FIGURES_DRAWN = {
+    name: entry
+    for name, entry in FIGURE_CATALOG.items()
+    if not entry.arms
+    or any(arm in config["arms"] and arm_targets(arm) for arm in entry.arms)
 }
-FIGURES_DRAWN = [
-    stem
-    for stem, (_, arms, _) in FIGURE_SPECS.items()
-    if not arms or any(arm in config["arms"] and arm_targets(arm) for arm in arms)
-]
 
 
 rule models_table:
@@ -96,17 +73,20 @@ rule figures:
     output:
         png=[
             report(
-                update(f"results/figures/{stem}.png"),
-                caption=f"../report/{stem}.rst",
-                category=FIGURE_SPECS[stem][2],
+                update(f"results/figures/{entry.stem}.png"),
+                caption=f"../report/{entry.stem}.rst",
+                category=entry.category,
                 labels={
-                    "figure": stem[:2],
-                    "name": FIGURE_SPECS[stem][0].replace("_", " "),
+                    "figure": entry.stem[:2],
+                    "name": name.replace("_", " "),
                 },
             )
-            for stem in FIGURES_DRAWN
+            for name, entry in FIGURES_DRAWN.items()
         ],
-        pdf=[update(f"results/figures/{stem}.pdf") for stem in FIGURES_DRAWN],
+        pdf=[
+            update(f"results/figures/{entry.stem}.pdf")
+            for entry in FIGURES_DRAWN.values()
+        ],
         summary=report(
             update("results/summary.md"),
             caption="../report/summary.rst",
@@ -122,7 +102,7 @@ rule figures:
         mem_mb=4000,
         runtime=20,
     params:
-        names=" ".join(FIGURE_SPECS[stem][0] for stem in FIGURES_DRAWN),
+        names=" ".join(FIGURES_DRAWN),
     shell:
         "nucflow figures --results results --out results/figures --only {params.names}"
         " --summary {output.summary} > {log} 2>&1"

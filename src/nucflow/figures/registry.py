@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nucflow.figures import (architectures, attribution, compute, data_size, density, error_examples, extensions,
                              focal_planes, lr_range, model_comparison, object_errors, smoothing_ablation, transfer)
+from nucflow.figures.catalog import stem
 from nucflow.figures.inputs import (BENCHMARKS, ERROR_CURVE, EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS,
                                     FOCAL_GREEDY, MODELS, PER_IMAGE, PER_OBJECT, PLAN, SMOOTHING_BEST, present)
 
@@ -37,24 +38,24 @@ class FigureSpec:
 
 
 FIGURES: dict[str, FigureSpec] = {
-    "architectures": FigureSpec("02_architectures", architectures.fig_architectures, (MODELS,),
+    "architectures": FigureSpec(stem("architectures"), architectures.fig_architectures, (MODELS,),
                                 optional=(PLAN, f"{BENCHMARKS}/train/*.tsv", f"{BENCHMARKS}/predict/*/*.tsv", PER_IMAGE)),
-    "lr_range": FigureSpec("03_lr_range", lr_range.fig_lr_range, lr_range.INPUTS,
+    "lr_range": FigureSpec(stem("lr_range"), lr_range.fig_lr_range, lr_range.INPUTS,
                            optional=("lr_find/*/lr.json",)),
-    "model_comparison": FigureSpec("04_model_comparison", model_comparison.fig_model_comparison, (PER_IMAGE,)),
-    "density": FigureSpec("05_density", density.fig_density, (PER_IMAGE,), optional=(PER_OBJECT,)),
-    "error_examples": FigureSpec("06_error_examples", error_examples.fig_error_examples, error_examples.INPUTS,
+    "model_comparison": FigureSpec(stem("model_comparison"), model_comparison.fig_model_comparison, (PER_IMAGE,)),
+    "density": FigureSpec(stem("density"), density.fig_density, (PER_IMAGE,), optional=(PER_OBJECT,)),
+    "error_examples": FigureSpec(stem("error_examples"), error_examples.fig_error_examples, error_examples.INPUTS,
                                  optional=error_examples.OPTIONAL),
-    "object_errors": FigureSpec("07_object_errors", object_errors.fig_object_errors, (PER_IMAGE,),
+    "object_errors": FigureSpec(stem("object_errors"), object_errors.fig_object_errors, (PER_IMAGE,),
                                 optional=(ERROR_CURVE,)),
-    "attribution": FigureSpec("08_attribution", attribution.fig_attribution, (), any_of=attribution.ANY_INPUTS),
-    "data_size": FigureSpec("09_data_size", data_size.fig_data_size, data_size.INPUTS),
-    "smoothing_ablation": FigureSpec("10_smoothing_ablation", smoothing_ablation.fig_smoothing_ablation, (),
+    "attribution": FigureSpec(stem("attribution"), attribution.fig_attribution, (), any_of=attribution.ANY_INPUTS),
+    "data_size": FigureSpec(stem("data_size"), data_size.fig_data_size, data_size.INPUTS),
+    "smoothing_ablation": FigureSpec(stem("smoothing_ablation"), smoothing_ablation.fig_smoothing_ablation, (),
                                      any_of=smoothing_ablation.ANY_INPUTS, optional=(SMOOTHING_BEST,)),
-    "transfer": FigureSpec("11_transfer", transfer.fig_transfer, transfer.INPUTS),
-    "focal_planes": FigureSpec("12_focal_planes", focal_planes.fig_focal_planes, focal_planes.INPUTS,
+    "transfer": FigureSpec(stem("transfer"), transfer.fig_transfer, transfer.INPUTS),
+    "focal_planes": FigureSpec(stem("focal_planes"), focal_planes.fig_focal_planes, focal_planes.INPUTS,
                                optional=(FOCAL_GREEDY,)),
-    "extensions": FigureSpec("13_extensions", extensions.fig_extensions, (), any_of=extensions.ANY_INPUTS,
+    "extensions": FigureSpec(stem("extensions"), extensions.fig_extensions, (), any_of=extensions.ANY_INPUTS,
                              optional=(EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS)),
-    "compute": FigureSpec("14_compute", compute.fig_compute, compute.INPUTS, optional=(PLAN,)),
+    "compute": FigureSpec(stem("compute"), compute.fig_compute, compute.INPUTS, optional=(PLAN,)),
 }
