@@ -132,3 +132,25 @@ def test_schema_ships_inside_the_package():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "schema.yaml" in project["tool"]["setuptools"]["package-data"]["nucflow"]
     assert (ROOT / "config" / "schema.yaml").resolve() == SCHEMA_PATH.resolve()
+
+
+def test_commands_take_their_defaults_from_the_schema():
+    """Options that mirror a config key default to None and fall back to the schema, the one home
+    of defaults (tiles --size was 288 in argparse and in the schema)."""
+    from nucflow.cli import build_parser
+    from nucflow.config import schema_default
+    from nucflow.data.tiles_cli import SCHEMA_OPTIONS, fill_schema_defaults
+
+    args = build_parser("tiles").parse_args(["--manifest", "m.csv", "--splits", "s.json", "--dataset", "d",
+                                             "--out", "t.npz", "--modality", "fluorescence"])
+    assert all(getattr(args, option) is None for option in SCHEMA_OPTIONS)
+    fill_schema_defaults(args)
+    defaults = validate_config({})
+    assert (args.size, args.overlap, args.normalisation, list(args.percentiles)) == (
+        defaults["tiles"]["size"], defaults["tiles"]["overlap"], defaults["normalisation"]["method"],
+        defaults["normalisation"]["percentiles"])
+    predict = build_parser("predict").parse_args(["--model", "m", "--out", "o", "x.tif"])
+    assert predict.overlap is None and predict.batch_size is None
+    assert schema_default("inference", "overlap") == defaults["inference"]["overlap"]
+    with pytest.raises(NucflowError, match="no default for tiles.nothing"):
+        schema_default("tiles", "nothing")

@@ -182,3 +182,17 @@ def get(config: dict, dotted: str, default: Any = None) -> Any:
             return default
         node = node[part]
     return node
+
+
+def schema_default(section: str, key: str) -> Any:
+    """The schema's default of ``config[section][key]``.
+
+    The schema is the one home of defaults: command-line options that mirror a config key default to
+    ``None`` and fall back to this, so a changed default cannot disagree between the study and the
+    commands.
+    """
+    defaults = validate_config({}, source="config schema defaults", check_paths=False)
+    try:
+        return copy.deepcopy(defaults[section][key])
+    except KeyError:
+        raise NucflowError(f"config schema: no default for {section}.{key}") from None

@@ -30,10 +30,25 @@ def add_arguments(parser) -> None:
     inp = parser.add_argument_group("network input")
     inp.add_argument("--modality", required=True, choices=("fluorescence", "brightfield"))
     inp.add_argument("--planes", type=_int_list, help="brightfield planes in input order, e.g. 4 or 0,4,8 (repeats allowed)")
-    inp.add_argument("--size", type=int, default=288, help="tile edge in px (default 288, as published)")
-    inp.add_argument("--overlap", type=float, default=0.0, help="overlap fraction between neighbouring tiles")
-    inp.add_argument("--normalisation", default="percentile", choices=("percentile", "foreground"))
-    inp.add_argument("--percentiles", type=float, nargs=2, default=(1.0, 99.8), metavar=("LOW", "HIGH"))
+    inp.add_argument("--size", type=int, help="tile edge in px (default: the config schema's tiles.size, as published)")
+    inp.add_argument("--overlap", type=float, help="overlap fraction between neighbouring tiles (default: tiles.overlap)")
+    inp.add_argument("--normalisation", choices=("percentile", "foreground"), help="default: normalisation.method")
+    inp.add_argument("--percentiles", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                     help="default: normalisation.percentiles")
+
+
+#: option -> (config section, key) whose schema default it takes when not given
+SCHEMA_OPTIONS = {"size": ("tiles", "size"), "overlap": ("tiles", "overlap"),
+                  "normalisation": ("normalisation", "method"), "percentiles": ("normalisation", "percentiles")}
+
+
+def fill_schema_defaults(args) -> None:
+    """Options left out take the config schema's default (the workflow always passes them)."""
+    from nucflow.config import schema_default
+
+    for option, (section, key) in SCHEMA_OPTIONS.items():
+        if getattr(args, option) is None:
+            setattr(args, option, schema_default(section, key))
 
 
 def run(args) -> int:
@@ -42,6 +57,7 @@ def run(args) -> int:
     manifest = load_manifest(args.manifest, check_files=False)
     ids = select(read_json(args.splits), manifest.frame, args.dataset, args.split,
                  lines=args.lines, exclude_lines=args.exclude_lines, n=args.n)
+    fill_schema_defaults(args)
     tiles = make_tiles(manifest, ids, args.modality, args.planes, size=args.size, overlap=args.overlap,
                        normalisation=args.normalisation, percentiles=tuple(args.percentiles), dataset=args.dataset)
     save_tiles(args.out, tiles)

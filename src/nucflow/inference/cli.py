@@ -98,8 +98,8 @@ def add_arguments(parser) -> None:
     out = parser.add_argument_group("output")
     out.add_argument("--out", required=True, help="output folder")
     how = parser.add_argument_group("inference")
-    how.add_argument("--overlap", type=float, default=0.5, help="tile overlap fraction (default 0.5)")
-    how.add_argument("--batch-size", type=int, default=8, help="tiles per forward pass")
+    how.add_argument("--overlap", type=float, help="tile overlap fraction (default: the config schema's inference.overlap)")
+    how.add_argument("--batch-size", type=int, help="tiles per forward pass (default: inference.batch_size)")
     how.add_argument("--window", type=int,
                      help="sliding-window size in px (default: the training tile size); the networks are fully "
                           "convolutional, so a larger window means fewer, larger forward passes")
@@ -133,6 +133,14 @@ def run(args) -> int:
 
 def settings_from(args) -> InferenceSettings:
     import torch
+
+    if args.overlap is None or args.batch_size is None:
+        from nucflow.config import schema_default
+
+        if args.overlap is None:
+            args.overlap = schema_default("inference", "overlap")
+        if args.batch_size is None:
+            args.batch_size = schema_default("inference", "batch_size")
 
     if not 0 <= args.overlap < 1:
         raise NucflowError(f"--overlap {args.overlap}: must lie in [0, 1)")
