@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from nucflow.config import validate_config
+from nucflow.study.layout import EvalSet, TileSelection
 
 if not config:
     raise WorkflowError(
@@ -41,19 +42,12 @@ SNAPSHOTS = {"simulation": ("simulation",), "splits": ("splits",), "study": ()}
 
 def tiles_args(wildcards):
     """CLI options of `nucflow tiles` from the {modality}-{planes}/{selection} wildcards."""
-    parts = wildcards.selection.split("-")
-    args = [f"--split {parts[0]}", f"--modality {wildcards.modality}"]
+    selection = TileSelection.parse(wildcards.selection)
+    # --modality stays second, so the command (a rerun trigger) is the one it always was
+    split, *subset = selection.tiles_options()
+    args = [split, f"--modality {wildcards.modality}", *subset]
     norm = config["normalisation"]
-    method = norm["method"]
-    for part in parts[1:]:
-        if part == "fg":
-            method = "foreground"
-        elif part.startswith("n"):
-            args.append(f"--n {int(part[1:])}")
-        elif part.startswith("lines"):
-            args.append(f"--lines {' '.join(part[len('lines'):].split('+'))}")
-        elif part.startswith("ex"):
-            args.append(f"--exclude-lines {' '.join(part[len('ex'):].split('+'))}")
+    method = "foreground" if selection.foreground else norm["method"]
     if wildcards.planes != "none":
         args.append(f"--planes {wildcards.planes.replace('.', ',')}")
     tiles = config["tiles"]
@@ -97,12 +91,12 @@ def get_run(run_id):
 
 def eval_set_key(text):
     """'seven_lines:test[:A+B]' (plan) -> 'seven_lines-test[-A+B]' (path)."""
-    return text.replace(":", "-")
+    return EvalSet.parse(text).key
 
 
 def eval_set_arg(key):
     """Path form back to the CLI form."""
-    return key.replace("-", ":")
+    return EvalSet.parse(key).text
 
 
 def run_tiles(wildcards):

@@ -36,15 +36,10 @@ from nucflow.precision import resolve
 
 def parse_eval_set(text: str) -> tuple[str, str, list[str] | None, list[str] | None]:
     """``dataset:split[:Line1+Line2 | :exLine1+Line2]`` -> (dataset, split, lines, excluded lines)."""
-    parts = text.split(":")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise NucflowError(f"--eval-set {text!r}: expected dataset:split, dataset:split:Line1+Line2"
-                           " or dataset:split:exLine1+Line2")
-    if len(parts) == 2:
-        return parts[0], parts[1], None, None
-    if parts[2].startswith("ex"):
-        return parts[0], parts[1], None, parts[2][2:].split("+")
-    return parts[0], parts[1], parts[2].split("+"), None
+    from nucflow.study.layout import EvalSet
+
+    eval_set = EvalSet.parse(text)
+    return (eval_set.dataset, eval_set.split, list(eval_set.lines) or None, list(eval_set.exclude_lines) or None)
 
 
 def training_input(run) -> dict:

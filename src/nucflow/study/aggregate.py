@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from nucflow.errors import NucflowError
+from nucflow.study.layout import EvalSet
 
 PLAN_COLUMNS = ("run_id", "arm", "dataset", "modality", "planes", "model", "width", "variant", "loss",
                 "smoothing", "smoothing_from", "seed", "train_selection", "augment", "init_from", "n_train",
@@ -44,7 +45,7 @@ def _tags(by_id: pd.DataFrame, run_id: str, eval_set: str, method: str) -> dict:
         sets = by_id.at[run_id, "eval_sets"].split(";")
         names = str(by_id.at[run_id, "eval_roles"]) if "eval_roles" in by_id.columns else ""
         names = names.split(";") if names and names != "nan" else [""] * len(sets)
-        roles = {s.replace(":", "-"): r for s, r in zip(sets, names)}
+        roles = {EvalSet.parse(s).key: r for s, r in zip(sets, names)}
     tags.update(run_id=run_id, eval_set=eval_set, method=method, eval_role=roles.get(eval_set, ""))
     return tags
 

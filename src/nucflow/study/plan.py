@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from nucflow.errors import NucflowError
+from nucflow.study.layout import EvalSet, TileSelection
 
 PUBLISHED_BATCH_SIZE = {"unet": 16, "unetpp": 8, "deeplabv3plus": 8, "tiramisu": 4, "ppunet": 8}
 MODALITY_SHORT = {"fluorescence": "fl", "brightfield": "bf"}
@@ -100,7 +101,7 @@ class Run:
     def tiles(self, selection: str, augmented: bool = False) -> str:
         suffix = ".aug.npz" if augmented else ".npz"
         if self.normalisation == "foreground":
-            selection += "-fg"
+            selection = TileSelection.parse(selection).with_foreground().key
         return f"results/tiles/{self.dataset}/{self.modality}-{self.planes_key}/{selection}{suffix}"
 
     @property
@@ -175,7 +176,7 @@ def _model_comparison(config: dict) -> list[Run]:
                 for seed in _seeds(config, arm):
                     run_id = f"model_comparison-{model}-{MODALITY_SHORT[modality]}-{dataset}-s{seed}"
                     runs.append(_base(config, "model_comparison", model, dataset, modality, arm["planes"], seed,
-                                      run_id, eval_sets=(f"{dataset}:test",)))
+                                      run_id, eval_sets=(EvalSet(dataset, "test").text,)))
     return runs
 
 
@@ -202,8 +203,9 @@ def _data_size(config: dict) -> list[Run]:
                                       smoothing_from="smoothing" if model in tuned else "")
                     runs.append(_base(config, "data_size", model, dataset, modality, arm["planes"], seed, run_id,
                                       variant=variant, n_train=int(n), augment=variant == "aug",
-                                      train_selection=f"train-n{n}-lines{line}", val_selection=f"val-lines{line}",
-                                      eval_sets=(f"{dataset}:test:{line}",), **fields))
+                                      train_selection=TileSelection("train", n=n, lines=(line,)).key,
+                                      val_selection=TileSelection("val", lines=(line,)).key,
+                                      eval_sets=(EvalSet(dataset, "test", lines=(line,)).text,), **fields))
     return runs
 
 
@@ -218,7 +220,7 @@ def _smoothing(config: dict) -> list[Run]:
                 run_id = f"smoothing-{model}-{MODALITY_SHORT[modality]}-{dataset}-ls{_factor(factor)}-s{seed}"
                 runs.append(_base(config, "smoothing", model, dataset, modality, arm["planes"], seed, run_id,
                                   variant="smooth", loss="bce_smooth", smoothing=float(factor),
-                                  eval_sets=(f"{dataset}:test",), select_sets=(f"{dataset}:val",)))
+                                  eval_sets=(EvalSet(dataset, "test").text,), select_sets=(EvalSet(dataset, "val").text,)))
     return runs
 
 
@@ -234,7 +236,7 @@ def _ablation(config: dict) -> list[Run]:
                 run_id = f"ablation-{model}-{variant}-{MODALITY_SHORT[modality]}-{dataset}-s{seed}"
                 runs.append(_base(config, "ablation", model, dataset, modality, arm["planes"], seed, run_id,
                                   variant=variant, model_options={**base_options, **options},
-                                  eval_sets=(f"{dataset}:test",)))
+                                  eval_sets=(EvalSet(dataset, "test").text,)))
     return runs
 
 
@@ -255,16 +257,21 @@ def _transfer(config: dict) -> list[Run]:
         _check_lines(config, dataset, lines, "arms.transfer.lolo.lines")
         for line in lines:
             scenarios.append(dict(transfer="lolo", target=line, name=f"lolo{line}", source_dataset=dataset,
-                                  target_dataset=dataset, source_train=f"train-ex{line}", source_val=f"val-ex{line}",
-                                  source_test=f"{dataset}:test:ex{line}", target_train=f"train-n{{n}}-lines{line}",
-                                  target_val=f"val-lines{line}", target_test=f"{dataset}:test:{line}",
-                                  extra=f"train-n{{n}}-ex{line}"))
+                                  target_dataset=dataset, source_train=TileSelection("train", exclude_lines=(line,)).key,
+                                  source_val=TileSelection("val", exclude_lines=(line,)).key,
+                                  source_test=EvalSet(dataset, "test", exclude_lines=(line,)).text,
+                                  target_train=lambda n, line=line: TileSelection("train", n=n, lines=(line,)).key,
+                                  target_val=TileSelection("val", lines=(line,)).key,
+                                  target_test=EvalSet(dataset, "test", lines=(line,)).text,
+                                  extra=lambda n, line=line: TileSelection("train", n=n, exclude_lines=(line,)).key))
     for pair in arm["cross"]:
         source, target = pair["source"], pair["target"]
         scenarios.append(dict(transfer=f"{source}_to_{target}", target=target, name=f"{source}_to_{target}",
                               source_dataset=source, target_dataset=target, source_train="train", source_val="val",
-                              source_test=f"{source}:test", target_train="train-n{n}", target_val="val",
-                              target_test=f"{target}:test", extra="train-n{n}"))
+                              source_test=EvalSet(source, "test").text,
+                              target_train=lambda n: TileSelection("train", n=n).key, target_val="val",
+                              target_test=EvalSet(target, "test").text,
+                              extra=lambda n: TileSelection("train", n=n).key))
     runs = []
     for sc in scenarios:
         evals = dict(eval_sets=(sc["target_test"], sc["source_test"]), eval_roles=("target", "source"))
@@ -278,12 +285,12 @@ def _transfer(config: dict) -> list[Run]:
                 for n in arm["sizes"]:
                     extra = ()
                     if mode == "target+source":
-                        extra = (source_run.tiles(sc["extra"].format(n=n)),)
+                        extra = (source_run.tiles(sc["extra"](n)),)
                     runs.append(_base(
                         config, "transfer", model, sc["target_dataset"], modality, planes, seed,
                         f"transfer-{model}-{short}-{sc['name']}-ft-{mode}-n{n}-s{seed}",
                         variant=mode, transfer=sc["transfer"], target=sc["target"], n_train=int(n),
-                        train_selection=sc["target_train"].format(n=n), val_selection=sc["target_val"],
+                        train_selection=sc["target_train"](n), val_selection=sc["target_val"],
                         extra_train=extra, init_from=f"results/runs/{source_id}/model.pt", training=finetune,
                         lr_source="fixed", **evals))
     return runs
@@ -298,7 +305,7 @@ def focal_run(config: dict, model: str, seed: int, order: tuple[int, ...]) -> Ru
     run_id = f"focal_planes-{model}-{dataset}-r{len(order)}-p{'.'.join(map(str, order))}-s{seed}"
     return _base(config, "focal_planes", model, dataset, "brightfield", planes, seed, run_id,
                  variant=f"round{len(order)}", focal_round=len(order),
-                 eval_sets=(f"{dataset}:test",), select_sets=(f"{dataset}:val",))
+                 eval_sets=(EvalSet(dataset, "test").text,), select_sets=(EvalSet(dataset, "val").text,))
 
 
 def focal_candidates(config: dict, model: str, seed: int, chosen: tuple[int, ...]) -> list[Run]:
@@ -361,7 +368,7 @@ def _extensions(config: dict) -> list[Run]:
         for seed in _seeds(config, arm):
             run_id = f"extensions-{model}-{variant}-{MODALITY_SHORT[modality]}-{dataset}-s{seed}"
             runs.append(_base(config, "extensions", model, dataset, modality, arm["planes"], seed, run_id,
-                              variant=variant, eval_sets=(f"{dataset}:test",), **fields))
+                              variant=variant, eval_sets=(EvalSet(dataset, "test").text,), **fields))
     return runs
 
 

@@ -1,0 +1,120 @@
+"""Names the study writes into paths, each with one way to write it and one way to read it back.
+
+* :class:`TileSelection`: which images of a split a tile set holds, as the last part of its path
+  ``results/tiles/<dataset>/<modality>-<planes>/<key>.npz``:
+  ``split[-n<N>][-lines<A+B> | -ex<A+B>][-fg]`` (``train-n16-linesA549-fg``: the first 16
+  training images of A549, foreground-normalised).
+* :class:`EvalSet`: the images a run is scored on. On the command line and in the plan
+  ``dataset:split[:A+B | :exA+B]``; in paths (``metrics/<key>/``) the same with ``-``.
+
+Data set names hold letters, digits and ``_`` only, and cell-line names letters and digits, so
+neither form is ambiguous. Torch-free and cheap: the workflow imports it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from nucflow.errors import NucflowError
+
+SPLITS = ("train", "val", "test")
+
+_SELECTION = re.compile(r"^(?P<split>train|val|test)(?:-n(?P<n>\d+))?"
+                        r"(?:-(?P<kind>lines|ex)(?P<names>[A-Za-z0-9]+(?:\+[A-Za-z0-9]+)*))?(?P<fg>-fg)?$")
+_EVAL_SET = re.compile(r"^(?P<dataset>[A-Za-z0-9_]+)[:-](?P<split>train|val|test)"
+                       r"(?:[:-](?P<ex>ex)?(?P<names>[A-Za-z0-9]+(?:\+[A-Za-z0-9]+)*))?$")
+
+
+@dataclass(frozen=True)
+class TileSelection:
+    """``split``, optionally the first ``n`` images, only ``lines`` or all but ``exclude_lines``,
+    and ``foreground`` normalisation."""
+
+    split: str
+    n: int | None = None
+    lines: tuple[str, ...] = ()
+    exclude_lines: tuple[str, ...] = ()
+    foreground: bool = False
+
+    def __post_init__(self):
+        if self.split not in SPLITS:
+            raise NucflowError(f"tile selection: split {self.split!r} is not one of {', '.join(SPLITS)}")
+        if self.lines and self.exclude_lines:
+            raise NucflowError("tile selection: give lines or exclude_lines, not both")
+
+    @property
+    def key(self) -> str:
+        parts = [self.split]
+        if self.n is not None:
+            parts.append(f"n{self.n}")
+        if self.lines:
+            parts.append("lines" + "+".join(self.lines))
+        elif self.exclude_lines:
+            parts.append("ex" + "+".join(self.exclude_lines))
+        if self.foreground:
+            parts.append("fg")
+        return "-".join(parts)
+
+    @classmethod
+    def parse(cls, key: str) -> TileSelection:
+        match = _SELECTION.match(key)
+        if match is None:
+            raise NucflowError(f"tile selection {key!r}: expected split[-nN][-linesA+B | -exA+B][-fg]")
+        names = tuple(match["names"].split("+")) if match["names"] else ()
+        return cls(match["split"], n=int(match["n"]) if match["n"] else None,
+                   lines=names if match["kind"] == "lines" else (),
+                   exclude_lines=names if match["kind"] == "ex" else (), foreground=bool(match["fg"]))
+
+    def with_foreground(self) -> TileSelection:
+        return replace(self, foreground=True)
+
+    def tiles_options(self) -> list[str]:
+        """The ``nucflow tiles`` options that select these images (normalisation aside)."""
+        options = [f"--split {self.split}"]
+        if self.n is not None:
+            options.append(f"--n {self.n}")
+        if self.lines:
+            options.append(f"--lines {' '.join(self.lines)}")
+        if self.exclude_lines:
+            options.append(f"--exclude-lines {' '.join(self.exclude_lines)}")
+        return options
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """The ``split`` images of ``dataset``, optionally only ``lines`` or all but ``exclude_lines``."""
+
+    dataset: str
+    split: str
+    lines: tuple[str, ...] = ()
+    exclude_lines: tuple[str, ...] = ()
+
+    def _parts(self) -> list[str]:
+        parts = [self.dataset, self.split]
+        if self.lines:
+            parts.append("+".join(self.lines))
+        elif self.exclude_lines:
+            parts.append("ex" + "+".join(self.exclude_lines))
+        return parts
+
+    @property
+    def text(self) -> str:
+        """Command-line and plan form: ``seven_lines:test:exA549``."""
+        return ":".join(self._parts())
+
+    @property
+    def key(self) -> str:
+        """Path form: ``seven_lines-test-exA549``."""
+        return "-".join(self._parts())
+
+    @classmethod
+    def parse(cls, value: str) -> EvalSet:
+        """Either form. A line list starting with ``ex`` excludes those lines (no line is named ex...)."""
+        match = _EVAL_SET.match(value)
+        if match is None:
+            raise NucflowError(f"--eval-set {value!r}: expected dataset:split, dataset:split:Line1+Line2"
+                               " or dataset:split:exLine1+Line2")
+        names = tuple(match["names"].split("+")) if match["names"] else ()
+        return cls(match["dataset"], match["split"], lines=() if match["ex"] else names,
+                   exclude_lines=names if match["ex"] else ())

@@ -1,0 +1,59 @@
+"""Tile selections and evaluation sets: one way to write each, one way to read it back."""
+
+from __future__ import annotations
+
+import pytest
+
+from nucflow.errors import NucflowError
+from nucflow.inference.cli import parse_eval_set
+from nucflow.study.layout import EvalSet, TileSelection
+
+
+@pytest.mark.parametrize("key, selection, options", [
+    ("train", TileSelection("train"), ["--split train"]),
+    ("val-fg", TileSelection("val", foreground=True), ["--split val"]),
+    ("train-n16-linesA549-fg", TileSelection("train", n=16, lines=("A549",), foreground=True),
+     ["--split train", "--n 16", "--lines A549"]),
+    ("train-n4-exHepG2", TileSelection("train", n=4, exclude_lines=("HepG2",)),
+     ["--split train", "--n 4", "--exclude-lines HepG2"]),
+    ("val-linesHeLa+MCF7", TileSelection("val", lines=("HeLa", "MCF7")), ["--split val", "--lines HeLa MCF7"]),
+])
+def test_tile_selection_key_parse_and_options(key, selection, options):
+    assert TileSelection.parse(key) == selection
+    assert selection.key == key
+    assert selection.tiles_options() == options
+
+
+@pytest.mark.parametrize("bad", ["", "training", "train-n", "train-fg-n4", "train-linesA-exB", "train-lines"])
+def test_tile_selection_refuses_what_it_cannot_read(bad):
+    with pytest.raises(NucflowError, match="tile selection"):
+        TileSelection.parse(bad)
+
+
+def test_tile_selection_checks_its_fields():
+    with pytest.raises(NucflowError, match="split 'tests'"):
+        TileSelection("tests")
+    with pytest.raises(NucflowError, match="not both"):
+        TileSelection("train", lines=("A",), exclude_lines=("B",))
+    assert TileSelection.parse("train-n2").with_foreground().key == "train-n2-fg"
+
+
+@pytest.mark.parametrize("text, key, eval_set", [
+    ("seven_lines:test", "seven_lines-test", EvalSet("seven_lines", "test")),
+    ("seven_lines:test:A549", "seven_lines-test-A549", EvalSet("seven_lines", "test", lines=("A549",))),
+    ("seven_lines:test:exA549+HeLa", "seven_lines-test-exA549+HeLa",
+     EvalSet("seven_lines", "test", exclude_lines=("A549", "HeLa"))),
+    ("lncap:val", "lncap-val", EvalSet("lncap", "val")),
+])
+def test_eval_set_text_and_key(text, key, eval_set):
+    assert EvalSet.parse(text) == eval_set == EvalSet.parse(key)
+    assert (eval_set.text, eval_set.key) == (text, key)
+
+
+def test_eval_set_on_the_command_line():
+    assert parse_eval_set("seven_lines:test") == ("seven_lines", "test", None, None)
+    assert parse_eval_set("seven_lines:test:A+B") == ("seven_lines", "test", ["A", "B"], None)
+    assert parse_eval_set("seven_lines:test:exA") == ("seven_lines", "test", None, ["A"])
+    for bad in ("seven_lines", "seven_lines:holdout", "a:test:b:c", ":test"):
+        with pytest.raises(NucflowError, match=f"--eval-set '{bad}': expected dataset:split"):
+            parse_eval_set(bad)
