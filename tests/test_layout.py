@@ -57,3 +57,17 @@ def test_eval_set_on_the_command_line():
     for bad in ("seven_lines", "seven_lines:holdout", "a:test:b:c", ":test"):
         with pytest.raises(NucflowError, match=f"--eval-set '{bad}': expected dataset:split"):
             parse_eval_set(bad)
+
+
+def test_focal_run_ids_and_groups():
+    from nucflow.study.layout import FocalGroup, FocalRunId
+
+    run = FocalRunId("unet", "seven_lines", (4, 0), 1)
+    assert run.key == "focal_planes-unet-seven_lines-r2-p4.0-s1" and run.round == 2
+    assert FocalRunId.parse(run.key) == run
+    assert FocalRunId.parse("focal_planes-unet-seven_lines-r3-p4.0-s1") is None  # round disagrees with planes
+    assert FocalRunId.parse("model_comparison-unet-bf-seven_lines-s0") is None
+    assert FocalGroup.parse("deeplabv3plus-s2") == FocalGroup("deeplabv3plus", 2)
+    assert FocalGroup("unet", 0).key == "unet-s0"
+    with pytest.raises(NucflowError, match="expected <model>-s<seed>"):
+        FocalGroup.parse("unet")

@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from nucflow.config import validate_config
-from nucflow.study.layout import EvalSet, TileSelection
+from nucflow.study.layout import EvalSet, FocalGroup, TileSelection
 
 if not config:
     raise WorkflowError(
@@ -153,18 +153,17 @@ def focal_search(model, seed, last_round=None):
     chosen, runs = (), []
     for k in range(1, rounds + 1):
         runs += focal_candidates(config, model, seed, chosen)
-        folder = checkpoints.focal_round.get(group=f"{model}-s{seed}", round=k).output[
-            0
-        ]
+        group = FocalGroup(model, seed).key
+        folder = checkpoints.focal_round.get(group=group, round=k).output[0]
         chosen = tuple(read_json(f"{folder}/choice.json")["order"])
     return runs, chosen
 
 
 def focal_round_metrics(wildcards):
     """Validation summaries of one round's candidates (the plane order so far from the checkpoints)."""
-    model, seed = wildcards.group.rsplit("-s", 1)
-    _, chosen = focal_search(model, int(seed), int(wildcards.round) - 1)
-    runs = focal_candidates(config, model, int(seed), chosen)
+    group = FocalGroup.parse(wildcards.group)
+    _, chosen = focal_search(group.model, group.seed, int(wildcards.round) - 1)
+    runs = focal_candidates(config, group.model, group.seed, chosen)
     return [
         metrics_path(*e, "summary.json")
         for r in runs
@@ -175,7 +174,7 @@ def focal_round_metrics(wildcards):
 def focal_round_dirs(wildcards=None):
     rounds = config["arms"]["focal_planes"]["rounds"]
     return [
-        f"results/focal_planes/{m}-s{s}/round{k}"
+        f"results/focal_planes/{FocalGroup(m, s).key}/round{k}"
         for m, s in focal_groups(config)
         for k in range(1, rounds + 1)
     ]

@@ -15,7 +15,6 @@ lower plane number, so the choice does not depend on file order.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,9 +22,9 @@ import pandas as pd
 
 from nucflow.errors import NucflowError
 from nucflow.io import read_json
+from nucflow.study.layout import FocalRunId
 
 SCORE = "f1_pooled"
-_FOCAL = re.compile(r"-r(?P<round>\d+)-p(?P<order>\d+(?:\.\d+)*)-s(?P<seed>\d+)$")
 
 
 def run_id_of(summary: Path) -> str:
@@ -71,10 +70,10 @@ def focal_round(round_number: int, summaries: Sequence[Path]) -> dict:
     candidates = []
     for path in summaries:
         run_id = run_id_of(path)
-        match = _FOCAL.search(run_id)
-        if not match or int(match["round"]) != round_number:
+        focal = FocalRunId.parse(run_id)
+        if focal is None or focal.round != round_number:
             raise NucflowError(f"{path}: run {run_id!r} is not a round-{round_number} focal-plane run")
-        order = [int(p) for p in match["order"].split(".")]
+        order = list(focal.order)
         score = _score(path)
         candidates.append({"run_id": run_id, "order": order, "plane": order[-1],
                            "score": score if math.isfinite(score) else None})

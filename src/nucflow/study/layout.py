@@ -118,3 +118,61 @@ class EvalSet:
         names = tuple(match["names"].split("+")) if match["names"] else ()
         return cls(match["dataset"], match["split"], lines=() if match["ex"] else names,
                    exclude_lines=names if match["ex"] else ())
+
+
+_FOCAL_RUN = re.compile(r"^focal_planes-(?P<model>[a-z0-9]+)-(?P<dataset>[A-Za-z0-9_]+)-r(?P<round>\d+)"
+                        r"-p(?P<order>\d+(?:\.\d+)*)-s(?P<seed>\d+)$")
+_FOCAL_GROUP = re.compile(r"^(?P<model>[a-z0-9]+)-s(?P<seed>\d+)$")
+
+
+@dataclass(frozen=True)
+class FocalRunId:
+    """A run of the greedy focal-plane search: ``model`` on ``dataset`` with the distinct input
+    planes ``order`` (the last one is the candidate of round ``len(order)``), seed ``seed``.
+    Key: ``focal_planes-unet-seven_lines-r2-p4.0-s0``."""
+
+    model: str
+    dataset: str
+    order: tuple[int, ...]
+    seed: int
+
+    @property
+    def round(self) -> int:
+        return len(self.order)
+
+    @property
+    def key(self) -> str:
+        return (f"focal_planes-{self.model}-{self.dataset}-r{self.round}-p{'.'.join(map(str, self.order))}"
+                f"-s{self.seed}")
+
+    @classmethod
+    def parse(cls, run_id: str) -> FocalRunId | None:
+        """The focal-plane run named ``run_id``, or None when it names no such run (another arm's
+        run, or a round number that disagrees with its plane order)."""
+        match = _FOCAL_RUN.match(run_id)
+        if match is None:
+            return None
+        order = tuple(int(p) for p in match["order"].split("."))
+        if int(match["round"]) != len(order):
+            return None
+        return cls(match["model"], match["dataset"], order, int(match["seed"]))
+
+
+@dataclass(frozen=True)
+class FocalGroup:
+    """One greedy focal-plane search (``model``, ``seed``); key ``unet-s0`` names its folder
+    ``results/focal_planes/<key>/round<k>``."""
+
+    model: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}-s{self.seed}"
+
+    @classmethod
+    def parse(cls, key: str) -> FocalGroup:
+        match = _FOCAL_GROUP.match(key)
+        if match is None:
+            raise NucflowError(f"focal-plane group {key!r}: expected <model>-s<seed>")
+        return cls(match["model"], int(match["seed"]))

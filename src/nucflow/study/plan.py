@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from nucflow.errors import NucflowError
-from nucflow.study.layout import EvalSet, TileSelection
+from nucflow.study.layout import EvalSet, FocalRunId, TileSelection
 
 PUBLISHED_BATCH_SIZE = {"unet": 16, "unetpp": 8, "deeplabv3plus": 8, "tiramisu": 4, "ppunet": 8}
 MODALITY_SHORT = {"fluorescence": "fl", "brightfield": "bf"}
@@ -302,7 +301,7 @@ def focal_run(config: dict, model: str, seed: int, order: tuple[int, ...]) -> Ru
     arm = config["arms"]["focal_planes"]
     dataset, channels = arm["dataset"], arm["channels"]
     planes = tuple(order[i % len(order)] for i in range(channels))
-    run_id = f"focal_planes-{model}-{dataset}-r{len(order)}-p{'.'.join(map(str, order))}-s{seed}"
+    run_id = FocalRunId(model, dataset, tuple(order), seed).key
     return _base(config, "focal_planes", model, dataset, "brightfield", planes, seed, run_id,
                  variant=f"round{len(order)}", focal_round=len(order),
                  eval_sets=(EvalSet(dataset, "test").text,), select_sets=(EvalSet(dataset, "val").text,))
@@ -320,17 +319,12 @@ def focal_groups(config: dict) -> list[tuple[str, int]]:
     return [(model, seed) for model in arm["models"] for seed in _seeds(config, arm)]
 
 
-_FOCAL_ID = re.compile(r"^focal_planes-(?P<model>[a-z0-9]+)-(?P<dataset>[A-Za-z0-9_]+)-r(?P<round>\d+)"
-                       r"-p(?P<order>\d+(?:\.\d+)*)-s(?P<seed>\d+)$")
-
-
 def focal_run_from_id(config: dict, run_id: str) -> Run | None:
     """Rebuild a focal-plane run of round >= 2 (not in the static plan) from its id, or None."""
-    match = _FOCAL_ID.match(run_id)
-    if not match or not config["arms"]["focal_planes"]["enabled"]:
+    focal = FocalRunId.parse(run_id)
+    if focal is None or not config["arms"]["focal_planes"]["enabled"]:
         return None
-    order = tuple(int(p) for p in match["order"].split("."))
-    run = focal_run(config, match["model"], int(match["seed"]), order)
+    run = focal_run(config, focal.model, focal.seed, focal.order)
     return run if run.run_id == run_id else None
 
 
