@@ -20,14 +20,14 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9_]+",
     modality=r"fluorescence|brightfield",
     planes=r"none|\d+(\.\d+)*",
-    selection=r"(train|val|test)(-n\d+)?(-(lines|ex)[A-Za-z0-9+]+)?(-fg)?",
-    run_id=r"[A-Za-z0-9_.+]+(-[A-Za-z0-9_.+]+)*",
-    eval_set=r"[A-Za-z0-9_]+-(train|val|test)(-[A-Za-z0-9+]+)?",
+    selection=SELECTION_PATTERN,
+    run_id=RUN_ID_PATTERN,
+    eval_set=EVAL_SET_PATTERN,
     method=r"[a-z_0-9]+",
     arm=r"[a-z_]+",
     section=r"simulation|splits|study",
     model=r"unet|unetpp|deeplabv3plus|tiramisu|ppunet",
-    group=r"[a-z0-9]+-s\d+",
+    group=FOCAL_GROUP_PATTERN,
     round=r"\d+",
 
 

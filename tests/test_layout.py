@@ -71,3 +71,18 @@ def test_focal_run_ids_and_groups():
     assert FocalGroup("unet", 0).key == "unet-s0"
     with pytest.raises(NucflowError, match="expected <model>-s<seed>"):
         FocalGroup.parse("unet")
+
+
+def test_workflow_patterns_match_what_the_layout_writes():
+    import re
+
+    from nucflow.study import layout
+
+    for key in ("train", "val-fg", "train-n16-linesA549-fg", "train-n4-exHepG2+HeLa", "test-linesMCF7"):
+        assert re.fullmatch(layout.SELECTION_PATTERN, TileSelection.parse(key).key)
+    for text in ("seven_lines:test", "seven_lines:test:A549+HeLa", "lncap:val:exA549"):
+        assert re.fullmatch(layout.EVAL_SET_PATTERN, EvalSet.parse(text).key)
+    train, finetune = "transfer-unet-bf-lncap_to_seven_lines-source-s0", "transfer-unet-bf-loloA549-ft-target-n4-s0"
+    assert re.fullmatch(layout.TRAIN_RUN_ID_PATTERN, train) and not re.fullmatch(layout.TRAIN_RUN_ID_PATTERN, finetune)
+    assert re.fullmatch(layout.FINETUNE_RUN_ID_PATTERN, finetune) and not re.fullmatch(layout.FINETUNE_RUN_ID_PATTERN, train)
+    assert re.fullmatch(layout.FOCAL_GROUP_PATTERN, layout.FocalGroup("unetpp", 3).key)

@@ -7,7 +7,17 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from nucflow.config import validate_config
-from nucflow.study.layout import EvalSet, FocalGroup, TileSelection
+from nucflow.study.layout import (
+    EVAL_SET_PATTERN,
+    FINETUNE_RUN_ID_PATTERN,
+    FOCAL_GROUP_PATTERN,
+    RUN_ID_PATTERN,
+    SELECTION_PATTERN,
+    TRAIN_RUN_ID_PATTERN,
+    EvalSet,
+    FocalGroup,
+    TileSelection,
+)
 
 if not config:
     raise WorkflowError(

@@ -56,7 +56,7 @@ rule train:
     benchmark:
         "results/benchmarks/train/{run_id}.tsv"
     wildcard_constraints:
-        run_id=r"(?![^/]*-ft-)[A-Za-z0-9_.+]+(-[A-Za-z0-9_.+]+)*",
+        run_id=TRAIN_RUN_ID_PATTERN,
     retries: 1
     group:
         RUN_GROUP
@@ -85,7 +85,7 @@ rule finetune:
     benchmark:
         "results/benchmarks/finetune/{run_id}.tsv"
     wildcard_constraints:
-        run_id=r"[A-Za-z0-9_.+-]*-ft-[A-Za-z0-9_.+-]+",
+        run_id=FINETUNE_RUN_ID_PATTERN,
     retries: 1
     group:
         RUN_GROUP

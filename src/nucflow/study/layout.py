@@ -20,6 +20,21 @@ from nucflow.errors import NucflowError
 
 SPLITS = ("train", "val", "test")
 
+# Wildcard patterns of the workflow (Snakemake wildcard_constraints), kept beside the parsers.
+#: a tile selection key, as :meth:`TileSelection.key` writes it
+SELECTION_PATTERN = r"(train|val|test)(-n\d+)?(-(lines|ex)[A-Za-z0-9+]+)?(-fg)?"
+#: an evaluation set in path form, as :attr:`EvalSet.key` writes it
+EVAL_SET_PATTERN = r"[A-Za-z0-9_]+-(train|val|test)(-[A-Za-z0-9+]+)?"
+#: any run id: dash-separated parts of letters, digits, ``_ . +``
+RUN_ID_PATTERN = r"[A-Za-z0-9_.+]+(-[A-Za-z0-9_.+]+)*"
+#: the marker of a fine-tuning run's id (``transfer-...-ft-<mode>-n<N>-s<seed>``)
+FINETUNE_MARK = "-ft-"
+#: run ids trained from scratch (no fine-tuning mark) and fine-tuning run ids
+TRAIN_RUN_ID_PATTERN = r"(?![^/]*-ft-)" + RUN_ID_PATTERN
+FINETUNE_RUN_ID_PATTERN = r"[A-Za-z0-9_.+-]*-ft-[A-Za-z0-9_.+-]+"
+#: a focal-plane search group, as :attr:`FocalGroup.key` writes it
+FOCAL_GROUP_PATTERN = r"[a-z0-9]+-s\d+"
+
 _SELECTION = re.compile(r"^(?P<split>train|val|test)(?:-n(?P<n>\d+))?"
                         r"(?:-(?P<kind>lines|ex)(?P<names>[A-Za-z0-9]+(?:\+[A-Za-z0-9]+)*))?(?P<fg>-fg)?$")
 _EVAL_SET = re.compile(r"^(?P<dataset>[A-Za-z0-9_]+)[:-](?P<split>train|val|test)"

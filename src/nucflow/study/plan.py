@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from nucflow.errors import NucflowError
-from nucflow.study.layout import EvalSet, FocalRunId, TileSelection
+from nucflow.study.layout import FINETUNE_MARK, EvalSet, FocalRunId, TileSelection
 
 PUBLISHED_BATCH_SIZE = {"unet": 16, "unetpp": 8, "deeplabv3plus": 8, "tiramisu": 4, "ppunet": 8}
 MODALITY_SHORT = {"fluorescence": "fl", "brightfield": "bf"}
@@ -287,7 +287,7 @@ def _transfer(config: dict) -> list[Run]:
                         extra = (source_run.tiles(sc["extra"](n)),)
                     runs.append(_base(
                         config, "transfer", model, sc["target_dataset"], modality, planes, seed,
-                        f"transfer-{model}-{short}-{sc['name']}-ft-{mode}-n{n}-s{seed}",
+                        f"transfer-{model}-{short}-{sc['name']}{FINETUNE_MARK}{mode}-n{n}-s{seed}",
                         variant=mode, transfer=sc["transfer"], target=sc["target"], n_train=int(n),
                         train_selection=sc["target_train"](n), val_selection=sc["target_val"],
                         extra_train=extra, init_from=f"results/runs/{source_id}/model.pt", training=finetune,
