@@ -83,6 +83,21 @@ def test_export_without_training_tiles(tmp_path, capsys):
     assert "not written: 'foreground' normalisation" in capsys.readouterr().out
 
 
+def test_a_run_folder_with_its_recorded_input_needs_no_training_tiles(tmp_path, capsys):
+    """Training records the input spec in train_done.json, so a run folder copied without its
+    tiles still exports and predicts (the values given on the command line still win)."""
+    run_dir = make_run(tmp_path / "study", with_tiles=False)
+    spec = {"tile": 32, "normalisation": "percentile", "percentiles": [2.0, 99.0], "pixel_size_um": 0.65}
+    (run_dir / "train_done.json").write_text(json.dumps({"run_id": "tiny", "input": spec}))
+    assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "e"), "--no-bioimageio"]) == 0
+    sidecar = json.loads((tmp_path / "e" / "nucflow_model.json").read_text())
+    assert (sidecar["tile"], sidecar["normalisation"], sidecar["percentiles"], sidecar["pixel_size_um"]) == (
+        32, "percentile", [2.0, 99.0], 0.65)
+    assert load_model(run_dir, tile=48)[1].tile == 48
+    tifffile.imwrite(tmp_path / "a.tif", disks_image())
+    assert main(["predict", "--model", str(run_dir), "--out", str(tmp_path / "o"), str(tmp_path / "a.tif")]) == 0
+
+
 def test_three_class_export(tmp_path):
     run_dir = make_run(tmp_path / "study", loss="three_class")
     assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "export"), "--no-bioimageio"]) == 0

@@ -176,6 +176,7 @@ def test_run_writes_every_output(runs, tile_sets):
     done = json.loads((out / "train_done.json").read_text())
     assert done["epochs_run"] == 4 and done["best_epoch"] == int(log["val_loss"].idxmin())
     assert done["best_val_loss"] == pytest.approx(log["val_loss"].min())
+    assert done["input"] is None  # these hand-made tile sets record no input spec (the workflow's do)
     assert RunConfig.from_json(out / "run.json") == run_config(tile_sets, out, **RANDOM_PARTS)
     net = build("unetpp", width=0.0625, **RANDOM_PARTS["model_options"])
     load_weights(net, out / "model.pt")  # plain state_dict, strict

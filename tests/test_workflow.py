@@ -41,6 +41,20 @@ def smoke_run(tmp_path_factory) -> Path:
 
 @pytest.mark.workflow
 @pytest.mark.slow
+def test_run_folders_record_their_input_spec(smoke_run):
+    """A run folder alone is enough to predict: training writes the input spec of its tiles
+    (tile size, normalisation, percentiles, pixel size) into train_done.json."""
+    from nucflow.data.tiles import read_tile_meta
+    from nucflow.training.config import RunConfig
+
+    done_files = sorted((smoke_run / "results/runs").glob("*/train_done.json"))
+    assert done_files
+    for done in done_files:
+        run = RunConfig.from_json(done.with_name("run.json"))
+        expected = read_tile_meta(smoke_run / run.train_tiles[0])
+        assert json.loads(done.read_text())["input"] == {**expected, "percentiles": list(expected["percentiles"])}
+
+
 def test_smoke_run_writes_everything(smoke_run):
     assert (smoke_run / "resources/simulated/manifest.csv").is_file()
     assert (smoke_run / "results/data/overview.png").stat().st_size > 0

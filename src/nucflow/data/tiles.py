@@ -162,3 +162,18 @@ def load_tiles(path: str | os.PathLike) -> TileSet:
         reason = " ".join(str(exc).split())[:200]
         raise NucflowError(f"{path}: not a readable nucflow tile set, the file is damaged or truncated "
                            f"({type(exc).__name__}: {reason}); delete it so the tiles step writes it again") from None
+
+
+def read_tile_meta(path: str | os.PathLike) -> dict:
+    """The input spec of a tile set, from its meta alone (the arrays are not read): tile size,
+    normalisation, percentiles and pixel size (µm, None when the tile set does not record it)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+        return {"tile": int(meta["size"]), "normalisation": meta["normalisation"],
+                "percentiles": tuple(meta.get("percentiles", (1.0, 99.8))),
+                "pixel_size_um": meta.get("pixel_size_um")}
+    except Exception as exc:  # a truncated or foreign file fails in zipfile, zlib, json or here
+        raise NucflowError(f"{path}: cannot read the training tile metadata, the file is damaged or not a "
+                           f"nucflow tile set ({type(exc).__name__})") from None

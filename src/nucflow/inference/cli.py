@@ -26,7 +26,7 @@ import time
 from nucflow.data.manifest import load_manifest
 from nucflow.data.split import select
 from nucflow.errors import NucflowError
-from nucflow.inference.export import parse_percentiles, read_tile_meta
+from nucflow.inference.export import parse_percentiles, read_tile_meta, recorded_input
 from nucflow.inference.window import check_window
 from nucflow.inference.predict import InferenceSettings, load_run, pick_device, predict_field, predict_field_scales
 from nucflow.inference.images import read_field
@@ -42,9 +42,11 @@ def parse_eval_set(text: str) -> tuple[str, str, list[str] | None, list[str] | N
     return (eval_set.dataset, eval_set.split, list(eval_set.lines) or None, list(eval_set.exclude_lines) or None)
 
 
-def training_input(run) -> dict:
-    """Tile size, normalisation and percentiles the run was trained with (from its tile set)."""
-    return read_tile_meta(run.train_tiles[0])
+def training_input(run, run_dir=None) -> dict:
+    """Tile size, normalisation and percentiles the run was trained with: as training recorded them
+    in the run folder (``train_done.json``), else from its training tile set."""
+    recorded = recorded_input(run_dir) if run_dir is not None else None
+    return recorded if recorded is not None else read_tile_meta(run.train_tiles[0])
 
 
 def add_arguments(parser) -> None:
@@ -236,7 +238,7 @@ def run_study(args) -> int:
     settings = settings_from(args)
     device = settings.device
     model, run_config = load_run(args.model, device)
-    trained = training_input(run_config)
+    trained = training_input(run_config, args.model)
     if args.window:
         check_window(run_config.model, args.window, trained["tile"])
     window = args.window or trained["tile"]

@@ -32,6 +32,7 @@ import numpy as np
 
 from nucflow import __version__
 from nucflow.data.normalise import METHODS as NORMALISATIONS
+from nucflow.data.tiles import read_tile_meta  # noqa: F401  (also re-exported for the inference CLI)
 from nucflow.errors import NucflowError
 from nucflow.io import ensure_dir, read_json, write_json
 
@@ -124,19 +125,17 @@ class ModelSpec:
 # from a run folder
 
 
-def read_tile_meta(path: str | Path) -> dict:
-    """Tile size, normalisation, percentiles and training pixel size (µm, None when the tile set
-    does not record it) of a training tile set (``.npz`` meta)."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-        return {"tile": int(meta["size"]), "normalisation": meta["normalisation"],
-                "percentiles": tuple(meta.get("percentiles", (1.0, 99.8))),
-                "pixel_size_um": meta.get("pixel_size_um")}
-    except Exception as exc:  # a truncated or foreign file fails in zipfile, zlib, json or here
-        raise NucflowError(f"{path}: cannot read the training tile metadata, the file is damaged or not a "
-                           f"nucflow tile set ({type(exc).__name__})") from None
+def recorded_input(run_dir: str | Path) -> dict | None:
+    """The input spec (tile, normalisation, percentiles, pixel size) that training recorded in the
+    run folder's ``train_done.json``, or None for runs finished before it was recorded."""
+    path = Path(run_dir) / "train_done.json"
+    if not path.is_file():
+        return None
+    spec = read_json(path).get("input")
+    if not isinstance(spec, dict) or not {"tile", "normalisation", "percentiles"} <= set(spec):
+        return None
+    return {"tile": int(spec["tile"]), "normalisation": spec["normalisation"],
+            "percentiles": tuple(float(p) for p in spec["percentiles"]), "pixel_size_um": spec.get("pixel_size_um")}
 
 
 def find_tile_set(recorded: str, run_dir: Path) -> Path | None:
@@ -155,15 +154,20 @@ def default_method(out_channels: int) -> str:
 def spec_from_run(run_dir: str | Path, run, *, tile: int | None = None, normalisation: str | None = None,
                   percentiles: tuple[float, float] | None = None,
                   pixel_size_um: float | None = None) -> ModelSpec:
-    """The ModelSpec of a run folder: ``run.json`` plus its training tile metadata.
+    """The ModelSpec of a run folder: ``run.json`` plus the input spec it was trained with.
 
-    Values given here win; the rest come from the first training tile set, found as recorded or
-    relative to a folder above the run. A clear error when neither can tell the tile size,
+    Values given here win; the rest come from ``train_done.json`` (training records the spec there),
+    or for older runs from the first training tile set, found as recorded or relative to a folder
+    above the run. A clear error when neither can tell the tile size,
     normalisation or percentiles; the pixel size stays None (unknown) when nothing records it.
     """
     run_dir = Path(run_dir)
     given = {"tile": tile, "normalisation": normalisation, "percentiles": percentiles}
-    if any(value is None for value in given.values()):
+    recorded = recorded_input(run_dir)
+    if recorded is not None:  # the run folder is enough: training recorded its input spec
+        given = {key: recorded[key] if value is None else value for key, value in given.items()}
+        pixel_size_um = recorded["pixel_size_um"] if pixel_size_um is None else pixel_size_um
+    elif any(value is None for value in given.values()):
         path = find_tile_set(run.train_tiles[0], run_dir)
         if path is None:
             options = [f"--{k}" for k, v in given.items() if v is None]

@@ -40,6 +40,7 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from nucflow.data.datamodule import TileDataModule
+from nucflow.data.tiles import read_tile_meta
 from nucflow.errors import NucflowError
 from nucflow.io import read_json, remove_stale_temporaries, write_json
 from nucflow.precision import Precision, resolve, training_device
@@ -68,6 +69,9 @@ class TrainResult:
         precision, channels_last, device: what the job actually ran with (``run.json`` may say
             ``auto``; see :mod:`nucflow.precision`). ``None`` in runs finished before they were
             recorded.
+        input: the input spec of the training tiles (tile, normalisation, percentiles,
+            pixel_size_um), so that the run folder alone is enough to predict; ``None`` in runs
+            finished before it was recorded.
     """
 
     run_id: str
@@ -82,6 +86,7 @@ class TrainResult:
     precision: str | None = None
     channels_last: bool | None = None
     device: str | None = None
+    input: dict | None = None
 
 
 def _start_afresh_if_changed(config: RunConfig, paths: RunPaths, fresh_if_changed: bool) -> None:
@@ -182,6 +187,16 @@ def train(config: RunConfig, *, callbacks: list[pl.Callback] | None = None,
     return _finish(config, paths, trainer, resume, time.perf_counter() - start, precision)
 
 
+def _input_spec(config: RunConfig) -> dict | None:
+    """What a predictor needs to feed the network as in training, from the training tile set;
+    None when the tile set does not record it (hand-made tile sets)."""
+    try:
+        spec = read_tile_meta(config.train_tiles[0])
+    except NucflowError:
+        return None
+    return {**spec, "percentiles": list(spec["percentiles"])}
+
+
 def _finish(config: RunConfig, paths: RunPaths, trainer: pl.Trainer, resumed: bool,
             wall_seconds: float, precision: Precision) -> TrainResult:
     if not paths.best_ckpt.is_file():
@@ -198,6 +213,6 @@ def _finish(config: RunConfig, paths: RunPaths, trainer: pl.Trainer, resumed: bo
         wall_seconds=round(wall_seconds, 3), train_seconds=round(train_seconds, 3),
         tiles_per_second=round(tiles / train_seconds, 3) if train_seconds > 0 else None,
         resumed=resumed, precision=precision.name, channels_last=precision.channels_last,
-        device=precision.device)
+        device=precision.device, input=_input_spec(config))
     write_json(paths.done_json, asdict(result))
     return result
