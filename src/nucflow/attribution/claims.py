@@ -22,12 +22,15 @@ so with the same ``n_boot`` and seed a claim's numbers equal those of its summar
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+# the table's columns, findings and verdict rules (re-exported: part of this module's interface)
+from nucflow.attribution.claims_rows import (COLUMNS, FINDINGS, VERDICTS, claim_row, expectation,  # noqa: F401
+                                             independent_ci, not_run, verdict)
 from nucflow.attribution.stats import pearson_r
 from nucflow.figures import data_size, focal_planes, transfer
 from nucflow.figures.density import focus_modality
@@ -38,20 +41,6 @@ from nucflow.figures.style import dataset_name, model_name, ordered_datasets, or
 from nucflow.io import write_csv
 
 CLAIMS = "tables/claims.csv"
-COLUMNS = ["claim", "finding", "subject", "quantity", "unit", "estimate", "ci_low", "ci_high", "n_images", "n_seeds",
-           "paper", "expected", "verdict", "note"]
-VERDICTS = ("agrees", "disagrees", "inconclusive", "not run")
-
-FINDINGS = {
-    1: "The deeper models beat U-Net on brightfield",
-    2: "Fluorescence beats brightfield for every model",
-    3: "Pixel F1 falls with cell density",
-    4: "16 augmented images come within 5% of the full data set",
-    5: "Augmentation and label smoothing help at small n",
-    6: "One more focal plane helps",
-    7: "The instrument shift costs more than the cell-line shift",
-    8: "Fine-tuning raises target F1 and lowers source F1",
-}
 
 # The paper's numbers (Ali et al. 2021, SLAS Discovery; brightfield; models in the order U-Net,
 # U-Net++, DeepLabv3+, Tiramisu, PPU-Net). Pixel F1 is given without naming the data set; it is
@@ -68,63 +57,6 @@ BASELINE = "unet"
 CLAIM_N = data_size.CLAIM_N                          # the paper's "16 images with augmentation"
 REFERENCE_SHARE = 100 * data_size.REFERENCE_SHARE    # "within 5%" of the full-data pixel F1, in %
 TUNED_VARIANTS = ("target", "target+source")  # fine-tuning variants, preferred first (the paper's: target only)
-
-
-def expectation(threshold: float, above: bool) -> str:
-    """The paper's side of a threshold as text: ``> 0``, ``< 0``, ``> 95``."""
-    return f"{'>' if above else '<'} {threshold:g}"
-
-
-def verdict(estimate: Estimate, threshold: float, above: bool) -> str:
-    """``agrees`` when the whole CI lies on the paper's side of ``threshold`` (above it when
-    ``above``), ``disagrees`` when it lies wholly on the other side, ``inconclusive`` when it
-    contains the threshold or the estimate or CI is undefined, ``not run`` when no image was
-    scored (``estimate.n == 0``)."""
-    if estimate.n == 0:
-        return "not run"
-    if not all(math.isfinite(v) for v in (estimate.value, estimate.low, estimate.high)):
-        return "inconclusive"
-    if estimate.low > threshold:
-        return "agrees" if above else "disagrees"
-    if estimate.high < threshold:
-        return "disagrees" if above else "agrees"
-    return "inconclusive"
-
-
-def independent_ci(samples: Sequence, statistic: Callable, n_boot: int = 1000, level: float = 0.95,
-                   seed: int = 0) -> Estimate:
-    """``statistic(mean_1, ..., mean_k)`` of k independent samples (e.g. images of different
-    domains), each resampled on its own with one seeded generator, in order; for two samples this
-    is :func:`nucflow.figures.inputs.difference_ci`. ``statistic`` must work on arrays of means;
-    ``n`` is the smallest sample."""
-    arrays = [np.asarray(s, float) for s in samples]
-    arrays = [a[np.isfinite(a)] for a in arrays]
-    if not arrays or any(a.size == 0 for a in arrays):
-        return Estimate(math.nan, math.nan, math.nan, 0)
-    rng = np.random.default_rng(seed)
-    draws = statistic(*[a[rng.integers(0, a.size, (int(n_boot), a.size))].mean(axis=1) for a in arrays])
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(np.asarray(draws, float), [tail, 100.0 - tail])
-    return Estimate(float(statistic(*[a.mean() for a in arrays])), float(low), float(high),
-                    int(min(a.size for a in arrays)))
-
-
-def claim_row(claim: int, subject: str, quantity: str, unit: str, estimate: Estimate, n_seeds: int, paper: str,
-              threshold: float, above: bool, note: str = "") -> dict:
-    """One row of the claims table (see :data:`COLUMNS`)."""
-    if estimate.n and not math.isfinite(estimate.value):
-        note = "; ".join(filter(None, [note, "estimate undefined"]))
-    return {"claim": claim, "finding": FINDINGS[claim], "subject": subject, "quantity": quantity, "unit": unit,
-            "estimate": estimate.value, "ci_low": estimate.low, "ci_high": estimate.high, "n_images": estimate.n,
-            "n_seeds": int(n_seeds), "paper": paper, "expected": expectation(threshold, above),
-            "verdict": verdict(estimate, threshold, above), "note": note}
-
-
-def not_run(claim: int, paper: str, reason: str, subject: str = "—") -> dict:
-    """A claim (or sub-row) that could not be computed, with the reason."""
-    return {"claim": claim, "finding": FINDINGS[claim], "subject": subject, "quantity": "", "unit": "",
-            "estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n_images": 0, "n_seeds": 0,
-            "paper": paper, "expected": "", "verdict": "not run", "note": reason}
 
 
 def _n_seeds(*tables: pd.DataFrame) -> int:

@@ -5,122 +5,25 @@
 writes ``results/plan.csv``. Run ids are stable and readable, e.g.
 ``model_comparison-unet-bf-seven_lines-s0``, so a result's path says what it is.
 
-Each run names the tile sets it trains and validates on as *selections* (see
-``workflow/rules/common.smk``: ``train``, ``train-n16-linesA549``, ``train-exHepG2`` …) and the
-image sets it is scored on as ``dataset:split[:selection]``.
+Each run (:class:`~nucflow.study.run.Run`) names the tile sets it trains and validates on as
+tile selections (``train``, ``train-n16-linesA549``, ``train-exHepG2`` …) and the image sets it is
+scored on as evaluation sets (``dataset:split[:selection]``); both are the names of
+:mod:`nucflow.study.layout`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
 
 import pandas as pd
 
 from nucflow.errors import NucflowError
 from nucflow.study.layout import FINETUNE_MARK, EvalSet, FocalRunId, TileSelection
+from nucflow.study.run import Run
 
 PUBLISHED_BATCH_SIZE = {"unet": 16, "unetpp": 8, "deeplabv3plus": 8, "tiramisu": 4, "ppunet": 8}
 MODALITY_SHORT = {"fluorescence": "fl", "brightfield": "bf"}
-DATA_SIZE_VARIANTS = ("plain", "smooth", "aug")
-EXTENSION_VARIANTS = ("baseline", "frem", "foreground", "bce_dice", "bce_weighted", "three_class")
-TRANSFER_MODES = ("target", "target+source")
-
-
-@dataclass(frozen=True)
-class Run:
-    """One training run of the study.
-
-    ``eval_sets`` are scored and reported (``dataset:split[:Line+Line | :exLine]``) with
-    ``eval_roles`` naming each one's role (``target`` / ``source`` in the transfer arm, else ``""``);
-    ``select_sets`` are scored only to choose between runs (validation images: the smoothing
-    factor, the next focal plane) and never enter the reported tables.
-
-    ``same_as`` names an earlier run of the plan that trains exactly this model (same settings, same
-    data, same seed): the run is not trained again, its evaluations are read from that run's folder
-    and tagged with this run's arm and variant (the ablation's "plain" variants and the extensions
-    baseline are model-comparison runs).
-    """
-
-    run_id: str
-    arm: str
-    dataset: str
-    modality: str
-    planes: tuple[int, ...]
-    model: str
-    width: float
-    batch_size: int
-    model_options: dict = field(default_factory=dict)
-    variant: str = "plain"
-    loss: str = "bce"
-    smoothing: float = 0.0
-    smoothing_from: str = ""
-    seed: int = 0
-    train_selection: str = "train"
-    val_selection: str = "val"
-    augment: bool = False
-    extra_train: tuple[str, ...] = ()
-    init_from: str | None = None
-    lr_source: str = "fixed"
-    n_train: int = 0
-    transfer: str = ""
-    target: str = ""
-    focal_round: int = 0
-    frem: dict | None = None
-    normalisation: str = "percentile"
-    training: dict = field(default_factory=dict)
-    eval_sets: tuple[str, ...] = ()
-    eval_roles: tuple[str, ...] = ()
-    select_sets: tuple[str, ...] = ()
-    methods: tuple[str, ...] = ()
-    same_as: str = ""
-
-    @property
-    def planes_key(self) -> str:
-        """The ``{planes}`` wildcard: ``none`` for fluorescence, else dot-separated plane numbers."""
-        return "none" if self.modality == "fluorescence" else ".".join(map(str, self.planes))
-
-    @property
-    def plane_order(self) -> str:
-        """Distinct planes in input order (``4.2`` for the 9-channel input 4,2,4,2,...)."""
-        if self.modality == "fluorescence":
-            return "none"
-        return ".".join(map(str, dict.fromkeys(self.planes)))
-
-    @property
-    def source_id(self) -> str:
-        """The run whose folder holds this run's model and results (itself unless ``same_as``)."""
-        return self.same_as or self.run_id
-
-    @property
-    def in_channels(self) -> int:
-        return 1 if self.modality == "fluorescence" else len(self.planes)
-
-    def tiles(self, selection: str, augmented: bool = False) -> str:
-        suffix = ".aug.npz" if augmented else ".npz"
-        if self.normalisation == "foreground":
-            selection = TileSelection.parse(selection).with_foreground().key
-        return f"results/tiles/{self.dataset}/{self.modality}-{self.planes_key}/{selection}{suffix}"
-
-    @property
-    def train_tiles(self) -> list[str]:
-        return [self.tiles(self.train_selection, self.augment), *self.extra_train]
-
-    def role(self, eval_set: str) -> str:
-        return dict(zip(self.eval_sets, self.eval_roles)).get(eval_set, "")
-
-    def as_row(self) -> dict:
-        row = dataclasses.asdict(self)
-        row["planes"] = self.plane_order
-        row["in_channels"] = self.in_channels
-        row["frem"] = self.frem is not None
-        for key in ("eval_sets", "eval_roles", "select_sets", "methods", "extra_train"):
-            row[key] = ";".join(getattr(self, key))
-        for key in ("model_options", "training"):
-            row[key] = json.dumps(getattr(self, key), sort_keys=True) if getattr(self, key) else ""
-        row["init_from"] = self.init_from or ""
-        return row
 
 
 def _seeds(config: dict, arm: dict) -> list[int]:
@@ -368,9 +271,6 @@ def _extensions(config: dict) -> list[Run]:
 
 ARMS = {"model_comparison": _model_comparison, "data_size": _data_size, "smoothing": _smoothing,
         "ablation": _ablation, "transfer": _transfer, "focal_planes": _focal_planes, "extensions": _extensions}
-
-#: Arms without training runs of their own.
-TASK_ARMS = ("lr_range",)
 
 
 def lr_find_keys(config: dict) -> list[tuple[str, str]]:
