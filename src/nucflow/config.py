@@ -188,10 +188,23 @@ def schema_default(section: str, key: str) -> Any:
     """The schema's default of ``config[section][key]``.
 
     The schema is the one home of defaults: command-line options that mirror a config key default to
-    ``None`` and fall back to this, so a changed default cannot disagree between the study and the
-    commands.
+    ``None`` and fall back to this (:func:`fill_option_defaults`), so a changed default cannot
+    disagree between the study and the commands.
     """
+    return _defaults_of(validate_config({}, source="config schema defaults", check_paths=False), section, key)
+
+
+def fill_option_defaults(args, options: dict[str, tuple[str, str]]) -> None:
+    """Set each option of ``args`` left at ``None`` to the schema default of its ``(section, key)``."""
+    missing = {option: where for option, where in options.items() if getattr(args, option) is None}
+    if not missing:
+        return
     defaults = validate_config({}, source="config schema defaults", check_paths=False)
+    for option, (section, key) in missing.items():
+        setattr(args, option, _defaults_of(defaults, section, key))
+
+
+def _defaults_of(defaults: dict, section: str, key: str) -> Any:
     try:
         return copy.deepcopy(defaults[section][key])
     except KeyError:

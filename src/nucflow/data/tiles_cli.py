@@ -44,11 +44,9 @@ SCHEMA_OPTIONS = {"size": ("tiles", "size"), "overlap": ("tiles", "overlap"),
 
 def fill_schema_defaults(args) -> None:
     """Options left out take the config schema's default (the workflow always passes them)."""
-    from nucflow.config import schema_default
+    from nucflow.config import fill_option_defaults
 
-    for option, (section, key) in SCHEMA_OPTIONS.items():
-        if getattr(args, option) is None:
-            setattr(args, option, schema_default(section, key))
+    fill_option_defaults(args, SCHEMA_OPTIONS)
 
 
 def run(args) -> int:

@@ -25,8 +25,9 @@ import time
 
 from nucflow.data.manifest import load_manifest
 from nucflow.data.split import select
+from nucflow.data.tiles import read_tile_meta
 from nucflow.errors import NucflowError
-from nucflow.inference.export import parse_percentiles, read_tile_meta, recorded_input
+from nucflow.inference.export import parse_percentiles, recorded_input
 from nucflow.inference.window import check_window
 from nucflow.inference.predict import InferenceSettings, load_run, pick_device, predict_field, predict_field_scales
 from nucflow.inference.images import read_field
@@ -128,16 +129,16 @@ def run(args) -> int:
                        "or --manifest with --splits and --eval-set")
 
 
+#: option -> (config section, key) whose schema default it takes when not given
+SCHEMA_OPTIONS = {"overlap": ("inference", "overlap"), "batch_size": ("inference", "batch_size")}
+
+
 def settings_from(args) -> InferenceSettings:
     import torch
 
-    if args.overlap is None or args.batch_size is None:
-        from nucflow.config import schema_default
+    from nucflow.config import fill_option_defaults
 
-        if args.overlap is None:
-            args.overlap = schema_default("inference", "overlap")
-        if args.batch_size is None:
-            args.batch_size = schema_default("inference", "batch_size")
+    fill_option_defaults(args, SCHEMA_OPTIONS)
 
     if not 0 <= args.overlap < 1:
         raise NucflowError(f"--overlap {args.overlap}: must lie in [0, 1)")

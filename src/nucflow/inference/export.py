@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +31,7 @@ import numpy as np
 
 from nucflow import __version__
 from nucflow.data.normalise import METHODS as NORMALISATIONS
-from nucflow.data.tiles import read_tile_meta  # noqa: F401  (also re-exported for the inference CLI)
+from nucflow.data.tiles import read_tile_meta
 from nucflow.errors import NucflowError
 from nucflow.io import ensure_dir, read_json, write_json
 
