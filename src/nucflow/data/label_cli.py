@@ -107,12 +107,9 @@ def _compare(args) -> int:
 
 def _split_ids(path: Path, split: str) -> list[str]:
     """Image ids of one split, over every data set of a splits.json."""
-    import json
+    from nucflow.io import read_json
 
-    try:
-        splits = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise NucflowError(f"{path}: unreadable splits file ({type(exc).__name__}: {exc})") from None
+    splits = read_json(path)
     if not isinstance(splits, dict) or not all(isinstance(parts, dict) for parts in splits.values()):
         raise NucflowError(f"{path}: not a splits file (expected {{dataset: {{train: [...], val: [...], test: [...]}}}})")
     ids = [image_id for parts in splits.values() for image_id in parts.get(split, [])]
