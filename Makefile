@@ -34,7 +34,7 @@ test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m nucflow.bench
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/nucflow bench
 
 slurm-smoke: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -s -m cluster tests/test_slurm.py

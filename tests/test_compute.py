@@ -116,3 +116,23 @@ def test_compute_without_benchmarks_is_one_line(tmp_path, capsys):
     assert cli.main(["compute", "--results", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.strip() == \
         f"nucflow compute: error: {tmp_path}/benchmarks: no benchmark files (has the workflow run?)"
+
+
+def test_bench_is_a_nucflow_command_that_names_its_benchmarks(capsys):
+    """``nucflow bench NAME`` picks benchmarks by name; a name that matches none is one line that
+    lists the benchmarks (and runs nothing)."""
+    from nucflow.cli import main
+
+    assert main(["bench", "no_such_benchmark"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("nucflow bench: error: no benchmark is named like no_such_benchmark; the benchmarks are ")
+    assert "calibrate" in error and "cluster" in error and "\n" not in error
+
+
+def test_every_command_module_is_named_after_its_command():
+    """One naming rule: ``nucflow X-Y`` lives in ``nucflow.<package>.X_Y_cli``."""
+    for command, (module, _) in cli.COMMANDS.items():
+        package, name = module.rsplit(".", 1)
+        assert package.startswith("nucflow.") and package.count(".") == 1, module
+        assert name == f"{command.replace('-', '_')}_cli", (command, module)
+        assert (Path(cli.__file__).parent / package.split(".")[1] / f"{name}.py").is_file(), module

@@ -14,7 +14,7 @@ from test_predict_files import disks_image, make_run
 
 from nucflow import __version__
 from nucflow.cli import main
-from nucflow.inference.export import ModelSpec, load_model
+from nucflow.inference.model_spec import ModelSpec, load_model
 from nucflow.inference.predict import InferenceSettings, predict_field
 
 
@@ -109,7 +109,7 @@ def test_three_class_export(tmp_path):
 @pytest.mark.parametrize("loss", ["bce", "three_class"])
 def test_bioimageio_description_validates(tmp_path, loss):
     pytest.importorskip("bioimageio.spec")
-    from nucflow.inference.export import validate_bioimageio
+    from nucflow.inference.bioimageio import validate_bioimageio
 
     run_dir = make_run(tmp_path / "study", modality="brightfield", in_channels=2, planes=(1, 3), loss=loss)
     out = tmp_path / "export"

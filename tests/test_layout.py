@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nucflow.errors import NucflowError
-from nucflow.inference.cli import parse_eval_set
+from nucflow.inference.predict_cli import parse_eval_set
 from nucflow.study.layout import EvalSet, TileSelection
 
 

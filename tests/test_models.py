@@ -17,7 +17,7 @@ from torch import nn
 from nucflow.cli import main as cli_main
 from nucflow.errors import NucflowError
 from nucflow.models import MODEL_NAMES, build
-from nucflow.models import registry, summary_cli
+from nucflow.models import models_cli, registry
 from nucflow.models.blocks import crop_to, pad_to_multiple, scaled_channels
 from nucflow.models.frem import FREM, resample_all
 from nucflow.models.summary import SUMMARY_COLUMNS, count_macs, count_parameters
@@ -249,7 +249,7 @@ def test_models_cli_writes_table(tmp_path, capsys):
 
 def test_models_cli_skips_unavailable_models_unless_named(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(registry.REGISTRY, "ghost", "nucflow.models.ghost_net:Ghost")
-    monkeypatch.setattr(summary_cli, "MODEL_NAMES", ("unet", "ghost"))
+    monkeypatch.setattr(models_cli, "MODEL_NAMES", ("unet", "ghost"))
     assert cli_main(["models", "--width", "0.125", "--size", "16", "--repeats", "1"]) == 0
     assert "skipping ghost" in capsys.readouterr().err
     assert cli_main(["models", "--models", "ghost", "--size", "16"]) == 2

@@ -21,7 +21,7 @@ from nucflow.data import ngff
 from nucflow.data.importers.omezarr import import_omezarr
 from nucflow.errors import NucflowError
 from nucflow.evaluation.matching import match
-from nucflow.inference.export import ModelSpec
+from nucflow.inference.model_spec import ModelSpec
 from nucflow.inference.files import FilesRun, predict_files
 from nucflow.inference.predict import InferenceSettings
 

@@ -11,7 +11,7 @@ import tifffile
 import torch
 from skimage.draw import disk
 
-from nucflow.inference.export import ModelSpec
+from nucflow.inference.model_spec import ModelSpec
 from nucflow.inference.files import FilesRun, object_table, predict_files
 from nucflow.inference.outlines import geojson_features, label_outlines, ring_area
 from nucflow.inference.predict import InferenceSettings

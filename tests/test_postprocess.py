@@ -25,7 +25,7 @@ from nucflow.postprocess import (
     three_class,
     watershed,
 )
-from nucflow.postprocess.cli import output_name
+from nucflow.postprocess.postprocess_cli import output_name
 from nucflow.postprocess.threshold import consecutive_labels
 
 SHAPE = (50, 64)

@@ -9,7 +9,7 @@ from skimage.draw import disk
 from skimage.measure import label
 
 from nucflow.errors import NucflowError
-from nucflow.inference.export import ModelSpec
+from nucflow.inference.model_spec import ModelSpec
 from nucflow.inference.predict import InferenceSettings, predict_field, predict_field_rescaled
 
 SHAPE = (96, 96)

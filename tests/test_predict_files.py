@@ -14,7 +14,7 @@ from skimage.draw import disk
 
 from nucflow.cli import main
 from nucflow.errors import NucflowError
-from nucflow.inference.export import ModelSpec
+from nucflow.inference.model_spec import ModelSpec
 from nucflow.inference.files import FilesRun, expand_inputs, label_dtype, object_table, predict_files, read_field
 from nucflow.inference.predict import InferenceSettings
 from nucflow.models import build

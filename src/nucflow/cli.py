@@ -1,9 +1,10 @@
 """The ``nucflow`` command line: one subcommand per pipeline step; every Snakemake rule calls one.
 
 Subcommands are registered in :data:`COMMANDS` as ``name -> (module, summary)``. The module is only
-imported when its subcommand runs, so ``nucflow validate`` does not pay for importing torch. Each
-module provides ``add_arguments(parser)`` (grouped by purpose with ``parser.add_argument_group``)
-and ``run(args) -> int``.
+imported when its subcommand runs, so ``nucflow validate`` does not pay for importing torch. A
+command's module is named after it, ``nucflow.<package>.<command>_cli`` (``-`` becomes ``_``), and
+only parses, calls its package and writes; it provides ``add_arguments(parser)`` (grouped by purpose
+with ``parser.add_argument_group``) and ``run(args) -> int``.
 
 User errors (:class:`nucflow.errors.NucflowError`) are printed as one line, ``nucflow <cmd>: error:
 ...``, with exit status 2 and no traceback. ``NUCFLOW_DEBUG=1`` shows the traceback.
@@ -20,7 +21,6 @@ import argparse
 import importlib
 import os
 import sys
-import time
 
 from nucflow import __version__
 from nucflow.errors import NucflowError
@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("nucflow.data.simulate_cli", "write the simulated study data set and its manifest"),
     "import": ("nucflow.data.import_cli", "convert Cellpose/StarDist folders, Opera Phenix exports, OME-Zarr plates or the ndev sample into a checked data set"),
     "label": ("nucflow.data.label_cli", "make a manifest's labels from the nuclear stain (classical or a model); their noise against the truth"),
-    "validate": ("nucflow.data.manifest_cli", "check a manifest and every file it names"),
+    "validate": ("nucflow.data.validate_cli", "check a manifest and every file it names"),
     "split": ("nucflow.data.split_cli", "write seeded, stratified train/val/test splits (splits.json)"),
     "tiles": ("nucflow.data.tiles_cli", "cut normalised training tiles for one data set / modality / subset"),
     "augment": ("nucflow.data.augment_cli", "add the five published flip/rotation copies to a tile set"),
@@ -39,19 +39,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run-config": ("nucflow.study.run_config_cli", "check one run's settings and write its run.json"),
     "choose": ("nucflow.study.choose_cli", "choices made on validation results: smoothing factor, next focal plane"),
     # models and training
-    "models": ("nucflow.models.summary_cli", "table of parameters, MACs and forward time per model"),
+    "models": ("nucflow.models.models_cli", "table of parameters, MACs and forward time per model"),
     "train": ("nucflow.training.train_cli", "train (or resume) one run from its run.json"),
     "lr-find": ("nucflow.training.lr_find_cli", "learning-rate range test; writes the curve and the chosen rate"),
-    "predict": ("nucflow.inference.cli", "probability maps of a trained run on manifest images"),
-    "export": ("nucflow.inference.export", "a trained run as TorchScript + JSON sidecar (+ bioimage.io description)"),
+    "predict": ("nucflow.inference.predict_cli", "probability maps of a trained run on manifest images"),
+    "export": ("nucflow.inference.export_cli", "a trained run as TorchScript + JSON sidecar (+ bioimage.io description)"),
     # evaluation
-    "postprocess": ("nucflow.postprocess.cli", "turn probability maps into instance labels"),
-    "evaluate": ("nucflow.evaluation.cli", "pixel and object metrics per image, per object and per run"),
+    "postprocess": ("nucflow.postprocess.postprocess_cli", "turn probability maps into instance labels"),
+    "evaluate": ("nucflow.evaluation.evaluate_cli", "pixel and object metrics per image, per object and per run"),
     "tradeoff": ("nucflow.evaluation.tradeoff_cli", "precision/recall of the multi-scale merge at each confidence level"),
     "aggregate": ("nucflow.study.aggregate_cli", "one arm's result tables from its runs' metrics"),
     "compute": ("nucflow.study.compute_cli", "where the study's time went: start-up, work and optimisation steps per job and rule"),
-    "figures": ("nucflow.figures.cli", "draw the study figures and results/summary.md from the result tables"),
-    "attribute": ("nucflow.attribution.cli", "density/size, label-noise, artifact and error-composition analyses"),
+    "bench": ("nucflow.bench.bench_cli", "speed and size benchmarks (make bench runs them all)"),
+    "figures": ("nucflow.figures.figures_cli", "draw the study figures and results/summary.md from the result tables"),
+    "attribute": ("nucflow.attribution.attribute_cli", "density/size, label-noise, artifact and error-composition analyses"),
 }
 
 

@@ -4,7 +4,7 @@
 Pure functions over arrays and tables: :mod:`.density` (crowding, nucleus size), :mod:`.label_noise`
 (models agreeing against the annotation), :mod:`.artifacts` (errors inside annotated artifacts),
 :mod:`.composition` (false negatives vs false positives), :mod:`.stats` (bootstrap CIs,
-Mann–Whitney with Holm / Benjamini–Hochberg). ``nucflow attribute`` (:mod:`.cli`) writes the tables.
+Mann–Whitney with Holm / Benjamini–Hochberg). ``nucflow attribute`` (:mod:`.attribute_cli`) writes the tables.
 """
 
 from nucflow.attribution.artifacts import ArtifactEffect, artifact_effect, artifact_table

@@ -15,7 +15,7 @@ Reported per line and pooled: pixel F1 (pooled over pixels), object F1 at IoU 0.
 0.5-0.95 (pooled counts), merges and splits per 100 true nuclei, and Pearson r of per-image pixel
 F1 against the number of true nuclei. The calibration targets are checked at the end.
 
-    python -m nucflow.bench calibrate [--steps-bf 2000] [--steps-fl 800] [--width 0.25] [--out DIR]
+    nucflow bench calibrate [--steps-bf 2000] [--steps-fl 800] [--width 0.25] [--out DIR]
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def check(table: pd.DataFrame) -> list[tuple[str, bool, str]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m nucflow.bench calibrate")
+    parser = argparse.ArgumentParser(prog="nucflow bench calibrate")
     parser.add_argument("--wells", type=int, default=12)
     parser.add_argument("--tile", type=int, default=128)
     parser.add_argument("--width", type=float, default=0.25)

@@ -8,7 +8,7 @@ at run time and not in the DAG yet): "unbundled" counts every job that is not a 
 "bundled" counts the group jobs of a dry run with the SLURM profile plus the jobs outside groups
 that are not local rules.
 
-    python -m nucflow.bench cluster [--config config/paper.yaml]
+    nucflow bench cluster [--config config/paper.yaml]
 """
 
 from __future__ import annotations
@@ -66,13 +66,13 @@ def counts(config: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m nucflow.bench cluster")
+    parser = argparse.ArgumentParser(prog="nucflow bench cluster")
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "paper.yaml")
     args = parser.parse_args(argv or [])
     result = counts(args.config.resolve())
     print(f"-- {args.config.name}: {result['jobs']} jobs in the DAG, {result['local']} of them local rules")
     print("   per rule: " + ", ".join(f"{rule} {n}" for rule, n in sorted(result["per_rule"].items())))
-    print(f"   group jobs: " + ", ".join(f"{name} {n}" for name, n in sorted(result["groups"].items())))
+    print("   group jobs: " + ", ".join(f"{name} {n}" for name, n in sorted(result["groups"].items())))
     print(f"cluster_submissions_unbundled: {result['unbundled']}")
     print(f"cluster_submissions_bundled: {result['bundled']} ({result['unbundled'] / result['bundled']:.1f}x fewer)")
 

@@ -10,7 +10,7 @@ and seed, the fp32-vs-auto difference per seed, and the seed spread (range over 
 seeds) per precision. ``within spread`` holds when every fp32-vs-auto difference is at most the
 larger seed spread.
 
-    python -m nucflow.bench parity [--models unet,ppunet] [--seeds 0,1] [--steps 20] [--epochs 6]
+    nucflow bench parity [--models unet,ppunet] [--seeds 0,1] [--steps 20] [--epochs 6]
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def verdict(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m nucflow.bench parity")
+    parser = argparse.ArgumentParser(prog="nucflow bench parity")
     parser.add_argument("--models", default="unet,unetpp,deeplabv3plus,tiramisu,ppunet")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--steps", type=int, default=20, help="steps per epoch")

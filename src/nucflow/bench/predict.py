@@ -20,7 +20,7 @@ P4000 GPU for its whole pipeline; the last column compares (> 1: faster than tha
 On the CPU the default is one thread, as in the training benchmark: on a shared machine more
 threads contend with other work and the numbers swing several-fold (``--threads N`` to change).
 
-    python -m nucflow.bench predict [--device cuda] [--full] [--threads N] [--models unet,ppunet]
+    nucflow bench predict [--device cuda] [--full] [--threads N] [--models unet,ppunet]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nucflow.inference.export import ModelSpec
+from nucflow.inference.model_spec import ModelSpec
 from nucflow.inference.predict import InferenceSettings, predict_field
 from nucflow.inference.sliding import window_starts
 from nucflow.models.registry import MODEL_NAMES, build
@@ -151,7 +151,7 @@ def postprocess_seconds() -> tuple[float, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m nucflow.bench predict")
+    parser = argparse.ArgumentParser(prog="nucflow bench predict")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--full", action="store_true", help="time the full field everywhere (slow on CPU)")
     parser.add_argument("--models", default=",".join(MODEL_NAMES), help="comma-separated model names")

@@ -1,7 +1,7 @@
 """Simulator benchmark: speed per field, realised vs target statistics per line, label noise,
 and the pixel-classifier difficulty check (``nucflow.data.calibrate``).
 
-Run with ``python -m nucflow.bench simulate``; about 1.5 to 2 minutes on one core.
+Run with ``nucflow bench simulate``; about 1.5 to 2 minutes on one core.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 per rule, jobs, wall and CPU seconds, start-up (mean and worst per job, share of wall time) and
 optimisation-step seconds; then the share of all CPU seconds spent in optimisation steps.
 
-    python -m nucflow.bench study [--results results] [--logs logs]
+    nucflow bench study [--results results] [--logs logs]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from nucflow.study.compute import job_table, rule_table, shares
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m nucflow.bench study")
+    parser = argparse.ArgumentParser(prog="nucflow bench study")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--logs", type=Path, default=Path("logs"))
     args = parser.parse_args(argv or [])

@@ -18,7 +18,7 @@ several-fold). One warm-up step, then as many timed steps as fit in about ``SECO
 least ``MIN_STEPS``); fp32 and auto alternate per model so that a change in machine load hits both.
 The loss runs in fp32 in both, as in training.
 
-    python -m nucflow.bench training [--models unet,tiramisu] [--sizes demo,published] [--seconds 4]
+    nucflow bench training [--models unet,tiramisu] [--sizes demo,published] [--seconds 4]
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def compare(name: str, size: Size, auto: Precision, seconds: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m nucflow.bench training")
+    parser = argparse.ArgumentParser(prog="nucflow bench training")
     parser.add_argument("--models", default=",".join(MODEL_NAMES))
     parser.add_argument("--sizes", default="demo,half,published")
     parser.add_argument("--seconds", type=float, default=SECONDS_PER_CASE, help="timed seconds per case")

@@ -215,7 +215,7 @@ class ModelLabeller(StainLabeller):
     """
 
     def __init__(self, model_path: str | Path, device: str = "cpu"):
-        from nucflow.inference.export import load_model
+        from nucflow.inference.model_spec import load_model
         from nucflow.inference.predict import InferenceSettings
 
         self.model_path = Path(model_path)

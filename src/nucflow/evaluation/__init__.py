@@ -1,9 +1,9 @@
 """Evaluation: pure metric functions on label arrays, and the tables figures read.
 
-Layers (STYLE rule 9): per image (:mod:`.pixel`, :mod:`.overlap` + :mod:`.matching`,
-:mod:`.errors`, :mod:`.morphology`) -> per-image / per-object tables and the per-run summary
-(:mod:`.tables`) -> ``nucflow evaluate`` (:mod:`.cli`). Metric definitions are contracts
-(DESIGN §5) written out in each module's docstring.
+Layers: per image (:mod:`.pixel`, :mod:`.overlap` + :mod:`.matching`, :mod:`.errors`,
+:mod:`.morphology`) -> per-image / per-object tables and the per-run summary (:mod:`.tables`) ->
+one folder of predictions (:mod:`.folder`) -> ``nucflow evaluate`` (:mod:`.evaluate_cli`). Metric
+definitions are contracts, written out in each module's docstring.
 """
 
 from nucflow.evaluation.errors import ErrorCounts, ErrorThresholds, error_counts, error_curve, touching_pairs

@@ -1,7 +1,7 @@
 """Object error counts: merges, splits and missed nuclei (Ali et al. 2021), NuSeT's object metrics
 (Yang et al. 2020), and how the counts change with the pixel classification threshold.
 
-Definitions (DESIGN §5; thresholds are fields of :class:`ErrorThresholds`, all comparisons ``>=``
+Definitions (thresholds are fields of :class:`ErrorThresholds`, all comparisons ``>=``
 done exactly in integers):
 
 Ali et al.

@@ -1,6 +1,6 @@
 """Object matching: one-to-one assignment of predicted to true objects by IoU.
 
-Definitions (DESIGN §5; identical counts to ``stardist.matching.matching(..., criterion='iou')``):
+Definitions (identical counts to ``stardist.matching.matching(..., criterion='iou')``):
 
 * A pair is a *candidate* at threshold ``t`` when IoU >= t. IoU is compared exactly in integers
   (``t`` read as the decimal it prints, e.g. 0.55 = 11/20), so an IoU of exactly ``t`` on the pixel

@@ -1,6 +1,6 @@
 """The tables figures read: one row per image, one row per true object, one summary per run.
 
-Layering (STYLE rule 9): :func:`evaluate_image` turns one image's arrays into one row (a dict);
+Layering: :func:`evaluate_image` turns one image's arrays into one row (a dict);
 :func:`per_image_table` stacks rows; :func:`summary` reads only the per-image table, so a summary
 can always be recomputed from the CSV.
 

@@ -57,7 +57,7 @@ def pooled_tradeoff(per_image: list[pd.DataFrame]) -> pd.DataFrame:
 
 def run(args: argparse.Namespace) -> int:
     from nucflow.data.manifest import load_manifest
-    from nucflow.evaluation.cli import read_truth
+    from nucflow.evaluation.folder import read_truth
     from nucflow.postprocess import MultiscaleParams, multiscale_tradeoff
 
     settings = read_json(args.params)

@@ -23,15 +23,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from nucflow.data.manifest import load_manifest
-from nucflow.data.split import select
-from nucflow.data.tiles import read_tile_meta
 from nucflow.errors import NucflowError
-from nucflow.inference.export import parse_percentiles, recorded_input
+from nucflow.inference.model_spec import parse_percentiles
+from nucflow.inference.predict import InferenceSettings, pick_device
 from nucflow.inference.window import check_window
-from nucflow.inference.predict import InferenceSettings, load_run, pick_device, predict_field, predict_field_scales
-from nucflow.inference.images import read_field
-from nucflow.io import ensure_dir, read_json, write_json, write_tiff
+from nucflow.io import ensure_dir, read_json, write_json
 from nucflow.precision import resolve
 
 
@@ -41,13 +37,6 @@ def parse_eval_set(text: str) -> tuple[str, str, list[str] | None, list[str] | N
 
     eval_set = EvalSet.parse(text)
     return (eval_set.dataset, eval_set.split, list(eval_set.lines) or None, list(eval_set.exclude_lines) or None)
-
-
-def training_input(run, run_dir=None) -> dict:
-    """Tile size, normalisation and percentiles the run was trained with: as training recorded them
-    in the run folder (``train_done.json``), else from its training tile set."""
-    recorded = recorded_input(run_dir) if run_dir is not None else None
-    return recorded if recorded is not None else read_tile_meta(run.train_tiles[0])
 
 
 def add_arguments(parser) -> None:
@@ -171,7 +160,7 @@ def parse_planes(text: str | None) -> tuple[int, ...] | None:
 
 def run_files(args) -> int:
     """User mode: segment image files (see :mod:`nucflow.inference.files`)."""
-    from nucflow.inference.export import load_model
+    from nucflow.inference.model_spec import load_model
     from nucflow.inference.files import FilesRun, check_method, predict_files
     from nucflow.inference.provenance import model_identity
     from nucflow.postprocess import parse_param_strings
@@ -223,51 +212,23 @@ def run_files(args) -> int:
     return 1 if counts.get("error", 0) else 0
 
 
-def manifest_planes(manifest, image_id: str, modality: str) -> int | None:
-    """The manifest's plane count of an image's stack (1 for fluorescence; None when not given)."""
-    if modality == "fluorescence":
-        return 1
-    value = manifest.row(image_id).get("n_planes")
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return None
-
-
 def run_study(args) -> int:
     """Study mode: probability maps of manifest images (the workflow's predict rule)."""
+    from nucflow.data.manifest import load_manifest
+    from nucflow.data.split import select
+    from nucflow.inference.eval_set import predict_eval_set
+
     settings = settings_from(args)
-    device = settings.device
-    model, run_config = load_run(args.model, device)
-    trained = training_input(run_config, args.model)
-    if args.window:
-        check_window(run_config.model, args.window, trained["tile"])
-    window = args.window or trained["tile"]
     manifest = load_manifest(args.manifest, check_files=False)
     dataset, split, lines, excluded = parse_eval_set(args.eval_set)
     ids = select(read_json(args.splits), manifest.frame, dataset, split, lines=lines, exclude_lines=excluded)
-    out = ensure_dir(args.out)
-    start = time.perf_counter()
-    for image_id in ids:
-        path = manifest.file(image_id, run_config.modality)
-        if path is None:
-            raise NucflowError(f"{manifest.path}: image {image_id} has no {run_config.modality} image")
-        raw = read_field(path, manifest_planes(manifest, image_id, run_config.modality))
-        prob = predict_field(model, run_config, raw, settings, tile=window,
-                             normalisation=trained["normalisation"], percentiles=trained["percentiles"],
-                             name=str(path))
-        write_tiff(out / f"{image_id}_prob.tif", prob[0] if len(prob) == 1 else prob)
-        if args.scales:
-            scaled = predict_field_scales(model, run_config, raw, settings, args.scales, tile=window,
-                                          normalisation=trained["normalisation"],
-                                          percentiles=trained["percentiles"], name=str(path))
-            write_tiff(out / f"{image_id}_prob_scales.tif", scaled)
-    seconds = time.perf_counter() - start
-    (out / "ids.txt").write_text("".join(f"{i}\n" for i in ids))
-    write_json(out / "predict.json", {"run": str(args.model), "eval_set": args.eval_set, "images": len(ids),
-                                      "device": device, "precision": settings.precision,
-                                      "channels_last": settings.channels_last, "overlap": args.overlap,
-                                      "tta": args.tta, "scales": args.scales, "window": window,
-                                      "seconds": round(seconds, 3), **trained})
-    print(f"{out}: {len(ids)} probability maps in {seconds:.1f} s")
+    done = predict_eval_set(args.model, manifest, ids, args.out, settings, window=args.window, scales=args.scales)
+    trained = {key: value for key, value in done.items() if key not in ("images", "window", "seconds")}
+    write_json(ensure_dir(args.out) / "predict.json",
+               {"run": str(args.model), "eval_set": args.eval_set, "images": done["images"],
+                "device": settings.device, "precision": settings.precision,
+                "channels_last": settings.channels_last, "overlap": args.overlap,
+                "tta": args.tta, "scales": args.scales, "window": done["window"],
+                "seconds": done["seconds"], **trained})
+    print(f"{args.out}: {done['images']} probability maps in {done['seconds']:.1f} s")
     return 0

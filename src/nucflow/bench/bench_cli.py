@@ -1,19 +1,36 @@
-"""``python -m nucflow.bench [NAME ...] [--option ...]``: run all benchmarks, or those whose name
-contains NAME. Options (from the first argument starting with ``-``) go to every chosen benchmark
-whose ``main`` takes arguments, e.g. ``python -m nucflow.bench predict --device cuda``."""
+"""``nucflow bench [NAME ...] [--option ...]``: run all benchmarks, or those whose name contains
+NAME. Options (from the first argument starting with ``-``) go to every chosen benchmark whose
+``main`` takes arguments, e.g. ``nucflow bench predict --device cuda``."""
 
+from __future__ import annotations
+
+import argparse
 import importlib
 import inspect
-import sys
 import time
 
 from nucflow.bench import BENCHMARKS
+from nucflow.errors import NucflowError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    names = ", ".join(name.rsplit(".", 1)[1] for name in BENCHMARKS)
+    parser.add_argument("args", nargs=argparse.REMAINDER, metavar="[NAME ...] [--option ...]",
+                        help=f"benchmarks to run (all when none; a NAME matches every benchmark whose name "
+                             f"contains it: {names}), then options for them")
+
+
+def run(args: argparse.Namespace) -> int:
+    return main(list(args.args))
 
 
 def main(argv: list[str]) -> int:
     split = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
     names, options = argv[:split], argv[split:]
-    chosen = [b for b in BENCHMARKS if not names or any(a in b for a in names)]
+    chosen = [b for b in BENCHMARKS if not names or any(a in b.rsplit(".", 1)[1] for a in names)]
+    if not chosen:
+        known = ", ".join(b.rsplit(".", 1)[1] for b in BENCHMARKS)
+        raise NucflowError(f"no benchmark is named like {' or '.join(names)}; the benchmarks are {known}")
     failed = 0
     for name in chosen:
         try:
@@ -37,7 +54,3 @@ def main(argv: list[str]) -> int:
             print(f"!! {name} failed: {type(exc).__name__}: {exc}")
         print(f"   ({time.perf_counter() - start:.1f} s)", flush=True)
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
