@@ -42,4 +42,4 @@ include: "workflow/rules/figures.smk"
 rule all:
     default_target: True
     input:
-        all_targets(),
+        STUDY.all_targets(),

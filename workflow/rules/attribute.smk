@@ -41,7 +41,7 @@ rule label_noise:
     the ground truth; with the simulator's exact truth, checked against the true noise.
     """
     input:
-        probs=label_noise_inputs,
+        probs=lambda wc: STUDY.label_noise_inputs(wc.dataset, int(wc.seed)),
         manifest=MANIFEST,
     output:
         directory("results/attribution/model_comparison/label_noise/{dataset}-s{seed}"),
@@ -56,7 +56,7 @@ rule label_noise:
         mem_mb=4000,
         runtime=30,
     params:
-        names=lambda wc: " ".join(label_noise_models(wc)),
+        names=lambda wc: " ".join(STUDY.label_noise_models(wc.dataset, int(wc.seed))),
         first=lambda wc, input: input.probs[0],
     shell:
         "nucflow attribute label-noise --manifest {input.manifest} --pred-dirs {input.probs}"
@@ -67,8 +67,8 @@ rule attribution_tables:
     """One table per analysis for an arm, rows tagged with their runs (what the figures read)."""
     input:
         plan=ancient("results/plan.csv"),  # as in aggregate: the arm's own runs trigger reruns
-        runs=arm_attribution,
-        label_noise=arm_label_noise,
+        runs=lambda wc: STUDY.arm_attribution(wc.arm),
+        label_noise=lambda wc: STUDY.arm_label_noise(wc.arm),
     output:
         directory("results/attribution/{arm}/tables"),
     log:
@@ -82,7 +82,7 @@ rule attribution_tables:
         mem_mb=2000,
         runtime=10,
     params:
-        entries=lambda wc: " ".join("/".join(e) for e in arm_entries(wc.arm)),
+        entries=lambda wc: " ".join("/".join(e) for e in STUDY.arm_entries(wc.arm)),
     shell:
         "nucflow aggregate --plan {input.plan} --entries {params.entries} --attribution"
         " --label-noise {input.label_noise} --out-dir {output} > {log} 2>&1"
@@ -94,7 +94,7 @@ rule claims:
     (read by summary.md; the bootstrap uses the summary's resamples and seed, so the numbers match
     its sections)."""
     input:
-        claims_inputs(),
+        STUDY.claims_inputs(),
     output:
         "results/tables/claims.csv",
     log:

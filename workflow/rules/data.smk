@@ -12,7 +12,7 @@ rule config_snapshot:
     conda:
         "../../envs/analysis.yaml"
     params:
-        content=lambda wc: snapshot(*SNAPSHOTS[wc.section]),
+        content=lambda wc: snapshot(config, *SNAPSHOTS[wc.section]),
     shell:
         "printf '%s\n' {params.content} > {output} 2> {log}"
 
@@ -123,7 +123,7 @@ rule tiles:
         mem_mb=4000,
         runtime=30,
     params:
-        args=tiles_args,
+        args=lambda wc: STUDY.tiles_args(wc.modality, wc.planes, wc.selection),
     shell:
         "nucflow tiles --manifest {input.manifest} --splits {input.splits} --dataset {wildcards.dataset}"
         " {params.args} --out {output} > {log} 2>&1"

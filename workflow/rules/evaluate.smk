@@ -40,7 +40,7 @@ rule aggregate:
         # tables depend only on its own runs, whose metrics (and the entries param) trigger reruns.
         plan=ancient("results/plan.csv"),
         config=ancient("results/config/study.json"),
-        metrics=arm_metrics,
+        metrics=lambda wc: STUDY.arm_metrics(wc.arm),
     output:
         images="results/tables/{arm}/per_image.csv",
         objects="results/tables/{arm}/per_object.csv",
@@ -95,7 +95,7 @@ rule tradeoff_table:
     """The multi-scale trade-off of every run that uses the merge, in one table."""
     input:
         plan=ancient("results/plan.csv"),  # as in aggregate: the trade-off tables trigger reruns
-        tables=tradeoff_files(),
+        tables=STUDY.tradeoff_files(),
     output:
         "results/tables/extensions/multiscale_tradeoff.csv",
     log:
@@ -111,7 +111,7 @@ rule tradeoff_table:
 rule best_smoothing:
     """Each model's best label-smoothing factor, chosen on validation images (feeds data_size)."""
     input:
-        smoothing_metrics(),
+        STUDY.smoothing_metrics(),
     output:
         "results/tables/smoothing/best.json",
     log:
@@ -131,7 +131,7 @@ checkpoint focal_round:
     validation images joins the input; the next round's runs are known only after this.
     """
     input:
-        focal_round_metrics,
+        lambda wc: STUDY.focal_round_metrics(wc.group, int(wc.round)),
     output:
         directory("results/focal_planes/{group}/round{round}"),
     log:
@@ -149,7 +149,7 @@ checkpoint focal_round:
 rule focal_greedy:
     """The greedy order of focal planes: one row per round (chosen plane order and its score)."""
     input:
-        focal_round_dirs(),
+        STUDY.focal_round_dirs(),
     output:
         "results/tables/focal_planes/greedy.csv",
     log:
@@ -162,11 +162,11 @@ rule focal_greedy:
         "nucflow choose focal-greedy --rounds {input} --out {output} > {log} 2>&1"
 
 
-for _arm in ARM_NAMES:
+for _arm in STUDY.arm_names:
 
     rule:
         name:
             f"arm_{_arm}"
         input:
-            arm_targets(_arm),
+            STUDY.arm_targets(_arm),
         localrule: True

@@ -11,7 +11,7 @@ FIGURES_DRAWN = {
     name: entry
     for name, entry in FIGURE_CATALOG.items()
     if not entry.arms
-    or any(arm in config["arms"] and arm_targets(arm) for arm in entry.arms)
+    or any(arm in config["arms"] and STUDY.arm_targets(arm) for arm in entry.arms)
 }
 
 
@@ -41,7 +41,7 @@ rule compute_table:
     (from the benchmark files, the jobs' logs and the runs' log.csv); read by figure 14.
     """
     input:
-        figure_inputs(),
+        STUDY.figure_inputs(),
     output:
         jobs="results/tables/compute/jobs.csv",
         rules="results/tables/compute/rules.csv",
@@ -62,7 +62,7 @@ rule figures:
     fails, so a failed redraw does not cost the figures that were there (nucflow figures itself
     moves new figures in only when all were drawn)."""
     input:
-        figure_inputs(),
+        STUDY.figure_inputs(),
         compute="results/tables/compute/jobs.csv",
         overview=report(
             "results/data/overview.png",

@@ -23,8 +23,8 @@ rule predict:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     params:
-        eval_set=lambda wc: eval_set_arg(wc.eval_set),
-        inference=inference_args,
+        eval_set=lambda wc: EvalSet.parse(wc.eval_set).text,
+        inference=lambda wc: STUDY.inference_args(wc.run_id),
     shell:
         "nucflow predict --model results/runs/{wildcards.run_id} --manifest {input.manifest}"
         " --splits {input.splits} --eval-set {params.eval_set} {params.inference} --threads {threads}"
@@ -50,7 +50,7 @@ rule postprocess:
         mem_mb=2000,
         runtime=30,
     params:
-        extra=postprocess_params,
+        extra=lambda wc: STUDY.postprocess_params(wc.method),
         pattern=lambda wc: (
             "*_prob_scales.tif" if wc.method == "multiscale" else "*_prob.tif"
         ),

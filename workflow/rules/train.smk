@@ -23,7 +23,7 @@ rule run_config:
     """run.json of one run, from the plan; it changes only when that run's settings change (or the
     learning rate / smoothing factor it takes from a range test / the smoothing arm)."""
     input:
-        unpack(run_config_sources),
+        unpack(lambda wc: STUDY.run_config_sources(wc.run_id)),
     output:
         "results/plan/runs/{run_id}.json",
     log:
@@ -33,9 +33,11 @@ rule run_config:
         "../../envs/torch.yaml"
     params:
         content=lambda wc: shlex.quote(
-            json.dumps(run_config(config, get_run(wc.run_id)), sort_keys=True)
+            json.dumps(run_config(config, STUDY.get_run(wc.run_id)), sort_keys=True)
         ),
-        options=run_config_options,
+        options=lambda wc, input: STUDY.run_config_options(
+            {k: getattr(input, k) for k in input.keys()}
+        ),
     shell:
         "nucflow run-config --json {params.content} {params.options} --out {output} > {log} 2>&1"
 
@@ -47,7 +49,7 @@ rule train:
     starts afresh (--fresh-if-changed)."""
     input:
         run="results/plan/runs/{run_id}.json",
-        tiles=run_tiles,
+        tiles=lambda wc: STUDY.run_tiles(wc.run_id),
     output:
         model="results/runs/{run_id}/model.pt",
         done="results/runs/{run_id}/train_done.json",
@@ -75,8 +77,8 @@ rule finetune:
     """Fine-tune a transfer run from its source model's weights (resumable like train)."""
     input:
         run="results/plan/runs/{run_id}.json",
-        tiles=run_tiles,
-        init=init_model,
+        tiles=lambda wc: STUDY.run_tiles(wc.run_id),
+        init=lambda wc: STUDY.get_run(wc.run_id).init_from,
     output:
         model="results/runs/{run_id}/model.pt",
         done="results/runs/{run_id}/train_done.json",

@@ -1,0 +1,279 @@
+"""What the workflow builds for a config, and the options of the commands its rules call.
+
+The rule files only adapt wildcards to :class:`StudyTargets`: every file name a rule asks for, every
+target of an arm and every option string is computed here, in plain Python that the tests call
+without Snakemake. The one thing this module cannot know on its own is which focal planes earlier
+rounds of the greedy search chose (a Snakemake checkpoint decides that); it asks a callable,
+``focal_choice(group_key, round) -> plane order``, which the workflow backs with the checkpoint.
+
+Paths are relative to the working directory of the study, as in the rules.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+from nucflow.errors import NucflowError
+from nucflow.inference.window import FIXED_WINDOW
+from nucflow.study.layout import EvalSet, FocalGroup, TileSelection
+from nucflow.study.plan import (evaluation_methods, focal_candidates, focal_groups, focal_run_from_id,
+                                lr_find_keys, plan_runs)
+from nucflow.study.run import Run
+
+SIMULATED_ROOT = "resources/simulated"
+#: config sections (plus the seed) that each snapshot file holds; "study" is the whole config
+SNAPSHOTS = {"simulation": ("simulation",), "splits": ("splits",), "study": ()}
+#: arms whose runs get the per-run error attribution (the paper's analyses of the five models)
+ATTRIBUTED_ARMS = ("model_comparison",)
+#: arms whose tables the paper's claims are checked against (nucflow.attribution.claims)
+CLAIM_ARMS = ("model_comparison", "data_size", "focal_planes", "transfer")
+#: the cluster group of every job of one run (training, prediction, post-processing, evaluation,
+#: attribution): one submission per run. Fine-tuned runs have their own run id, so their own group.
+RUN_GROUP = "run-{run_id}"
+
+
+def snapshot(config: dict, *names: str) -> str:
+    """Config sections (plus the seed) as shell-quoted canonical JSON, or the whole config when no
+    section is named: the params of the step that writes them to a file, so editing a section
+    reruns exactly what depends on that file."""
+    content = {name: config[name] for name in names} if names else dict(config)
+    content.setdefault("seed", config["seed"])
+    return shlex.quote(json.dumps(content, sort_keys=True))
+
+
+def manifest_path(config: dict) -> str:
+    """The manifest the study reads: the simulated one, or the configured one."""
+    return f"{SIMULATED_ROOT}/manifest.csv" if config["data"]["source"] == "simulated" else config["data"]["manifest"]
+
+
+def simulated_datasets(config: dict) -> list[str]:
+    return sorted(config["simulation"]["datasets"]) if config["data"]["source"] == "simulated" else []
+
+
+def metrics_path(run_id: str, eval_set: str, method: str, name: str = "per_image.csv") -> str:
+    return f"results/runs/{run_id}/metrics/{eval_set}/{method}/{name}"
+
+
+def entries_of(paths) -> str:
+    """``run/eval_set/method`` of metrics files ``results/runs/<run>/metrics/<eval_set>/<method>/x``,
+    space-separated (the ``--entries`` of ``nucflow aggregate``)."""
+    return " ".join("/".join(Path(p).parts[2:3] + Path(p).parts[4:6]) for p in paths)
+
+
+def param_options(params: dict) -> str:
+    """``--param key=value`` options (lists as comma-separated values)."""
+    return " ".join(f"--param {k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+                    for k, v in params.items())
+
+
+class StudyTargets:
+    """The workflow's view of one validated config.
+
+    Args:
+        config: the validated config.
+        focal_choice: ``(group_key, round) -> plane order`` chosen after that round of the greedy
+            focal-plane search; needed only for the focal-plane arm's later rounds.
+    """
+
+    def __init__(self, config: dict, focal_choice: Callable[[str, int], tuple[int, ...]] | None = None):
+        self.config = config
+        self.runs: dict[str, Run] = {run.run_id: run for run in plan_runs(config)}
+        self.method = config["postprocess"]["method"]
+        self.arm_names = list(config["arms"])
+        self.arms_on = [name for name in self.arm_names
+                        if config["arms"][name]["enabled"] and any(r.arm == name for r in self.runs.values())]
+        self.lr_find = lr_find_keys(config)
+        self._focal_choice = focal_choice
+
+    # ---- runs ------------------------------------------------------------------------------------
+    def get_run(self, run_id: str) -> Run:
+        """The plan's run, or a focal-plane run of a later round (decided by a checkpoint)."""
+        run = self.runs.get(run_id) or focal_run_from_id(self.config, run_id)
+        if run is None:
+            raise NucflowError(f"run {run_id!r} is not in the plan (see results/plan.csv)")
+        return run
+
+    def run_tiles(self, run_id: str) -> list[str]:
+        """The tile sets a run trains and validates on."""
+        run = self.get_run(run_id)
+        return [*run.train_tiles, run.tiles(run.val_selection)]
+
+    def run_config_sources(self, run_id: str) -> dict[str, str]:
+        """Results a run's settings come from: the range test's rate, the smoothing arm's best factor."""
+        run = self.get_run(run_id)
+        sources = {}
+        if run.lr_source == "lr_find":
+            sources["lr"] = f"results/lr_find/{run.model}-{run.modality}/lr.json"
+        if run.smoothing_from:
+            sources["smoothing"] = "results/tables/smoothing/best.json"
+        return sources
+
+    @staticmethod
+    def run_config_options(sources: dict[str, str]) -> str:
+        """``nucflow run-config`` options that read the sources of :meth:`run_config_sources`."""
+        options = []
+        if "lr" in sources:
+            options.append(f"--lr-from {sources['lr']}")
+        if "smoothing" in sources:
+            options.append(f"--smoothing-from {sources['smoothing']}")
+        return " ".join(options)
+
+    def run_entries(self, run: Run, select: bool = False) -> list[tuple[str, str, str]]:
+        """(run_id, eval_set_key, method) of a run's reported evaluations, or (``select``) of the
+        validation evaluations used to choose between runs. A run that reuses an identical earlier
+        run (``same_as``) is read from that run's folder."""
+        if select:
+            return [(run.source_id, EvalSet.parse(e).key, self.method) for e in run.select_sets]
+        return [(run.source_id, EvalSet.parse(e).key, m) for e in run.eval_sets for m in run.methods]
+
+    # ---- focal planes: a greedy search over rounds, each decided by a checkpoint -------------------
+    def focal_search(self, model: str, seed: int, last_round: int | None = None) -> tuple[list[Run], tuple[int, ...]]:
+        """(runs of rounds 1..last_round, plane order chosen after last_round)."""
+        rounds = self.config["arms"]["focal_planes"]["rounds"] if last_round is None else last_round
+        chosen, runs = (), []
+        for k in range(1, rounds + 1):
+            runs += focal_candidates(self.config, model, seed, chosen)
+            if self._focal_choice is None:
+                raise NucflowError("the focal-plane search needs the choices of its earlier rounds")
+            chosen = tuple(self._focal_choice(FocalGroup(model, seed).key, k))
+        return runs, chosen
+
+    def focal_round_metrics(self, group_key: str, round_: int) -> list[str]:
+        """Validation summaries of one round's candidates."""
+        group = FocalGroup.parse(group_key)
+        _, chosen = self.focal_search(group.model, group.seed, round_ - 1)
+        runs = focal_candidates(self.config, group.model, group.seed, chosen)
+        return [metrics_path(*e, "summary.json") for r in runs for e in self.run_entries(r, select=True)]
+
+    def focal_round_dirs(self) -> list[str]:
+        rounds = self.config["arms"]["focal_planes"]["rounds"]
+        return [f"results/focal_planes/{FocalGroup(m, s).key}/round{k}"
+                for m, s in focal_groups(self.config) for k in range(1, rounds + 1)]
+
+    # ---- arms --------------------------------------------------------------------------------------
+    def arm_runs(self, arm: str) -> list[Run]:
+        """Every run of an arm (for focal_planes: of every round, through the choices)."""
+        if arm == "focal_planes":
+            return [r for model, seed in focal_groups(self.config) for r in self.focal_search(model, seed)[0]]
+        return [r for r in self.runs.values() if r.arm == arm]
+
+    def arm_entries(self, arm: str) -> list[tuple[str, str, str]]:
+        return [e for r in self.arm_runs(arm) for e in self.run_entries(r)]
+
+    def arm_metrics(self, arm: str) -> list[str]:
+        return [metrics_path(*e) for e in self.arm_entries(arm)]
+
+    def arm_attribution(self, arm: str) -> list[str]:
+        return [f"results/runs/{r}/attribution/{e}/{m}/tables" for r, e, m in self.arm_entries(arm)]
+
+    def smoothing_metrics(self) -> list[str]:
+        runs = [r for r in self.runs.values() if r.arm == "smoothing"]
+        return [metrics_path(*e, "summary.json") for r in runs for e in self.run_entries(r, select=True)]
+
+    def tradeoff_files(self) -> list[str]:
+        """Trade-off tables of the runs whose maps go through the multi-scale merge."""
+        return [f"results/runs/{r}/metrics/{e}/multiscale/tradeoff.csv"
+                for r, e, m in self.arm_entries("extensions") if m == "multiscale"]
+
+    def arm_targets(self, arm: str) -> list[str]:
+        """What ``snakemake arm_<name>`` builds."""
+        if arm == "lr_range":
+            return ([f"results/lr_find/{m}-{mod}/lr.json" for m, mod in self.lr_find]
+                    if self.config["arms"]["lr_range"]["enabled"] else [])
+        if arm not in self.arms_on:
+            return []
+        targets = [f"results/tables/{arm}/per_image.csv"]
+        if arm in ATTRIBUTED_ARMS:
+            targets.append(f"results/attribution/{arm}/tables")
+        if arm == "smoothing":
+            targets.append("results/tables/smoothing/best.json")
+        if arm == "focal_planes":
+            targets.append("results/tables/focal_planes/greedy.csv")
+        if arm == "extensions" and self.tradeoff_files():
+            targets.append("results/tables/extensions/multiscale_tradeoff.csv")
+        return targets
+
+    def all_targets(self) -> list[str]:
+        """What ``snakemake`` builds by default: data, plan, every enabled arm, figures and summary."""
+        targets = ["results/data/overview.png", "results/data/splits.json", "results/plan.csv"]
+        for arm in self.arm_names:
+            targets += self.arm_targets(arm)
+        return targets + ["results/summary.md"]
+
+    # ---- label noise, claims, figures ----------------------------------------------------------------
+    def label_noise_groups(self) -> dict[tuple[str, int], dict[str, str]]:
+        """(dataset, seed) -> {model: run_id} of fluorescence model-comparison runs; only groups
+        with at least five models can carry the paper's 4-of-5 estimate."""
+        groups: dict[tuple[str, int], dict[str, str]] = {}
+        for run in self.runs.values():
+            if run.arm == "model_comparison" and run.modality == "fluorescence":
+                groups.setdefault((run.dataset, run.seed), {})[run.model] = run.run_id
+        return {key: models for key, models in groups.items() if len(models) >= 5}
+
+    def label_noise_models(self, dataset: str, seed: int) -> list[str]:
+        return sorted(self.label_noise_groups()[(dataset, seed)])
+
+    def label_noise_inputs(self, dataset: str, seed: int) -> list[str]:
+        models = self.label_noise_groups()[(dataset, seed)]
+        return [f"results/runs/{models[m]}/prob/{dataset}-test" for m in sorted(models)]
+
+    def arm_label_noise(self, arm: str) -> list[str]:
+        if arm != "model_comparison":
+            return []
+        return [f"results/attribution/model_comparison/label_noise/{d}-s{s}" for d, s in sorted(self.label_noise_groups())]
+
+    def claims_inputs(self) -> list[str]:
+        """The result tables of the claim arms that are on (an arm that is off leaves its claims
+        "not run"); attribution folders are not read."""
+        return [t for arm in CLAIM_ARMS for t in self.arm_targets(arm) if t.startswith("results/tables/")]
+
+    def figure_inputs(self) -> list[str]:
+        """The tables the figures read; figures of arms that are off are skipped by ``nucflow figures``."""
+        inputs = ["results/models.csv", "results/plan.csv", "results/config/study.json"]
+        for arm in self.arm_names:
+            inputs += self.arm_targets(arm)
+        if self.claims_inputs():
+            inputs.append("results/tables/claims.csv")
+        return inputs
+
+    # ---- command options ------------------------------------------------------------------------------
+    def tiles_args(self, modality: str, planes: str, selection: str) -> str:
+        """``nucflow tiles`` options of the ``{modality}-{planes}/{selection}`` wildcards."""
+        chosen = TileSelection.parse(selection)
+        # --modality stays second, so the command (a rerun trigger) is the one it always was
+        split, *subset = chosen.tiles_options()
+        args = [split, f"--modality {modality}", *subset]
+        norm = self.config["normalisation"]
+        method = "foreground" if chosen.foreground else norm["method"]
+        if planes != "none":
+            args.append(f"--planes {planes.replace('.', ',')}")
+        tiles = self.config["tiles"]
+        args += [f"--size {tiles['size']}", f"--overlap {tiles['overlap']}", f"--normalisation {method}",
+                 "--percentiles {} {}".format(*norm["percentiles"])]
+        return " ".join(args)
+
+    def inference_args(self, run_id: str) -> str:
+        """``nucflow predict`` options of a run (study mode)."""
+        settings = self.config["inference"]
+        tta = " --tta" if settings["tta"] else ""
+        args = (f"--overlap {settings['overlap']} --batch-size {settings['batch_size']} "
+                f"--precision {settings['precision']}{tta}")
+        if settings["window"] and self.get_run(run_id).model not in FIXED_WINDOW:
+            args += f" --window {settings['window']}"
+        if "multiscale" in evaluation_methods(list(self.runs.values()), run_id):
+            args += " --scales " + " ".join(map(str, self.config["arms"]["extensions"]["scales"]))
+        return args
+
+    def postprocess_params(self, method: str) -> str:
+        """``--param`` options of a method: postprocess.params for the configured method, the
+        extensions arm's overrides for multiscale."""
+        if method == self.method:
+            params = self.config["postprocess"]["params"]
+        elif method == "multiscale":
+            params = self.config["arms"]["extensions"]["multiscale"]
+        else:
+            params = {}
+        return param_options(params)
