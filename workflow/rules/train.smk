@@ -73,33 +73,19 @@ rule train:
         "nucflow train --run {input.run} --fresh-if-changed --threads {threads} > {log} 2>&1"
 
 
-rule finetune:
-    """Fine-tune a transfer run from its source model's weights (resumable like train)."""
+use rule train as finetune with:
+    """Fine-tune a transfer run from its source model's weights: the train rule with the source
+    model as one more input, and its own log and benchmark (resumable like train)."""
     input:
         run="results/plan/runs/{run_id}.json",
         tiles=lambda wc: STUDY.run_tiles(wc.run_id),
         init=lambda wc: STUDY.get_run(wc.run_id).init_from,
-    output:
-        model="results/runs/{run_id}/model.pt",
-        done="results/runs/{run_id}/train_done.json",
     log:
         "logs/finetune/{run_id}.log",
     benchmark:
         "results/benchmarks/finetune/{run_id}.tsv"
     wildcard_constraints:
         run_id=FINETUNE_RUN_ID_PATTERN,
-    retries: 1
-    group:
-        RUN_GROUP
-    conda:
-        "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        gpu=GPUS,
-        mem_mb=lambda wc, attempt: config["training"]["mem_mb"] * attempt,
-        runtime=lambda wc, attempt: config["training"]["runtime_min"] * attempt,
-    shell:
-        "nucflow train --run {input.run} --fresh-if-changed --threads {threads} > {log} 2>&1"
 
 
 rule lr_find_config:
