@@ -179,6 +179,27 @@ def test_lr_find_keys_cover_the_arm_and_runs_that_use_a_range_test():
     assert lr_find_keys(config) == [("ppunet", "fluorescence")]
 
 
+def test_one_model_can_take_its_rate_from_the_range_test():
+    """models.<m>.lr_from overrides training.lr_from for that model only; its range tests join the
+    plan and its run.json reads the rate from them."""
+    from nucflow.study.plan import lr_find_keys
+    from nucflow.study.targets import StudyTargets
+
+    config = validate_config({"models": {"ppunet": {"batch_size": 4, "lr_from": "lr_find"}},
+                              "arms": {"model_comparison": {"datasets": ["seven_lines"], "seeds": [0]},
+                                       "lr_range": {"enabled": False}}})
+    sources = {r.model: r.lr_source for r in plan_runs(config)}
+    assert sources == {"unet": "fixed", "unetpp": "fixed", "deeplabv3plus": "fixed", "tiramisu": "fixed",
+                       "ppunet": "lr_find"}
+    assert lr_find_keys(config) == [("ppunet", "fluorescence"), ("ppunet", "brightfield")]
+    study = StudyTargets(config)
+    assert study.run_config_sources("model_comparison-ppunet-bf-seven_lines-s0") == {
+        "lr": "results/lr_find/ppunet-brightfield/lr.json"}
+    assert study.run_config_sources("model_comparison-unet-bf-seven_lines-s0") == {}
+    with pytest.raises(NucflowError, match="lr_from"):
+        validate_config({"models": {"ppunet": {"lr_from": "guess"}}})
+
+
 def test_identical_runs_are_trained_once():
     """The ablation's plain variants and the extensions baseline train exactly a model-comparison
     run: they reuse it instead of training it again, and the reused run predicts for every method."""

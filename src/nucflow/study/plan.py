@@ -30,11 +30,14 @@ def _seeds(config: dict, arm: dict) -> list[int]:
     return list(arm.get("seeds") or config["seeds"])
 
 
-def _model_settings(config: dict, model: str) -> tuple[float, int, dict]:
+def _model_settings(config: dict, model: str) -> tuple[float, int, dict, str]:
+    """(width, batch size, architecture options, where the learning rate comes from) of a model:
+    its ``models`` entry, else the training defaults."""
     settings = config["models"].get(model, {})
     width = float(settings.get("width", config["training"]["width"]))
     batch = int(settings.get("batch_size", PUBLISHED_BATCH_SIZE[model]))
-    return width, batch, dict(settings.get("options", {}))
+    lr_from = settings.get("lr_from", config["training"]["lr_from"])
+    return width, batch, dict(settings.get("options", {})), lr_from
 
 
 def _planes(modality: str, planes) -> tuple[int, ...]:
@@ -44,10 +47,10 @@ def _planes(modality: str, planes) -> tuple[int, ...]:
 def _base(config: dict, arm: str, model: str, dataset: str, modality: str, planes, seed: int, run_id: str,
           **fields) -> Run:
     """A run with the model's configured width, batch size and options; ``fields`` override."""
-    width, batch, options = _model_settings(config, model)
+    width, batch, options, lr_from = _model_settings(config, model)
     settings = dict(run_id=run_id, arm=arm, dataset=dataset, modality=modality, planes=_planes(modality, planes),
                     model=model, width=width, batch_size=batch, model_options=options, seed=seed,
-                    lr_source=config["training"]["lr_from"], methods=(config["postprocess"]["method"],))
+                    lr_source=lr_from, methods=(config["postprocess"]["method"],))
     settings.update(fields)
     if "eval_sets" in settings and "eval_roles" not in settings:
         settings["eval_roles"] = ("",) * len(settings["eval_sets"])
@@ -280,8 +283,7 @@ def lr_find_keys(config: dict) -> list[tuple[str, str]]:
     arm = config["arms"]["lr_range"]
     if arm["enabled"]:
         keys += [(m, mod) for m in arm["models"] for mod in arm["modalities"]]
-    if config["training"]["lr_from"] == "lr_find":
-        keys += [(r.model, r.modality) for r in plan_runs(config) if r.lr_source == "lr_find"]
+    keys += [(r.model, r.modality) for r in plan_runs(config) if r.lr_source == "lr_find"]
     return list(dict.fromkeys(keys))
 
 
