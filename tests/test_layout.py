@@ -86,3 +86,12 @@ def test_workflow_patterns_match_what_the_layout_writes():
     assert re.fullmatch(layout.TRAIN_RUN_ID_PATTERN, train) and not re.fullmatch(layout.TRAIN_RUN_ID_PATTERN, finetune)
     assert re.fullmatch(layout.FINETUNE_RUN_ID_PATTERN, finetune) and not re.fullmatch(layout.FINETUNE_RUN_ID_PATTERN, train)
     assert re.fullmatch(layout.FOCAL_GROUP_PATTERN, layout.FocalGroup("unetpp", 3).key)
+
+
+def test_focal_round_folders():
+    from nucflow.study.layout import FocalGroup
+
+    assert FocalGroup("unet", 1).round_dir(3) == "results/focal_planes/unet-s1/round3"
+    assert FocalGroup.round_of("results/focal_planes/unet-s1/round3") == 3
+    with pytest.raises(NucflowError, match=r"^results/x/round: expected a round<k> folder$"):
+        FocalGroup.round_of("results/x/round")

@@ -7,11 +7,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from nucflow.errors import NucflowError
 from nucflow.io import read_json, write_csv, write_json
+from nucflow.study.layout import FocalGroup
 
 
 def add_arguments(parser) -> None:
@@ -50,8 +49,7 @@ def run(args) -> int:
         for folder in args.rounds:
             path = folder / "choice.json"
             choices.append(read_json(path))
-            if not re.fullmatch(r"round\d+", folder.name):
-                raise NucflowError(f"{folder}: expected a round<k> folder")
+            FocalGroup.round_of(folder)
         table = choose.focal_greedy(choices)
         write_csv(args.out, table)
         print(table.to_string(index=False))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from nucflow.errors import NucflowError
 
@@ -137,6 +138,7 @@ class EvalSet:
 
 _FOCAL_RUN = re.compile(r"^focal_planes-(?P<model>[a-z0-9]+)-(?P<dataset>[A-Za-z0-9_]+)-r(?P<round>\d+)"
                         r"-p(?P<order>\d+(?:\.\d+)*)-s(?P<seed>\d+)$")
+_ROUND = re.compile(r"^round(?P<round>\d+)$")
 _FOCAL_GROUP = re.compile(r"^(?P<model>[a-z0-9]+)-s(?P<seed>\d+)$")
 
 
@@ -191,3 +193,15 @@ class FocalGroup:
         if match is None:
             raise NucflowError(f"focal-plane group {key!r}: expected <model>-s<seed>")
         return cls(match["model"], int(match["seed"]))
+
+    def round_dir(self, round_: int) -> str:
+        """The folder of one round's choice (``choice.json``)."""
+        return f"results/focal_planes/{self.key}/round{round_}"
+
+    @staticmethod
+    def round_of(folder: str | Path) -> int:
+        """The round of a ``round<k>`` folder; anything else is a one-line error."""
+        match = _ROUND.match(Path(folder).name)
+        if match is None:
+            raise NucflowError(f"{folder}: expected a round<k> folder")
+        return int(match["round"])

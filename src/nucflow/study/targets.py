@@ -150,8 +150,7 @@ class StudyTargets:
 
     def focal_round_dirs(self) -> list[str]:
         rounds = self.config["arms"]["focal_planes"]["rounds"]
-        return [f"results/focal_planes/{FocalGroup(m, s).key}/round{k}"
-                for m, s in focal_groups(self.config) for k in range(1, rounds + 1)]
+        return [FocalGroup(m, s).round_dir(k) for m, s in focal_groups(self.config) for k in range(1, rounds + 1)]
 
     # ---- arms --------------------------------------------------------------------------------------
     def arm_runs(self, arm: str) -> list[Run]:
