@@ -140,7 +140,7 @@ def make_results(root: Path, *, models=MODELS, seeds=(0, 1), datasets=("seven_li
 
 # --------------------------------------------------------------------------------------------- tests
 
-from nucflow.figures import cli as figures_cli  # noqa: E402
+from nucflow.figures import figures_cli  # noqa: E402
 from nucflow.figures.inputs import read_benchmarks  # noqa: E402
 from nucflow.figures.lr_range import fig_lr_range  # noqa: E402
 from nucflow.figures.model_comparison import fig_model_comparison  # noqa: E402
