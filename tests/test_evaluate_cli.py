@@ -155,3 +155,12 @@ def test_summary_names_degenerate_runs():
     assert verdicts["nothing"] == ("all-background", 0.0)
     assert verdicts["everything"][0] == "all-foreground"
     assert verdicts["everything"][1] == pytest.approx(truth.size / np.count_nonzero(truth))
+
+
+def test_summary_names_the_manifest_as_given(study, monkeypatch):
+    """Regression: the summary (and so every arm's per_run.csv) held the manifest's absolute path,
+    so the same study run in two folders gave tables that differed in that column."""
+    monkeypatch.chdir(study)
+    assert main(["evaluate", "--manifest", "manifest.csv", "--pred-dir", "preds", "--ids", "a",
+                 "--out-images", "out/i.csv", "--out-objects", "out/o.csv", "--out-summary", "out/s.json"]) == 0
+    assert json.loads((study / "out" / "s.json").read_text())["manifest"] == "manifest.csv"

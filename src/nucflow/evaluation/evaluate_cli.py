@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_folder(manifest, ids, args.pred_dir, truth=args.truth, pred_suffix=args.pred_suffix,
                              prob_dir=args.prob_dir, prob_suffix=args.prob_suffix,
                              pixel_threshold=args.pixel_threshold, exclude_artifacts=args.exclude_artifacts,
-                             run_id=args.run_id, pred_objects=args.out_pred_objects is not None)
+                             run_id=args.run_id, pred_objects=args.out_pred_objects is not None,
+                             manifest_label=str(args.manifest))
     write_csv(args.out_images, result.per_image)
     write_csv(args.out_objects, result.per_object)
     if args.out_pred_objects:

@@ -100,13 +100,15 @@ def evaluate_folder(manifest, ids: list[str], pred_dir: Path, *, truth: str = "l
                     pred_suffix: str = "_labels.tif", prob_dir: Path | None = None,
                     prob_suffix: str = "_prob.tif", pixel_threshold: float = 0.5,
                     exclude_artifacts: bool = False, run_id: str | None = None,
-                    pred_objects: bool = False) -> FolderEvaluation:
+                    pred_objects: bool = False, manifest_label: str | None = None) -> FolderEvaluation:
     """Score the predictions in ``pred_dir`` for the images ``ids`` of ``manifest`` (a loaded
     :class:`~nucflow.data.manifest.Manifest`).
 
     A missing prediction, a missing probability map when ``prob_dir`` is given, and any shape
     mismatch with the truth are one-line errors naming the file. ``exclude_artifacts`` counts pixel
-    metrics only outside the manifest's artifact masks.
+    metrics only outside the manifest's artifact masks. ``manifest_label`` is how the summary names
+    the manifest (default: its resolved path); the command passes the path as given, so a study's
+    tables do not depend on the folder it ran in.
     """
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
@@ -147,7 +149,8 @@ def evaluate_folder(manifest, ids: list[str], pred_dir: Path, *, truth: str = "l
 
     per_image = per_image_table(image_rows)
     run_summary = summary(per_image, {"run_id": run_id, "truth": truth,
-                                      "pred_dir": str(pred_dir), "manifest": str(manifest.path)})
+                                      "pred_dir": str(pred_dir),
+                                      "manifest": manifest_label or str(manifest.path)})
     return FolderEvaluation(per_image=per_image, per_object=pd.concat(object_tables, ignore_index=True),
                             pred_objects=pd.concat(pred_tables, ignore_index=True) if pred_objects else None,
                             summary=_json_safe(run_summary))
