@@ -47,3 +47,10 @@ def test_writers_refuse_a_file_in_the_way_with_one_line(tmp_path):
         write_json(tmp_path / "folder", {})
     assert str(info.value) == f"{tmp_path / 'folder'}: is a folder; cannot write a file in its place"
     assert ensure_dir(tmp_path / "new" / "one").is_dir()
+
+
+def test_file_sha256_is_the_standard_digest(tmp_path):
+    from nucflow.io import file_sha256
+
+    (tmp_path / "abc").write_bytes(b"abc")
+    assert file_sha256(tmp_path / "abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

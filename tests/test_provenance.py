@@ -12,7 +12,8 @@ from test_predict_files import Threshold, disks_image, make_run, toy_run, toy_sp
 from nucflow.cli import main
 from nucflow.inference.files import FilesRun, predict_files
 from nucflow.inference.predict import InferenceSettings
-from nucflow.inference.provenance import TAG, file_sha256, model_identity, provenance_key
+from nucflow.inference.provenance import TAG, model_identity, provenance_key
+from nucflow.io import file_sha256
 
 
 def recorded(path) -> dict:

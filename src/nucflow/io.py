@@ -10,6 +10,7 @@ process are removed, so a write in progress in this process is never touched.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -221,6 +222,12 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise NucflowError(f"{path}: invalid JSON ({exc})") from None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file's bytes: the one checksum of inputs, weights and exported files."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def write_csv(path: str | os.PathLike, frame) -> Path:

@@ -7,25 +7,17 @@ pair of test tensors. bioimage.io preprocessing can express percentile normalisa
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from nucflow.inference.model_spec import SIDECAR, WEIGHTS, ModelSpec
+from nucflow.io import file_sha256
 
 BIOIMAGEIO = "bioimageio.yaml"
 PAPER = ("Ali MAS, Misko O, Salumaa SO, et al. Evaluating very deep convolutional neural networks for "
          "nucleus segmentation from brightfield cell microscopy images. SLAS Discovery 26(9), 2021.")
 PAPER_DOI = "10.1177/24725552211023214"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_bioimageio(network, spec: ModelSpec, out: Path, *, author: str, timestamp: str) -> str:
@@ -68,7 +60,7 @@ def write_bioimageio(network, spec: ModelSpec, out: Path, *, author: str, timest
             "axes": [{"type": "batch"}, {"type": "channel", "channel_names": channel_names},
                      {"type": "space", "id": "y", "size": spec.tile},
                      {"type": "space", "id": "x", "size": spec.tile}],
-            "test_tensor": {"source": "test_input.npy", "sha256": sha256(out / "test_input.npy")},
+            "test_tensor": {"source": "test_input.npy", "sha256": file_sha256(out / "test_input.npy")},
             "preprocessing": [
                 {"id": "ensure_dtype", "kwargs": {"dtype": "float32"}},
                 {"id": "scale_range", "kwargs": {"axes": ["y", "x"], "min_percentile": spec.percentiles[0],
@@ -80,12 +72,12 @@ def write_bioimageio(network, spec: ModelSpec, out: Path, *, author: str, timest
             "axes": [{"type": "batch"}, {"type": "channel", "channel_names": output_names},
                      {"type": "space", "id": "y", "size": {"tensor_id": "raw", "axis_id": "y"}},
                      {"type": "space", "id": "x", "size": {"tensor_id": "raw", "axis_id": "x"}}],
-            "test_tensor": {"source": "test_output.npy", "sha256": sha256(out / "test_output.npy")},
+            "test_tensor": {"source": "test_output.npy", "sha256": file_sha256(out / "test_output.npy")},
             "data": {"range": [0.0, 1.0]},
             "postprocessing": [{"id": "sigmoid"} if spec.out_channels == 1
                                else {"id": "softmax", "kwargs": {"axis": "channel"}}],
         }],
-        "weights": {"torchscript": {"source": WEIGHTS, "sha256": sha256(out / WEIGHTS),
+        "weights": {"torchscript": {"source": WEIGHTS, "sha256": file_sha256(out / WEIGHTS),
                                     "pytorch_version": torch.__version__.split("+")[0]}},
         "config": {"nucflow": {"sidecar": SIDECAR, "tile": spec.tile, "method": spec.method,
                                "pixel_size_um": spec.pixel_size_um}},

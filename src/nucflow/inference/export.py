@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nucflow import __version__
-from nucflow.inference.bioimageio import sha256, write_bioimageio
+from nucflow.inference.bioimageio import write_bioimageio
 from nucflow.inference.model_spec import SIDECAR, WEIGHTS, ModelSpec, spec_from_run
-from nucflow.io import ensure_dir, write_json
+from nucflow.io import ensure_dir, file_sha256, write_json
 
 SIDECAR_FORMAT = 1
 
@@ -63,7 +63,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, author: str = "nucflow",
     tmp.replace(weights)
     sidecar = {
         "format": "nucflow-model", "format_version": SIDECAR_FORMAT, **spec.to_dict(),
-        "threshold": spec.threshold, "weights": WEIGHTS, "weights_sha256": sha256(weights),
+        "threshold": spec.threshold, "weights": WEIGHTS, "weights_sha256": file_sha256(weights),
         "input": f"(N, {spec.in_channels}, {spec.tile}, {spec.tile}) float32, normalised as recorded",
         "output": f"(N, {spec.out_channels}, {spec.tile}, {spec.tile}) logits; "
                   + ("sigmoid gives the foreground probability" if spec.out_channels == 1

@@ -43,9 +43,9 @@ from nucflow.evaluation.morphology import object_morphology, unit_suffixes
 from nucflow.inference.images import expand_inputs, output_stem, read_field, read_pixel_size_um
 from nucflow.inference.outlines import geojson_features, write_geojson
 from nucflow.inference.predict import InferenceSettings, predict_field_rescaled, select_input
-from nucflow.inference.provenance import check_same_model, description, file_sha256, provenance_key, recorded_key
+from nucflow.inference.provenance import check_same_model, description, provenance_key, recorded_key
 from nucflow.inference.sliding import window_starts
-from nucflow.io import ensure_dir, write_csv, write_tiff
+from nucflow.io import ensure_dir, file_sha256, write_csv, write_tiff
 from nucflow.postprocess import POSTPROCESSORS, postprocess
 
 OUTPUTS = ("_prob.tif", "_labels.tif", "_objects.csv", "_objects.geojson")

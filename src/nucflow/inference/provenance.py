@@ -18,19 +18,10 @@ import json
 from pathlib import Path
 
 from nucflow.errors import NucflowError
-from nucflow.io import read_json
+from nucflow.io import file_sha256, read_json
 
 #: the key of the JSON object written into the TIFF description
 TAG = "nucflow_provenance"
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def weights_file(model: str | Path) -> Path | None:

@@ -14,13 +14,12 @@ Starting afresh never deletes: the earlier run's ``run.json``, ``inputs.json``, 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nucflow.io import read_json, write_json
+from nucflow.io import file_sha256, read_json, write_json
 from nucflow.training.config import RUNTIME_FIELDS, RunConfig
 
 #: What training writes in a run folder (moved aside together by :func:`set_aside`).
@@ -51,12 +50,6 @@ class RunPaths:
     def done_json(self) -> Path: return self.out_dir / "train_done.json"
     @property
     def previous(self) -> Path: return self.out_dir / "previous"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def input_files(config: RunConfig) -> list[str]:
