@@ -287,7 +287,7 @@ def test_output_name():
 
 
 def test_multiscale_tradeoff_trades_precision_for_recall():
-    from nucflow.postprocess import multiscale_tradeoff
+    from nucflow.evaluation.tradeoff import multiscale_tradeoff
 
     big, apart, spurious = disk(15, 15, 8), disk(40, 48, 6), disk(40, 15, 6)
     truth = np.zeros(SHAPE, np.int32)
@@ -317,7 +317,7 @@ def test_multiscale_tradeoff_counts_objects_not_the_largest_id():
     """Regression: ids of candidates removed as too small were still given new ids, so levels had
     gaps and n_objects (the largest id) overcounted (the smoke study reported 19 objects where
     matching saw 6)."""
-    from nucflow.postprocess import multiscale_tradeoff
+    from nucflow.evaluation.tradeoff import multiscale_tradeoff
 
     probs = np.zeros((2, 20, 40))
     probs[:, 1:3, 1:3] = 0.9          # 4 px: below min_size, but labelled first

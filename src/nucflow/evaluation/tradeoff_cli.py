@@ -5,7 +5,7 @@
 
 For every image it reads ``<prob-dir>/<image_id>_prob_scales.tif`` (one probability map per
 inference scale), merges down through the confidence levels of the method's parameters
-(:func:`nucflow.postprocess.multiscale_tradeoff`) and pools the object counts over the images:
+(:func:`nucflow.evaluation.tradeoff.multiscale_tradeoff`) and pools the object counts over the images:
 one row per level, ``threshold, n_objects, tp, fp, fn, precision, recall, f1`` (one-to-one
 matching at IoU >= 0.5) and the pooled pixel ``pixel_f1``.
 """
@@ -58,7 +58,8 @@ def pooled_tradeoff(per_image: list[pd.DataFrame]) -> pd.DataFrame:
 def run(args: argparse.Namespace) -> int:
     from nucflow.data.manifest import load_manifest
     from nucflow.evaluation.folder import read_truth
-    from nucflow.postprocess import MultiscaleParams, multiscale_tradeoff
+    from nucflow.evaluation.tradeoff import multiscale_tradeoff
+    from nucflow.postprocess import MultiscaleParams
 
     settings = read_json(args.params)
     if not isinstance(settings, dict) or settings.get("method") != "multiscale":

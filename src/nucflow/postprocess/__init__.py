@@ -13,7 +13,7 @@ multiscale LipoPose confidence-threshold merge over scales        list of float 
 Every method returns uint32 (H, W) labels with 0 = background and ids 1..N consecutive.
 """
 
-from nucflow.postprocess.multiscale import MultiscaleParams, confidence_map, multiscale, multiscale_tradeoff
+from nucflow.postprocess.multiscale import MultiscaleParams, confidence_map, multiscale
 from nucflow.postprocess.registry import (
     DEFAULT_METHOD,
     POSTPROCESSORS,
@@ -30,6 +30,6 @@ from nucflow.postprocess.watershed import WatershedParams, watershed
 __all__ = [
     "DEFAULT_METHOD", "POSTPROCESSORS", "postprocess", "make_params", "default_params",
     "parse_param_strings", "published", "watershed", "three_class", "seeded", "multiscale",
-    "multiscale_tradeoff", "confidence_map", "PublishedParams", "WatershedParams",
+    "confidence_map", "PublishedParams", "WatershedParams",
     "ThreeClassParams", "SeededParams", "MultiscaleParams",
 ]
