@@ -20,20 +20,13 @@ Every JSON summary carries percentile bootstrap CIs over images (seeded).
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from nucflow.attribution.artifacts import artifact_effect, artifact_table
-from nucflow.attribution.composition import composition_table
-from nucflow.attribution.density import density_correlation, require_columns, size_bins
-from nucflow.attribution.images import check_shape, manifest_image, read_manifest_rows, read_prediction
-from nucflow.attribution.label_noise import label_noise_counts, label_noise_summary, label_noise_table, read_probabilities
-from nucflow.attribution.stats import CORRECTIONS, bootstrap_ci, mann_whitney_table
+from nucflow.attribution import analyses
+from nucflow.attribution.analyses import Bootstrap, Outputs
+from nucflow.attribution.stats import CORRECTIONS
 from nucflow.errors import NucflowError
-from nucflow.io import read_image, write_csv, write_json
+from nucflow.io import write_csv, write_json
 
 
 def _add_bootstrap(parser: argparse.ArgumentParser) -> None:
@@ -133,177 +126,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     morph.add_argument("--out", required=True, type=Path, help="output folder")
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise NucflowError(f"{path}: file not found")
-    try:
-        return pd.read_csv(path)
-    except Exception as exc:
-        raise NucflowError(f"{path}: not a readable CSV ({type(exc).__name__}: {exc})") from None
+def write_outputs(out: Path, outputs: Outputs) -> None:
+    for name, table in outputs.tables.items():
+        write_csv(Path(out) / name, table)
+    for name, summary in outputs.summaries.items():
+        write_json(Path(out) / name, summary)
 
 
-def _ratio_of_sums(values: np.ndarray) -> float:
-    total = values[:, 1].sum()
-    return float(values[:, 0].sum() / total) if total else math.nan
+def _bootstrap(args) -> Bootstrap:
+    return Bootstrap(n_boot=args.n_boot, level=args.level, seed=args.seed)
 
 
-def run_tables(args) -> dict:
-    per_image = _read_table(args.per_image)
-    boot = dict(n_boot=args.n_boot, level=args.level, seed=args.seed)
-    summary: dict = {"per_image": str(args.per_image), "n_images": len(per_image)}
-    density = density_correlation(per_image, args.count_col, args.score_col, args.group_col or None, **boot)
-    write_csv(args.out / "density.csv", density)
-    summary["density"] = density.to_dict(orient="records")
-    require_columns(per_image, [args.id_col, args.fn_col, args.fp_col], str(args.per_image))
-    composition, pooled = composition_table(per_image, args.fn_col, args.fp_col, args.id_col)
-    write_csv(args.out / "composition.csv", composition)
-    ci = bootstrap_ci(composition[["n_fn", "n_errors"]].to_numpy(float), _ratio_of_sums, **boot)
-    summary["composition"] = {"n_fn": pooled.n_fn, "n_fp": pooled.n_fp, "fn_share_pooled": ci.as_dict(),
-                              "fn_share_per_image_range": [float(composition["fn_share"].min()),
-                                                           float(composition["fn_share"].max())]}
-    if args.per_object is not None:
-        per_object = _read_table(args.per_object)
-        bins = size_bins(per_object, args.area_col, args.iou_col, args.size_edges, args.n_bins, args.iou_threshold)
-        write_csv(args.out / "size_bins.csv", bins)
-        summary["size_bins"] = bins.to_dict(orient="records")
-    write_json(args.out / "attribution.json", summary)
-    return summary
+def run_tables(args) -> Outputs:
+    return analyses.error_tables(
+        args.per_image, args.per_object, id_col=args.id_col, count_col=args.count_col, score_col=args.score_col,
+        group_col=args.group_col, fn_col=args.fn_col, fp_col=args.fp_col, area_col=args.area_col,
+        iou_col=args.iou_col, size_edges=args.size_edges, n_bins=args.n_bins, iou_threshold=args.iou_threshold,
+        bootstrap=_bootstrap(args))
 
 
-def run_label_noise(args) -> dict:
-    names = args.model_names or [p.name for p in args.pred_dirs]
-    if len(names) != len(args.pred_dirs):
-        raise NucflowError(f"--model-names: {len(names)} names for {len(args.pred_dirs)} --pred-dirs")
-    if not 1 <= args.min_agree <= len(args.pred_dirs):
-        raise NucflowError(f"--min-agree: must lie in 1..{len(args.pred_dirs)}, got {args.min_agree}")
-    ids, counts = [], []
-    for _, row in read_manifest_rows(args.manifest, args.ids).iterrows():
-        labels = manifest_image(args.manifest, row, "labels")
-        labels_true = manifest_image(args.manifest, row, "labels_true")
-        preds = [check_shape(read_prediction(d, row["image_id"]), labels.shape, f"{d}/{row['image_id']}")
-                 for d in args.pred_dirs]
-        if labels_true is not None:
-            check_shape(labels_true, labels.shape, f"{row['image_id']} labels_true")
-        probs = read_probabilities(args.pred_dirs, row["image_id"], labels.shape)
-        counts.append(label_noise_counts(preds, labels, labels_true, args.min_agree, probs=probs))
-        ids.append(row["image_id"])
-    write_csv(args.out / "label_noise.csv", label_noise_table(ids, counts, names))
-    summary = {"models": names, "min_agree": args.min_agree, "n_images": len(counts), **label_noise_summary(counts)}
-    boot = dict(n_boot=args.n_boot, level=args.level, seed=args.seed)
-    flagged = np.array([[c.flagged_errors, c.errors] for c in counts], float).transpose(0, 2, 1)
-    summary["flagged_share_ci"] = bootstrap_ci(flagged, _mean_model_share, **boot).as_dict()
-    if all(c.true_noise_errors is not None for c in counts):
-        true = np.array([[c.true_noise_errors, c.errors] for c in counts], float).transpose(0, 2, 1)
-        summary["true_share_ci"] = bootstrap_ci(true, _mean_model_share, **boot).as_dict()
-    write_json(args.out / "label_noise.json", summary)
-    return summary
+def run_label_noise(args) -> Outputs:
+    return analyses.label_noise(args.manifest, args.pred_dirs, args.model_names, min_agree=args.min_agree,
+                                ids=args.ids, bootstrap=_bootstrap(args))
 
 
-def _mean_model_share(values: np.ndarray) -> float:
-    """values (images, models, 2) of (part, errors): mean over models of pooled part / errors."""
-    part, errors = values[..., 0].sum(axis=0), values[..., 1].sum(axis=0)
-    shares = part[errors > 0] / errors[errors > 0]
-    return float(shares.mean()) if shares.size else math.nan
+def run_artifacts(args) -> Outputs:
+    return analyses.artifacts(args.manifest, args.pred_dir, ids=args.ids, bootstrap=_bootstrap(args))
 
 
-def run_artifacts(args) -> dict:
-    effects = {}
-    for _, row in read_manifest_rows(args.manifest, args.ids).iterrows():
-        artifacts = manifest_image(args.manifest, row, "artifacts")
-        if artifacts is None:
-            continue
-        labels = manifest_image(args.manifest, row, "labels")
-        pred = check_shape(read_prediction(args.pred_dir, row["image_id"]), labels.shape,
-                           f"{args.pred_dir}/{row['image_id']}")
-        effects[row["image_id"]] = artifact_effect(labels, pred, check_shape(artifacts, labels.shape,
-                                                                             f"{row['image_id']} artifacts"))
-    if not effects:
-        raise NucflowError(f"{args.manifest}: no image has an artifacts mask")
-    table = artifact_table(effects)
-    write_csv(args.out / "artifacts.csv", table)
-    boot = dict(n_boot=args.n_boot, level=args.level, seed=args.seed)
-    summary = {"n_images": len(table)}
-    for column in ("f1_gain", "error_share_in_artifacts"):
-        values = table[column].dropna().to_numpy(float)
-        summary[column] = {"mean_ci": bootstrap_ci(values, **boot).as_dict() if values.size else None,
-                           "min": float(values.min()) if values.size else math.nan,
-                           "max": float(values.max()) if values.size else math.nan}
-    pooled_errors = table[["n_errors_in_artifacts", "n_errors"]].to_numpy(float)
-    summary["error_share_in_artifacts_pooled"] = _ratio_of_sums(pooled_errors)
-    write_json(args.out / "artifacts.json", summary)
-    return summary
+def run_morphology(args) -> Outputs:
+    return analyses.morphology(args.tables, args.features, args.names, correction=args.correction)
 
 
-def run_morphology(args) -> pd.DataFrame:
-    names = args.names or [p.stem for p in args.tables]
-    if len(names) != len(args.tables) or len(set(names)) != len(names):
-        raise NucflowError(f"--names: need {len(args.tables)} distinct names, got {names}")
-    frames = []
-    for path, name in zip(args.tables, names):
-        frame = _read_table(path)
-        require_columns(frame, args.features, str(path))
-        frames.append(frame[list(args.features)].assign(method=name))
-    table = mann_whitney_table(pd.concat(frames, ignore_index=True), "method", args.features, names,
-                               args.correction)
-    write_csv(args.out / "mann_whitney.csv", table)
-    return table
-
-
-def run_error_curve(args) -> pd.DataFrame:
-    """error_curve.csv: one row per image and threshold (``image_id, pixel_threshold, merges,
-    splits, missed, n_true, n_pred``); labels come from the published post-processing (threshold,
-    components, objects and holes under 25 px removed) at each threshold."""
-    from nucflow.evaluation.errors import error_curve
-    from nucflow.postprocess.registry import postprocess
-
-    if any(not 0 < t < 1 for t in args.thresholds):
-        raise NucflowError(f"--thresholds {args.thresholds}: each must lie in (0, 1)")
-    frames = []
-    for _, row in read_manifest_rows(args.manifest, args.ids).iterrows():
-        truth = manifest_image(args.manifest, row, args.truth)
-        if truth is None:
-            raise NucflowError(f"{args.manifest}: image {row['image_id']} has no {args.truth}")
-        path = args.prob_dir / f"{row['image_id']}_prob.tif"
-        if not path.is_file():
-            raise NucflowError(f"{path}: probability map not found")
-        prob = read_image(path)
-        prob = prob if prob.ndim == 2 else 1.0 - prob[0]  # 3-class maps: 1 - P(background)
-        curve = error_curve(truth, check_shape(prob, truth.shape, str(path)), args.thresholds,
-                            postprocess=lambda p, t: postprocess("published", p, threshold=t))
-        frames.append(curve.rename(columns={"threshold": "pixel_threshold"}).assign(image_id=row["image_id"]))
-    table = pd.concat(frames, ignore_index=True)
-    table = table[["image_id", *[c for c in table.columns if c != "image_id"]]]
-    write_csv(args.out / "error_curve.csv", table)
-    return table
+def run_error_curve(args) -> Outputs:
+    return analyses.error_curve(args.manifest, args.prob_dir, ids=args.ids, truth=args.truth,
+                                thresholds=args.thresholds)
 
 
 def run_all(args) -> None:
-    """``tables``, ``artifacts`` and ``error-curve`` with their own defaults, in this process."""
-    from nucflow.cli import build_parser
-
+    """``tables``, ``artifacts`` and ``error-curve`` of one evaluation with their defaults, in this
+    process (what the workflow's attribute_run calls: one start-up instead of three)."""
     ids_file = args.prob_dir / "ids.txt"
     if not ids_file.is_file():
         raise NucflowError(f"{ids_file}: not found (the predict step writes it)")
     ids = ids_file.read_text().split()
-    seed = ["--seed", str(args.seed)]
-    parser = build_parser("attribute")
-    analyses = [["tables", "--per-image", str(args.per_image), "--per-object", str(args.per_object), *seed,
-                 "--out", str(args.tables_out)],
-                ["error-curve", "--manifest", str(args.manifest), "--prob-dir", str(args.prob_dir), "--ids", *ids,
-                 "--truth", args.truth, "--out", str(args.tables_out)]]
-    rows = read_manifest_rows(args.manifest, ids)
-    if "artifacts" in rows.columns and rows["artifacts"].fillna("").astype(str).str.strip().ne("").any():
-        analyses.insert(1, ["artifacts", "--manifest", str(args.manifest), "--pred-dir", str(args.prob_dir),
-                            "--ids", *ids, *seed, "--out", str(args.artifacts_out)])
+    bootstrap = Bootstrap(seed=args.seed)
+    tables = analyses.error_tables(args.per_image, args.per_object, bootstrap=bootstrap)
+    if analyses.has_artifact_masks(args.manifest, ids):
+        found = analyses.artifacts(args.manifest, args.prob_dir, ids=ids, bootstrap=bootstrap)
     else:  # data without artifact masks (real plates): nothing to attribute to artifacts
         print(f"{args.manifest}: no artifact masks; the artifact analysis is skipped")
-        Path(args.artifacts_out).mkdir(parents=True, exist_ok=True)
-    for argv in analyses:
-        sub = parser.parse_args(argv)
-        ANALYSES[sub.analysis](sub)
+        found = Outputs()
+    curve = analyses.error_curve(args.manifest, args.prob_dir, ids=ids, truth=args.truth)
+    write_outputs(args.tables_out, tables)
+    Path(args.artifacts_out).mkdir(parents=True, exist_ok=True)
+    write_outputs(args.artifacts_out, found)
+    write_outputs(args.tables_out, curve)
 
 
-def run_claims(args) -> pd.DataFrame:
+def run_claims(args):
     """claims.csv from the result tables (see :mod:`nucflow.attribution.claims`)."""
     from nucflow.attribution.claims import VERDICTS, write_claims  # imports the figure modules' table readers
 
@@ -317,10 +198,15 @@ def run_claims(args) -> pd.DataFrame:
     return table
 
 
-ANALYSES = {"tables": run_tables, "error-curve": run_error_curve, "run": run_all, "label-noise": run_label_noise, "artifacts": run_artifacts,
-            "morphology": run_morphology, "claims": run_claims}
+ANALYSES = {"tables": run_tables, "error-curve": run_error_curve, "label-noise": run_label_noise,
+            "artifacts": run_artifacts, "morphology": run_morphology}
 
 
 def run(args: argparse.Namespace) -> int:
-    ANALYSES[args.analysis](args)
+    if args.analysis == "run":
+        run_all(args)
+    elif args.analysis == "claims":
+        run_claims(args)
+    else:
+        write_outputs(args.out, ANALYSES[args.analysis](args))
     return 0
