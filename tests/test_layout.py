@@ -95,3 +95,18 @@ def test_focal_round_folders():
     assert FocalGroup.round_of("results/focal_planes/unet-s1/round3") == 3
     with pytest.raises(NucflowError, match=r"^results/x/round: expected a round<k> folder$"):
         FocalGroup.round_of("results/x/round")
+
+
+def test_layout_gives_paths_and_rule_patterns_from_one_place():
+    from nucflow.study.layout import LAYOUT, Layout
+
+    assert LAYOUT.metrics("r1", "lncap-test", "published", "summary.json") == \
+        "results/runs/r1/metrics/lncap-test/published/summary.json"
+    assert LAYOUT.prob_dir("{run_id}", "{eval_set}") == "results/runs/{run_id}/prob/{eval_set}"
+    assert LAYOUT.tiles("seven_lines", "brightfield", "4", "train-n16", ".aug.npz") == \
+        "results/tiles/seven_lines/brightfield-4/train-n16.aug.npz"
+    assert LAYOUT.lr_find_result("unet", "brightfield") == "results/lr_find/unet-brightfield/lr.json"
+    assert LAYOUT.arm_table("smoothing", "best.json") == "results/tables/smoothing/best.json"
+    assert LAYOUT.label_noise("lncap", 0) == "results/attribution/model_comparison/label_noise/lncap-s0"
+    assert Layout("out").run_attribution("r", "e", "m", "tables") == "out/runs/r/attribution/e/m/tables"
+    assert Layout("out").figure("04_model_comparison", "pdf") == "out/figures/04_model_comparison.pdf"

@@ -6,14 +6,16 @@ rule attribute_run:
     """Density/size correlations, FN/FP composition, the artifact share and the merges / splits /
     missed against the pixel threshold (figure 07) of one evaluation."""
     input:
-        images="results/runs/{run_id}/metrics/{eval_set}/{method}/per_image.csv",
-        objects="results/runs/{run_id}/metrics/{eval_set}/{method}/per_object.csv",
-        prob="results/runs/{run_id}/prob/{eval_set}",
+        images=LAYOUT.metrics("{run_id}", "{eval_set}", "{method}", "per_image.csv"),
+        objects=LAYOUT.metrics("{run_id}", "{eval_set}", "{method}", "per_object.csv"),
+        prob=LAYOUT.prob_dir("{run_id}", "{eval_set}"),
         manifest=MANIFEST,
     output:
-        tables=directory("results/runs/{run_id}/attribution/{eval_set}/{method}/tables"),
+        tables=directory(
+            LAYOUT.run_attribution("{run_id}", "{eval_set}", "{method}", "tables")
+        ),
         artifacts=directory(
-            "results/runs/{run_id}/attribution/{eval_set}/{method}/artifacts"
+            LAYOUT.run_attribution("{run_id}", "{eval_set}", "{method}", "artifacts")
         ),
     log:
         "logs/attribute/{run_id}/{eval_set}/{method}.log",
@@ -44,7 +46,7 @@ rule label_noise:
         probs=lambda wc: STUDY.label_noise_inputs(wc.dataset, int(wc.seed)),
         manifest=MANIFEST,
     output:
-        directory("results/attribution/model_comparison/label_noise/{dataset}-s{seed}"),
+        directory(LAYOUT.label_noise("{dataset}", "{seed}")),
     log:
         "logs/attribute/label_noise/{dataset}-s{seed}.log",
     benchmark:
@@ -66,11 +68,11 @@ rule label_noise:
 rule attribution_tables:
     """One table per analysis for an arm, rows tagged with their runs (what the figures read)."""
     input:
-        plan=ancient("results/plan.csv"),  # as in aggregate: the arm's own runs trigger reruns
+        plan=ancient(LAYOUT.plan_table()),  # as in aggregate: the arm's own runs trigger reruns
         runs=lambda wc: STUDY.arm_attribution(wc.arm),
         label_noise=lambda wc: STUDY.arm_label_noise(wc.arm),
     output:
-        directory("results/attribution/{arm}/tables"),
+        directory(LAYOUT.arm_attribution("{arm}")),
     log:
         "logs/attribute/{arm}.log",
     benchmark:
@@ -96,7 +98,7 @@ rule claims:
     input:
         STUDY.claims_inputs(),
     output:
-        "results/tables/claims.csv",
+        LAYOUT.claims(),
     log:
         "logs/attribute/claims.log",
     benchmark:

@@ -15,6 +15,7 @@ from nucflow.study.layout import (
     RUN_ID_PATTERN,
     SELECTION_PATTERN,
     TRAIN_RUN_ID_PATTERN,
+    LAYOUT,
     EvalSet,
 )
 from nucflow.study.plan import lr_find_run, run_config

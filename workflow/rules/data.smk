@@ -5,7 +5,7 @@ rule config_snapshot:
     """The config sections a step depends on, as a file (JSON, which is YAML): the step reruns
     when they change, and the file records what it ran with."""
     output:
-        "results/config/{section}.json",
+        LAYOUT.config_snapshot("{section}"),
     log:
         "logs/config/{section}.log",
     localrule: True
@@ -20,7 +20,7 @@ rule config_snapshot:
 rule simulate:
     """The embedded default data: both simulated data sets with their manifest."""
     input:
-        "results/config/simulation.json",
+        LAYOUT.config_snapshot("simulation"),
     output:
         manifest=f"{SIMULATED_ROOT}/manifest.csv",
         record=f"{SIMULATED_ROOT}/simulation.json",
@@ -46,7 +46,7 @@ rule validate_manifest:
     input:
         MANIFEST,
     output:
-        "results/data/manifest_check.txt",
+        LAYOUT.data("manifest_check.txt"),
     log:
         "logs/data/validate_manifest.log",
     benchmark:
@@ -65,10 +65,10 @@ rule split:
     """Seeded, stratified train/val/test splits."""
     input:
         manifest=MANIFEST,
-        check="results/data/manifest_check.txt",
-        config="results/config/splits.json",
+        check=LAYOUT.data("manifest_check.txt"),
+        config=LAYOUT.config_snapshot("splits"),
     output:
-        "results/data/splits.json",
+        LAYOUT.data("splits.json"),
     log:
         "logs/data/split.log",
     benchmark:
@@ -87,10 +87,10 @@ rule overview:
     """Data overview figure: per cell line, fluorescence, three planes, labels, artifacts."""
     input:
         manifest=MANIFEST,
-        check="results/data/manifest_check.txt",
+        check=LAYOUT.data("manifest_check.txt"),
     output:
-        png="results/data/overview.png",
-        pdf="results/data/overview.pdf",
+        png=LAYOUT.data("overview.png"),
+        pdf=LAYOUT.data("overview.pdf"),
     log:
         "logs/data/overview.log",
     benchmark:
@@ -109,9 +109,9 @@ rule tiles:
     """Normalised training tiles of one selection of images."""
     input:
         manifest=MANIFEST,
-        splits="results/data/splits.json",
+        splits=LAYOUT.data("splits.json"),
     output:
-        "results/tiles/{dataset}/{modality}-{planes}/{selection}.npz",
+        LAYOUT.tiles("{dataset}", "{modality}", "{planes}", "{selection}"),
     log:
         "logs/tiles/{dataset}/{modality}-{planes}/{selection}.log",
     benchmark:
@@ -132,9 +132,9 @@ rule tiles:
 rule augment:
     """The published five flip/rotation copies of a tile set."""
     input:
-        "results/tiles/{dataset}/{modality}-{planes}/{selection}.npz",
+        LAYOUT.tiles("{dataset}", "{modality}", "{planes}", "{selection}"),
     output:
-        "results/tiles/{dataset}/{modality}-{planes}/{selection}.aug.npz",
+        LAYOUT.tiles("{dataset}", "{modality}", "{planes}", "{selection}", ".aug.npz"),
     log:
         "logs/tiles/{dataset}/{modality}-{planes}/{selection}.aug.log",
     benchmark:

@@ -4,14 +4,16 @@
 rule evaluate:
     """Pixel and object metrics of one run on one evaluation set (per image, per object, summary)."""
     input:
-        prob="results/runs/{run_id}/prob/{eval_set}",
-        instances="results/runs/{run_id}/instances/{eval_set}/{method}",
+        prob=LAYOUT.prob_dir("{run_id}", "{eval_set}"),
+        instances=LAYOUT.instances_dir("{run_id}", "{eval_set}", "{method}"),
         manifest=MANIFEST,
     output:
-        images="results/runs/{run_id}/metrics/{eval_set}/{method}/per_image.csv",
-        objects="results/runs/{run_id}/metrics/{eval_set}/{method}/per_object.csv",
-        pred_objects="results/runs/{run_id}/metrics/{eval_set}/{method}/per_pred_object.csv",
-        summary="results/runs/{run_id}/metrics/{eval_set}/{method}/summary.json",
+        images=LAYOUT.metrics("{run_id}", "{eval_set}", "{method}", "per_image.csv"),
+        objects=LAYOUT.metrics("{run_id}", "{eval_set}", "{method}", "per_object.csv"),
+        pred_objects=LAYOUT.metrics(
+            "{run_id}", "{eval_set}", "{method}", "per_pred_object.csv"
+        ),
+        summary=LAYOUT.metrics("{run_id}", "{eval_set}", "{method}", "summary.json"),
     log:
         "logs/evaluate/{run_id}/{eval_set}/{method}.log",
     benchmark:
@@ -38,14 +40,14 @@ rule aggregate:
     input:
         # ancient: the plan and the config snapshot change whenever any arm's setting does; an arm's
         # tables depend only on its own runs, whose metrics (and the entries param) trigger reruns.
-        plan=ancient("results/plan.csv"),
-        config=ancient("results/config/study.json"),
+        plan=ancient(LAYOUT.plan_table()),
+        config=ancient(LAYOUT.config_snapshot("study")),
         metrics=lambda wc: STUDY.arm_metrics(wc.arm),
     output:
-        images="results/tables/{arm}/per_image.csv",
-        objects="results/tables/{arm}/per_object.csv",
-        pred_objects="results/tables/{arm}/per_pred_object.csv",
-        runs="results/tables/{arm}/per_run.csv",
+        images=LAYOUT.arm_table("{arm}", "per_image.csv"),
+        objects=LAYOUT.arm_table("{arm}", "per_object.csv"),
+        pred_objects=LAYOUT.arm_table("{arm}", "per_pred_object.csv"),
+        runs=LAYOUT.arm_table("{arm}", "per_run.csv"),
     log:
         "logs/aggregate/{arm}.log",
     benchmark:
@@ -66,11 +68,11 @@ rule aggregate:
 rule multiscale_tradeoff:
     """Precision / recall of the multi-scale merge at each confidence level (LipoPose), pooled over images."""
     input:
-        prob="results/runs/{run_id}/prob/{eval_set}",
-        instances="results/runs/{run_id}/instances/{eval_set}/multiscale",
+        prob=LAYOUT.prob_dir("{run_id}", "{eval_set}"),
+        instances=LAYOUT.instances_dir("{run_id}", "{eval_set}", "multiscale"),
         manifest=MANIFEST,
     output:
-        "results/runs/{run_id}/metrics/{eval_set}/multiscale/tradeoff.csv",
+        LAYOUT.metrics("{run_id}", "{eval_set}", "multiscale", "tradeoff.csv"),
     log:
         "logs/evaluate/{run_id}/{eval_set}/tradeoff.log",
     benchmark:
@@ -94,10 +96,10 @@ rule multiscale_tradeoff:
 rule tradeoff_table:
     """The multi-scale trade-off of every run that uses the merge, in one table."""
     input:
-        plan=ancient("results/plan.csv"),  # as in aggregate: the trade-off tables trigger reruns
+        plan=ancient(LAYOUT.plan_table()),  # as in aggregate: the trade-off tables trigger reruns
         tables=STUDY.tradeoff_files(),
     output:
-        "results/tables/extensions/multiscale_tradeoff.csv",
+        LAYOUT.arm_table("extensions", "multiscale_tradeoff.csv"),
     log:
         "logs/aggregate/multiscale_tradeoff.log",
     localrule: True
@@ -113,7 +115,7 @@ rule best_smoothing:
     input:
         STUDY.smoothing_metrics(),
     output:
-        "results/tables/smoothing/best.json",
+        LAYOUT.arm_table("smoothing", "best.json"),
     log:
         "logs/choose/smoothing.log",
     benchmark:
@@ -133,7 +135,7 @@ checkpoint focal_round:
     input:
         lambda wc: STUDY.focal_round_metrics(wc.group, int(wc.round)),
     output:
-        directory("results/focal_planes/{group}/round{round}"),
+        directory(LAYOUT.focal_round("{group}", "{round}")),
     log:
         "logs/choose/focal_planes/{group}/round{round}.log",
     benchmark:
@@ -151,7 +153,7 @@ rule focal_greedy:
     input:
         STUDY.focal_round_dirs(),
     output:
-        "results/tables/focal_planes/greedy.csv",
+        LAYOUT.arm_table("focal_planes", "greedy.csv"),
     log:
         "logs/choose/focal_planes/greedy.log",
     localrule: True

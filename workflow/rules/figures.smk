@@ -18,7 +18,7 @@ FIGURES_DRAWN = {
 rule models_table:
     """Parameters, MACs and forward time of each architecture at the study's width."""
     output:
-        "results/models.csv",
+        LAYOUT.models_table(),
     log:
         "logs/figures/models_table.log",
     benchmark:
@@ -43,9 +43,9 @@ rule compute_table:
     input:
         STUDY.figure_inputs(),
     output:
-        jobs="results/tables/compute/jobs.csv",
-        rules="results/tables/compute/rules.csv",
-        summary="results/tables/compute/summary.json",
+        jobs=LAYOUT.arm_table("compute", "jobs.csv"),
+        rules=LAYOUT.arm_table("compute", "rules.csv"),
+        summary=LAYOUT.arm_table("compute", "summary.json"),
     log:
         "logs/figures/compute_table.log",
     localrule: True
@@ -63,9 +63,9 @@ rule figures:
     moves new figures in only when all were drawn)."""
     input:
         STUDY.figure_inputs(),
-        compute="results/tables/compute/jobs.csv",
+        compute=LAYOUT.arm_table("compute", "jobs.csv"),
         overview=report(
-            "results/data/overview.png",
+            LAYOUT.data("overview.png"),
             caption="../report/01_data_overview.rst",
             category="1. Data",
             labels={"figure": "01", "name": "data overview"},
@@ -73,7 +73,7 @@ rule figures:
     output:
         png=[
             report(
-                update(f"results/figures/{entry.stem}.png"),
+                update(LAYOUT.figure(entry.stem, "png")),
                 caption=f"../report/{entry.stem}.rst",
                 category=entry.category,
                 labels={
@@ -84,11 +84,11 @@ rule figures:
             for name, entry in FIGURES_DRAWN.items()
         ],
         pdf=[
-            update(f"results/figures/{entry.stem}.pdf")
+            update(LAYOUT.figure(entry.stem, "pdf"))
             for entry in FIGURES_DRAWN.values()
         ],
         summary=report(
-            update("results/summary.md"),
+            update(LAYOUT.summary()),
             caption="../report/summary.rst",
             category="0. Summary",
             labels={"figure": "-", "name": "summary"},

@@ -4,11 +4,11 @@
 rule predict:
     """Probability maps of one run on one evaluation set (sliding windows, Gaussian blending)."""
     input:
-        model="results/runs/{run_id}/model.pt",
+        model=LAYOUT.model("{run_id}"),
         manifest=MANIFEST,
-        splits="results/data/splits.json",
+        splits=LAYOUT.data("splits.json"),
     output:
-        directory("results/runs/{run_id}/prob/{eval_set}"),
+        directory(LAYOUT.prob_dir("{run_id}", "{eval_set}")),
     log:
         "logs/predict/{run_id}/{eval_set}.log",
     benchmark:
@@ -34,9 +34,9 @@ rule predict:
 rule postprocess:
     """Instance labels from probability maps with one post-processing method."""
     input:
-        "results/runs/{run_id}/prob/{eval_set}",
+        LAYOUT.prob_dir("{run_id}", "{eval_set}"),
     output:
-        directory("results/runs/{run_id}/instances/{eval_set}/{method}"),
+        directory(LAYOUT.instances_dir("{run_id}", "{eval_set}", "{method}")),
     log:
         "logs/postprocess/{run_id}/{eval_set}/{method}.log",
     benchmark:

@@ -4,9 +4,9 @@
 rule plan:
     """The table of all runs (results/plan.csv)."""
     input:
-        "results/config/study.json",
+        LAYOUT.config_snapshot("study"),
     output:
-        "results/plan.csv",
+        LAYOUT.plan_table(),
     log:
         "logs/plan.log",
     benchmark:
@@ -25,7 +25,7 @@ rule run_config:
     input:
         unpack(lambda wc: STUDY.run_config_sources(wc.run_id)),
     output:
-        "results/plan/runs/{run_id}.json",
+        LAYOUT.run_json("{run_id}"),
     log:
         "logs/plan/{run_id}.log",
     localrule: True
@@ -48,11 +48,11 @@ rule train:
     because the run's settings or tiles changed moves the earlier run to previous/<time>/ and
     starts afresh (--fresh-if-changed)."""
     input:
-        run="results/plan/runs/{run_id}.json",
+        run=LAYOUT.run_json("{run_id}"),
         tiles=lambda wc: STUDY.run_tiles(wc.run_id),
     output:
-        model="results/runs/{run_id}/model.pt",
-        done="results/runs/{run_id}/train_done.json",
+        model=LAYOUT.model("{run_id}"),
+        done=LAYOUT.train_done("{run_id}"),
     log:
         "logs/train/{run_id}.log",
     benchmark:
@@ -77,7 +77,7 @@ use rule train as finetune with:
     """Fine-tune a transfer run from its source model's weights: the train rule with the source
     model as one more input, and its own log and benchmark (resumable like train)."""
     input:
-        run="results/plan/runs/{run_id}.json",
+        run=LAYOUT.run_json("{run_id}"),
         tiles=lambda wc: STUDY.run_tiles(wc.run_id),
         init=lambda wc: STUDY.get_run(wc.run_id).init_from,
     log:
@@ -91,7 +91,7 @@ use rule train as finetune with:
 rule lr_find_config:
     """run.json of a learning-rate range test (the lr_range arm's data set and planes)."""
     output:
-        "results/plan/lr_find/{model}-{modality}.json",
+        LAYOUT.lr_find_json("{model}", "{modality}"),
     log:
         "logs/plan/lr_find/{model}-{modality}.log",
     localrule: True
@@ -111,13 +111,13 @@ rule lr_find_config:
 rule lr_find:
     """Learning-rate range test of one model x modality: curve.csv, curve.png and the chosen rate."""
     input:
-        run="results/plan/lr_find/{model}-{modality}.json",
+        run=LAYOUT.lr_find_json("{model}", "{modality}"),
         tiles=lambda wc: (lambda r: [*r.train_tiles, r.tiles(r.val_selection)])(
             lr_find_run(config, wc.model, wc.modality)
         ),
     output:
-        curve="results/lr_find/{model}-{modality}/curve.csv",
-        lr="results/lr_find/{model}-{modality}/lr.json",
+        curve=LAYOUT.lr_find_result("{model}", "{modality}", "curve.csv"),
+        lr=LAYOUT.lr_find_result("{model}", "{modality}", "lr.json"),
     log:
         "logs/lr_find/{model}-{modality}.log",
     benchmark:

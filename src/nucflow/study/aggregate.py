@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from nucflow.errors import NucflowError
-from nucflow.study.layout import EvalSet
+from nucflow.study.layout import LAYOUT, EvalSet
 
 PLAN_COLUMNS = ("run_id", "arm", "dataset", "modality", "planes", "model", "width", "variant", "loss",
                 "smoothing", "smoothing_from", "seed", "train_selection", "augment", "init_from", "n_train",
@@ -60,7 +60,7 @@ def _tagged(table: pd.DataFrame, tags: dict) -> pd.DataFrame:
 
 
 def metrics_dir(run_id: str, eval_set: str, method: str) -> Path:
-    return Path("results/runs") / run_id / "metrics" / eval_set / method
+    return Path(LAYOUT.metrics(run_id, eval_set, method)).parent
 
 
 def reusing_runs(plan: pd.DataFrame, arm: str | None) -> dict[str, str]:
@@ -137,7 +137,7 @@ def collect_attribution(plan: pd.DataFrame, entries: list[tuple[str, str, str]],
     summaries = []
     for run_id, eval_set, method in entries:
         tags = _tags(by_id, run_id, eval_set, method)
-        base = root / "results/runs" / run_id / "attribution" / eval_set / method
+        base = root / Path(LAYOUT.run_attribution(run_id, eval_set, method, "tables")).parent
         row = dict(tags)
         for sub, names in RUN_ANALYSES.items():
             for name in names:

@@ -196,7 +196,7 @@ class FocalGroup:
 
     def round_dir(self, round_: int) -> str:
         """The folder of one round's choice (``choice.json``)."""
-        return f"results/focal_planes/{self.key}/round{round_}"
+        return LAYOUT.focal_round(self.key, round_)
 
     @staticmethod
     def round_of(folder: str | Path) -> int:
@@ -205,3 +205,98 @@ class FocalGroup:
         if match is None:
             raise NucflowError(f"{folder}: expected a round<k> folder")
         return int(match["round"])
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where every result of a study lives, below ``root`` (``results``, relative to the study's
+    working directory). Each method takes names (a run id, an :class:`EvalSet` key, ...) and returns
+    the path as a string; given Snakemake wildcards such as ``"{run_id}"`` it returns the rule's
+    pattern, so the rules and the Python code spell each path once, here.
+    """
+
+    root: str = "results"
+
+    # ---- the data stage ----------------------------------------------------------------------------
+    def config_snapshot(self, section: str) -> str:
+        return f"{self.root}/config/{section}.json"
+
+    def data(self, name: str) -> str:
+        """``splits.json``, ``overview.png`` / ``.pdf``, ``manifest_check.txt``."""
+        return f"{self.root}/data/{name}"
+
+    def tiles(self, dataset: str, modality: str, planes: str, selection: str, suffix: str = ".npz") -> str:
+        """A tile set (``suffix`` ``.aug.npz`` for its augmented copy)."""
+        return f"{self.root}/tiles/{dataset}/{modality}-{planes}/{selection}{suffix}"
+
+    # ---- the plan and the runs -------------------------------------------------------------------------
+    def plan_table(self) -> str:
+        return f"{self.root}/plan.csv"
+
+    def run_json(self, run_id: str) -> str:
+        """The settings of one run as the plan gives them (input of training)."""
+        return f"{self.root}/plan/runs/{run_id}.json"
+
+    def lr_find_json(self, model: str, modality: str) -> str:
+        return f"{self.root}/plan/lr_find/{model}-{modality}.json"
+
+    def lr_find_dir(self, model: str, modality: str) -> str:
+        """``curve.csv``, ``curve.png``, ``lr.json`` of one range test."""
+        return f"{self.root}/lr_find/{model}-{modality}"
+
+    def lr_find_result(self, model: str, modality: str, name: str = "lr.json") -> str:
+        return f"{self.lr_find_dir(model, modality)}/{name}"
+
+    def run_dir(self, run_id: str) -> str:
+        return f"{self.root}/runs/{run_id}"
+
+    def model(self, run_id: str) -> str:
+        return f"{self.run_dir(run_id)}/model.pt"
+
+    def train_done(self, run_id: str) -> str:
+        return f"{self.run_dir(run_id)}/train_done.json"
+
+    def prob_dir(self, run_id: str, eval_set: str) -> str:
+        """Probability maps of a run on an evaluation set (``eval_set`` in its path form)."""
+        return f"{self.run_dir(run_id)}/prob/{eval_set}"
+
+    def instances_dir(self, run_id: str, eval_set: str, method: str) -> str:
+        return f"{self.run_dir(run_id)}/instances/{eval_set}/{method}"
+
+    def metrics(self, run_id: str, eval_set: str, method: str, name: str = "per_image.csv") -> str:
+        """``per_image.csv``, ``per_object.csv``, ``pred_objects.csv``, ``summary.json``, ``tradeoff.csv``."""
+        return f"{self.run_dir(run_id)}/metrics/{eval_set}/{method}/{name}"
+
+    def run_attribution(self, run_id: str, eval_set: str, method: str, part: str) -> str:
+        """``tables`` or ``artifacts`` folder of one evaluation's error attribution."""
+        return f"{self.run_dir(run_id)}/attribution/{eval_set}/{method}/{part}"
+
+    # ---- an arm's results ------------------------------------------------------------------------------
+    def arm_table(self, arm: str, name: str = "per_image.csv") -> str:
+        return f"{self.root}/tables/{arm}/{name}"
+
+    def arm_attribution(self, arm: str) -> str:
+        return f"{self.root}/attribution/{arm}/tables"
+
+    def label_noise(self, dataset: str, seed) -> str:
+        return f"{self.root}/attribution/model_comparison/label_noise/{dataset}-s{seed}"
+
+    def focal_round(self, group: str, round_) -> str:
+        """The folder of one round's choice (``choice.json``) of a focal-plane search."""
+        return f"{self.root}/focal_planes/{group}/round{round_}"
+
+    def claims(self) -> str:
+        return f"{self.root}/tables/claims.csv"
+
+    def summary(self) -> str:
+        return f"{self.root}/summary.md"
+
+    def models_table(self) -> str:
+        return f"{self.root}/models.csv"
+
+    def figure(self, stem: str, extension: str = "png") -> str:
+        return f"{self.root}/figures/{stem}.{extension}"
+
+
+#: the layout of a study run in its working directory (what the workflow and the commands use)
+LAYOUT = Layout()

@@ -19,7 +19,7 @@ import json
 import pandas as pd
 
 from nucflow.errors import NucflowError
-from nucflow.study.layout import FINETUNE_MARK, EvalSet, FocalRunId, TileSelection
+from nucflow.study.layout import FINETUNE_MARK, LAYOUT, EvalSet, FocalRunId, TileSelection
 from nucflow.study.run import Run
 
 PUBLISHED_BATCH_SIZE = {"unet": 16, "unetpp": 8, "deeplabv3plus": 8, "tiramisu": 4, "ppunet": 8}
@@ -196,7 +196,7 @@ def _transfer(config: dict) -> list[Run]:
                         f"transfer-{model}-{short}-{sc['name']}{FINETUNE_MARK}{mode}-n{n}-s{seed}",
                         variant=mode, transfer=sc["transfer"], target=sc["target"], n_train=int(n),
                         train_selection=sc["target_train"](n), val_selection=sc["target_val"],
-                        extra_train=extra, init_from=f"results/runs/{source_id}/model.pt", training=finetune,
+                        extra_train=extra, init_from=LAYOUT.model(source_id), training=finetune,
                         lr_source="fixed", **evals))
     return runs
 
@@ -365,7 +365,7 @@ def run_config(config: dict, run: Run, *, lr: float | None = None, smoothing: fl
         "train_tiles": run.train_tiles,
         "val_tiles": [run.tiles(run.val_selection)],
         "batch_size": run.batch_size,
-        "out_dir": f"results/runs/{run.run_id}",
+        "out_dir": LAYOUT.run_dir(run.run_id),
         "width": run.width,
         "model_options": dict(run.model_options),
         "frem": dict(run.frem) if run.frem else None,

@@ -11,7 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from nucflow.study.layout import TileSelection
+from nucflow.study.layout import LAYOUT, TileSelection
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Run:
         suffix = ".aug.npz" if augmented else ".npz"
         if self.normalisation == "foreground":
             selection = TileSelection.parse(selection).with_foreground().key
-        return f"results/tiles/{self.dataset}/{self.modality}-{self.planes_key}/{selection}{suffix}"
+        return LAYOUT.tiles(self.dataset, self.modality, self.planes_key, selection, suffix)
 
     @property
     def train_tiles(self) -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from nucflow.errors import NucflowError
 from nucflow.inference.window import FIXED_WINDOW
-from nucflow.study.layout import EvalSet, FocalGroup, TileSelection
+from nucflow.study.layout import LAYOUT, EvalSet, FocalGroup, TileSelection
 from nucflow.study.plan import (evaluation_methods, focal_candidates, focal_groups, focal_run_from_id,
                                 lr_find_keys, plan_runs)
 from nucflow.study.run import Run
@@ -54,7 +54,7 @@ def simulated_datasets(config: dict) -> list[str]:
 
 
 def metrics_path(run_id: str, eval_set: str, method: str, name: str = "per_image.csv") -> str:
-    return f"results/runs/{run_id}/metrics/{eval_set}/{method}/{name}"
+    return LAYOUT.metrics(run_id, eval_set, method, name)
 
 
 def entries_of(paths) -> str:
@@ -106,9 +106,9 @@ class StudyTargets:
         run = self.get_run(run_id)
         sources = {}
         if run.lr_source == "lr_find":
-            sources["lr"] = f"results/lr_find/{run.model}-{run.modality}/lr.json"
+            sources["lr"] = LAYOUT.lr_find_result(run.model, run.modality)
         if run.smoothing_from:
-            sources["smoothing"] = "results/tables/smoothing/best.json"
+            sources["smoothing"] = LAYOUT.arm_table("smoothing", "best.json")
         return sources
 
     @staticmethod
@@ -166,7 +166,7 @@ class StudyTargets:
         return [metrics_path(*e) for e in self.arm_entries(arm)]
 
     def arm_attribution(self, arm: str) -> list[str]:
-        return [f"results/runs/{r}/attribution/{e}/{m}/tables" for r, e, m in self.arm_entries(arm)]
+        return [LAYOUT.run_attribution(r, e, m, "tables") for r, e, m in self.arm_entries(arm)]
 
     def smoothing_metrics(self) -> list[str]:
         runs = [r for r in self.runs.values() if r.arm == "smoothing"]
@@ -174,33 +174,33 @@ class StudyTargets:
 
     def tradeoff_files(self) -> list[str]:
         """Trade-off tables of the runs whose maps go through the multi-scale merge."""
-        return [f"results/runs/{r}/metrics/{e}/multiscale/tradeoff.csv"
-                for r, e, m in self.arm_entries("extensions") if m == "multiscale"]
+        return [LAYOUT.metrics(r, e, m, "tradeoff.csv") for r, e, m in self.arm_entries("extensions")
+                if m == "multiscale"]
 
     def arm_targets(self, arm: str) -> list[str]:
         """What ``snakemake arm_<name>`` builds."""
         if arm == "lr_range":
-            return ([f"results/lr_find/{m}-{mod}/lr.json" for m, mod in self.lr_find]
+            return ([LAYOUT.lr_find_result(m, mod) for m, mod in self.lr_find]
                     if self.config["arms"]["lr_range"]["enabled"] else [])
         if arm not in self.arms_on:
             return []
-        targets = [f"results/tables/{arm}/per_image.csv"]
+        targets = [LAYOUT.arm_table(arm)]
         if arm in ATTRIBUTED_ARMS:
-            targets.append(f"results/attribution/{arm}/tables")
+            targets.append(LAYOUT.arm_attribution(arm))
         if arm == "smoothing":
-            targets.append("results/tables/smoothing/best.json")
+            targets.append(LAYOUT.arm_table("smoothing", "best.json"))
         if arm == "focal_planes":
-            targets.append("results/tables/focal_planes/greedy.csv")
+            targets.append(LAYOUT.arm_table("focal_planes", "greedy.csv"))
         if arm == "extensions" and self.tradeoff_files():
-            targets.append("results/tables/extensions/multiscale_tradeoff.csv")
+            targets.append(LAYOUT.arm_table("extensions", "multiscale_tradeoff.csv"))
         return targets
 
     def all_targets(self) -> list[str]:
         """What ``snakemake`` builds by default: data, plan, every enabled arm, figures and summary."""
-        targets = ["results/data/overview.png", "results/data/splits.json", "results/plan.csv"]
+        targets = [LAYOUT.data("overview.png"), LAYOUT.data("splits.json"), LAYOUT.plan_table()]
         for arm in self.arm_names:
             targets += self.arm_targets(arm)
-        return targets + ["results/summary.md"]
+        return targets + [LAYOUT.summary()]
 
     # ---- label noise, claims, figures ----------------------------------------------------------------
     def label_noise_groups(self) -> dict[tuple[str, int], dict[str, str]]:
@@ -217,25 +217,26 @@ class StudyTargets:
 
     def label_noise_inputs(self, dataset: str, seed: int) -> list[str]:
         models = self.label_noise_groups()[(dataset, seed)]
-        return [f"results/runs/{models[m]}/prob/{dataset}-test" for m in sorted(models)]
+        return [LAYOUT.prob_dir(models[m], EvalSet(dataset, "test").key) for m in sorted(models)]
 
     def arm_label_noise(self, arm: str) -> list[str]:
         if arm != "model_comparison":
             return []
-        return [f"results/attribution/model_comparison/label_noise/{d}-s{s}" for d, s in sorted(self.label_noise_groups())]
+        return [LAYOUT.label_noise(d, s) for d, s in sorted(self.label_noise_groups())]
 
     def claims_inputs(self) -> list[str]:
         """The result tables of the claim arms that are on (an arm that is off leaves its claims
         "not run"); attribution folders are not read."""
-        return [t for arm in CLAIM_ARMS for t in self.arm_targets(arm) if t.startswith("results/tables/")]
+        tables = f"{LAYOUT.root}/tables/"
+        return [t for arm in CLAIM_ARMS for t in self.arm_targets(arm) if t.startswith(tables)]
 
     def figure_inputs(self) -> list[str]:
         """The tables the figures read; figures of arms that are off are skipped by ``nucflow figures``."""
-        inputs = ["results/models.csv", "results/plan.csv", "results/config/study.json"]
+        inputs = [LAYOUT.models_table(), LAYOUT.plan_table(), LAYOUT.config_snapshot("study")]
         for arm in self.arm_names:
             inputs += self.arm_targets(arm)
         if self.claims_inputs():
-            inputs.append("results/tables/claims.csv")
+            inputs.append(LAYOUT.claims())
         return inputs
 
     # ---- command options ------------------------------------------------------------------------------
