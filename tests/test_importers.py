@@ -18,6 +18,7 @@ from nucflow.data.importers.common import UNCHECKED_NAME, ImportedField, write_i
 from nucflow.data.importers.folder import import_folder
 from nucflow.data.importers.phenix import import_phenix, parse_name, parse_well, well_name
 from nucflow.data.manifest import COLUMNS, load_manifest
+from nucflow.data.stain_labels import ClassicalLabeller
 from nucflow.errors import ManifestError, NucflowError
 
 SHAPE = (16, 20)
@@ -405,7 +406,7 @@ def test_phenix_without_masks_labels_from_the_stain(tmp_path):
         import_phenix(images, tmp_path / "out2", plate_map=plate_map, masks_dir=masks, pixel_size_um=1.0,
                       dataset="p", nuclear_channel=1)
     manifest = import_phenix(images, tmp_path / "out2", plate_map=plate_map, masks_dir=masks, pixel_size_um=1.0,
-                             dataset="p", nuclear_channel=1, labels_from="classical", nucleus_diameter_um=8)
+                             dataset="p", nuclear_channel=1, labeller=ClassicalLabeller(8))
     assert manifest.label_sources().tolist() == ["given", "given", "classical(d=8.0um)"]
     with pytest.raises(NucflowError, match="no masks .--masks. and no nuclear channel .--nuclear-channel."):
         import_phenix(images, tmp_path / "out3", plate_map=plate_map, masks_dir=None, pixel_size_um=1.0,

@@ -16,7 +16,8 @@ from skimage.draw import disk
 from nucflow.cli import main
 from nucflow.data.importers.folder import import_folder
 from nucflow.data.manifest import load_manifest
-from nucflow.data.stain_labels import ClassicalLabeller, LabelSource, make_labeller, parse_label_source
+from nucflow.data.stain_labels import ClassicalLabeller, LabelSource, parse_label_source
+from nucflow.inference.stain_model import make_labeller
 from nucflow.errors import ManifestError, NucflowError
 from nucflow.evaluation.matching import match
 from nucflow.models import build
@@ -199,7 +200,7 @@ def test_folder_with_some_masks_fills_the_rest_only_when_asked(tmp_path):
     with pytest.raises(NucflowError, match="b.tif: image has no mask; give --labels-from classical"):
         import_folder(source, tmp_path / "out", modality="fluorescence", pixel_size_um=0.5, dataset="d")
     manifest = import_folder(source, tmp_path / "out", modality="fluorescence", pixel_size_um=0.5, dataset="d",
-                             labels_from="classical", nucleus_diameter_um=8)
+                             labeller=ClassicalLabeller(8))
     assert manifest.label_sources().tolist() == ["given", "classical(d=8.0um)"]
 
 

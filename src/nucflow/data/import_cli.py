@@ -191,4 +191,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _stain_kwargs(args: argparse.Namespace) -> dict:
-    return {"labels_from": args.labels_from, "nucleus_diameter_um": args.nucleus_diameter_um, "device": args.device}
+    """The labeller of ``--labels-from`` (None: the importer's default, classical where needed)."""
+    from nucflow.inference.stain_model import make_labeller
+
+    labeller = None if args.labels_from is None else make_labeller(args.labels_from, args.nucleus_diameter_um,
+                                                                   args.device)
+    return {"labeller": labeller, "nucleus_diameter_um": args.nucleus_diameter_um}

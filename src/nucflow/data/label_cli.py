@@ -52,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _labellers(args) -> list:
-    from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM, make_labeller
+    from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM
+    from nucflow.inference.stain_model import make_labeller
 
     diameters = args.nucleus_diameter_um or [DEFAULT_DIAMETER_UM]
     labellers = []

@@ -8,7 +8,10 @@ A data set with a nuclear-stain channel but no masks gets its labels the way the
   nucleus diameter in µm;
 * ``model:RUN``: a trained *fluorescence* model of this study (a run folder with ``run.json`` and
   ``model.pt``, or a ``nucflow export`` folder) predicts the stain image, and its own
-  post-processing turns the probabilities into instance labels.
+  post-processing turns the probabilities into instance labels
+  (:class:`nucflow.inference.stain_model.ModelLabeller`: prediction is the inference layer's, so
+  this data module does not import it; ``make_labeller`` there builds either labeller from a
+  ``--labels-from`` value).
 
 The manifest column ``label_source`` records the origin of each row's ``labels``
 (:data:`SOURCE_FORMS`): ``given`` (masks that came with the data; an empty cell and a manifest
@@ -27,7 +30,6 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -186,7 +188,7 @@ class StainLabeller:
         return {"label_source": self.source.text}
 
 
-def _as_label_dtype(labels: np.ndarray) -> np.ndarray:
+def as_label_dtype(labels: np.ndarray) -> np.ndarray:
     top = int(labels.max(initial=0))
     return labels.astype(np.uint16 if top <= np.iinfo(np.uint16).max else np.uint32)
 
@@ -200,49 +202,10 @@ class ClassicalLabeller(StainLabeller):
     def label(self, image, pixel_size_um, name):
         from nucflow.data.classical import classical_labels
 
-        return _as_label_dtype(classical_labels(image, float(pixel_size_um), self.source.diameter_um))
+        return as_label_dtype(classical_labels(image, float(pixel_size_um), self.source.diameter_um))
 
     def describe(self) -> dict:
         return {"label_source": self.source.text, "method": "classical", "nucleus_diameter_um": self.source.diameter_um}
-
-
-class ModelLabeller(StainLabeller):
-    """A trained fluorescence model (run folder or export) and its post-processing.
-
-    Runs in fp32 on ``device`` (CPU by default), so the labels do not depend on the machine's
-    bf16 support. An image whose pixel size differs from the model's training pixel size by more
-    than 5 % is predicted rescaled to it, as ``nucflow predict`` does.
-    """
-
-    def __init__(self, model_path: str | Path, device: str = "cpu"):
-        from nucflow.inference.model_spec import load_model
-        from nucflow.inference.predict import InferenceSettings
-
-        self.model_path = Path(model_path)
-        self.network, self.spec = load_model(self.model_path, device)
-        if self.spec.modality != "fluorescence":
-            raise NucflowError(f"--labels-from model:{model_path}: run {self.spec.run_id} is a "
-                               f"{self.spec.modality} model; labels from the stain need a fluorescence model")
-        self.settings = InferenceSettings(device=device)
-        super().__init__(LabelSource("model", run_id=self.spec.run_id))
-
-    def label(self, image, pixel_size_um, name):
-        from nucflow.inference.files import scale_factor
-        from nucflow.inference.predict import predict_field_rescaled
-        from nucflow.postprocess import postprocess
-
-        factor = scale_factor(pixel_size_um, self.spec.pixel_size_um)
-        prob = predict_field_rescaled(self.network, self.spec, image, self.settings, factor, tile=self.spec.tile,
-                                      normalisation=self.spec.normalisation, percentiles=self.spec.percentiles,
-                                      name=name)
-        method = self.spec.method
-        source = prob if method == "three_class" else (prob[0] if len(prob) == 1 else 1.0 - prob[0])
-        return _as_label_dtype(postprocess(method, source.astype(np.float64), **self.spec.params))
-
-    def describe(self) -> dict:
-        return {"label_source": self.source.text, "method": "model", "model": str(self.model_path),
-                "run_id": self.spec.run_id, "postprocess": self.spec.method, "params": dict(self.spec.params),
-                "precision": self.settings.precision}
 
 
 def _stain_plane(fluorescence: np.ndarray, name: str) -> np.ndarray:
@@ -253,14 +216,3 @@ def _stain_plane(fluorescence: np.ndarray, name: str) -> np.ndarray:
         raise NucflowError(f"{name}: labels from the stain need a 2-D (H, W) nuclear-stain image, got shape "
                            f"{image.shape}")
     return image
-
-
-def make_labeller(spec: str, diameter_um: float = DEFAULT_DIAMETER_UM, device: str = "cpu") -> StainLabeller:
-    """The labeller named by ``--labels-from``: ``classical`` or ``model:RUN`` (a run or export folder)."""
-    text = str(spec).strip()
-    if text == "classical":
-        return ClassicalLabeller(diameter_um)
-    if text.startswith("model:") and text[len("model:"):].strip():
-        return ModelLabeller(text[len("model:"):].strip(), device)
-    raise NucflowError(f"--labels-from {spec!r}: expected classical or model:RUN (a trained fluorescence run "
-                       "folder, e.g. model:results/runs/RUN)")

@@ -31,7 +31,7 @@ import pandas as pd
 from nucflow.data.importers.common import (ImportedField, as_labels, as_plane, as_stack, check_out_dir,
                                            check_pixel_size, check_same_shape, is_image_file, write_import)
 from nucflow.data.manifest import Manifest
-from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM, StainLabeller, make_labeller
+from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM, ClassicalLabeller, StainLabeller
 from nucflow.errors import NucflowError
 from nucflow.io import read_image
 
@@ -155,34 +155,33 @@ def _read_field(pair: ImageMaskPair, modality: str, meta: dict, instrument: str,
                          instrument=meta.get("instrument", instrument), label_source=source)
 
 
-def _labeller_for(pairs: list[ImageMaskPair], modality: str, labels_from: str | None, diameter_um: float,
-                  device: str) -> StainLabeller | None:
+def _labeller_for(pairs: list[ImageMaskPair], modality: str, labeller: StainLabeller | None,
+                  diameter_um: float) -> StainLabeller | None:
     """The labeller for images without a mask (None when every image has one)."""
     missing = [pair for pair in pairs if pair.mask is None]
     if not missing:
         return None
-    if labels_from is None and len(missing) < len(pairs):
+    if labeller is None and len(missing) < len(pairs):
         raise NucflowError(f"{missing[0].image}: image has no mask; give --labels-from classical (or "
                            "model:RUN) to make the missing masks from the stain")
     if modality != "fluorescence":
         raise NucflowError(f"{missing[0].image}: image has no mask and there is no nuclear channel "
                            f"(--modality {modality}) to make labels from; give masks (x_masks.tif)")
-    return make_labeller(labels_from or "classical", diameter_um, device)
+    return labeller or ClassicalLabeller(diameter_um)
 
 
 def import_folder(images_dir: str | Path, out_dir: str | Path, *, modality: str, pixel_size_um: float,
                   dataset: str, metadata_csv: str | Path | None = None,
                   instrument: str = "", overwrite: bool = False, binary_masks: bool = False,
-                  labels_from: str | None = None, nucleus_diameter_um: float = DEFAULT_DIAMETER_UM,
-                  device: str = "cpu") -> Manifest:
+                  labeller: StainLabeller | None = None,
+                  nucleus_diameter_um: float = DEFAULT_DIAMETER_UM) -> Manifest:
     """Convert a Cellpose/StarDist-style folder into ``out_dir`` (manifest.csv, TIFFs, import.json).
 
     ``modality`` says what the images are (``fluorescence`` or ``brightfield``). A non-empty
     ``out_dir`` is replaced only with ``overwrite``; ``binary_masks`` labels the connected regions of
     binary masks instead of refusing them. Fluorescence images without masks get labels made from
-    the stain by ``labels_from`` (``classical``, the default when the folder has no mask at all, or
-    ``model:RUN``), the classical pipeline tuned for ``nucleus_diameter_um``. Returns the validated
-    manifest.
+    the stain by ``labeller`` (``--labels-from``; by default, when the folder has no mask at all,
+    the classical pipeline tuned for ``nucleus_diameter_um``). Returns the validated manifest.
     """
     if modality not in MODALITIES:
         raise NucflowError(f"--modality: {modality!r} is not one of {', '.join(MODALITIES)}")
@@ -193,7 +192,7 @@ def import_folder(images_dir: str | Path, out_dir: str | Path, *, modality: str,
     pairs = find_pairs(images_dir, allow_missing=True)
     ids = [p.image_id for p in pairs]
     metadata = read_metadata(Path(metadata_csv), ids) if metadata_csv is not None else {}
-    labeller = _labeller_for(pairs, modality, labels_from, nucleus_diameter_um, device)
+    labeller = _labeller_for(pairs, modality, labeller, nucleus_diameter_um)
 
     def fields() -> Iterator[ImportedField]:
         for pair in pairs:

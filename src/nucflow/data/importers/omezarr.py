@@ -31,7 +31,7 @@ from nucflow.data.importers.common import (ImportedField, as_labels, as_plane, a
                                            check_pixel_size, check_same_shape, write_import)
 from nucflow.data.importers.phenix import parse_well, read_plate_map
 from nucflow.data.manifest import Manifest
-from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM, StainLabeller, make_labeller
+from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM, ClassicalLabeller, StainLabeller
 from nucflow.errors import NucflowError
 
 DEFAULT_CELL_LINE = "unknown"
@@ -105,16 +105,16 @@ def _labels(image: ngff.NgffImage, label_image: str | None, labeller: StainLabel
 
 def import_omezarr(source: str | Path, out_dir: str | Path, *, dataset: str, nuclear_channel: str | None = None,
                    brightfield_channel: str | None = None, label_image: str | None = None,
-                   labels_from: str | None = None, nucleus_diameter_um: float = DEFAULT_DIAMETER_UM,
+                   labeller: StainLabeller | None = None, nucleus_diameter_um: float = DEFAULT_DIAMETER_UM,
                    pixel_size_um: float | None = None, plate_map: str | Path | None = None,
                    cell_line: str = DEFAULT_CELL_LINE, instrument: str = "", overwrite: bool = False,
-                   binary_masks: bool = False, device: str = "cpu") -> Manifest:
+                   binary_masks: bool = False) -> Manifest:
     """Convert an NGFF plate, well or image into ``out_dir`` (manifest.csv, TIFFs, import.json).
 
     At least one of ``nuclear_channel`` / ``brightfield_channel`` (channel names) must be given.
     ``label_image`` names the NGFF labels entry holding instance masks; where it is not given (or,
-    with ``labels_from`` given, where a field lacks it) labels are made from the nuclear stain by
-    ``labels_from`` (default ``classical``, tuned for ``nucleus_diameter_um``). ``overwrite``,
+    with ``labeller`` given, where a field lacks it) labels are made from the nuclear stain by
+    ``labeller`` (``--labels-from``; default: classical, tuned for ``nucleus_diameter_um``). ``overwrite``,
     ``binary_masks`` as in :func:`~nucflow.data.importers.folder.import_folder`. Returns the
     validated manifest.
     """
@@ -132,13 +132,12 @@ def import_omezarr(source: str | Path, out_dir: str | Path, *, dataset: str, nuc
         for name, option in ((nuclear_channel, "--nuclear-channel"), (brightfield_channel, "--brightfield-channel")):
             if name is not None:
                 ngff.channel_index(image, name, option)
-    labeller = None
-    needs_stain = label_image is None or labels_from is not None
+    needs_stain = label_image is None or labeller is not None
     if needs_stain:
         if nuclear_channel is None:
             raise NucflowError(f"{source}: no masks (--label-image) and no nuclear channel (--nuclear-channel) "
                                "to make labels from; give one of them")
-        labeller = make_labeller(labels_from or "classical", nucleus_diameter_um, device)
+        labeller = labeller or ClassicalLabeller(nucleus_diameter_um)
     else:
         missing = [image for image in images if label_image not in image.labels]
         if missing:

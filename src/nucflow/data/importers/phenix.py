@@ -46,7 +46,7 @@ import pandas as pd
 from nucflow.data.importers.common import (IMAGE_SUFFIXES, ImportedField, as_labels, as_plane, as_stack,
                                            check_out_dir, check_pixel_size, check_same_shape, write_import)
 from nucflow.data.manifest import Manifest
-from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM, make_labeller
+from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM, ClassicalLabeller, StainLabeller
 from nucflow.errors import NucflowError
 from nucflow.io import read_image
 
@@ -206,12 +206,12 @@ def import_phenix(images_dir: str | Path, out_dir: str | Path, *, plate_map: str
                   masks_dir: str | Path | None, pixel_size_um: float, dataset: str,
                   nuclear_channel: int | None = None, brightfield_channel: int | None = None,
                   instrument: str = "Opera Phenix", overwrite: bool = False, binary_masks: bool = False,
-                  labels_from: str | None = None, nucleus_diameter_um: float = DEFAULT_DIAMETER_UM,
-                  device: str = "cpu") -> Manifest:
+                  labeller: StainLabeller | None = None,
+                  nucleus_diameter_um: float = DEFAULT_DIAMETER_UM) -> Manifest:
     """Convert a Harmony export into ``out_dir`` (manifest.csv, TIFFs, import.json); see the module doc.
 
     At least one of ``nuclear_channel`` / ``brightfield_channel`` (1-based channel numbers as in
-    the file names) must be given. ``overwrite``, ``binary_masks``, ``labels_from`` and
+    the file names) must be given. ``overwrite``, ``binary_masks``, ``labeller`` and
     ``nucleus_diameter_um`` as in :func:`~nucflow.data.importers.folder.import_folder`;
     ``masks_dir`` None makes every field's labels from the nuclear stain. Returns the validated
     manifest.
@@ -226,12 +226,11 @@ def import_phenix(images_dir: str | Path, out_dir: str | Path, *, plate_map: str
     pixel_size_um = check_pixel_size(pixel_size_um)
     if masks_dir is not None and not masks_dir.is_dir():
         raise NucflowError(f"{masks_dir}: mask folder not found")
-    labeller = None
-    if masks_dir is None or labels_from is not None:
+    if masks_dir is None or labeller is not None:
         if nuclear_channel is None:
             raise NucflowError(f"{images_dir}: no masks (--masks) and no nuclear channel (--nuclear-channel) to "
                                "make labels from; give one of them")
-        labeller = make_labeller(labels_from or "classical", nucleus_diameter_um, device)
+        labeller = labeller or ClassicalLabeller(nucleus_diameter_um)
     lines = read_plate_map(Path(plate_map))
     groups: dict[tuple, list[PhenixPlane]] = defaultdict(list)
     for item in scan_images(images_dir):
