@@ -47,7 +47,8 @@ from skimage.measure import label as label_components
 
 from nucflow.evaluation.matching import assign
 from nucflow.evaluation.overlap import Overlap, best_pred_per_true, compute_overlap
-from nucflow.evaluation.validate import check_labels, check_prob, check_same_shape
+from nucflow.checks import check_prob
+from nucflow.evaluation.validate import check_labels, check_same_shape
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ def error_curve(labels_true, prob, thresholds, postprocess: Callable[[np.ndarray
         DataFrame, one row per threshold: ``threshold, merges, splits, missed, n_true, n_pred``.
     """
     labels_true = check_labels(labels_true, "labels_true")
-    prob = check_prob(prob, "prob")
+    prob = check_prob(prob, "prob", allow_empty=True)
     check_same_shape(labels_true, prob, "labels_true", "prob")
     postprocess = postprocess or threshold_and_label
     rows = []

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nucflow.evaluation.validate import as_foreground, check_mask, check_prob, check_same_shape
+from nucflow.checks import check_prob
+from nucflow.evaluation.validate import as_foreground, check_mask, check_same_shape
 
 PIXEL_METRIC_NAMES = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "iou", "mean_iu", "dice")
 
@@ -150,7 +151,7 @@ def squared_error_sum(truth, prob, valid=None) -> tuple[float, int]:
     """Sum of squared differences and the pixel count behind :func:`rmse_prob`, for pooling RMSE
     over a data set (pooled RMSE = sqrt(sum of sums / sum of counts))."""
     truth_fg = as_foreground(truth, "truth")
-    prob = check_prob(prob, "prob")
+    prob = check_prob(prob, "prob", allow_empty=True)
     check_same_shape(truth_fg, prob, "truth", "prob")
     if valid is not None:
         valid = check_mask(valid, "valid")

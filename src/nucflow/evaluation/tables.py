@@ -31,7 +31,8 @@ from nucflow.evaluation.matching import DEFAULT_THRESHOLDS, match_overlap
 from nucflow.evaluation.morphology import object_morphology
 from nucflow.evaluation.overlap import best_pred_per_true, compute_overlap
 from nucflow.evaluation.pixel import PixelCounts, pixel_counts, pixel_metrics, rmse_prob
-from nucflow.evaluation.validate import check_labels, check_prob, check_same_shape
+from nucflow.checks import check_prob
+from nucflow.evaluation.validate import check_labels, check_same_shape
 
 PIXEL_COUNT_COLUMNS = ("pixel_tp", "pixel_fp", "pixel_fn", "pixel_tn")
 ERROR_COUNT_COLUMNS = ("merges", "splits", "missed", "correct_detections", "incorrect_detections",
@@ -76,7 +77,7 @@ def evaluate_image(labels_true, labels_pred, *, prob=None, valid=None, pixel_siz
     row: dict = dict(metadata or {})
 
     if prob is not None:
-        prob = check_prob(prob, "prob")
+        prob = check_prob(prob, "prob", allow_empty=True)
         check_same_shape(labels_true, prob, "labels_true", "prob")
         scored, row["pixel_source"] = prob > pixel_threshold, f"prob>{pixel_threshold:g}"
         row["rmse"] = rmse_prob(labels_true, prob, valid)

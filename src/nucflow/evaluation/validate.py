@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nucflow.checks import check_prob
 from nucflow.errors import NucflowError
 
 
@@ -47,25 +48,6 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> 
         raise NucflowError(f"{name_a} vs {name_b}: shape mismatch {_shape(a.shape)} vs {_shape(b.shape)}")
 
 
-def check_prob(prob, name: str = "prob") -> np.ndarray:
-    """Check a probability map: (H, W) float array, finite, every value within [0, 1].
-
-    Returns the array unchanged (no copy).
-    """
-    array = np.asarray(prob)
-    if array.ndim != 2:
-        raise NucflowError(f"{name}: expected a 2-D (H, W) probability map, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.floating):
-        raise NucflowError(f"{name}: probability map must be float, got dtype {array.dtype}")
-    if array.size:
-        if not np.isfinite(array).all():
-            raise NucflowError(f"{name}: probability map holds NaN or infinite values")
-        low, high = float(array.min()), float(array.max())
-        if low < 0.0 or high > 1.0:
-            raise NucflowError(f"{name}: probability values outside [0, 1] (min {low:g}, max {high:g})")
-    return array
-
-
 def foreground_probability(prob, name: str = "prob") -> np.ndarray:
     """The foreground probability (H, W) of a 2-class map (H, W) or a 3-class map (3, H, W).
 
@@ -76,9 +58,9 @@ def foreground_probability(prob, name: str = "prob") -> np.ndarray:
     if array.ndim == 3:
         if array.shape[0] != 3:
             raise NucflowError(f"{name}: expected (H, W) or a 3-class (3, H, W) probability map, got shape {array.shape}")
-        background = check_prob(array[0], name)
+        background = check_prob(array[0], name, allow_empty=True)
         return (1.0 - background).astype(background.dtype)
-    return check_prob(array, name)
+    return check_prob(array, name, allow_empty=True)
 
 
 def check_mask(mask, name: str = "valid") -> np.ndarray:

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from nucflow.errors import NucflowError
+from nucflow.checks import check_prob
 from nucflow.postprocess.threshold import (
     LABEL_DTYPE,
     check_fraction,
     check_min_size,
-    check_prob,
     consecutive_labels,
     label_mask,
     remove_small_labels,

@@ -32,10 +32,10 @@ from skimage.measure import label as label_components
 from skimage.morphology import h_maxima
 
 from nucflow.errors import NucflowError
+from nucflow.checks import check_prob
 from nucflow.postprocess.threshold import (
     check_fraction,
     check_min_size,
-    check_prob,
     clean_mask,
     fill_unseeded,
 )

@@ -27,10 +27,10 @@ from skimage.measure import label as label_components
 from skimage.morphology import disk, remove_small_holes
 
 from nucflow.errors import NucflowError
+from nucflow.checks import check_prob
 from nucflow.postprocess.threshold import (
     check_fraction,
     check_min_size,
-    check_prob,
     remove_small_labels,
 )
 from nucflow.postprocess.watershed import split_by_markers

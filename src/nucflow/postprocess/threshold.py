@@ -23,30 +23,10 @@ from scipy import ndimage as ndi
 from skimage.measure import label as label_components
 from skimage.morphology import remove_small_holes, remove_small_objects
 
+from nucflow.checks import check_prob
 from nucflow.errors import NucflowError
 
 LABEL_DTYPE = np.uint32
-
-
-def check_prob(prob, name: str = "prob", ndim: int = 2) -> np.ndarray:
-    """Return ``prob`` as a float array after checking it is a probability map.
-
-    Raises :class:`NucflowError` naming ``name`` if it is not a floating-point array of ``ndim``
-    dimensions, holds NaN or infinity, or has values outside [0, 1].
-    """
-    array = np.asarray(prob)
-    if not np.issubdtype(array.dtype, np.floating):
-        raise NucflowError(f"{name}: probability map must be floating point, got dtype {array.dtype}")
-    if array.ndim != ndim:
-        raise NucflowError(f"{name}: expected a {ndim}-D probability map, got shape {array.shape}")
-    if array.size == 0:
-        raise NucflowError(f"{name}: probability map is empty")
-    if not np.all(np.isfinite(array)):
-        raise NucflowError(f"{name}: probability map contains NaN or infinite values")
-    low, high = float(array.min()), float(array.max())
-    if low < 0.0 or high > 1.0:
-        raise NucflowError(f"{name}: probability values must lie in [0, 1], found [{low:g}, {high:g}]")
-    return array
 
 
 def check_fraction(value: float, name: str, *, open_low: bool = False) -> float:

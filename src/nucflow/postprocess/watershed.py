@@ -21,10 +21,10 @@ from skimage.feature import peak_local_max
 from skimage.measure import label as label_components
 from skimage.segmentation import watershed as skimage_watershed
 
+from nucflow.checks import check_prob
 from nucflow.postprocess.threshold import (
     check_fraction,
     check_min_size,
-    check_prob,
     clean_mask,
     consecutive_labels,
     fill_unseeded,

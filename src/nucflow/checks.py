@@ -1,0 +1,31 @@
+"""Checks of arrays that several packages take (bottom layer: numpy and the error type only).
+
+Each raises :class:`nucflow.errors.NucflowError` with one line that starts with ``name`` (an
+argument name or a file path), so the user sees which input is wrong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nucflow.errors import NucflowError
+
+
+def check_prob(prob, name: str = "prob", ndim: int = 2, *, allow_empty: bool = False) -> np.ndarray:
+    """Return ``prob`` as an array (no copy) after checking it is a probability map: floating point,
+    ``ndim`` dimensions, finite, every value within [0, 1]; an empty map only with ``allow_empty``."""
+    array = np.asarray(prob)
+    if array.ndim != ndim:
+        raise NucflowError(f"{name}: expected a {ndim}-D probability map, got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise NucflowError(f"{name}: probability map must be floating point, got dtype {array.dtype}")
+    if array.size == 0:
+        if allow_empty:
+            return array
+        raise NucflowError(f"{name}: probability map is empty")
+    if not np.isfinite(array).all():
+        raise NucflowError(f"{name}: probability map holds NaN or infinite values")
+    low, high = float(array.min()), float(array.max())
+    if low < 0.0 or high > 1.0:
+        raise NucflowError(f"{name}: probability values outside [0, 1] (min {low:g}, max {high:g})")
+    return array
