@@ -1,4 +1,4 @@
-"""The paper's claims table (nucflow.attribution.claims) and its summary section, on small
+"""The paper's claims table (nucflow.report.claims) and its summary section, on small
 hand-made result tables with known answers."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nucflow.attribution.claims import (CLAIMS, COLUMNS, FINDINGS, claims_table, independent_ci, verdict,
+from nucflow.report.claims import (CLAIMS, COLUMNS, FINDINGS, claims_table, independent_ci, verdict,
                                         write_claims)
 from nucflow.cli import main
 from nucflow.figures.inputs import Estimate, difference_ci, mean_ci
-from nucflow.figures.summary import summary_lines
+from nucflow.report.summary import summary_lines
 
 IMAGES = ("f0", "f1", "f2", "f3")
 

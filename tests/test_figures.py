@@ -146,7 +146,7 @@ from nucflow.figures.lr_range import fig_lr_range  # noqa: E402
 from nucflow.figures.model_comparison import fig_model_comparison  # noqa: E402
 from nucflow.figures.registry import FIGURES  # noqa: E402
 from nucflow.figures.style import MODEL_COLOURS, MODEL_ORDER, model_colour, model_name, ordered_models, save  # noqa: E402
-from nucflow.figures.summary import write_summary  # noqa: E402
+from nucflow.report.summary import write_summary  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +224,7 @@ def test_partial_results_draw_what_they_can(tmp_path):
 
 def test_summary_has_paper_numbers_and_not_run(full, tmp_path):
     root, _, _ = full
-    from nucflow.attribution.claims import write_claims
+    from nucflow.report.claims import write_claims
 
     write_claims(root, root / "tables/claims.csv", n_boot=50)  # what the claims rule writes before the figures
     text = write_summary(root, tmp_path / "summary.md", n_boot=200).read_text()

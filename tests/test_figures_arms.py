@@ -20,7 +20,7 @@ from nucflow.figures.extensions import fig_extensions
 from nucflow.figures.focal_planes import fig_focal_planes, greedy_path
 from nucflow.figures.registry import FIGURES
 from nucflow.figures.smoothing_ablation import fig_smoothing_ablation
-from nucflow.figures.summary import summary_lines
+from nucflow.report.summary import summary_lines
 from nucflow.figures.transfer import fig_transfer
 from nucflow.study.plan import ARMS
 

@@ -17,7 +17,9 @@ FORBIDDEN = {
     "evaluation": {"data", "models", "training", "inference", "attribution", "figures", "study"},
     "data": {"models", "training", "inference", "attribution", "figures", "study"},
     "training": {"inference", "evaluation", "attribution", "figures", "study"},
-    "inference": {"attribution", "figures", "study"},
+    "inference": {"attribution", "figures", "study", "report"},
+    "attribution": {"figures", "study", "report"},
+    "figures": {"report"},
 }
 
 
@@ -34,6 +36,23 @@ def imported_packages(package: str) -> dict[str, set[str]]:
                 if (PACKAGE / target).is_dir() and target != package:
                     found.setdefault(target, set()).add(str(path.relative_to(PACKAGE)))
     return found
+
+
+def package_cycles() -> list[tuple[str, str]]:
+    packages = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file())
+    edges = {package: set(imported_packages(package)) for package in packages}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in edges.get(start, ()):
+            if nxt == goal or (nxt not in seen and (seen.add(nxt) or reaches(nxt, goal, seen))):
+                return True
+        return False
+
+    return sorted((a, b) for a in packages for b in edges[a] if reaches(b, a, set()))
+
+
+def test_no_import_cycle_between_packages():
+    assert package_cycles() == []
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))

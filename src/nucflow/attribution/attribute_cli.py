@@ -185,8 +185,8 @@ def run_all(args) -> None:
 
 
 def run_claims(args):
-    """claims.csv from the result tables (see :mod:`nucflow.attribution.claims`)."""
-    from nucflow.attribution.claims import VERDICTS, write_claims  # imports the figure modules' table readers
+    """claims.csv from the result tables (see :mod:`nucflow.report.claims`)."""
+    from nucflow.report.claims import VERDICTS, write_claims  # imports the figure modules' table readers
 
     if not args.results.is_dir():
         raise NucflowError(f"{args.results}: results folder not found")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from nucflow.errors import NucflowError
 from nucflow.figures.registry import FIGURES
-from nucflow.figures.summary import write_summary
+from nucflow.report.summary import write_summary
 from nucflow.io import ensure_dir, staging_dir
 
 

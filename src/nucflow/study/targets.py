@@ -28,7 +28,7 @@ SIMULATED_ROOT = "resources/simulated"
 SNAPSHOTS = {"simulation": ("simulation",), "splits": ("splits",), "study": ()}
 #: arms whose runs get the per-run error attribution (the paper's analyses of the five models)
 ATTRIBUTED_ARMS = ("model_comparison",)
-#: arms whose tables the paper's claims are checked against (nucflow.attribution.claims)
+#: arms whose tables the paper's claims are checked against (nucflow.report.claims)
 CLAIM_ARMS = ("model_comparison", "data_size", "focal_planes", "transfer")
 #: the cluster group of every job of one run (training, prediction, post-processing, evaluation,
 #: attribution): one submission per run. Fine-tuned runs have their own run id, so their own group.

@@ -28,9 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# the table's columns, findings and verdict rules (re-exported: part of this module's interface)
-from nucflow.attribution.claims_rows import (COLUMNS, FINDINGS, VERDICTS, claim_row, expectation,  # noqa: F401
-                                             independent_ci, not_run, verdict)
 from nucflow.attribution.stats import pearson_r
 from nucflow.figures import data_size, focal_planes, transfer
 from nucflow.figures.density import focus_modality
@@ -39,6 +36,9 @@ from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, TRANSFER
                                     read_arm_table, statistic_ci)
 from nucflow.figures.style import dataset_name, model_name, ordered_datasets, ordered_models
 from nucflow.io import write_csv
+# the table's columns, findings and verdict rules (re-exported: part of this module's interface)
+from nucflow.report.claims_rows import (COLUMNS, FINDINGS, VERDICTS, claim_row, expectation,  # noqa: F401
+                                        independent_ci, not_run, verdict)
 
 CLAIMS = "tables/claims.csv"
 

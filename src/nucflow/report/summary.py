@@ -5,7 +5,7 @@ table is missing is listed as "not run". Paper numbers are from Ali et al. 2021 
 brightfield, in the model order U-Net, U-Net++, DeepLabv3+, Tiramisu, PPU-Net.
 
 The section "The paper's claims" near the top renders ``tables/claims.csv`` as it is (written by
-``nucflow attribute claims``, :mod:`nucflow.attribution.claims`); it computes nothing.
+``nucflow attribute claims``, :mod:`nucflow.report.claims`); it computes nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from nucflow.attribution.claims import (CLAIMS, COLUMNS as CLAIM_COLUMNS, PAPER_DENSITY_R, PAPER_OBJECT_F1,
-                                        PAPER_PIXEL_F1, PAPER_PLANE_GAIN, PAPER_PLANE_GAIN_MEAN, PAPER_TRANSFER_GAP)
 from nucflow.attribution.stats import pearson_r
 from nucflow.figures import data_size, focal_planes, transfer
 from nucflow.figures.attribution import (ARTIFACTS, LABEL_NOISE, label_noise_estimate_lines, load_artifacts, load_composition,
@@ -29,9 +27,11 @@ from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, STUDY_CO
                                     statistic_ci)
 from nucflow.figures.style import dataset_name, model_name, ordered_datasets, ordered_models
 from nucflow.io import read_json
+from nucflow.report.claims import (CLAIMS, COLUMNS as CLAIM_COLUMNS, PAPER_DENSITY_R, PAPER_OBJECT_F1,
+                                   PAPER_PIXEL_F1, PAPER_PLANE_GAIN, PAPER_PLANE_GAIN_MEAN, PAPER_TRANSFER_GAP)
 
 # PAPER_PIXEL_F1, PAPER_OBJECT_F1, PAPER_DENSITY_R, PAPER_PLANE_GAIN(_MEAN) and PAPER_TRANSFER_GAP
-# live with the claims (nucflow.attribution.claims) and are imported above.
+# live with the claims (nucflow.report.claims) and are imported above.
 PAPER_ARTIFACT_SHARE = "10.7% (range 9.3-11.8%)"
 PAPER_FN_SHARE = "53-61%"
 PAPER_LABEL_NOISE = "3-5%"

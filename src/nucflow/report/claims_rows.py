@@ -3,7 +3,7 @@
 :func:`claim_row` turns an estimate with its 95 % CI into a row with a verdict against the paper's
 side of a threshold; :func:`not_run` records a claim that could not be computed and why;
 :func:`independent_ci` is the bootstrap for samples of different images. The claims themselves
-are computed in :mod:`nucflow.attribution.claims`.
+are computed in :mod:`nucflow.report.claims`.
 """
 
 from __future__ import annotations
