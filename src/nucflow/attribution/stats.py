@@ -2,6 +2,9 @@
 
 * :func:`bootstrap_ci`: percentile bootstrap, resampling the first axis (images) with replacement,
   with a seeded ``numpy.random.Generator`` (PCG64), so the same seed gives the same interval.
+  The study's one bootstrap: :func:`resample_means` (the same resamples, vectorised for the mean)
+  and :func:`percentile_interval` serve the figures' and the report's estimates too
+  (``nucflow.figures.inputs``), so every interval comes from the same resampling stream.
 * :func:`mann_whitney_table`: two-sided Mann–Whitney U for every pair of groups and every feature
   (``scipy.stats.mannwhitneyu``), effect size = rank-biserial correlation ``r = 2 U1 / (n1 n2) - 1``
   (U1 the statistic of the first group; r > 0 means the first group tends to larger values), and
@@ -40,6 +43,19 @@ class ConfidenceInterval:
                 "ci_level": self.level, "n_boot": self.n_boot}
 
 
+def percentile_interval(draws: np.ndarray, level: float) -> tuple[float, float]:
+    """The percentile bootstrap interval of ``draws`` at ``level``."""
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def resample_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of ``n_boot`` resamples (with replacement) of the 1-D ``values``: the draws
+    :func:`bootstrap_ci` makes for ``np.mean`` from the same generator state, in one array."""
+    return values[rng.integers(0, values.size, (int(n_boot), values.size))].mean(axis=1)
+
+
 def bootstrap_ci(values, statistic: Callable = np.mean, n_boot: int = 2000, level: float = 0.95,
                  seed: int = 0) -> ConfidenceInterval:
     """Percentile bootstrap interval of ``statistic(values)``.
@@ -64,9 +80,8 @@ def bootstrap_ci(values, statistic: Callable = np.mean, n_boot: int = 2000, leve
     finite = draws[np.isfinite(draws)]
     if finite.size < max(1, int(n_boot) // 2):
         return ConfidenceInterval(estimate, math.nan, math.nan, float(level), int(n_boot))
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(finite, [tail, 100.0 - tail])
-    return ConfidenceInterval(estimate, float(low), float(high), float(level), int(n_boot))
+    low, high = percentile_interval(finite, level)
+    return ConfidenceInterval(estimate, low, high, float(level), int(n_boot))
 
 
 def pearson_r(x, y) -> float:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.attribution.stats import bootstrap_ci
+from nucflow.attribution.stats import bootstrap_ci, percentile_interval, resample_means
 from nucflow.errors import NucflowError
 from nucflow.study.compute import benchmark_rule
 
@@ -134,13 +134,6 @@ class Estimate:
     n: int
 
 
-def _percentiles(draws: np.ndarray, level: float) -> tuple[float, float]:
-    """The percentile bootstrap interval of ``draws`` at ``level``."""
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(draws, [tail, 100.0 - tail])
-    return float(low), float(high)
-
-
 def mean_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
     """Mean of the finite ``values`` (1-D) with a percentile bootstrap CI over them."""
     values = np.asarray(values, float)
@@ -149,10 +142,8 @@ def mean_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> E
         return Estimate(math.nan, math.nan, math.nan, 0)
     if not 0 < level < 1 or n_boot < 1:
         raise NucflowError(f"bootstrap: need 0 < level < 1 and n_boot >= 1, got {level}, {n_boot}")
-    # percentile bootstrap as in nucflow.attribution.stats.bootstrap_ci, vectorised for the mean
-    rng = np.random.default_rng(seed)
-    draws = values[rng.integers(0, values.size, (int(n_boot), values.size))].mean(axis=1)
-    low, high = _percentiles(draws, level)
+    draws = resample_means(values, n_boot, np.random.default_rng(seed))
+    low, high = percentile_interval(draws, level)
     return Estimate(float(values.mean()), float(low), float(high), int(values.size))
 
 
@@ -165,9 +156,8 @@ def difference_ci(a, b, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
     if a.size == 0 or b.size == 0:
         return Estimate(math.nan, math.nan, math.nan, 0)
     rng = np.random.default_rng(seed)
-    draws = statistic(a[rng.integers(0, a.size, (int(n_boot), a.size))].mean(axis=1),
-                      b[rng.integers(0, b.size, (int(n_boot), b.size))].mean(axis=1))
-    low, high = _percentiles(draws, level)
+    draws = statistic(resample_means(a, n_boot, rng), resample_means(b, n_boot, rng))
+    low, high = percentile_interval(draws, level)
     return Estimate(float(statistic(a.mean(), b.mean())), float(low), float(high), int(min(a.size, b.size)))
 
 
@@ -181,8 +171,8 @@ def stratified_mean_ci(values, strata, n_boot: int = 1000, level: float = 0.95, 
         return Estimate(math.nan, math.nan, math.nan, 0)
     rng = np.random.default_rng(seed)
     groups = [values[strata == s] for s in sorted(set(strata.tolist()), key=str)]
-    draws = np.mean([g[rng.integers(0, g.size, (int(n_boot), g.size))].mean(axis=1) for g in groups], axis=0)
-    low, high = _percentiles(draws, level)
+    draws = np.mean([resample_means(g, n_boot, rng) for g in groups], axis=0)
+    low, high = percentile_interval(draws, level)
     return Estimate(float(np.mean([g.mean() for g in groups])), float(low), float(high), int(values.size))
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from nucflow.attribution.stats import percentile_interval, resample_means
 from nucflow.figures.inputs import Estimate
 
 COLUMNS = ["claim", "finding", "subject", "quantity", "unit", "estimate", "ci_low", "ci_high", "n_images", "n_seeds",
@@ -62,10 +63,9 @@ def independent_ci(samples: Sequence, statistic: Callable, n_boot: int = 1000, l
     if not arrays or any(a.size == 0 for a in arrays):
         return Estimate(math.nan, math.nan, math.nan, 0)
     rng = np.random.default_rng(seed)
-    draws = statistic(*[a[rng.integers(0, a.size, (int(n_boot), a.size))].mean(axis=1) for a in arrays])
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(np.asarray(draws, float), [tail, 100.0 - tail])
-    return Estimate(float(statistic(*[a.mean() for a in arrays])), float(low), float(high),
+    draws = statistic(*[resample_means(a, n_boot, rng) for a in arrays])
+    low, high = percentile_interval(np.asarray(draws, float), level)
+    return Estimate(float(statistic(*[a.mean() for a in arrays])), low, high,
                     int(min(a.size for a in arrays)))
 
 
