@@ -31,9 +31,12 @@ from nucflow.io import write_csv, write_json
 
 def _add_bootstrap(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("statistics")
-    group.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples over images (default 2000)")
-    group.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
-    group.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    default = Bootstrap()
+    group.add_argument("--n-boot", type=int, default=default.n_boot,
+                       help=f"bootstrap resamples over images (default {default.n_boot})")
+    group.add_argument("--level", type=float, default=default.level,
+                       help=f"confidence level of the intervals (default {default.level})")
+    group.add_argument("--seed", type=int, default=default.seed, help=f"seed of the bootstrap (default {default.seed})")
 
 
 def _add_images(parser: argparse.ArgumentParser) -> None:
@@ -92,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--prob-dir", required=True, type=Path, help="folder of <image_id>_prob.tif probability maps")
     curve.add_argument("--truth", choices=("labels", "labels_true"), default="labels",
                        help="manifest column scored against (default: labels)")
-    curve.add_argument("--thresholds", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+    curve.add_argument("--thresholds", type=float, nargs="+", default=list(analyses.ERROR_CURVE_THRESHOLDS),
                        help="pixel thresholds (default 0.2 ... 0.8)")
     curve.add_argument("--out", required=True, type=Path, help="output folder")
 
