@@ -89,9 +89,9 @@ def test_workflow_patterns_match_what_the_layout_writes():
 
 
 def test_focal_round_folders():
-    from nucflow.study.layout import FocalGroup
+    from nucflow.study.layout import LAYOUT, FocalGroup
 
-    assert FocalGroup("unet", 1).round_dir(3) == "results/focal_planes/unet-s1/round3"
+    assert LAYOUT.focal_round(FocalGroup("unet", 1).key, 3) == "results/focal_planes/unet-s1/round3"
     assert FocalGroup.round_of("results/focal_planes/unet-s1/round3") == 3
     with pytest.raises(NucflowError, match=r"^results/x/round: expected a round<k> folder$"):
         FocalGroup.round_of("results/x/round")

@@ -178,7 +178,7 @@ class FocalRunId:
 @dataclass(frozen=True)
 class FocalGroup:
     """One greedy focal-plane search (``model``, ``seed``); key ``unet-s0`` names its folder
-    ``results/focal_planes/<key>/round<k>``."""
+    (:meth:`Layout.focal_round`)."""
 
     model: str
     seed: int
@@ -193,10 +193,6 @@ class FocalGroup:
         if match is None:
             raise NucflowError(f"focal-plane group {key!r}: expected <model>-s<seed>")
         return cls(match["model"], int(match["seed"]))
-
-    def round_dir(self, round_: int) -> str:
-        """The folder of one round's choice (``choice.json``)."""
-        return LAYOUT.focal_round(self.key, round_)
 
     @staticmethod
     def round_of(folder: str | Path) -> int:

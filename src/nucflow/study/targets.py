@@ -53,10 +53,6 @@ def simulated_datasets(config: dict) -> list[str]:
     return sorted(config["simulation"]["datasets"]) if config["data"]["source"] == "simulated" else []
 
 
-def metrics_path(run_id: str, eval_set: str, method: str, name: str = "per_image.csv") -> str:
-    return LAYOUT.metrics(run_id, eval_set, method, name)
-
-
 def entries_of(paths) -> str:
     """``run/eval_set/method`` of metrics files ``results/runs/<run>/metrics/<eval_set>/<method>/x``,
     space-separated (the ``--entries`` of ``nucflow aggregate``)."""
@@ -146,11 +142,11 @@ class StudyTargets:
         group = FocalGroup.parse(group_key)
         _, chosen = self.focal_search(group.model, group.seed, round_ - 1)
         runs = focal_candidates(self.config, group.model, group.seed, chosen)
-        return [metrics_path(*e, "summary.json") for r in runs for e in self.run_entries(r, select=True)]
+        return [LAYOUT.metrics(*e, "summary.json") for r in runs for e in self.run_entries(r, select=True)]
 
     def focal_round_dirs(self) -> list[str]:
         rounds = self.config["arms"]["focal_planes"]["rounds"]
-        return [FocalGroup(m, s).round_dir(k) for m, s in focal_groups(self.config) for k in range(1, rounds + 1)]
+        return [LAYOUT.focal_round(FocalGroup(m, s).key, k) for m, s in focal_groups(self.config) for k in range(1, rounds + 1)]
 
     # ---- arms --------------------------------------------------------------------------------------
     def arm_runs(self, arm: str) -> list[Run]:
@@ -163,14 +159,14 @@ class StudyTargets:
         return [e for r in self.arm_runs(arm) for e in self.run_entries(r)]
 
     def arm_metrics(self, arm: str) -> list[str]:
-        return [metrics_path(*e) for e in self.arm_entries(arm)]
+        return [LAYOUT.metrics(*e) for e in self.arm_entries(arm)]
 
     def arm_attribution(self, arm: str) -> list[str]:
         return [LAYOUT.run_attribution(r, e, m, "tables") for r, e, m in self.arm_entries(arm)]
 
     def smoothing_metrics(self) -> list[str]:
         runs = [r for r in self.runs.values() if r.arm == "smoothing"]
-        return [metrics_path(*e, "summary.json") for r in runs for e in self.run_entries(r, select=True)]
+        return [LAYOUT.metrics(*e, "summary.json") for r in runs for e in self.run_entries(r, select=True)]
 
     def tradeoff_files(self) -> list[str]:
         """Trade-off tables of the runs whose maps go through the multi-scale merge."""
