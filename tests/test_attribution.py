@@ -166,7 +166,7 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
     first = bootstrap_ci(values, n_boot=500, seed=7)
     assert first == bootstrap_ci(values, n_boot=500, seed=7)
     assert first != bootstrap_ci(values, n_boot=500, seed=8)
-    assert first.estimate == 9.5 and first.low < 9.5 < first.high
+    assert first.value == 9.5 and first.n == 20 and first.low < 9.5 < first.high
     constant = bootstrap_ci(np.full(5, 2.0), n_boot=50)
     assert (constant.low, constant.high) == (2.0, 2.0)
 

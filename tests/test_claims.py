@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nucflow.report.claims import (CLAIMS, COLUMNS, FINDINGS, claims_table, independent_ci, verdict,
-                                        write_claims)
+from nucflow.report.claims import CLAIMS, COLUMNS, FINDINGS, claims_table, verdict, write_claims
 from nucflow.cli import main
-from nucflow.figures.inputs import Estimate, difference_ci, mean_ci
+from nucflow.attribution.stats import Estimate, difference_ci, independent_ci, mean_ci
 from nucflow.report.summary import summary_lines
 
 IMAGES = ("f0", "f1", "f2", "f3")

@@ -12,7 +12,7 @@ from nucflow.attribution.composition import ErrorComposition, composition_table,
 from nucflow.attribution.density import density_correlation, size_bins
 from nucflow.attribution.label_noise import LabelNoiseCounts, flag_label_noise, label_noise_counts
 from nucflow.attribution.stats import (
-    ConfidenceInterval,
+    Estimate,
     benjamini_hochberg,
     bootstrap_ci,
     correct_p_values,
@@ -24,6 +24,6 @@ from nucflow.attribution.stats import (
 __all__ = [
     "ArtifactEffect", "artifact_effect", "artifact_table", "ErrorComposition", "composition_table",
     "error_composition", "density_correlation", "size_bins", "LabelNoiseCounts", "flag_label_noise",
-    "label_noise_counts", "ConfidenceInterval", "benjamini_hochberg", "bootstrap_ci",
+    "label_noise_counts", "Estimate", "benjamini_hochberg", "bootstrap_ci",
     "correct_p_values", "holm", "mann_whitney_table", "pearson_r",
 ]

@@ -1,10 +1,12 @@
-"""Statistics for the attribution tables: bootstrap CIs, Pearson r, Mann–Whitney with correction.
+"""The study's statistics: one bootstrap and one result type, Pearson r, Mann–Whitney with correction.
 
-* :func:`bootstrap_ci`: percentile bootstrap, resampling the first axis (images) with replacement,
-  with a seeded ``numpy.random.Generator`` (PCG64), so the same seed gives the same interval.
-  The study's one bootstrap: :func:`resample_means` (the same resamples, vectorised for the mean)
-  and :func:`percentile_interval` serve the figures' and the report's estimates too
-  (``nucflow.figures.inputs``), so every interval comes from the same resampling stream.
+* :class:`Estimate`: a statistic with its percentile bootstrap interval, the one result type of
+  every interval in the tables, the figures, the claims and ``summary.md``.
+* :func:`bootstrap_ci`: percentile bootstrap of any statistic, resampling the first axis (images)
+  with replacement, with a seeded ``numpy.random.Generator`` (PCG64), so the same seed gives the
+  same interval. :func:`mean_ci`, :func:`independent_ci` (k samples of different images, e.g.
+  :func:`difference_ci`) and :func:`stratified_mean_ci` draw the same resamples vectorised for
+  means (:func:`resample_means`), so every interval comes from the same resampling stream.
 * :func:`mann_whitney_table`: two-sided Mann–Whitney U for every pair of groups and every feature
   (``scipy.stats.mannwhitneyu``), effect size = rank-biserial correlation ``r = 2 U1 / (n1 n2) - 1``
   (U1 the statistic of the first group; r > 0 means the first group tends to larger values), and
@@ -29,18 +31,39 @@ CORRECTIONS = ("holm", "bh")
 
 
 @dataclass(frozen=True)
-class ConfidenceInterval:
-    """A statistic with its percentile bootstrap interval."""
+class Estimate:
+    """A statistic with its percentile bootstrap interval; NaN where undefined.
 
-    estimate: float
+    Attributes:
+        value: the statistic on the data as observed.
+        low, high: the interval's bounds.
+        n: rows (images) it was computed from; 0 when there were none.
+        level: the interval's confidence level.
+        n_boot: bootstrap resamples drawn.
+    """
+
+    value: float
     low: float
     high: float
-    level: float
-    n_boot: int
+    n: int
+    level: float = 0.95
+    n_boot: int = 1000
 
     def as_dict(self) -> dict:
-        return {"estimate": self.estimate, "ci_low": self.low, "ci_high": self.high,
+        """The JSON form the attribution summaries write."""
+        return {"estimate": self.value, "ci_low": self.low, "ci_high": self.high,
                 "ci_level": self.level, "n_boot": self.n_boot}
+
+
+def _undefined(level: float = 0.95, n_boot: int = 1000) -> Estimate:
+    return Estimate(math.nan, math.nan, math.nan, 0, float(level), int(n_boot))
+
+
+def _check(level: float, n_boot: int, who: str) -> None:
+    if not 0 < level < 1:
+        raise NucflowError(f"{who}: level must lie in (0, 1), got {level!r}")
+    if int(n_boot) < 1:
+        raise NucflowError(f"{who}: n_boot must be >= 1, got {n_boot!r}")
 
 
 def percentile_interval(draws: np.ndarray, level: float) -> tuple[float, float]:
@@ -57,7 +80,7 @@ def resample_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) ->
 
 
 def bootstrap_ci(values, statistic: Callable = np.mean, n_boot: int = 2000, level: float = 0.95,
-                 seed: int = 0) -> ConfidenceInterval:
+                 seed: int = 0) -> Estimate:
     """Percentile bootstrap interval of ``statistic(values)``.
 
     values: array (N, ...) resampled along axis 0 (one row per image); ``statistic`` maps such an
@@ -67,10 +90,7 @@ def bootstrap_ci(values, statistic: Callable = np.mean, n_boot: int = 2000, leve
     values = np.asarray(values)
     if values.ndim == 0 or values.shape[0] == 0:
         raise NucflowError("bootstrap_ci: values must hold at least one row")
-    if not 0 < level < 1:
-        raise NucflowError(f"bootstrap_ci: level must lie in (0, 1), got {level!r}")
-    if int(n_boot) < 1:
-        raise NucflowError(f"bootstrap_ci: n_boot must be >= 1, got {n_boot!r}")
+    _check(level, n_boot, "bootstrap_ci")
     estimate = float(statistic(values))
     rng = np.random.default_rng(seed)
     n = values.shape[0]
@@ -79,9 +99,73 @@ def bootstrap_ci(values, statistic: Callable = np.mean, n_boot: int = 2000, leve
         draws[b] = statistic(values[rng.integers(0, n, n)])
     finite = draws[np.isfinite(draws)]
     if finite.size < max(1, int(n_boot) // 2):
-        return ConfidenceInterval(estimate, math.nan, math.nan, float(level), int(n_boot))
+        return Estimate(estimate, math.nan, math.nan, int(n), float(level), int(n_boot))
     low, high = percentile_interval(finite, level)
-    return ConfidenceInterval(estimate, low, high, float(level), int(n_boot))
+    return Estimate(estimate, low, high, int(n), float(level), int(n_boot))
+
+
+def statistic_ci(values, statistic: Callable, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
+    """:func:`bootstrap_ci` that gives an undefined estimate (``n == 0``) for no rows instead of an error."""
+    values = np.asarray(values, float)
+    if values.shape[0] == 0:
+        return _undefined(level, n_boot)
+    return bootstrap_ci(values, statistic, n_boot=n_boot, level=level, seed=seed)
+
+
+def _finite(values) -> np.ndarray:
+    values = np.asarray(values, float)
+    return values[np.isfinite(values)]
+
+
+def mean_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
+    """Mean of the finite ``values`` (1-D) with a percentile bootstrap CI over them."""
+    values = _finite(values)
+    if values.size == 0:
+        return _undefined(level, n_boot)
+    _check(level, n_boot, "bootstrap")
+    draws = resample_means(values, n_boot, np.random.default_rng(seed))
+    low, high = percentile_interval(draws, level)
+    return Estimate(float(values.mean()), low, high, int(values.size), float(level), int(n_boot))
+
+
+def independent_ci(samples: Sequence, statistic: Callable, n_boot: int = 1000, level: float = 0.95,
+                   seed: int = 0) -> Estimate:
+    """``statistic(mean_1, ..., mean_k)`` of k independent samples (e.g. images of different
+    domains), each resampled on its own with one seeded generator, in order. ``statistic`` must
+    work on arrays of means; ``n`` is the smallest sample."""
+    arrays = [_finite(s) for s in samples]
+    if not arrays or any(a.size == 0 for a in arrays):
+        return _undefined(level, n_boot)
+    _check(level, n_boot, "bootstrap")
+    rng = np.random.default_rng(seed)
+    draws = statistic(*[resample_means(a, n_boot, rng) for a in arrays])
+    low, high = percentile_interval(np.asarray(draws, float), level)
+    return Estimate(float(statistic(*[a.mean() for a in arrays])), low, high,
+                    int(min(a.size for a in arrays)), float(level), int(n_boot))
+
+
+def difference_ci(a, b, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                  statistic: Callable = lambda mean_a, mean_b: mean_a - mean_b) -> Estimate:
+    """``statistic(mean(a), mean(b))`` (default: the difference) of two independent samples:
+    :func:`independent_ci` of ``[a, b]``."""
+    return independent_ci([a, b], statistic, n_boot=n_boot, level=level, seed=seed)
+
+
+def stratified_mean_ci(values, strata, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
+    """Mean over strata of the per-stratum means (e.g. over held-out cell lines), with a bootstrap
+    that resamples the values within each stratum. ``n`` is the number of values."""
+    values, strata = np.asarray(values, float), np.asarray(strata)
+    keep = np.isfinite(values)
+    values, strata = values[keep], strata[keep]
+    if values.size == 0:
+        return _undefined(level, n_boot)
+    _check(level, n_boot, "bootstrap")
+    rng = np.random.default_rng(seed)
+    groups = [values[strata == s] for s in sorted(set(strata.tolist()), key=str)]
+    draws = np.mean([resample_means(g, n_boot, rng) for g in groups], axis=0)
+    low, high = percentile_interval(draws, level)
+    return Estimate(float(np.mean([g.mean() for g in groups])), low, high, int(values.size),
+                    float(level), int(n_boot))
 
 
 def pearson_r(x, y) -> float:

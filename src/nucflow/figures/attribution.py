@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from nucflow.figures.density import focus_modality
-from nucflow.figures.inputs import ATTRIBUTION, PER_IMAGE, Estimate, numeric, read_results_table, read_table, statistic_ci
+from nucflow.attribution.stats import Estimate, statistic_ci
+from nucflow.figures.inputs import ATTRIBUTION, PER_IMAGE, numeric, read_results_table, read_table
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import figure_style, model_colour, model_name, new_figure, ordered_models, save
 

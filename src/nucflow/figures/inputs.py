@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from nucflow.attribution.stats import bootstrap_ci, percentile_interval, resample_means
+from nucflow.attribution.stats import Estimate, mean_ci
 from nucflow.errors import NucflowError
 from nucflow.study.compute import benchmark_rule
 
@@ -124,58 +123,6 @@ def read_arm_table(results: Path, relative: str, columns: Sequence[str] = (),
     return numeric(table, numeric_columns, path)
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """A mean (or other statistic) with its percentile bootstrap interval; NaN when undefined."""
-
-    value: float
-    low: float
-    high: float
-    n: int
-
-
-def mean_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
-    """Mean of the finite ``values`` (1-D) with a percentile bootstrap CI over them."""
-    values = np.asarray(values, float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return Estimate(math.nan, math.nan, math.nan, 0)
-    if not 0 < level < 1 or n_boot < 1:
-        raise NucflowError(f"bootstrap: need 0 < level < 1 and n_boot >= 1, got {level}, {n_boot}")
-    draws = resample_means(values, n_boot, np.random.default_rng(seed))
-    low, high = percentile_interval(draws, level)
-    return Estimate(float(values.mean()), float(low), float(high), int(values.size))
-
-
-def difference_ci(a, b, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
-                  statistic=lambda mean_a, mean_b: mean_a - mean_b) -> Estimate:
-    """``statistic(mean(a), mean(b))`` (default: the difference) of two independent samples (e.g.
-    different images), each resampled on its own; ``statistic`` must work on arrays of means."""
-    a, b = (np.asarray(v, float) for v in (a, b))
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    if a.size == 0 or b.size == 0:
-        return Estimate(math.nan, math.nan, math.nan, 0)
-    rng = np.random.default_rng(seed)
-    draws = statistic(resample_means(a, n_boot, rng), resample_means(b, n_boot, rng))
-    low, high = percentile_interval(draws, level)
-    return Estimate(float(statistic(a.mean(), b.mean())), float(low), float(high), int(min(a.size, b.size)))
-
-
-def stratified_mean_ci(values, strata, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
-    """Mean over strata of the per-stratum means (e.g. over held-out cell lines), with a bootstrap
-    that resamples the values within each stratum. ``n`` is the number of values."""
-    values, strata = np.asarray(values, float), np.asarray(strata)
-    keep = np.isfinite(values)
-    values, strata = values[keep], strata[keep]
-    if values.size == 0:
-        return Estimate(math.nan, math.nan, math.nan, 0)
-    rng = np.random.default_rng(seed)
-    groups = [values[strata == s] for s in sorted(set(strata.tolist()), key=str)]
-    draws = np.mean([resample_means(g, n_boot, rng) for g in groups], axis=0)
-    low, high = percentile_interval(draws, level)
-    return Estimate(float(np.mean([g.mean() for g in groups])), float(low), float(high), int(values.size))
-
-
 def paired_images(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> np.ndarray:
     """(n, 2) values of ``metric`` of the images two conditions share (joined on ``image_id``,
     each table one row per image, e.g. from :func:`per_image_over_seeds`)."""
@@ -189,15 +136,6 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, metric: str, *, scale: f
     (tables as for :func:`paired_images`); NaN when no image is shared."""
     pairs = paired_images(a, b, metric)
     return mean_ci((pairs[:, 0] - pairs[:, 1]) * scale if len(pairs) else [], n_boot=n_boot, seed=seed)
-
-
-def statistic_ci(values: np.ndarray, statistic, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
-    """Any statistic of the rows of ``values`` (N, ...) with a percentile bootstrap CI over rows."""
-    values = np.asarray(values, float)
-    if values.shape[0] == 0:
-        return Estimate(math.nan, math.nan, math.nan, 0)
-    ci = bootstrap_ci(values, statistic, n_boot=n_boot, level=level, seed=seed)
-    return Estimate(ci.estimate, ci.low, ci.high, int(values.shape[0]))
 
 
 def group_estimates(table: pd.DataFrame, keys: Sequence[str], metric: str, *, scale: float = 100.0,

@@ -10,7 +10,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from nucflow.figures.inputs import mean_ci, per_image_over_seeds
+from nucflow.attribution.stats import mean_ci
+from nucflow.figures.inputs import per_image_over_seeds
 from nucflow.figures.style import DATASET_NAMES, MODALITY_NAMES, jitter, model_colour, model_name, ordered_models
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.figures.inputs import (ABLATION, SMOOTHING, SMOOTHING_BEST, group_estimates, mean_ci, one_method,
-                                    paired_difference, per_image_over_seeds, pick_eval_set, present, read_arm_table)
+from nucflow.attribution.stats import mean_ci
+from nucflow.figures.inputs import (ABLATION, SMOOTHING, SMOOTHING_BEST, group_estimates, one_method, paired_difference, per_image_over_seeds, pick_eval_set, present, read_arm_table)
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import figure_style, jitter, model_colour, model_name, new_figure, ordered_models, save
 from nucflow.io import read_json

@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from nucflow.figures.inputs import (TRANSFER, one_method, per_image_over_seeds, present, read_arm_table,
-                                    stratified_mean_ci)
+from nucflow.attribution.stats import stratified_mean_ci
+from nucflow.figures.inputs import TRANSFER, one_method, per_image_over_seeds, present, read_arm_table
 from nucflow.figures.panels import note_empty
 from nucflow.figures.style import dataset_name, figure_style, model_name, new_figure, ordered_models, save
 

@@ -28,17 +28,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.attribution.stats import pearson_r
+from nucflow.attribution.stats import Estimate, difference_ci, independent_ci, mean_ci, pearson_r, statistic_ci
 from nucflow.figures import data_size, focal_planes, transfer
 from nucflow.figures.density import focus_modality
-from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, TRANSFER, Estimate, difference_ci, mean_ci,
-                                    one_method, paired_difference, paired_images, per_image_over_seeds,
-                                    read_arm_table, statistic_ci)
+from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, TRANSFER, one_method, paired_difference,
+                                    paired_images, per_image_over_seeds, read_arm_table)
 from nucflow.figures.style import dataset_name, model_name, ordered_datasets, ordered_models
 from nucflow.io import write_csv
 # the table's columns, findings and verdict rules (re-exported: part of this module's interface)
 from nucflow.report.claims_rows import (COLUMNS, FINDINGS, VERDICTS, claim_row, expectation,  # noqa: F401
-                                        independent_ci, not_run, verdict)
+                                        not_run, verdict)
 
 CLAIMS = "tables/claims.csv"
 

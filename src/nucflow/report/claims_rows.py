@@ -1,21 +1,14 @@
 """Rows of the claims table and their verdicts: the findings, the columns, one row per estimate.
 
 :func:`claim_row` turns an estimate with its 95 % CI into a row with a verdict against the paper's
-side of a threshold; :func:`not_run` records a claim that could not be computed and why;
-:func:`independent_ci` is the bootstrap for samples of different images. The claims themselves
-are computed in :mod:`nucflow.report.claims`.
+side of a threshold; :func:`not_run` records a claim that could not be computed and why. The claims themselves are
+computed in :mod:`nucflow.report.claims`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-
-import numpy as np
-
-from nucflow.attribution.stats import percentile_interval, resample_means
-from nucflow.figures.inputs import Estimate
-
+from nucflow.attribution.stats import Estimate
 COLUMNS = ["claim", "finding", "subject", "quantity", "unit", "estimate", "ci_low", "ci_high", "n_images", "n_seeds",
            "paper", "expected", "verdict", "note"]
 VERDICTS = ("agrees", "disagrees", "inconclusive", "not run")
@@ -50,23 +43,6 @@ def verdict(estimate: Estimate, threshold: float, above: bool) -> str:
     if estimate.high < threshold:
         return "disagrees" if above else "agrees"
     return "inconclusive"
-
-
-def independent_ci(samples: Sequence, statistic: Callable, n_boot: int = 1000, level: float = 0.95,
-                   seed: int = 0) -> Estimate:
-    """``statistic(mean_1, ..., mean_k)`` of k independent samples (e.g. images of different
-    domains), each resampled on its own with one seeded generator, in order; for two samples this
-    is :func:`nucflow.figures.inputs.difference_ci`. ``statistic`` must work on arrays of means;
-    ``n`` is the smallest sample."""
-    arrays = [np.asarray(s, float) for s in samples]
-    arrays = [a[np.isfinite(a)] for a in arrays]
-    if not arrays or any(a.size == 0 for a in arrays):
-        return Estimate(math.nan, math.nan, math.nan, 0)
-    rng = np.random.default_rng(seed)
-    draws = statistic(*[resample_means(a, n_boot, rng) for a in arrays])
-    low, high = percentile_interval(np.asarray(draws, float), level)
-    return Estimate(float(statistic(*[a.mean() for a in arrays])), low, high,
-                    int(min(a.size for a in arrays)))
 
 
 def claim_row(claim: int, subject: str, quantity: str, unit: str, estimate: Estimate, n_seeds: int, paper: str,

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from nucflow.attribution.stats import pearson_r
+from nucflow.attribution.stats import Estimate, difference_ci, mean_ci, pearson_r, statistic_ci
 from nucflow.figures import data_size, focal_planes, transfer
 from nucflow.figures.attribution import (ARTIFACTS, LABEL_NOISE, label_noise_estimate_lines, load_artifacts, load_composition,
                                          load_label_noise, share_table)
 from nucflow.figures.density import focus_modality
-from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, STUDY_CONFIG, TRANSFER, Estimate, difference_ci,
-                                    mean_ci, paired_images, per_image_over_seeds, read_results_table, read_table,
-                                    statistic_ci)
+from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, STUDY_CONFIG, TRANSFER, paired_images,
+                                    per_image_over_seeds, read_results_table, read_table)
 from nucflow.figures.style import dataset_name, model_name, ordered_datasets, ordered_models
 from nucflow.io import read_json
 from nucflow.report.claims import (CLAIMS, COLUMNS as CLAIM_COLUMNS, PAPER_DENSITY_R, PAPER_OBJECT_F1,
