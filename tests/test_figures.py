@@ -146,6 +146,7 @@ from nucflow.figures.lr_range import fig_lr_range  # noqa: E402
 from nucflow.figures.model_comparison import fig_model_comparison  # noqa: E402
 from nucflow.figures.registry import FIGURES  # noqa: E402
 from nucflow.figures.style import MODEL_COLOURS, MODEL_ORDER, model_colour, model_name, ordered_models, save  # noqa: E402
+from nucflow.report.figure_tables import write_figure_tables  # noqa: E402
 from nucflow.report.summary import write_summary  # noqa: E402
 
 
@@ -153,6 +154,7 @@ from nucflow.report.summary import write_summary  # noqa: E402
 def full(tmp_path_factory):
     """A complete synthetic results folder and every figure drawn from it once."""
     root = make_results(tmp_path_factory.mktemp("full") / "results", n_images=8)
+    write_figure_tables(root)  # what the figure_tables rule writes before the figures
     out = root / "figures"
     return root, out, figures_cli.draw(root, out)
 
@@ -216,6 +218,7 @@ def test_partial_results_draw_what_they_can(tmp_path):
     import shutil
     shutil.rmtree(root / "attribution")
     shutil.rmtree(root / "benchmarks")
+    write_figure_tables(root, n_boot=100)
     outcome = figures_cli.draw(root, tmp_path / "out")
     assert outcome["compute"].startswith("missing benchmarks")
     for name in ("architectures", "lr_range", "model_comparison", "density", "object_errors", "attribution"):
@@ -324,6 +327,7 @@ def test_a_failing_figure_keeps_the_figures_already_there(tmp_path, monkeypatch)
 
     root = make_results(tmp_path / "results", models=("unet",), seeds=(0,), datasets=("lncap",),
                         modalities=("brightfield",), n_images=4)
+    write_figure_tables(root, n_boot=50)
     parser = argparse.ArgumentParser()
     figures_cli.add_arguments(parser)
     args = parser.parse_args(["--results", str(root), "--only", "model_comparison", "compute", "--no-summary"])
@@ -342,3 +346,34 @@ def test_a_failing_figure_keeps_the_figures_already_there(tmp_path, monkeypatch)
         figures_cli.run(args)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in root.iterdir() if p.name.startswith(".")) == []  # no staging folder left
+
+
+def test_figure_tables_hold_every_interval_exactly_and_figures_need_them(full, tmp_path):
+    root, _, _ = full
+    import shutil
+
+    from nucflow.cli import main
+    from nucflow.figures.inputs import read_figure_table
+    from nucflow.report.figure_tables import figure_tables
+
+    computed = figure_tables(root)
+    assert set(computed) == {"04_model_comparison", "08_attribution"}
+    for figure, tables in computed.items():
+        for name, table in tables.items():
+            # floats read back to the same bits, tags as text
+            pd.testing.assert_frame_equal(read_figure_table(root, figure, name), table.reset_index(drop=True),
+                                          check_dtype=False, check_exact=True, obj=f"{figure}/{name}")
+    intervals = computed["04_model_comparison"]["intervals"]
+    assert set(intervals["metric"]) == {"f1", "object_f1", "balanced_accuracy"}
+    assert (intervals["low"] <= intervals["value"]).all() and (intervals["value"] <= intervals["high"]).all()
+    # the command writes the same files; a figure without its interval table names the file to write
+    copy = tmp_path / "results"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("figures"))  # drops figures/ and tables/figures/
+    assert not (copy / "tables/figures").exists()
+    with pytest.raises(NucflowError, match=r"tables/figures/04_model_comparison/intervals\.csv: missing; .*"
+                                           r"nucflow figure-tables"):
+        fig_model_comparison(copy, tmp_path / "out")
+    assert main(["figure-tables", "--results", str(copy), "--only", "model_comparison"]) == 0
+    assert (copy / "tables/figures/04_model_comparison/intervals.csv").read_bytes() == \
+        (root / "tables/figures/04_model_comparison/intervals.csv").read_bytes()
+    assert fig_model_comparison(copy, tmp_path / "out") is not None

@@ -17,9 +17,10 @@ from nucflow.figures.catalog import CATALOG
 from nucflow.figures.data_size import fig_data_size
 from nucflow.figures.error_examples import fig_error_examples
 from nucflow.figures.extensions import fig_extensions
-from nucflow.figures.focal_planes import fig_focal_planes, greedy_path
+from nucflow.figures.focal_planes import fig_focal_planes
 from nucflow.figures.registry import FIGURES
 from nucflow.figures.smoothing_ablation import fig_smoothing_ablation
+from nucflow.report.figure_tables import greedy_path, step_gains, write_figure_tables
 from nucflow.report.summary import summary_lines
 from nucflow.figures.transfer import fig_transfer
 from nucflow.study.plan import ARMS
@@ -253,7 +254,8 @@ def arms(tmp_path_factory):
     for _, make in ARM_FIGURES.values():
         make(root)
     out = root / "figures"
-    return root, out, {name: function(root, out, n_boot=100) for name, (function, _) in ARM_FIGURES.items()}
+    write_figure_tables(root, n_boot=100)  # what the figure_tables rule writes before the figures
+    return root, out, {name: function(root, out) for name, (function, _) in ARM_FIGURES.items()}
 
 
 @pytest.mark.parametrize("name", sorted(ARM_FIGURES))
@@ -263,7 +265,7 @@ def test_arm_figure_writes_png_and_pdf_deterministically(arms, name, tmp_path):
     assert [p.name for p in paths] == [f"{FIGURES[name].stem}.png", f"{FIGURES[name].stem}.pdf"]
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[1].read_bytes()[:5] == b"%PDF-"
     assert all(p.stat().st_size > 5000 for p in paths)
-    again = ARM_FIGURES[name][0](root, tmp_path, n_boot=100)
+    again = ARM_FIGURES[name][0](root, tmp_path)
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
 
 
@@ -295,7 +297,8 @@ def test_data_size_whole_training_split_is_drawn_as_all(tmp_path):
     table.to_csv(path, index=False)
     loaded = load(tmp_path)
     assert set(loaded.loc[loaded["n_train"] == 0, "x"]) == {64.0}
-    assert fig_data_size(tmp_path, tmp_path / "out", n_boot=50) is not None
+    write_figure_tables(tmp_path, ["data_size"], n_boot=50)
+    assert fig_data_size(tmp_path, tmp_path / "out") is not None
     text = "\n".join(summary_lines(tmp_path, n_boot=50))
     assert "largest training set (all training images" in text
 
@@ -305,15 +308,17 @@ def test_smoothing_only_and_ablation_only_each_draw(tmp_path):
     make_smoothing_ablation(only_smoothing)
     import shutil
     shutil.rmtree(only_smoothing / "tables/ablation")
-    assert fig_smoothing_ablation(only_smoothing, tmp_path / "out_a", n_boot=50) is not None
+    write_figure_tables(only_smoothing, n_boot=50)
+    assert fig_smoothing_ablation(only_smoothing, tmp_path / "out_a") is not None
     only_ablation = tmp_path / "b"
     make_smoothing_ablation(only_ablation)
     shutil.rmtree(only_ablation / "tables/smoothing")
-    assert fig_smoothing_ablation(only_ablation, tmp_path / "out_b", n_boot=50) is not None
+    write_figure_tables(only_ablation, n_boot=50)
+    assert fig_smoothing_ablation(only_ablation, tmp_path / "out_b") is not None
 
 
 def test_focal_greedy_path_derived_and_from_file(tmp_path):
-    from nucflow.figures.focal_planes import greedy_picks, load, step_gains
+    from nucflow.figures.focal_planes import greedy_picks, load
 
     make_focal_planes(tmp_path / "derived", seeds=(0, 1))
     table = load(tmp_path / "derived")
@@ -328,7 +333,8 @@ def test_focal_greedy_path_derived_and_from_file(tmp_path):
     greedy.loc[1, ["planes", "added_plane"]] = ["4.6", 6]  # the workflow chose 6, not the best (2), in round 2
     greedy.to_csv(tmp_path / "given/tables/focal_planes/greedy.csv", index=False)
     assert greedy_path(given, tmp_path / "given", n_boot=50)["added_plane"].tolist() == ["4", "6", "6"]
-    assert fig_focal_planes(tmp_path / "given", tmp_path / "out", n_boot=50) is not None
+    write_figure_tables(tmp_path / "given", n_boot=50)
+    assert fig_focal_planes(tmp_path / "given", tmp_path / "out") is not None
 
 
 def test_focal_searches_that_disagree_list_both_planes(tmp_path):
@@ -347,12 +353,14 @@ def test_extensions_panels_are_optional(tmp_path):
     make_extensions(root)
     (root / "tables/extensions/per_object.csv").unlink()
     (root / "tables/extensions/multiscale_tradeoff.csv").unlink()
-    assert fig_extensions(root, tmp_path / "out", n_boot=50) is not None
+    write_figure_tables(root, n_boot=50)
+    assert fig_extensions(root, tmp_path / "out") is not None
     only_tradeoff = tmp_path / "tradeoff"
     make_extensions(only_tradeoff)
     (only_tradeoff / "tables/extensions/per_image.csv").unlink()
     (only_tradeoff / "tables/extensions/per_object.csv").unlink()
-    assert fig_extensions(only_tradeoff, tmp_path / "out2", n_boot=50) is not None
+    write_figure_tables(only_tradeoff, n_boot=50)
+    assert fig_extensions(only_tradeoff, tmp_path / "out2") is not None
 
 
 def test_error_examples_find_every_error_type(tmp_path):

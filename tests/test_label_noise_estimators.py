@@ -204,8 +204,9 @@ def test_cli_label_noise_writes_every_estimate(tmp_path):
 
 
 def test_figure_08_estimate_table_and_drawing(tmp_path):
-    from nucflow.figures.attribution import (estimate_table, fig_attribution, label_noise_estimate_lines,
-                                             load_label_noise, merged_per_100)
+    from nucflow.figures.attribution import fig_attribution, load_label_noise, merged_per_100
+    from nucflow.report.figure_tables import estimate_table, write_figure_tables
+    from nucflow.report.summary import label_noise_estimate_lines
 
     folder = tmp_path / "attribution/model_comparison/tables"
     folder.mkdir(parents=True)
@@ -225,11 +226,13 @@ def test_figure_08_estimate_table_and_drawing(tmp_path):
     assert lines[4] == ("| U-Net | 30.0 [30.0, 30.0] | 70.5 [70.5, 70.5] | 50.0 [50.0, 50.0] | 70.0 "
                         "| -40.0 | +0.5 | -20.0 |")
     assert lines[-2].startswith("Labels merge 5.0 true nuclei per 100")
-    paths = fig_attribution(tmp_path, tmp_path / "figures", n_boot=20)
+    write_figure_tables(tmp_path, ["attribution"], n_boot=20)
+    paths = fig_attribution(tmp_path, tmp_path / "figures")
     assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.is_file() for p in paths)
     # a table of the published columns only still draws (no new estimators, no truth)
     pd.DataFrame(rows).drop(columns=["n_cl_errors", "n_calibrated_noise_errors", "n_true_noise_errors"]).to_csv(
         folder / "label_noise.csv", index=False)
     assert list(estimate_table(load_label_noise(tmp_path), n_boot=20)["estimator"].unique()) == ["paper"]
-    assert fig_attribution(tmp_path, tmp_path / "figures2", n_boot=20)
+    write_figure_tables(tmp_path, ["attribution"], n_boot=20)
+    assert fig_attribution(tmp_path, tmp_path / "figures2")
     assert label_noise_estimate_lines(load_label_noise(tmp_path), n_boot=20) == []

@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "aggregate": ("nucflow.study.aggregate_cli", "one arm's result tables from its runs' metrics"),
     "compute": ("nucflow.study.compute_cli", "where the study's time went: start-up, work and optimisation steps per job and rule"),
     "bench": ("nucflow.bench.bench_cli", "speed and size benchmarks (make bench runs them all)"),
+    "figure-tables": ("nucflow.report.figure_tables_cli", "the bootstrap intervals every figure draws, as tables"),
     "figures": ("nucflow.figures.figures_cli", "draw the study figures and results/summary.md from the result tables"),
     "attribute": ("nucflow.attribution.attribute_cli", "density/size, label-noise, artifact and error-composition analyses"),
 }

@@ -56,6 +56,29 @@ rule compute_table:
         "nucflow compute --results results --logs logs --out results/tables/compute > {log} 2>&1"
 
 
+rule figure_tables:
+    """The bootstrap intervals every figure draws (95% CIs over images, seeded), one folder of
+    CSV tables per figure; the figures rule only reads them."""
+    input:
+        STUDY.figure_inputs(),
+    output:
+        directory(LAYOUT.figure_tables()),
+    log:
+        "logs/figures/figure_tables.log",
+    benchmark:
+        "results/benchmarks/figures/figure_tables.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        names=" ".join(FIGURES_DRAWN),
+    shell:
+        "nucflow figure-tables --results results --only {params.names} > {log} 2>&1"
+
+
 rule figures:
     """Every figure of the arms that are on (PNG + PDF) and results/summary.md. The outputs are
     update(): Snakemake keeps them while the job runs and puts the previous versions back if it
@@ -64,6 +87,7 @@ rule figures:
     input:
         STUDY.figure_inputs(),
         compute=LAYOUT.arm_table("compute", "jobs.csv"),
+        intervals=LAYOUT.figure_tables(),
         overview=report(
             LAYOUT.data("overview.png"),
             caption="../report/01_data_overview.rst",

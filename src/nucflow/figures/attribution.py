@@ -16,7 +16,8 @@ Inputs (each panel drawn when its file exists; the figure is skipped when none d
   when present) for the FN / FP composition.
 
 Shares are pooled over images (sum of parts / sum of errors); error bars are percentile bootstrap
-95% CIs over images.
+95% CIs over images, read from the figure's interval tables (``tables/figures/08_attribution/``,
+written by ``nucflow figure-tables``).
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ import numpy as np
 import pandas as pd
 
 from nucflow.figures.density import focus_modality
-from nucflow.attribution.stats import Estimate, statistic_ci
-from nucflow.figures.inputs import ATTRIBUTION, PER_IMAGE, numeric, read_results_table, read_table
+from nucflow.figures.catalog import stem
+from nucflow.figures.inputs import ATTRIBUTION, PER_IMAGE, numeric, read_figure_table, read_results_table, read_table
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import figure_style, model_colour, model_name, new_figure, ordered_models, save
 
+STEM = stem("attribution")
 LABEL_NOISE = f"{ATTRIBUTION}/label_noise.csv"
 ARTIFACTS = f"{ATTRIBUTION}/**/artifacts.csv"
 ANY_INPUTS = (LABEL_NOISE, ARTIFACTS, PER_IMAGE)
@@ -41,28 +43,6 @@ OPTIONAL_NOISE_COLUMNS = ("n_cl_errors", "n_calibrated_noise_errors", "n_true_no
 ESTIMATORS = {"paper": ("n_flagged_errors", "o", "paper: >= 4 of 5 vote"),
               "calibrated": ("n_calibrated_noise_errors", "^", "calibrated, held out"),
               "confident_learning": ("n_cl_errors", "s", "confident learning")}
-
-
-def pooled_share(parts, totals, n_boot: int = 1000, seed: int = 0) -> Estimate:
-    """sum(parts) / sum(totals) with a bootstrap CI over rows (images)."""
-    values = np.column_stack([np.asarray(parts, float), np.asarray(totals, float)])
-
-    def ratio(rows: np.ndarray) -> float:
-        total = rows[:, 1].sum()
-        return float(rows[:, 0].sum() / total) if total else float("nan")
-
-    return statistic_ci(values, ratio, n_boot=n_boot, seed=seed)
-
-
-def share_table(table: pd.DataFrame, part: str, total: str, n_boot: int = 1000) -> pd.DataFrame:
-    """Per model: pooled share ``part / total`` in % with ``low``/``high`` CI bounds (%)."""
-    rows = []
-    for model in ordered_models(table["model"]):
-        rows_of_model = table[table["model"] == model]
-        estimate = pooled_share(rows_of_model[part], rows_of_model[total], n_boot=n_boot)
-        rows.append({"model": model, "share": 100 * estimate.value, "low": 100 * estimate.low,
-                     "high": 100 * estimate.high, "n_images": estimate.n})
-    return pd.DataFrame(rows)
 
 
 def load_label_noise(results: Path) -> pd.DataFrame | None:
@@ -81,23 +61,6 @@ def has_column(table: pd.DataFrame | None, column: str) -> bool:
     return table is not None and column in table and bool(table[column].notna().all())
 
 
-def estimate_table(noise: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
-    """Per model and estimator present: the pooled share of errors on label noise (%) with its
-    bootstrap CI, the true share (%) and the estimate's error (``error_pp`` = estimate - truth, in
-    percentage points; NaN without the truth). Estimators: see :data:`ESTIMATORS`."""
-    true = None
-    if has_column(noise, "n_true_noise_errors"):
-        true = share_table(noise, "n_true_noise_errors", "n_errors", n_boot)
-    frames = []
-    for estimator, (column, _, _) in ESTIMATORS.items():
-        if not has_column(noise, column):
-            continue
-        shares = share_table(noise, column, "n_errors", n_boot).assign(estimator=estimator)
-        shares["true_share"] = true["share"].to_numpy() if true is not None else np.nan
-        frames.append(shares.assign(error_pp=shares["share"] - shares["true_share"]))
-    return pd.concat(frames, ignore_index=True)
-
-
 def merged_per_100(noise: pd.DataFrame | None) -> float | None:
     """Merged nuclei in the labels per 100 true nuclei (rows of one model; None without the columns)."""
     if not (has_column(noise, "n_true_nuclei") and has_column(noise, "n_merged_nuclei")):
@@ -105,43 +68,6 @@ def merged_per_100(noise: pd.DataFrame | None) -> float | None:
     one = noise[noise["model"] == noise["model"].iloc[0]]
     total = float(one["n_true_nuclei"].sum())
     return 100 * float(one["n_merged_nuclei"].sum()) / total if total else None
-
-
-def label_noise_estimate_lines(noise: pd.DataFrame | None, n_boot: int = 1000) -> list[str]:
-    """summary.md section: every label-noise estimator per model beside the true share, with its
-    error in percentage points, and the labels' merged nuclei per 100 true nuclei; [] when
-    ``label_noise.csv`` has neither a second estimator nor the truth."""
-    if noise is None:
-        return []
-    estimates = estimate_table(noise, n_boot)
-    has_truth = has_column(noise, "n_true_noise_errors")
-    names = list(dict.fromkeys(estimates["estimator"]))
-    if len(names) < 2 and not has_truth:
-        return []
-    header = [f"{ESTIMATORS[n][2]} (%) [95% CI]" for n in names]
-    if has_truth:
-        header += ["true (%)"] + [f"error of {ESTIMATORS[n][2]} (pp)" for n in names]
-    lines = ["### Misclassified pixels due to label noise: estimators against the truth", "",
-             "| model | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
-    by = estimates.set_index(["estimator", "model"])
-    for model in ordered_models(estimates["model"]):
-        rows = [by.loc[(n, model)] for n in names]
-        cells = [f"{row['share']:.1f} [{row['low']:.1f}, {row['high']:.1f}]" for row in rows]
-        if has_truth:
-            cells += [f"{by.loc[(names[0], model), 'true_share']:.1f}"]
-            cells += [f"{by.loc[(n, model), 'error_pp']:+.1f}" for n in names]
-        lines.append(f"| {model_name(model)} | " + " | ".join(cells) + " |")
-    lines.append("")
-    if "calibrated" in names:
-        lines += ["The calibrated estimate uses the share of label noise among each model's errors per cell "
-                  "(label class, agreeing models, distance to the label boundary) measured on the other "
-                  "test images (leave one image out); it needs the exact truth of those images, so on real "
-                  "data its rates must come from a simulation (or re-annotated images).", ""]
-    merged = merged_per_100(noise)
-    if merged is not None:
-        lines += [f"Labels merge {merged:.1f} true nuclei per 100 (a labels object hosting m >= 2 true nuclei "
-                  "counts m - 1): object-level noise that a pixel mask cannot show.", ""]
-    return lines
 
 
 def load_artifacts(results: Path) -> pd.DataFrame | None:
@@ -185,10 +111,9 @@ def _share_bars(ax, shares: pd.DataFrame, label: str, reference: tuple[float, fl
     ax.grid(axis="y", lw=0.4, alpha=0.5)
 
 
-def _estimated_vs_true(ax, noise: pd.DataFrame, n_boot: int) -> None:
+def _estimated_vs_true(ax, noise: pd.DataFrame, estimates: pd.DataFrame, true: pd.DataFrame) -> None:
     """Every estimator's share (marker) against the true share (x), one colour per model."""
-    estimates = estimate_table(noise, n_boot)
-    true = share_table(noise, "n_true_noise_errors", "n_errors", n_boot).set_index("model")
+    true = true.set_index("model")
     for estimator, rows in estimates.groupby("estimator", sort=False):
         _, marker, label = ESTIMATORS[estimator]
         for _, e in rows.iterrows():
@@ -213,8 +138,7 @@ def _estimated_vs_true(ax, noise: pd.DataFrame, n_boot: int) -> None:
     ax.grid(lw=0.4, alpha=0.5)
 
 
-def _composition(ax, table: pd.DataFrame, modality: str, n_boot: int) -> None:
-    shares = share_table(table, "pixel_fn", "n_errors", n_boot)
+def _composition(ax, shares: pd.DataFrame, modality: str) -> None:
     x = np.arange(len(shares))
     colours = [model_colour(m) for m in shares["model"]]
     ax.bar(x, shares["share"], color=colours, width=0.7, label="false negative")
@@ -230,7 +154,7 @@ def _composition(ax, table: pd.DataFrame, modality: str, n_boot: int) -> None:
     ax.set_title("FN (solid) vs FP (light)\ngrey band: paper FN 53-61%", fontsize=7)
 
 
-def fig_attribution(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list[Path] | None:
+def fig_attribution(results: Path, out_dir: Path) -> list[Path] | None:
     """Draw ``08_attribution`` (PNG + PDF); None when none of its inputs exists."""
     results, out_dir = Path(results), Path(out_dir)
     noise, artifacts, composition = load_label_noise(results), load_artifacts(results), load_composition(results)
@@ -245,18 +169,19 @@ def fig_attribution(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list
         axes = list(np.atleast_1d(fig.subplots(1, n_panels)))
         if noise is not None:
             ax = axes.pop(0)
-            _share_bars(ax, share_table(noise, "n_flagged_errors", "n_errors", n_boot),
+            _share_bars(ax, read_figure_table(results, STEM, "noise_flagged"),
                         "errors on flagged label-noise pixels (%)", reference=(3.0, 5.0))
             ax.set_title("label noise (estimated)")
         if has_truth:
-            _estimated_vs_true(axes.pop(0), noise, n_boot)
+            _estimated_vs_true(axes.pop(0), noise, read_figure_table(results, STEM, "noise_estimates"),
+                               read_figure_table(results, STEM, "noise_true"))
         if artifacts is not None:
             ax = axes.pop(0)
-            _share_bars(ax, share_table(artifacts, "n_errors_in_artifacts", "n_errors", n_boot),
+            _share_bars(ax, read_figure_table(results, STEM, "artifacts"),
                         "errors inside artifact regions (%)", reference=(9.3, 11.8))
             ax.set_title("imaging artifacts")
         if composition is not None:
-            _composition(axes.pop(0), composition[0], composition[1], n_boot)
+            _composition(axes.pop(0), read_figure_table(results, STEM, "composition"), composition[1])
         model_legend(fig, models)
         paths = save(fig, out_dir / "08_attribution")
     return paths

@@ -7,7 +7,7 @@ Input: ``tables/data_size/per_image.csv``: one row per run and test image of one
 ``variant`` (plain, smooth, aug) and ``n_train`` (training images; 0 = the whole training split,
 drawn right of the largest n as "all"). The full-data reference of a model is its plain variant at
 the largest n. Lines: mean over test images (each averaged over seeds); bands: bootstrap 95% CI
-over images; faint dots: single seeds.
+over images (``tables/figures/09_data_size/curves_<metric>.csv``); faint dots: single seeds.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from nucflow.figures.inputs import DATA_SIZE, group_estimates, one_method, present, read_arm_table
+from nucflow.figures.catalog import stem
+from nucflow.figures.inputs import DATA_SIZE, one_method, present, read_arm_table, read_figure_table
 from nucflow.figures.panels import note_empty
 from nucflow.figures.style import figure_style, model_colour, model_name, new_figure, ordered_models, save
 
 INPUTS = (DATA_SIZE,)
+STEM = stem("data_size")
 METRICS = (("f1", "pixel F1 (%)"), ("object_f1", "object F1 (%)"))
 VARIANT_ORDER = ("plain", "smooth", "aug")
 # Not model colours: within a model's panel, colour and marker tell the training strategies apart.
@@ -97,7 +99,7 @@ def _x_ticks(ax, table: pd.DataFrame) -> None:
     ax.set_xlim(min(xs) / 1.5, max(xs) * 1.5)
 
 
-def fig_data_size(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list[Path] | None:
+def fig_data_size(results: Path, out_dir: Path) -> list[Path] | None:
     """Draw ``09_data_size`` (PNG + PDF); None when the data-size table is missing."""
     results, out_dir = Path(results), Path(out_dir)
     if not present(results, INPUTS):
@@ -112,7 +114,7 @@ def fig_data_size(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list[P
         fig = new_figure(max(5.0, 1.75 * len(models) + 0.6), 2.0 * len(metrics) + 0.7)
         grid = fig.subplots(len(metrics), len(models), squeeze=False, sharex=True)
         for i, (metric, label) in enumerate(metrics):
-            curves = group_estimates(table, ["model", "variant", "x"], metric, n_boot=n_boot)
+            curves = read_figure_table(results, STEM, f"curves_{metric}")
             runs = (table.groupby(["model", "variant", "x", "run_id"])[metric].mean() * 100).rename("run_value")
             runs = runs.reset_index()
             references = full_reference(curves)

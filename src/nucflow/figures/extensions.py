@@ -17,7 +17,8 @@ Inputs (each row of panels drawn when its table exists; the figure is skipped wh
 * ``tables/extensions/multiscale_tradeoff.csv`` (``run_id, threshold, precision, recall, f1``).
 
 Points: mean over images (each averaged over seeds); bars: bootstrap 95% CIs over images; Δ: the
-difference to the baseline paired by image, in percentage points.
+difference to the baseline paired by image, in percentage points. The intervals and Δ come from
+``tables/figures/13_extensions/`` (``variants``, ``methods``).
 """
 
 from __future__ import annotations
@@ -29,14 +30,16 @@ import numpy as np
 import pandas as pd
 
 from nucflow.attribution.stats import correct_p_values, mann_whitney_table
+from nucflow.figures.catalog import stem
 from nucflow.figures.inputs import (EXTENSIONS, EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS, MULTISCALE, TEXT_COLUMNS,
-                                    group_estimates, has_rows, numeric, one_method, paired_difference,
-                                    per_image_over_seeds, present, read_arm_table, read_table)
+                                    has_rows, numeric, one_method, present, read_arm_table, read_figure_table,
+                                    read_table)
 from nucflow.figures.panels import model_legend, note_empty
 from nucflow.figures.style import (figure_style, group_palette, model_colour, model_name, new_figure, ordered_models,
                                    save)
 
 ANY_INPUTS = (EXTENSIONS, MULTISCALE)
+STEM = stem("extensions")
 BASELINE = "baseline"
 VARIANT_PANELS = (("FREM", {"baseline": "off", "frem": "on"}),
                   ("input normalisation", {"baseline": "percentile", "foreground": "foreground"}),
@@ -55,15 +58,14 @@ def ordered_methods(methods) -> list[str]:
     return [m for m in METHOD_ORDER if m in names] + sorted(names - set(METHOD_ORDER))
 
 
-def _variant_points(ax, table: pd.DataFrame, names: dict[str, str], models: list[str], n_boot: int) -> None:
+def _variant_points(ax, table: pd.DataFrame, names: dict[str, str], models: list[str],
+                    estimates: pd.DataFrame) -> None:
+    """One panel of training variants: ``estimates`` holds its rows of the ``variants`` interval
+    table (value, low, high and the paired ``delta`` to the baseline)."""
     variants = [v for v in names if v in set(table["variant"])]
-    part = table[table["variant"].isin(variants)]
-    estimates = group_estimates(part, ["model", "variant"], "f1", n_boot=n_boot)
-    images = per_image_over_seeds(part, ["model", "variant"], ["f1"])
     width = 0.7 / max(len(models), 1)
     for j, model in enumerate(models):
         colour = model_colour(model)
-        base = images[(images["model"] == model) & (images["variant"] == BASELINE)]
         for i, variant in enumerate(variants):
             row = estimates[(estimates["model"] == model) & (estimates["variant"] == variant)]
             if row.empty:
@@ -73,12 +75,9 @@ def _variant_points(ax, table: pd.DataFrame, names: dict[str, str], models: list
             ax.errorbar([x], [row["value"]], yerr=[[row["value"] - row["low"]], [row["high"] - row["value"]]], fmt="o",
                         ms=3.5, color=colour, mfc="white" if variant == BASELINE else colour, elinewidth=0.9,
                         capsize=1.5)
-            if variant != BASELINE and not base.empty:
-                delta = paired_difference(images[(images["model"] == model) & (images["variant"] == variant)], base,
-                                          "f1", n_boot=n_boot)
-                if math.isfinite(delta.value):
-                    ax.annotate(f"{delta.value:+.1f}", (x, row["high"]), xytext=(0, 2), textcoords="offset points",
-                                ha="center", va="bottom", fontsize=5.5, color=colour)
+            if variant != BASELINE and math.isfinite(row["delta"]):
+                ax.annotate(f"{row['delta']:+.1f}", (x, row["high"]), xytext=(0, 2), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=5.5, color=colour)
     ax.set_xticks(range(len(variants)), [names[v] for v in variants])
     ax.set_xlim(-0.6, len(variants) - 0.4)
     ax.margins(y=0.15)
@@ -94,10 +93,8 @@ def method_rows(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(keep) if keep else table
 
 
-def _method_points(ax, table: pd.DataFrame, models: list[str], n_boot: int) -> None:
-    base = method_rows(table)
-    methods = ordered_methods(base["method"])
-    estimates = group_estimates(base, ["model", "method"], "object_f1", n_boot=n_boot)
+def _method_points(ax, table: pd.DataFrame, models: list[str], estimates: pd.DataFrame) -> None:
+    methods = ordered_methods(method_rows(table)["method"])
     width = 0.7 / max(len(models), 1)
     for j, model in enumerate(models):
         for i, method in enumerate(methods):
@@ -218,7 +215,7 @@ def _morphology_row(axes, objects: pd.DataFrame, reference: str, unit: str) -> N
         ax.grid(axis="y", lw=0.4, alpha=0.5)
 
 
-def fig_extensions(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list[Path] | None:
+def fig_extensions(results: Path, out_dir: Path) -> list[Path] | None:
     """Draw ``13_extensions`` (PNG + PDF); None when neither the per-image table nor the
     multi-scale trade-off exists."""
     results, out_dir = Path(results), Path(out_dir)
@@ -244,17 +241,18 @@ def fig_extensions(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list[
             top.suptitle("training variants vs baseline (open circles); numbers: Δ pixel F1 vs baseline, paired by "
                          "image (pp)", fontsize=7.5)
             axes = top.subplots(1, len(VARIANT_PANELS), width_ratios=[2, 2, 4], sharey=True)
+            points = read_figure_table(results, STEM, "variants")
             for ax, (title, names) in zip(axes, VARIANT_PANELS):
                 if not (set(names) - {BASELINE}) & set(variants["variant"]):
                     note_empty(ax, f"{title}: not run")
                     continue
-                _variant_points(ax, variants, names, models, n_boot)
+                _variant_points(ax, variants, names, models, points[points["panel"] == title])
                 ax.set_title(title, fontsize=8)
             axes[0].set_ylabel("pixel F1 (%)")
         middle = subfigs.pop(0)
         method_ax, tradeoff_ax = middle.subplots(1, 2, width_ratios=[1.0, 1.2])
         if table is not None and "object_f1" in table.columns and table["method"].nunique() > 0:
-            _method_points(method_ax, table, models, n_boot)
+            _method_points(method_ax, table, models, read_figure_table(results, STEM, "methods"))
         else:
             note_empty(method_ax, "instance methods: not run")
         if tradeoff is not None:

@@ -12,24 +12,24 @@ pick of a round is its candidate with the highest mean pixel F1.
 Faint dots: every candidate run of a round (mean over test images); line: the picks, mean over
 images (each averaged over the seeds' picks) with bootstrap 95% CIs, annotated with the added
 plane (several when seeds chose differently); bars: the difference to the previous round's picks,
-paired by image.
+paired by image. The intervals come from ``tables/figures/12_focal_planes/`` (``path``, ``gains``).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from nucflow.figures.inputs import (FOCAL_GREEDY, FOCAL_PLANES, TEXT_COLUMNS, group_estimates, numeric,
-                                    one_method, paired_difference, per_image_over_seeds, pick_eval_set, present,
-                                    read_arm_table, read_table)
+from nucflow.figures.catalog import stem
+from nucflow.figures.inputs import (FOCAL_GREEDY, FOCAL_PLANES, TEXT_COLUMNS, numeric, one_method, pick_eval_set,
+                                    present, read_arm_table, read_figure_table, read_table)
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import figure_style, jitter, model_colour, new_figure, ordered_models, save
 
 INPUTS = (FOCAL_PLANES,)
+STEM = stem("focal_planes")
 PAPER_GAIN_PP = 3.3
 
 
@@ -84,44 +84,6 @@ def greedy_picks(table: pd.DataFrame, results: Path | None) -> pd.DataFrame:
     return picks.sort_values(["model", "seed", "focal_round"]).reset_index(drop=True)
 
 
-def greedy_path(table: pd.DataFrame, results: Path | None, n_boot: int = 1000) -> pd.DataFrame:
-    """Per model and round along the greedy path: ``model, focal_round, added_plane, value, low,
-    high, n_searches`` (pixel F1 in %, mean over images of the picks, CI over images);
-    ``added_plane`` lists the planes the searches added, most frequent first (``"2"`` or ``"2/6"``)."""
-    picks = greedy_picks(table, results)
-    chosen = table[table["run_id"].isin(picks["run_id"])]
-    path = group_estimates(chosen, ["model", "focal_round"], "f1", n_boot=n_boot)
-    added = picks.assign(added=picks["planes"].str.split(".").str[-1]).groupby(["model", "focal_round"])["added"]
-    labels = added.agg(lambda planes: "/".join(p for p, _ in Counter(sorted(planes)).most_common()))
-    searches = picks.groupby(["model", "focal_round"])["seed"].nunique()
-    path = path.merge(labels.rename("added_plane").reset_index(), on=["model", "focal_round"])
-    path = path.merge(searches.rename("n_searches").reset_index(), on=["model", "focal_round"])
-    return path[["model", "focal_round", "added_plane", "value", "low", "high", "n_searches"]]
-
-
-def step_gains(table: pd.DataFrame, results: Path | None, n_boot: int = 1000) -> pd.DataFrame:
-    """Per model and round k >= 2: the mean paired difference (pp) of pixel F1 between the picks of
-    round k and of round k - 1 (each image averaged over the searches' picks), with a bootstrap CI
-    over images. Columns ``model, focal_round, planes_before, planes_after, gain, low, high,
-    n_images`` (planes: the first search's plane orders)."""
-    picks = greedy_picks(table, results)
-    chosen = table[table["run_id"].isin(picks["run_id"])]
-    images = per_image_over_seeds(chosen, ["model", "focal_round"], ["f1"])
-    rows = []
-    for model, steps in picks.groupby("model", sort=False):
-        rounds = sorted(steps["focal_round"].unique())
-        first = steps.sort_values(["seed", "focal_round"]).drop_duplicates("focal_round").set_index("focal_round")
-        for before, after in zip(rounds, rounds[1:]):
-            estimate = paired_difference(images[(images["model"] == model) & (images["focal_round"] == after)],
-                                         images[(images["model"] == model) & (images["focal_round"] == before)], "f1",
-                                         n_boot=n_boot)
-            rows.append({"model": model, "focal_round": after, "planes_before": first.at[before, "planes"],
-                         "planes_after": first.at[after, "planes"], "gain": estimate.value, "low": estimate.low,
-                         "high": estimate.high, "n_images": estimate.n})
-    return pd.DataFrame(rows, columns=["model", "focal_round", "planes_before", "planes_after", "gain", "low", "high",
-                                       "n_images"])
-
-
 def _path_panel(ax, scores: pd.DataFrame, path: pd.DataFrame, models: list[str]) -> None:
     offsets = dict(zip(models, jitter(len(models), 0.3)))
     for model in models:
@@ -168,7 +130,7 @@ def _gain_panel(ax, gains: pd.DataFrame, models: list[str]) -> None:
     ax.grid(axis="y", lw=0.4, alpha=0.5)
 
 
-def fig_focal_planes(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list[Path] | None:
+def fig_focal_planes(results: Path, out_dir: Path) -> list[Path] | None:
     """Draw ``12_focal_planes`` (PNG + PDF); None when the focal-plane table is missing."""
     results, out_dir = Path(results), Path(out_dir)
     if not present(results, INPUTS):
@@ -177,8 +139,8 @@ def fig_focal_planes(results: Path, out_dir: Path, *, n_boot: int = 1000) -> lis
     if table.empty:
         return None
     scores = candidates(table)
-    path = greedy_path(table, results, n_boot)
-    gains = step_gains(table, results, n_boot)
+    path = read_figure_table(results, STEM, "path")
+    gains = read_figure_table(results, STEM, "gains")
     models = ordered_models(scores["model"])
     eval_set = table["eval_set"].iloc[0] if "eval_set" in table.columns else ""
     with figure_style():

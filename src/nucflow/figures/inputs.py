@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.attribution.stats import Estimate, mean_ci
 from nucflow.errors import NucflowError
 from nucflow.study.compute import benchmark_rule
+from nucflow.study.layout import Layout
 
 TABLES = "tables/model_comparison"
 PER_IMAGE = f"{TABLES}/per_image.csv"
@@ -50,6 +50,9 @@ SIMULATED_MANIFEST = "resources/simulated/manifest.csv"
 TEXT_COLUMNS = ("run_id", "arm", "dataset", "modality", "planes", "model", "variant", "loss", "train_selection",
                 "init_from", "eval_set", "method", "transfer", "target", "eval_role", "normalisation",
                 "image_id", "cell_line", "added_plane")
+
+# Further tag columns of the figure tables.
+FIGURE_TABLE_TEXT = ("metric", "panel", "estimator", "planes_before", "planes_after")
 
 BENCHMARK_COLUMNS = ("s", "max_rss")
 
@@ -95,6 +98,32 @@ def read_table(path: Path, columns: Sequence[str] = (), sep: str = ",",
     return table
 
 
+def figure_table_path(results: Path, stem: str, name: str) -> Path:
+    """Where the interval table ``name`` of figure ``stem`` lives under ``results``."""
+    return Path(Layout(str(results)).figure_table(stem, name))
+
+
+def read_figure_table(results: Path, stem: str, name: str) -> pd.DataFrame:
+    """An interval table of figure ``stem`` as written by ``nucflow figure-tables`` (floats exactly
+    as computed, tag columns as text; it may have no rows).
+
+    Raises:
+        NucflowError: naming the file when it is missing or unreadable.
+    """
+    path = figure_table_path(results, stem, name)
+    if not path.is_file():
+        raise NucflowError(f"{path}: missing; the figures draw the intervals that `nucflow figure-tables "
+                           f"--results {results}` writes (the workflow's figure_tables rule)")
+    try:
+        table = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS + FIGURE_TABLE_TEXT}, float_precision="round_trip")
+    except Exception as exc:  # pandas raises several types; the user needs the file and the reason
+        raise NucflowError(f"{path}: not a readable table ({type(exc).__name__}: {exc})") from None
+    text = [c for c in TEXT_COLUMNS + FIGURE_TABLE_TEXT if c in table.columns]
+    if text:
+        table[text] = table[text].fillna("")
+    return table
+
+
 def numeric(table: pd.DataFrame, columns: Sequence[str], path: Path) -> pd.DataFrame:
     """The table with ``columns`` as floats; a non-numeric entry is an error naming the file."""
     table = table.copy()
@@ -128,41 +157,6 @@ def paired_images(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> np.ndarray:
     each table one row per image, e.g. from :func:`per_image_over_seeds`)."""
     joined = a[["image_id", metric]].merge(b[["image_id", metric]], on="image_id", suffixes=("_a", "_b"))
     return joined[[f"{metric}_a", f"{metric}_b"]].dropna().to_numpy(float)
-
-
-def paired_difference(a: pd.DataFrame, b: pd.DataFrame, metric: str, *, scale: float = 100.0, n_boot: int = 1000,
-                      seed: int = 0) -> Estimate:
-    """Mean over the shared images of ``scale * (a - b)`` with a bootstrap CI over those images
-    (tables as for :func:`paired_images`); NaN when no image is shared."""
-    pairs = paired_images(a, b, metric)
-    return mean_ci((pairs[:, 0] - pairs[:, 1]) * scale if len(pairs) else [], n_boot=n_boot, seed=seed)
-
-
-def group_estimates(table: pd.DataFrame, keys: Sequence[str], metric: str, *, scale: float = 100.0,
-                    n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Per group of ``keys``: the mean over images (each image averaged over the seeds that scored
-    it) with a bootstrap CI over images, and the spread of the seeds (runs).
-
-    Returns columns ``keys + [value, low, high, n_images, n_runs, run_min, run_max]``, values
-    multiplied by ``scale``; groups sorted by ``keys``.
-    """
-    keys = list(keys)
-    table = table.dropna(subset=[metric])
-    images = per_image_over_seeds(table, keys, [metric])
-    runs = table.groupby(keys + ["run_id"], sort=True, dropna=False)[metric].mean().reset_index()
-    rows = []
-    for key, part in images.groupby(keys, sort=True, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        estimate = mean_ci(part[metric].to_numpy(float) * scale, n_boot=n_boot, seed=seed)
-        mask = np.ones(len(runs), bool)
-        for column, value in zip(keys, key):
-            mask &= (runs[column] == value).to_numpy()
-        run_values = runs.loc[mask, metric].to_numpy(float) * scale
-        rows.append({**dict(zip(keys, key)), "value": estimate.value, "low": estimate.low, "high": estimate.high,
-                     "n_images": estimate.n, "n_runs": int(run_values.size),
-                     "run_min": float(run_values.min()) if run_values.size else math.nan,
-                     "run_max": float(run_values.max()) if run_values.size else math.nan})
-    return pd.DataFrame(rows, columns=keys + ["value", "low", "high", "n_images", "n_runs", "run_min", "run_max"])
 
 
 def pick_eval_set(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:

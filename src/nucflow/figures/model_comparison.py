@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from nucflow.figures.inputs import PER_IMAGE, condition_keys, present, read_results_table
+from nucflow.figures.catalog import stem
+from nucflow.figures.inputs import PER_IMAGE, condition_keys, present, read_figure_table, read_results_table
 from nucflow.figures.panels import condition_order, condition_title, metric_by_condition, model_legend, select
 from nucflow.figures.style import figure_style, model_colour, new_figure, ordered_models, save
 
 INPUTS = (PER_IMAGE,)
+STEM = stem("model_comparison")
 ID_COLUMNS = ("run_id", "image_id", "model", "dataset", "modality", "seed")
 METRICS = (("f1", "pixel F1 (%)"), ("object_f1", "object F1, mean over IoU 0.5-0.95 (%)"),
            ("balanced_accuracy", "balanced pixel accuracy (%)"))
@@ -51,7 +53,7 @@ def _iou_panel(ax, table: pd.DataFrame, models: list[str], columns: list[tuple[f
     ax.grid(lw=0.4, alpha=0.5)
 
 
-def fig_model_comparison(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list[Path] | None:
+def fig_model_comparison(results: Path, out_dir: Path) -> list[Path] | None:
     """Draw ``04_model_comparison`` (PNG + PDF); None when the per-image table is missing.
 
     Top row: pixel F1, object F1 and balanced accuracy per model and condition (data set x
@@ -63,6 +65,7 @@ def fig_model_comparison(results: Path, out_dir: Path, *, n_boot: int = 1000) ->
     if not present(results, INPUTS):
         return None
     table = load(results)
+    intervals = read_figure_table(results, STEM, "intervals")
     keys = condition_keys(table)
     conditions = condition_order(table, keys)
     models = ordered_models(table["model"])
@@ -71,7 +74,7 @@ def fig_model_comparison(results: Path, out_dir: Path, *, n_boot: int = 1000) ->
         fig = new_figure(max(7.2, 1.9 * len(conditions)), 5.6)
         top, bottom = fig.subfigures(2, 1, height_ratios=[1.15, 1.0])
         for ax, (metric, label) in zip(top.subplots(1, len(METRICS)), METRICS):
-            metric_by_condition(ax, table, keys, metric, n_boot=n_boot)
+            metric_by_condition(ax, table, keys, metric, intervals[intervals["metric"] == metric])
             ax.set_ylabel(label)
             ax.tick_params(axis="x", labelsize=6)
         if columns:

@@ -10,8 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from nucflow.attribution.stats import mean_ci
-from nucflow.figures.inputs import per_image_over_seeds
+from nucflow.errors import NucflowError
 from nucflow.figures.style import DATASET_NAMES, MODALITY_NAMES, jitter, model_colour, model_name, ordered_models
 
 
@@ -59,20 +58,21 @@ def model_legend(fig: Figure, models: Sequence[str], extra: Sequence = ()) -> No
     fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 6))
 
 
-def metric_by_condition(ax: Axes, per_image: pd.DataFrame, keys: Sequence[str], metric: str, *,
-                        scale: float = 100.0, n_boot: int = 1000, seed: int = 0) -> None:
+def metric_by_condition(ax: Axes, per_image: pd.DataFrame, keys: Sequence[str], metric: str,
+                        intervals: pd.DataFrame, *, scale: float = 100.0) -> None:
     """Per model and condition: seed means as small dots, their mean as a large dot, and the
     bootstrap 95% CI over images (per-image values averaged over seeds) as an error bar.
 
     per_image: rows per (run, image) with ``model``, ``seed``, ``run_id``, ``image_id``, the
     ``keys`` columns and ``metric``. Values are multiplied by ``scale`` (fractions -> %).
+    intervals: the CIs of this metric, one row per condition and model (``keys`` as text, ``model``,
+    ``low``, ``high``; :func:`nucflow.report.figure_tables.condition_intervals`).
     """
     table = per_image.dropna(subset=[metric])
     conditions = condition_order(table, keys)
     models = ordered_models(table["model"])
     table = table.assign(**{k: table[k].astype(str) for k in keys})
     runs = table.groupby(list(keys) + ["model", "run_id"], sort=True)[metric].mean().reset_index()
-    images = per_image_over_seeds(table, list(keys) + ["model"], [metric])
     width = 0.8 / max(len(models), 1)
     for i, condition in enumerate(conditions):
         for j, model in enumerate(models):
@@ -81,12 +81,16 @@ def metric_by_condition(ax: Axes, per_image: pd.DataFrame, keys: Sequence[str], 
             if run_values.size == 0:
                 continue
             x = i - 0.4 + width * (j + 0.5)
-            estimate = mean_ci(_select(images, where)[metric].to_numpy(float) * scale, n_boot=n_boot, seed=seed)
+            interval = _select(intervals, where)
+            if interval.empty:
+                raise NucflowError(f"{metric}: no interval for {where} in the figure's interval table; "
+                                   "rewrite it with `nucflow figure-tables`")
+            low, high = float(interval["low"].iloc[0]), float(interval["high"].iloc[0])
             colour = model_colour(model)
             ax.scatter(x + np.asarray(jitter(run_values.size, width * 0.6)), run_values, s=6, color=colour,
                        alpha=0.45, linewidths=0, zorder=2)
-            ax.errorbar([x], [run_values.mean()], yerr=[[run_values.mean() - estimate.low],
-                                                        [estimate.high - run_values.mean()]],
+            ax.errorbar([x], [run_values.mean()], yerr=[[run_values.mean() - low],
+                                                        [high - run_values.mean()]],
                         fmt="o", ms=4, color=colour, elinewidth=1, capsize=1.5, zorder=3)
     ax.set_xticks(range(len(conditions)), [condition_label(keys, c) for c in conditions])
     ax.set_xlim(-0.5, len(conditions) - 0.5)

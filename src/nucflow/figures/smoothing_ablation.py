@@ -12,7 +12,7 @@ Inputs (each half drawn when its table exists; the figure is skipped when neithe
 * ``tables/ablation/per_image.csv`` (tag ``variant``: ``plain`` = the baseline of each model).
 
 Points: mean over images (each averaged over seeds), bars: bootstrap 95% CI over images; the
-difference is paired by image. The factors were chosen on validation images (``best.json``); the
+difference is paired by image (``tables/figures/10_smoothing_ablation/``). The factors were chosen on validation images (``best.json``); the
 figure shows the test images (the first test set when an arm scored several).
 """
 
@@ -25,13 +25,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.attribution.stats import mean_ci
-from nucflow.figures.inputs import (ABLATION, SMOOTHING, SMOOTHING_BEST, group_estimates, one_method, paired_difference, per_image_over_seeds, pick_eval_set, present, read_arm_table)
+from nucflow.figures.catalog import stem
+from nucflow.figures.inputs import (ABLATION, SMOOTHING, SMOOTHING_BEST, one_method, pick_eval_set, present,
+                                    read_arm_table, read_figure_table)
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import figure_style, jitter, model_colour, model_name, new_figure, ordered_models, save
 from nucflow.io import read_json
 
 ANY_INPUTS = (SMOOTHING, ABLATION)
+STEM = stem("smoothing_ablation")
 BASELINE = "plain"
 ABLATION_ORDER = ("plain", "double_skips", "batch_norm", "filters", "double_skips+batch_norm+filters",
                   "half_skip_convs")
@@ -51,8 +53,7 @@ def best_factors(results: Path, estimates: pd.DataFrame) -> dict[str, float]:
     return chosen
 
 
-def _smoothing_panel(ax, table: pd.DataFrame, best: dict[str, float], n_boot: int) -> list[str]:
-    estimates = group_estimates(table, ["model", "smoothing"], "f1", n_boot=n_boot)
+def _smoothing_panel(ax, estimates: pd.DataFrame, best: dict[str, float]) -> list[str]:
     models = ordered_models(estimates["model"])
     factors = sorted(estimates["smoothing"].unique())
     step = min(np.diff(factors)) if len(factors) > 1 else 0.05
@@ -79,27 +80,6 @@ def variant_label(model: str, variant: str) -> str:
     return f"{model_name(model)}: " + "\n".join(textwrap.wrap(text, 24))
 
 
-def ablation_rows(table: pd.DataFrame, n_boot: int) -> pd.DataFrame:
-    """Per model and variant: F1 (value, low, high in %) and the paired difference to the model's
-    plain variant (delta, delta_low, delta_high in percentage points; NaN for plain itself)."""
-    estimates = group_estimates(table, ["model", "variant"], "f1", n_boot=n_boot)
-    images = per_image_over_seeds(table, ["model", "variant"], ["f1"])
-    rows = []
-    for model in ordered_models(estimates["model"]):
-        part = estimates[estimates["model"] == model]
-        order = [v for v in ABLATION_ORDER if v in set(part["variant"])] + \
-            sorted(set(part["variant"]) - set(ABLATION_ORDER))
-        base = images[(images["model"] == model) & (images["variant"] == BASELINE)]
-        for variant in order:
-            row = part[part["variant"] == variant].iloc[0].to_dict()
-            delta = mean_ci([], n_boot=1)
-            if variant != BASELINE and not base.empty:
-                delta = paired_difference(images[(images["model"] == model) & (images["variant"] == variant)], base,
-                                          "f1", n_boot=n_boot)
-            rows.append({**row, "delta": delta.value, "delta_low": delta.low, "delta_high": delta.high})
-    return pd.DataFrame(rows)
-
-
 def _ablation_panels(value_ax, delta_ax, rows: pd.DataFrame) -> None:
     y = np.arange(len(rows))[::-1]
     colours = [model_colour(m) for m in rows["model"]]
@@ -123,7 +103,7 @@ def _ablation_panels(value_ax, delta_ax, rows: pd.DataFrame) -> None:
         ax.set_ylim(-0.6, len(rows) - 0.4)
 
 
-def fig_smoothing_ablation(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list[Path] | None:
+def fig_smoothing_ablation(results: Path, out_dir: Path) -> list[Path] | None:
     """Draw ``10_smoothing_ablation`` (PNG + PDF); None when neither arm's table exists."""
     results, out_dir = Path(results), Path(out_dir)
     has_smoothing, has_ablation = present(results, (SMOOTHING,)), present(results, (ABLATION,))
@@ -133,16 +113,16 @@ def fig_smoothing_ablation(results: Path, out_dir: Path, *, n_boot: int = 1000) 
     with figure_style():
         rows = None
         if has_ablation:
-            ablation, ablation_set = load(results, ABLATION)
-            rows = ablation_rows(ablation, n_boot)
+            _, ablation_set = load(results, ABLATION)
+            rows = read_figure_table(results, STEM, "ablation")
         height = max(2.9, 0.32 * (len(rows) if rows is not None else 0) + 1.3)
         fig = new_figure(3.0 * has_smoothing + 4.6 * has_ablation + 0.3, height)
         parts = fig.subfigures(1, 2, width_ratios=[3.0, 4.6]) if has_smoothing and has_ablation else [fig]
         if has_smoothing:
-            smoothing, smoothing_set = load(results, SMOOTHING, ("smoothing",))
-            estimates = group_estimates(smoothing, ["model", "smoothing"], "f1", n_boot=n_boot)
+            _, smoothing_set = load(results, SMOOTHING, ("smoothing",))
+            estimates = read_figure_table(results, STEM, "smoothing")
             ax = parts[0].subplots()
-            models += _smoothing_panel(ax, smoothing, best_factors(results, estimates), n_boot)
+            models += _smoothing_panel(ax, estimates, best_factors(results, estimates))
             ax.set_title(f"smoothing grid ({smoothing_set}; ★ chosen)", fontsize=8)
         if has_ablation:
             value_ax, delta_ax = parts[-1].subplots(1, 2, sharey=True, width_ratios=[1.2, 1.0])

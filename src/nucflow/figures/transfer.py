@@ -19,12 +19,14 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from nucflow.attribution.stats import stratified_mean_ci
-from nucflow.figures.inputs import TRANSFER, one_method, per_image_over_seeds, present, read_arm_table
+from nucflow.figures.catalog import stem
+from nucflow.figures.inputs import (TRANSFER, one_method, per_image_over_seeds, present, read_arm_table,
+                                    read_figure_table)
 from nucflow.figures.panels import note_empty
 from nucflow.figures.style import dataset_name, figure_style, model_name, new_figure, ordered_models, save
 
 INPUTS = (TRANSFER,)
+STEM = stem("transfer")
 KEYS = ["model", "transfer", "variant", "eval_role", "n_train"]
 # Domain colours (Paul Tol's muted scheme), distinct from the model colours.
 ROLE_COLOURS = {"target": "#332288", "source": "#999933"}
@@ -49,20 +51,6 @@ def load(results: Path) -> pd.DataFrame:
     table = read_arm_table(results, TRANSFER, ("run_id", "image_id", "transfer", "target", "variant", "eval_role"),
                            ("n_train", "f1"))
     return one_method(table[table["transfer"] != ""])
-
-
-def estimates(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Per model, setting, variant, domain and n: mean pixel F1 (%) over held-out targets of the
-    per-target image means, with a CI resampling images within targets; columns ``KEYS + [value,
-    low, high, n_images, n_targets]``."""
-    images = per_image_over_seeds(table, KEYS + ["target"], ["f1"])
-    rows = []
-    for key, part in images.groupby(KEYS, sort=True):
-        estimate = stratified_mean_ci(part["f1"].to_numpy(float) * 100, part["target"].to_numpy(), n_boot=n_boot,
-                                      seed=seed)
-        rows.append({**dict(zip(KEYS, key)), "value": estimate.value, "low": estimate.low, "high": estimate.high,
-                     "n_images": estimate.n, "n_targets": part["target"].nunique()})
-    return pd.DataFrame(rows, columns=KEYS + ["value", "low", "high", "n_images", "n_targets"])
 
 
 def _panel(ax, part: pd.DataFrame) -> None:
@@ -90,7 +78,7 @@ def _panel(ax, part: pd.DataFrame) -> None:
     ax.grid(lw=0.4, alpha=0.5)
 
 
-def fig_transfer(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list[Path] | None:
+def fig_transfer(results: Path, out_dir: Path) -> list[Path] | None:
     """Draw ``11_transfer`` (PNG + PDF); None when the transfer table is missing."""
     results, out_dir = Path(results), Path(out_dir)
     if not present(results, INPUTS):
@@ -98,7 +86,7 @@ def fig_transfer(results: Path, out_dir: Path, *, n_boot: int = 1000) -> list[Pa
     table = load(results)
     if table.empty:
         return None
-    points = estimates(table, n_boot)
+    points = read_figure_table(results, STEM, "points")
     settings = ordered_settings(points["transfer"])
     models = ordered_models(points["model"])
     with figure_style():

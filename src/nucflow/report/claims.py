@@ -15,7 +15,7 @@ the fewest seeds behind any condition compared. Where both sides score the same 
 (models on one test set, two modalities of the same fields, a fine-tuned model and its source
 model), the difference is paired by image; where they do not (source vs target images), each
 sample is resampled on its own. The estimators are the summary's own (``nucflow.figures.inputs``,
-:func:`nucflow.figures.focal_planes.step_gains`, :func:`nucflow.figures.transfer.untuned_values`),
+:func:`nucflow.report.figure_tables.step_gains`, :func:`nucflow.figures.transfer.untuned_values`),
 so with the same ``n_boot`` and seed a claim's numbers equal those of its summary section.
 """
 
@@ -31,10 +31,11 @@ import pandas as pd
 from nucflow.attribution.stats import Estimate, difference_ci, independent_ci, mean_ci, pearson_r, statistic_ci
 from nucflow.figures import data_size, focal_planes, transfer
 from nucflow.figures.density import focus_modality
-from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, TRANSFER, one_method, paired_difference,
-                                    paired_images, per_image_over_seeds, read_arm_table)
+from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, TRANSFER, one_method, paired_images,
+                                    per_image_over_seeds, read_arm_table)
 from nucflow.figures.style import dataset_name, model_name, ordered_datasets, ordered_models
 from nucflow.io import write_csv
+from nucflow.report.figure_tables import paired_difference, step_gains
 # the table's columns, findings and verdict rules (re-exported: part of this module's interface)
 from nucflow.report.claims_rows import (COLUMNS, FINDINGS, VERDICTS, claim_row, expectation,  # noqa: F401
                                         not_run, verdict)
@@ -278,13 +279,13 @@ def data_size_claims(results: Path, n_boot: int = 1000, seed: int = 0) -> list[d
 # ---- claim 6: focal planes ------------------------------------------------------------------
 def plane_gain(results: Path, n_boot: int = 1000) -> list[dict]:
     """Claim 6: per model, the pixel F1 gained (pp) by the first plane the greedy search added
-    (round 1 -> 2), paired by image (:func:`nucflow.figures.focal_planes.step_gains`, whose
+    (round 1 -> 2), paired by image (:func:`nucflow.report.figure_tables.step_gains`, whose
     bootstrap has seed 0); later steps are listed in the note."""
     paper = f"+{PAPER_PLANE_GAIN_MEAN} on average (U-Net +4.0, DeepLabv3+ +2.8)"
     if not (Path(results) / FOCAL_PLANES).is_file():
         return [not_run(6, paper, f"focal_planes arm off (missing {FOCAL_PLANES})")]
     table = focal_planes.load(results)
-    gains = focal_planes.step_gains(table, results, n_boot) if not table.empty else pd.DataFrame()
+    gains = step_gains(table, results, n_boot) if not table.empty else pd.DataFrame()
     if gains.empty:
         return [not_run(6, paper, "one greedy round only: no plane was added")]
     picks = focal_planes.greedy_picks(table, results)

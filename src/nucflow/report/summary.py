@@ -19,8 +19,8 @@ import pandas as pd
 
 from nucflow.attribution.stats import Estimate, difference_ci, mean_ci, pearson_r, statistic_ci
 from nucflow.figures import data_size, focal_planes, transfer
-from nucflow.figures.attribution import (ARTIFACTS, LABEL_NOISE, label_noise_estimate_lines, load_artifacts, load_composition,
-                                         load_label_noise, share_table)
+from nucflow.figures.attribution import (ARTIFACTS, ESTIMATORS, LABEL_NOISE, has_column, load_artifacts,
+                                         load_composition, load_label_noise, merged_per_100)
 from nucflow.figures.density import focus_modality
 from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, STUDY_CONFIG, TRANSFER, paired_images,
                                     per_image_over_seeds, read_results_table, read_table)
@@ -28,6 +28,7 @@ from nucflow.figures.style import dataset_name, model_name, ordered_datasets, or
 from nucflow.io import read_json
 from nucflow.report.claims import (CLAIMS, COLUMNS as CLAIM_COLUMNS, PAPER_DENSITY_R, PAPER_OBJECT_F1,
                                    PAPER_PIXEL_F1, PAPER_PLANE_GAIN, PAPER_PLANE_GAIN_MEAN, PAPER_TRANSFER_GAP)
+from nucflow.report.figure_tables import estimate_table, share_table, step_gains
 
 # PAPER_PIXEL_F1, PAPER_OBJECT_F1, PAPER_DENSITY_R, PAPER_PLANE_GAIN(_MEAN) and PAPER_TRANSFER_GAP
 # live with the claims (nucflow.report.claims) and are imported above.
@@ -210,7 +211,7 @@ def _focal_planes_section(results: Path, n_boot: int, seed: int) -> list[str]:
     if not (Path(results) / FOCAL_PLANES).is_file():
         return []
     table = focal_planes.load(results)
-    gains = focal_planes.step_gains(table, results, n_boot)
+    gains = step_gains(table, results, n_boot)
     lines = [f"### Focal planes: pixel F1 gained by one extra plane (paper: +{PAPER_PLANE_GAIN_MEAN} on average)", "",
              "| model | planes | ours: Δ pixel F1 (pp) [95% CI] | paper (pp) |", "|---|---|---|---|"]
     for model in ordered_models(gains["model"]):
@@ -252,6 +253,43 @@ def _transfer_section(results: Path, n_boot: int, seed: int) -> list[str]:
     return lines + ["", "Gap = pixel F1 of the source model (not fine-tuned) on source test images minus on target "
                         "test images; relative gap = gap / F1 on source. Bootstrap resamples the two image sets "
                         "independently.", ""]
+
+
+def label_noise_estimate_lines(noise: pd.DataFrame | None, n_boot: int = 1000) -> list[str]:
+    """summary.md section: every label-noise estimator per model beside the true share, with its
+    error in percentage points, and the labels' merged nuclei per 100 true nuclei; [] when
+    ``label_noise.csv`` has neither a second estimator nor the truth."""
+    if noise is None:
+        return []
+    estimates = estimate_table(noise, n_boot)
+    has_truth = has_column(noise, "n_true_noise_errors")
+    names = list(dict.fromkeys(estimates["estimator"]))
+    if len(names) < 2 and not has_truth:
+        return []
+    header = [f"{ESTIMATORS[n][2]} (%) [95% CI]" for n in names]
+    if has_truth:
+        header += ["true (%)"] + [f"error of {ESTIMATORS[n][2]} (pp)" for n in names]
+    lines = ["### Misclassified pixels due to label noise: estimators against the truth", "",
+             "| model | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
+    by = estimates.set_index(["estimator", "model"])
+    for model in ordered_models(estimates["model"]):
+        rows = [by.loc[(n, model)] for n in names]
+        cells = [f"{row['share']:.1f} [{row['low']:.1f}, {row['high']:.1f}]" for row in rows]
+        if has_truth:
+            cells += [f"{by.loc[(names[0], model), 'true_share']:.1f}"]
+            cells += [f"{by.loc[(n, model), 'error_pp']:+.1f}" for n in names]
+        lines.append(f"| {model_name(model)} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if "calibrated" in names:
+        lines += ["The calibrated estimate uses the share of label noise among each model's errors per cell "
+                  "(label class, agreeing models, distance to the label boundary) measured on the other "
+                  "test images (leave one image out); it needs the exact truth of those images, so on real "
+                  "data its rates must come from a simulation (or re-annotated images).", ""]
+    merged = merged_per_100(noise)
+    if merged is not None:
+        lines += [f"Labels merge {merged:.1f} true nuclei per 100 (a labels object hosting m >= 2 true nuclei "
+                  "counts m - 1): object-level noise that a pixel mask cannot show.", ""]
+    return lines
 
 
 def summary_lines(results: Path, n_boot: int = 1000, seed: int = 0) -> list[str]:

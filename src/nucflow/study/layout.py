@@ -293,6 +293,13 @@ class Layout:
     def figure(self, stem: str, extension: str = "png") -> str:
         return f"{self.root}/figures/{stem}.{extension}"
 
+    def figure_tables(self, stem: str = "") -> str:
+        """The folder of the intervals the figures draw (``stem``: one figure's folder)."""
+        return f"{self.root}/tables/figures" + (f"/{stem}" if stem else "")
+
+    def figure_table(self, stem: str, name: str) -> str:
+        return f"{self.figure_tables(stem)}/{name}.csv"
+
 
 #: the layout of a study run in its working directory (what the workflow and the commands use)
 LAYOUT = Layout()
