@@ -115,7 +115,7 @@ def read_figure_table(results: Path, stem: str, name: str) -> pd.DataFrame:
         raise NucflowError(f"{path}: missing; the figures draw the intervals that `nucflow figure-tables "
                            f"--results {results}` writes (the workflow's figure_tables rule)")
     try:
-        table = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS + FIGURE_TABLE_TEXT}, float_precision="round_trip")
+        table = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS + FIGURE_TABLE_TEXT})
     except Exception as exc:  # pandas raises several types; the user needs the file and the reason
         raise NucflowError(f"{path}: not a readable table ({type(exc).__name__}: {exc})") from None
     text = [c for c in TEXT_COLUMNS + FIGURE_TABLE_TEXT if c in table.columns]
