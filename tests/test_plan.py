@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from nucflow.cli import main
 from nucflow.config import validate_config
 from nucflow.errors import NucflowError
-from nucflow.study.plan import plan, plan_runs, run_config
+from nucflow.study.plan import NOT_PLANNED, plan, plan_runs, run_config
 from nucflow.training.config import RunConfig
 
 
@@ -45,6 +47,14 @@ def test_run_config_is_a_valid_run_json():
     assert parsed.train_tiles == ("results/tiles/lncap/brightfield-2.4.6/train.npz",)
     assert parsed.val_tiles == ("results/tiles/lncap/brightfield-2.4.6/val.npz",)
     assert parsed.out_dir == f"results/runs/{run.run_id}"
+    # one source: the run's RunConfig; the workflow's JSON leaves out only what the study never sets
+    assert run.to_run_config(config) == parsed
+    assert set(parsed.to_dict()) - set(content) == set(NOT_PLANNED)
+    defaults = RunConfig.__dataclass_fields__
+    assert all(getattr(parsed, key) == defaults[key].default for key in NOT_PLANNED)
+    assert run.to_run_config(config, lr=0.05).lr == 0.05 and run_config(config, run, lr=0.05)["lr"] == 0.05
+    with pytest.raises(NucflowError, match="batch_size: must be >= 1"):
+        dataclasses.replace(run, batch_size=0).to_run_config(config)
 
 
 def test_published_batch_sizes_are_the_default():

@@ -348,38 +348,17 @@ def plan(config: dict) -> pd.DataFrame:
     return pd.DataFrame([r.as_row() for r in runs], columns=columns)
 
 
+#: RunConfig fields the study leaves at their defaults; run_config leaves them out, so the JSON a
+#: run_config job is given (a Snakemake parameter: a change reruns the run) is what it always was
+NOT_PLANNED = ("lr_factor", "num_workers")
+
+
 def run_config(config: dict, run: Run, *, lr: float | None = None, smoothing: float | None = None) -> dict:
-    """The ``run.json`` content of one run (``nucflow.training.config.RunConfig`` fields).
+    """The ``run.json`` content of one run, as the workflow passes it to ``nucflow run-config``:
+    :meth:`Run.to_run_config` as a dict, without the fields of :data:`NOT_PLANNED`.
 
     ``lr`` (from a range test) and ``smoothing`` (the smoothing arm's best factor) are filled in by
     the workflow when the run takes them from other results.
     """
-    training = {**config["training"], **run.training}
-    return {
-        "run_id": run.run_id,
-        "model": run.model,
-        "in_channels": run.in_channels,
-        "out_channels": 3 if run.loss == "three_class" else 1,
-        "modality": run.modality,
-        "planes": list(run.planes),
-        "train_tiles": run.train_tiles,
-        "val_tiles": [run.tiles(run.val_selection)],
-        "batch_size": run.batch_size,
-        "out_dir": LAYOUT.run_dir(run.run_id),
-        "width": run.width,
-        "model_options": dict(run.model_options),
-        "frem": dict(run.frem) if run.frem else None,
-        "loss": run.loss,
-        "smoothing": float(smoothing if smoothing is not None else run.smoothing),
-        "lr": float(lr if lr is not None else training["lr"]),
-        "max_epochs": training["max_epochs"],
-        "steps_per_epoch": training["steps_per_epoch"],
-        "val_max_tiles": training["val_max_tiles"],
-        "lr_patience": training["lr_patience"],
-        "stop_patience": training["stop_patience"],
-        "seed": run.seed,
-        "init_from": run.init_from,
-        "precision": training["precision"],
-        "channels_last": training["channels_last"],
-        "accelerator": training["accelerator"],
-    }
+    settings = run.to_run_config(config, lr=lr, smoothing=smoothing).to_dict()
+    return {key: value for key, value in settings.items() if key not in NOT_PLANNED}

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from nucflow.study.layout import LAYOUT, TileSelection
+from nucflow.training.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,28 @@ class Run:
 
     def role(self, eval_set: str) -> str:
         return dict(zip(self.eval_sets, self.eval_roles)).get(eval_set, "")
+
+    def to_run_config(self, config: dict, *, lr: float | None = None,
+                      smoothing: float | None = None) -> RunConfig:
+        """The run's ``run.json``: its settings as a validated :class:`RunConfig`.
+
+        Training settings come from ``config["training"]`` with the run's own overrides on top;
+        ``lr`` (from a range test) and ``smoothing`` (the smoothing arm's best factor) replace the
+        run's when the workflow takes them from other results.
+        """
+        training = {**config["training"], **self.training}
+        return RunConfig(
+            run_id=self.run_id, model=self.model, in_channels=self.in_channels, modality=self.modality,
+            planes=tuple(self.planes), train_tiles=tuple(self.train_tiles),
+            val_tiles=(self.tiles(self.val_selection),), batch_size=self.batch_size,
+            out_dir=LAYOUT.run_dir(self.run_id), width=self.width, model_options=dict(self.model_options),
+            frem=dict(self.frem) if self.frem else None, loss=self.loss,
+            smoothing=float(smoothing if smoothing is not None else self.smoothing),
+            lr=float(lr if lr is not None else training["lr"]), max_epochs=training["max_epochs"],
+            steps_per_epoch=training["steps_per_epoch"], val_max_tiles=training["val_max_tiles"],
+            lr_patience=training["lr_patience"], stop_patience=training["stop_patience"], seed=self.seed,
+            init_from=self.init_from, precision=training["precision"], channels_last=training["channels_last"],
+            accelerator=training["accelerator"])
 
     def as_row(self) -> dict:
         row = dataclasses.asdict(self)
