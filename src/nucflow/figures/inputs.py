@@ -15,35 +15,41 @@ import pandas as pd
 
 from nucflow.errors import NucflowError
 from nucflow.study.compute import benchmark_rule
-from nucflow.study.layout import Layout
+from nucflow.study.layout import LAYOUT, Layout
 
-TABLES = "tables/model_comparison"
-PER_IMAGE = f"{TABLES}/per_image.csv"
-PER_OBJECT = f"{TABLES}/per_object.csv"
-PER_RUN = f"{TABLES}/per_run.csv"
-ERROR_CURVE = "attribution/model_comparison/tables/error_curve.csv"  # per image, from attribute_run
-MODELS = "models.csv"
-PLAN = "plan.csv"
-ATTRIBUTION = "attribution/model_comparison/tables"
-BENCHMARKS = "benchmarks"
-LR_FIND = "lr_find"
-STUDY_CONFIG = "config/study.json"
+def _in_results(path: str) -> str:
+    """A path of :data:`LAYOUT` relative to the results folder (figures are given that folder)."""
+    return Path(path).relative_to(LAYOUT.root).as_posix()
+
+
+# Every table the figures read, spelled by the study's Layout (the workflow writes them there).
+PER_IMAGE = _in_results(LAYOUT.arm_table("model_comparison"))
+PER_OBJECT = _in_results(LAYOUT.arm_table("model_comparison", "per_object.csv"))
+PER_RUN = _in_results(LAYOUT.arm_table("model_comparison", "per_run.csv"))
+ATTRIBUTION = _in_results(LAYOUT.arm_attribution("model_comparison"))
+ERROR_CURVE = f"{ATTRIBUTION}/error_curve.csv"  # per image, from attribute_run
+MODELS = _in_results(LAYOUT.models_table())
+PLAN = _in_results(LAYOUT.plan_table())
+BENCHMARKS = "benchmarks"  # the workflow's own bookkeeping (benchmark: files of the rules)
+LR_FIND = Path(_in_results(LAYOUT.lr_find_dir("m", "x"))).parent.as_posix()
+STUDY_CONFIG = _in_results(LAYOUT.config_snapshot("study"))
 
 # The other arms' tables (same columns as model_comparison plus the tags below) and side files.
-DATA_SIZE = "tables/data_size/per_image.csv"
-SMOOTHING = "tables/smoothing/per_image.csv"
-SMOOTHING_BEST = "tables/smoothing/best.json"
-ABLATION = "tables/ablation/per_image.csv"
-TRANSFER = "tables/transfer/per_image.csv"
-FOCAL_PLANES = "tables/focal_planes/per_image.csv"
-FOCAL_GREEDY = "tables/focal_planes/greedy.csv"
-EXTENSIONS = "tables/extensions/per_image.csv"
-EXTENSIONS_OBJECTS = "tables/extensions/per_object.csv"
+DATA_SIZE = _in_results(LAYOUT.arm_table("data_size"))
+SMOOTHING = _in_results(LAYOUT.arm_table("smoothing"))
+SMOOTHING_BEST = _in_results(LAYOUT.arm_table("smoothing", "best.json"))
+ABLATION = _in_results(LAYOUT.arm_table("ablation"))
+TRANSFER = _in_results(LAYOUT.arm_table("transfer"))
+FOCAL_PLANES = _in_results(LAYOUT.arm_table("focal_planes"))
+FOCAL_GREEDY = _in_results(LAYOUT.arm_table("focal_planes", "greedy.csv"))
+EXTENSIONS = _in_results(LAYOUT.arm_table("extensions"))
+EXTENSIONS_OBJECTS = _in_results(LAYOUT.arm_table("extensions", "per_object.csv"))
 # Optional: morphology of the *predicted* objects per method (per_object.csv describes the
 # ground-truth nuclei, which are the same for every method).
-EXTENSIONS_PRED_OBJECTS = "tables/extensions/per_pred_object.csv"
-MULTISCALE = "tables/extensions/multiscale_tradeoff.csv"
-RUNS = "runs"
+EXTENSIONS_PRED_OBJECTS = _in_results(LAYOUT.arm_table("extensions", "per_pred_object.csv"))
+MULTISCALE = _in_results(LAYOUT.arm_table("extensions", "multiscale_tradeoff.csv"))
+RUNS = Path(_in_results(LAYOUT.run_dir("r"))).parent.as_posix()
+# The simulator's manifest, beside (not in) the results folder.
 SIMULATED_MANIFEST = "resources/simulated/manifest.csv"
 
 # Tag columns read as text: pandas would turn "" into NaN and "4.2" (planes) into a float.
