@@ -27,3 +27,14 @@ def test_empty_maps_pass_where_allowed_and_good_maps_are_returned_uncopied():
     good = np.array([[0.0, 1.0]], np.float32)
     assert check_prob(good) is good
     assert check_prob(np.zeros((3, 2, 2)), ndim=3).shape == (3, 2, 2)
+
+
+def test_results_folder_check_names_the_folder_and_the_resamples(tmp_path):
+    from nucflow.checks import check_results_folder
+
+    assert check_results_folder(str(tmp_path)) == tmp_path
+    assert check_results_folder(tmp_path, n_boot=1) == tmp_path
+    with pytest.raises(NucflowError, match=r"^.*nope: results folder not found$"):
+        check_results_folder(tmp_path / "nope", n_boot=10)
+    with pytest.raises(NucflowError, match=r"^--n-boot: must be >= 1, got 0$"):
+        check_results_folder(tmp_path, n_boot=0)

@@ -1,10 +1,13 @@
-"""Checks of arrays that several packages take (bottom layer: numpy and the error type only).
+"""Checks of arrays and arguments that several packages take (bottom layer: numpy and the error
+type only).
 
 Each raises :class:`nucflow.errors.NucflowError` with one line that starts with ``name`` (an
 argument name or a file path), so the user sees which input is wrong.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -29,3 +32,15 @@ def check_prob(prob, name: str = "prob", ndim: int = 2, *, allow_empty: bool = F
     if low < 0.0 or high > 1.0:
         raise NucflowError(f"{name}: probability values outside [0, 1] (min {low:g}, max {high:g})")
     return array
+
+
+def check_results_folder(results, n_boot: int | None = None) -> Path:
+    """``results`` as a Path after checking it is a folder (and, when given, that the number of
+    bootstrap resamples ``n_boot`` is at least 1): the shared checks of the commands that read a
+    study's results."""
+    results = Path(results)
+    if not results.is_dir():
+        raise NucflowError(f"{results}: results folder not found")
+    if n_boot is not None and n_boot < 1:
+        raise NucflowError(f"--n-boot: must be >= 1, got {n_boot}")
+    return results

@@ -25,6 +25,7 @@ from pathlib import Path
 from nucflow.attribution import analyses
 from nucflow.attribution.analyses import Bootstrap, Outputs
 from nucflow.attribution.stats import CORRECTIONS
+from nucflow.checks import check_results_folder
 from nucflow.errors import NucflowError
 from nucflow.io import write_csv, write_json
 
@@ -191,10 +192,7 @@ def run_claims(args):
     """claims.csv from the result tables (see :mod:`nucflow.report.claims`)."""
     from nucflow.report.claims import VERDICTS, write_claims  # imports the figure modules' table readers
 
-    if not args.results.is_dir():
-        raise NucflowError(f"{args.results}: results folder not found")
-    if args.n_boot < 1:
-        raise NucflowError(f"--n-boot: must be >= 1, got {args.n_boot}")
+    check_results_folder(args.results, args.n_boot)
     table = write_claims(args.results, args.out, n_boot=args.n_boot, seed=args.seed)
     counts = table["verdict"].value_counts()
     print(f"wrote {args.out}: {len(table)} rows, " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS))

@@ -15,7 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
-from nucflow.errors import NucflowError
+from nucflow.checks import check_results_folder
 from nucflow.figures.registry import FIGURES
 from nucflow.report.summary import write_summary
 from nucflow.io import ensure_dir, staging_dir
@@ -77,11 +77,7 @@ def draw_staged(results: Path, out_dir: Path, names: list[str] | None = None) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    results = Path(args.results)
-    if not results.is_dir():
-        raise NucflowError(f"{results}: results folder not found")
-    if args.n_boot < 1:
-        raise NucflowError(f"--n-boot: must be >= 1, got {args.n_boot}")
+    results = check_results_folder(args.results, args.n_boot)
     out_dir = args.out or results / "figures"
     for name, outcome in draw_staged(results, out_dir, args.only).items():
         stem = FIGURES[name].stem

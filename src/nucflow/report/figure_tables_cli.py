@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nucflow.errors import NucflowError
+from nucflow.checks import check_results_folder
 from nucflow.figures.catalog import CATALOG
 from nucflow.report.figure_tables import BUILDERS, write_figure_tables
 
@@ -28,11 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    results = Path(args.results)
-    if not results.is_dir():
-        raise NucflowError(f"{results}: results folder not found")
-    if args.n_boot < 1:
-        raise NucflowError(f"--n-boot: must be >= 1, got {args.n_boot}")
+    results = check_results_folder(args.results, args.n_boot)
     written = write_figure_tables(results, args.only, n_boot=args.n_boot)
     for path in written:
         print(f"wrote {path}")

@@ -115,7 +115,7 @@ def _share_section(title: str, table: pd.DataFrame | None, part: str, total: str
     if table is None:
         return lines + [f"not run (missing {missing})", ""]
     shares = share_table(table, part, total, n_boot)
-    lines += [f"| model | images | ours (%) [95% CI] | paper |", "|---|---|---|---|"]
+    lines += ["| model | images | ours (%) [95% CI] | paper |", "|---|---|---|---|"]
     for row in shares.itertuples():
         estimate = Estimate(row.share, row.low, row.high, row.n_images)
         lines.append(f"| {model_name(row.model)} | {row.n_images} | {_fmt(estimate)} | {paper} |")
