@@ -10,8 +10,9 @@ login node of a cluster cannot know the compute node's device).
 Measured on a 2-core AVX512-BF16 CPU (one forward + backward + Adam step, same process): U-Net at
 width 0.125 on 64-px tiles trains 1.8x faster in bf16 + channels-last than in fp32, at width >= 0.5
 on 128-px tiles 3-4x faster (``nucflow bench training``). Losses, metrics and probability maps stay
-fp32: only the network runs in bf16. bf16 and fp32 runs of the same seed differ in the last digits;
-two runs of the same precision on the same machine are bit-identical on CPU.
+fp32: only the network runs in bf16. bf16 and fp32 runs of the same seed start to differ in the last
+digits and drift apart with training (a run on the edge of stability can end at another solution,
+see docs/compute.md); two runs of the same precision on the same machine are bit-identical on CPU.
 
 This module imports torch only inside the functions that need it.
 """
