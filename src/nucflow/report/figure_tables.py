@@ -195,26 +195,35 @@ def data_size_tables(results: Path, n_boot: int = 1000) -> Tables | None:
 
 # ---- 10: smoothing and ablation --------------------------------------------------------------
 
-def ablation_rows(table: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
-    """Per model and variant: F1 (value, low, high in %) and the paired difference to the model's
-    plain variant (delta, delta_low, delta_high in percentage points; NaN for plain itself)."""
+def estimates_with_deltas(table: pd.DataFrame, baseline: str, n_boot: int = 1000) -> pd.DataFrame:
+    """Per model and variant: :func:`group_estimates` of pixel F1 (%) and the paired difference to
+    the same model's ``baseline`` variant (``delta``, ``delta_low``, ``delta_high`` in pp; NaN for
+    the baseline itself and where the model has no baseline runs)."""
     estimates = group_estimates(table, ["model", "variant"], "f1", n_boot=n_boot)
     images = per_image_over_seeds(table, ["model", "variant"], ["f1"])
+    deltas = []
+    for row in estimates.itertuples():
+        base = images[(images["model"] == row.model) & (images["variant"] == baseline)]
+        delta = Estimate(math.nan, math.nan, math.nan, 0)
+        if row.variant != baseline and not base.empty:
+            delta = paired_difference(images[(images["model"] == row.model) & (images["variant"] == row.variant)],
+                                      base, "f1", n_boot=n_boot)
+        deltas.append((delta.value, delta.low, delta.high))
+    return pd.concat([estimates, pd.DataFrame(deltas, columns=["delta", "delta_low", "delta_high"],
+                                              index=estimates.index)], axis=1)
+
+
+def ablation_rows(table: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
+    """Per model and variant, models in the fixed order and variants in the ablation's order:
+    :func:`estimates_with_deltas` against the model's plain variant."""
+    estimates = estimates_with_deltas(table, smoothing_ablation.BASELINE, n_boot)
+    order = list(smoothing_ablation.ABLATION_ORDER)
     rows = []
-    baseline = smoothing_ablation.BASELINE
     for model in ordered_models(estimates["model"]):
         part = estimates[estimates["model"] == model]
-        order = [v for v in smoothing_ablation.ABLATION_ORDER if v in set(part["variant"])] + \
-            sorted(set(part["variant"]) - set(smoothing_ablation.ABLATION_ORDER))
-        base = images[(images["model"] == model) & (images["variant"] == baseline)]
-        for variant in order:
-            row = part[part["variant"] == variant].iloc[0].to_dict()
-            delta = Estimate(math.nan, math.nan, math.nan, 0)
-            if variant != baseline and not base.empty:
-                delta = paired_difference(images[(images["model"] == model) & (images["variant"] == variant)], base,
-                                          "f1", n_boot=n_boot)
-            rows.append({**row, "delta": delta.value, "delta_low": delta.low, "delta_high": delta.high})
-    return pd.DataFrame(rows)
+        rank = {v: (order.index(v), "") if v in order else (len(order), v) for v in part["variant"]}
+        rows.append(part.iloc[sorted(range(len(part)), key=lambda i: rank[part["variant"].iloc[i]])])
+    return pd.concat(rows, ignore_index=True)
 
 
 def smoothing_ablation_tables(results: Path, n_boot: int = 1000) -> Tables | None:
@@ -315,18 +324,7 @@ def variant_points(table: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
         if not (set(names) - {extensions.BASELINE}) & set(table["variant"]):
             continue
         part = table[table["variant"].isin(variants)]
-        estimates = group_estimates(part, ["model", "variant"], "f1", n_boot=n_boot)
-        images = per_image_over_seeds(part, ["model", "variant"], ["f1"])
-        deltas = []
-        for row in estimates.itertuples():
-            base = images[(images["model"] == row.model) & (images["variant"] == extensions.BASELINE)]
-            delta = Estimate(math.nan, math.nan, math.nan, 0)
-            if row.variant != extensions.BASELINE and not base.empty:
-                delta = paired_difference(images[(images["model"] == row.model) & (images["variant"] == row.variant)],
-                                          base, "f1", n_boot=n_boot)
-            deltas.append((delta.value, delta.low, delta.high))
-        delta_columns = pd.DataFrame(deltas, columns=["delta", "delta_low", "delta_high"], index=estimates.index)
-        frames.append(pd.concat([estimates, delta_columns], axis=1).assign(panel=panel))
+        frames.append(estimates_with_deltas(part, extensions.BASELINE, n_boot).assign(panel=panel))
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
