@@ -31,7 +31,7 @@ ERROR_CURVE = f"{ATTRIBUTION}/error_curve.csv"  # per image, from attribute_run
 MODELS = _in_results(LAYOUT.models_table())
 PLAN = _in_results(LAYOUT.plan_table())
 BENCHMARKS = "benchmarks"  # the workflow's own bookkeeping (benchmark: files of the rules)
-LR_FIND = Path(_in_results(LAYOUT.lr_find_dir("m", "x"))).parent.as_posix()
+LR_FIND = _in_results(LAYOUT.lr_find_root())
 STUDY_CONFIG = _in_results(LAYOUT.config_snapshot("study"))
 
 # The other arms' tables (same columns as model_comparison plus the tags below) and side files.
@@ -48,7 +48,7 @@ EXTENSIONS_OBJECTS = _in_results(LAYOUT.arm_table("extensions", "per_object.csv"
 # ground-truth nuclei, which are the same for every method).
 EXTENSIONS_PRED_OBJECTS = _in_results(LAYOUT.arm_table("extensions", "per_pred_object.csv"))
 MULTISCALE = _in_results(LAYOUT.arm_table("extensions", "multiscale_tradeoff.csv"))
-RUNS = Path(_in_results(LAYOUT.run_dir("r"))).parent.as_posix()
+RUNS = _in_results(LAYOUT.runs_root())
 # The simulator's manifest, beside (not in) the results folder.
 SIMULATED_MANIFEST = "resources/simulated/manifest.csv"
 

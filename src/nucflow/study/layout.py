@@ -236,15 +236,23 @@ class Layout:
     def lr_find_json(self, model: str, modality: str) -> str:
         return f"{self.root}/plan/lr_find/{model}-{modality}.json"
 
+    def lr_find_root(self) -> str:
+        """The folder of every range test."""
+        return f"{self.root}/lr_find"
+
     def lr_find_dir(self, model: str, modality: str) -> str:
         """``curve.csv``, ``curve.png``, ``lr.json`` of one range test."""
-        return f"{self.root}/lr_find/{model}-{modality}"
+        return f"{self.lr_find_root()}/{model}-{modality}"
 
     def lr_find_result(self, model: str, modality: str, name: str = "lr.json") -> str:
         return f"{self.lr_find_dir(model, modality)}/{name}"
 
+    def runs_root(self) -> str:
+        """The folder of every run folder."""
+        return f"{self.root}/runs"
+
     def run_dir(self, run_id: str) -> str:
-        return f"{self.root}/runs/{run_id}"
+        return f"{self.runs_root()}/{run_id}"
 
     def model(self, run_id: str) -> str:
         return f"{self.run_dir(run_id)}/model.pt"
