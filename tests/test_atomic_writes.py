@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from nucflow.io import remove_stale_temporaries, replace_dir, staging_dir, write_csv
-from nucflow.training.checkpoints import SafeCheckpointIO
+from nucflow.training.checkpoints import load_checkpoint, save_checkpoint
 
 EARLIER = 1e9  # an mtime before this process started: the file of a killed, earlier process
 
@@ -68,8 +68,8 @@ def test_checkpoints_are_written_beside_the_target_and_renamed(tmp_path, monkeyp
     folder.mkdir()
     stale = made_earlier(folder / ".last.ckpt.q1w2e3r4.part")
     path = folder / "last.ckpt"
-    SafeCheckpointIO().save_checkpoint({"epoch": 3, "state_dict": {"net.w": torch.ones(2)}}, path)
+    save_checkpoint({"epoch": 3, "state_dict": {"net.w": torch.ones(2)}}, path)
     assert len(renamed) == 1 and renamed[0][1] == str(path)
     assert os.path.dirname(renamed[0][0]) == str(folder)
     assert [p.name for p in folder.iterdir()] == ["last.ckpt"] and not stale.exists()
-    assert SafeCheckpointIO().load_checkpoint(path)["epoch"] == 3
+    assert load_checkpoint(path)["epoch"] == 3

@@ -30,15 +30,15 @@ def test_check_resumable_names_the_file_and_the_way_back(tmp_path):
     assert str(info.value).endswith(f"; delete it to restart the run from its first epoch, or copy {good} over it "
                                     "to resume from the best epoch so far")
     torch.save({"weights": torch.zeros(1)}, last)
-    with pytest.raises(NucflowError, match=r"cannot resume \(holds no Lightning training state\)"):
+    with pytest.raises(NucflowError, match=r"cannot resume \(holds no training state\)"):
         check_resumable(last, good)
 
 
 def test_truncated_last_checkpoint_is_one_line_and_best_resumes(tmp_path, capsys):
-    """Regression: a truncated checkpoints/last.ckpt gave a long traceback from inside Lightning."""
+    """Regression: a truncated checkpoints/last.ckpt gave a long traceback from inside the trainer."""
     tiles = write_tile_set(tmp_path / "train.npz", 4, 1), write_tile_set(tmp_path / "val.npz", 2, 2)
     out = tmp_path / "run"
-    train(run_config(tiles, out, max_epochs=1), interactive=False)
+    train(run_config(tiles, out, max_epochs=1), echo=False)
     last, best = out / "checkpoints" / "last.ckpt", out / "checkpoints" / "best.ckpt"
     last.write_bytes(last.read_bytes()[:1000])
     config = run_config(tiles, out, max_epochs=2)
@@ -49,5 +49,5 @@ def test_truncated_last_checkpoint_is_one_line_and_best_resumes(tmp_path, capsys
     assert err[-1].startswith(f"nucflow train: error: {last}: damaged or truncated checkpoint, cannot resume (")
     assert err[-1].endswith(f"or copy {best} over it to resume from the best epoch so far")
     shutil.copyfile(best, last)
-    result = train(config, interactive=False)
+    result = train(config, echo=False)
     assert result.resumed and result.epochs_run == 2

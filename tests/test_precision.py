@@ -65,10 +65,10 @@ def test_train_refuses_bf16_on_a_cpu_without_it_before_any_step(monkeypatch, tmp
 
 def test_train_records_the_precision_it_used(monkeypatch, tmp_path, tile_sets):
     fake_cpu(monkeypatch, ())
-    done = train(run_config(tile_sets, tmp_path / "fp32", max_epochs=1), interactive=False)
+    done = train(run_config(tile_sets, tmp_path / "fp32", max_epochs=1), echo=False)
     assert (done.precision, done.channels_last, done.device) == ("32-true", False, "cpu")
     fake_cpu(monkeypatch, ("amx_bf16",))
-    done = train(run_config(tile_sets, tmp_path / "bf16", max_epochs=1), interactive=False)
+    done = train(run_config(tile_sets, tmp_path / "bf16", max_epochs=1), echo=False)
     assert (done.precision, done.channels_last, done.device) == ("bf16-mixed", True, "cpu")
     saved = json.loads((tmp_path / "bf16" / "train_done.json").read_text())
     assert (saved["precision"], saved["channels_last"]) == ("bf16-mixed", True)
@@ -80,7 +80,7 @@ def test_train_records_the_precision_it_used(monkeypatch, tmp_path, tile_sets):
 @pytest.mark.skipif(not cpu_bf16_flags(), reason="this CPU computes no native bf16")
 def test_bf16_runs_are_bit_identical_and_differ_from_fp32(tmp_path, tile_sets):
     for name, value in (("b1", "bf16-mixed"), ("b2", "bf16-mixed"), ("f1", "32-true"), ("f2", "32-true")):
-        train(run_config(tile_sets, tmp_path / name, precision=value, max_epochs=2), interactive=False)
+        train(run_config(tile_sets, tmp_path / name, precision=value, max_epochs=2), echo=False)
     assert_same_weights(network_state(tmp_path / "b1"), network_state(tmp_path / "b2"))
     assert_same_weights(network_state(tmp_path / "f1"), network_state(tmp_path / "f2"))
     bf16, fp32 = network_state(tmp_path / "b1"), network_state(tmp_path / "f1")

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import pytorch_lightning as pl
 import torch
 from scipy import ndimage as ndi
 from skimage.draw import disk
@@ -146,19 +145,18 @@ def runs(tmp_path_factory, tile_sets):
     results = {name: None for name in ("a", "b", "killed", "resumed")}
     with torch.random.fork_rng():
         torch.set_num_threads(1)
-        results["a"] = train(run_config(tile_sets, root / "a", **with_frem), interactive=False)
-        results["b"] = train(run_config(tile_sets, root / "b", **with_frem), interactive=False)
+        results["a"] = train(run_config(tile_sets, root / "a", **with_frem), echo=False)
+        results["b"] = train(run_config(tile_sets, root / "b", **with_frem), echo=False)
 
-        class Kill(pl.Callback):
-            def on_train_epoch_start(self, trainer, pl_module):
-                if trainer.current_epoch == 2:
-                    raise RuntimeError("simulated kill")
+        def kill(epoch):
+            if epoch == 2:
+                raise RuntimeError("simulated kill")
 
         with pytest.raises(RuntimeError, match="simulated kill"):
-            train(run_config(tile_sets, root / "c", **with_frem), callbacks=[Kill()], interactive=False)
+            train(run_config(tile_sets, root / "c", **with_frem), on_epoch_start=[kill], echo=False)
         results["killed_log"] = pd.read_csv(root / "c" / "log.csv")
         # the workflow passes fresh_if_changed: the same run must still resume
-        results["resumed"] = train(run_config(tile_sets, root / "c", **with_frem), interactive=False,
+        results["resumed"] = train(run_config(tile_sets, root / "c", **with_frem), echo=False,
                                    fresh_if_changed=True)
     return root, results
 
@@ -205,11 +203,11 @@ def test_finished_run_is_a_no_op_and_a_changed_config_is_refused(runs, tile_sets
     before = (root / "a" / "train_done.json").read_text()
     (root / "a" / "model.pt").unlink()
     config = run_config(tile_sets, root / "a", **RANDOM_PARTS)
-    again = train(config, interactive=False)
+    again = train(config, echo=False)
     assert again == results["a"] and (root / "a" / "model.pt").is_file()
     assert (root / "a" / "train_done.json").read_text() == before
     with pytest.raises(NucflowError, match="different lr"):
-        train(config.replace(lr=0.01), interactive=False)
+        train(config.replace(lr=0.01), echo=False)
 
 
 def test_last_checkpoint_is_written_after_every_epoch(tmp_path, tile_sets):
@@ -218,12 +216,11 @@ def test_last_checkpoint_is_written_after_every_epoch(tmp_path, tile_sets):
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     saved_epochs = []
 
-    class Watch(pl.Callback):
-        def on_train_epoch_start(self, trainer, pl_module):
-            if trainer.current_epoch:
-                saved_epochs.append(torch.load(last, weights_only=True)["epoch"])
+    def watch(epoch):
+        if epoch:
+            saved_epochs.append(torch.load(last, weights_only=True)["epoch"])
 
-    train(run_config(tile_sets, tmp_path / "run", lr=0.5), callbacks=[Watch()], interactive=False)
+    train(run_config(tile_sets, tmp_path / "run", lr=0.5), on_epoch_start=[watch], echo=False)
     saved_epochs.append(torch.load(last, weights_only=True)["epoch"])
     val_loss = pd.read_csv(tmp_path / "run" / "log.csv")["val_loss"]
     assert val_loss.iloc[-1] > val_loss.min()  # the last epoch did not improve ...
@@ -235,12 +232,12 @@ def test_changed_run_is_moved_aside_and_trained_afresh(tmp_path, tile_sets, caps
     earlier run. With --fresh-if-changed (what the rules pass) that run is moved to
     previous/<time>/ with one line in the log, and the new one starts from its first epoch."""
     out = tmp_path / "run"
-    train(run_config(tile_sets, out, max_epochs=2), interactive=False)
+    train(run_config(tile_sets, out, max_epochs=2), echo=False)
     old = {name: (out / name).read_bytes() for name in ("run.json", "log.csv", "checkpoints/last.ckpt")}
     changed = run_config(tile_sets, out, max_epochs=2, lr=0.01)
     changed.to_json(tmp_path / "changed.json")
     with pytest.raises(NucflowError, match="different lr; .*or pass --fresh-if-changed"):
-        train(changed, interactive=False)
+        train(changed, echo=False)
     assert cli.main(["train", "--run", str(tmp_path / "changed.json"), "--fresh-if-changed"]) == 0
     (previous,) = (out / "previous").iterdir()
     assert {name: (previous / name).read_bytes() for name in old} == old
@@ -250,7 +247,7 @@ def test_changed_run_is_moved_aside_and_trained_afresh(tmp_path, tile_sets, caps
     done = json.loads((out / "train_done.json").read_text())
     assert not done["resumed"] and done["epochs_run"] == 2
     assert RunConfig.from_json(out / "run.json").lr == 0.01
-    fresh = train(changed.replace(out_dir=str(tmp_path / "fresh")), interactive=False)
+    fresh = train(changed.replace(out_dir=str(tmp_path / "fresh")), echo=False)
     assert_same_weights(network_state(out), network_state(tmp_path / "fresh"))
     assert fresh.best_val_loss == done["best_val_loss"]
 
@@ -260,11 +257,11 @@ def test_changed_tiles_are_a_changed_run(tmp_path, tile_sets):
     weights learned from the old tiles."""
     tiles = (write_tile_set(tmp_path / "train.npz", 6, 1), tile_sets[1])
     out = tmp_path / "run"
-    train(run_config(tiles, out, max_epochs=1), interactive=False)
+    train(run_config(tiles, out, max_epochs=1), echo=False)
     write_tile_set(tmp_path / "train.npz", 6, 7)
     with pytest.raises(NucflowError, match=f"different contents of {tiles[0]}; "):
-        train(run_config(tiles, out, max_epochs=1), interactive=False)
-    result = train(run_config(tiles, out, max_epochs=1), interactive=False, fresh_if_changed=True)
+        train(run_config(tiles, out, max_epochs=1), echo=False)
+    result = train(run_config(tiles, out, max_epochs=1), echo=False, fresh_if_changed=True)
     assert not result.resumed and len(list((out / "previous").iterdir())) == 1
 
 
@@ -278,7 +275,7 @@ def test_run_start_removes_temporaries_of_a_killed_job(runs, tile_sets):
     for path in (*stale, kept):
         path.write_bytes(b"half")
         os.utime(path, (1e9, 1e9))  # written by an earlier process
-    train(run_config(tile_sets, root / "a", **RANDOM_PARTS), interactive=False)
+    train(run_config(tile_sets, root / "a", **RANDOM_PARTS), echo=False)
     assert not any(path.exists() for path in stale) and kept.exists()
 
 
@@ -296,13 +293,13 @@ def test_init_from_loads_weights_strictly(tmp_path, tile_sets, runs):
     root, _ = runs
     config = run_config(tile_sets, tmp_path / "ft", init_from=str(root / "a" / "model.pt"))
     with pytest.raises(NucflowError, match="weights do not fit the network"):
-        train(config, interactive=False)  # the source is a U-Net++, this network a U-Net
+        train(config, echo=False)  # the source is a U-Net++, this network a U-Net
 
 
 def test_three_class_and_weighted_losses_train(tmp_path, tile_sets):
     for loss, channels_last in (("three_class", True), ("bce_weighted", False)):
         result = train(run_config(tile_sets, tmp_path / loss, loss=loss, max_epochs=1, steps_per_epoch=1,
-                                  lr=1e-3, channels_last=channels_last), interactive=False)
+                                  lr=1e-3, channels_last=channels_last), echo=False)
         assert result.epochs_run == 1 and np.isfinite(result.best_val_loss)
 
 
@@ -359,3 +356,63 @@ def test_tiny_unet_overfits_one_simulator_tile():
     x = torch.from_numpy(percentile_normalise(field.fluorescence[None].astype(np.float32))[None])
     y = torch.from_numpy((field.labels[None, None] > 0).astype(np.float32))
     assert overfit_f1(x, y) > 0.95
+
+
+# --- the loop's bookkeeping ------------------------------------------------------------------------
+def test_loop_state_early_stopping_and_best_epoch():
+    from nucflow.training.loop import LoopState
+
+    state = LoopState()
+    improved = [state.record(epoch, loss, stop_patience=2) for epoch, loss in enumerate([0.5, 0.4, 0.45, 0.39])]
+    assert improved == [True, True, False, True]
+    assert (state.epoch, state.best_epoch, state.best_val_loss, state.wait, state.stopped) == (3, 3, 0.39, 0, False)
+    # a tie at float32 is no improvement (as the earlier trainer compared logged float32 values)
+    assert not state.record(4, 0.39 + 1e-12, stop_patience=2) and state.wait == 1 and not state.stopped
+    assert not state.record(5, 0.6, stop_patience=2) and state.stopped and state.best_epoch == 3
+    nan = LoopState()
+    assert nan.record(0, float("nan"), stop_patience=5) and nan.stopped and nan.best_val_loss == float("inf")
+
+
+def test_early_stopping_ends_the_run_and_is_recorded(tmp_path, tile_sets):
+    result = train(run_config(tile_sets, tmp_path / "run", lr=0.5, stop_patience=1, max_epochs=8), echo=False)
+    log = pd.read_csv(tmp_path / "run" / "log.csv")
+    best = int(log["val_loss"].idxmin())
+    assert result.stopped_early and result.epochs_run == len(log) < 8
+    assert result.best_epoch == best and len(log) == best + 2  # one epoch without improvement
+    assert torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)["epoch"] == best
+
+
+def test_a_checkpoint_of_the_earlier_lightning_trainer_resumes_to_the_same_weights(tmp_path, tile_sets, runs):
+    """Runs interrupted under the Lightning-based trainer keep their epochs: its last.ckpt holds
+    the early-stopping state in Lightning's callback state instead of ``nucflow.stopping``."""
+    root, _ = runs
+
+    def kill(epoch):
+        if epoch == 2:
+            raise RuntimeError("simulated kill")
+
+    config = run_config(tile_sets, tmp_path / "old", **RANDOM_PARTS)
+    with torch.random.fork_rng(), pytest.raises(RuntimeError, match="simulated kill"):
+        train(config, on_epoch_start=[kill], echo=False)
+    last = tmp_path / "old" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    stopping = checkpoint["nucflow"].pop("stopping")
+    checkpoint["callbacks"] = {"EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}": {
+        "wait_count": stopping["wait"], "stopped_epoch": 0, "best_score": torch.tensor(stopping["best_val_loss"]),
+        "patience": 50}}
+    torch.save(checkpoint, last)
+    with torch.random.fork_rng():
+        resumed = train(config, echo=False)
+    assert resumed.resumed and resumed.epochs_run == 4 and resumed.best_epoch == 3
+    assert_same_weights(network_state(root / "a"), network_state(tmp_path / "old"))
+
+
+def test_range_test_schedule_and_tuner_suggestion():
+    from nucflow.training.lr_find import sweep_rates, tuner_suggestion
+
+    rates = sweep_rates(1e-6, 1.0, 20)
+    assert rates[0] == 1e-6 and rates[1] == 1e-6 * 1e6 ** (2 / 20) and rates[-1] == pytest.approx(1.0)
+    # a loss that falls fastest (per unit of rate) between steps 14 and 15, then flattens
+    losses = np.array([1.0] * 14 + [0.2] * 6)
+    assert tuner_suggestion(np.array(rates), losses) == rates[14]
+    assert tuner_suggestion(np.array(rates[:12]), losses[:12]) is None  # fewer than two points left

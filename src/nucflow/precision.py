@@ -25,8 +25,9 @@ from pathlib import Path
 from nucflow.errors import NucflowError
 
 AUTO = "auto"
-#: Precisions a run or a prediction may ask for (Lightning's names).
-PRECISIONS = (AUTO, "32-true", "bf16-mixed", "16-mixed", "64-true")
+#: Precisions a run or a prediction may ask for: fp32, bf16 autocast, fp16 autocast with a gradient
+#: scaler (the names Lightning uses, which earlier versions trained with).
+PRECISIONS = (AUTO, "32-true", "bf16-mixed", "16-mixed")
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
@@ -35,7 +36,7 @@ class Precision:
     """The precision a job actually runs with.
 
     Attributes:
-        name: Lightning precision (``"32-true"``, ``"bf16-mixed"``, ...).
+        name: ``"32-true"``, ``"bf16-mixed"`` or ``"16-mixed"``.
         channels_last: channels-last memory format for weights and inputs.
         device: ``"cpu"`` or ``"cuda"``.
         reason: why (shown in logs and recorded beside the outputs).
@@ -109,7 +110,7 @@ def resolve(requested: str, channels_last: bool | None, device: str, *, key: str
 
 
 def training_device(accelerator: str) -> str:
-    """The device a Lightning ``accelerator`` setting trains on: ``"cuda"`` for gpu (and for auto
+    """The device an ``accelerator`` setting (``auto``, ``cpu``, ``gpu``) trains on: ``"cuda"`` for gpu (and for auto
     where CUDA is available), else ``"cpu"``."""
     if accelerator == "cpu":
         return "cpu"

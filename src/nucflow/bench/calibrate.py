@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import logging
 import tempfile
 import time
 from pathlib import Path
@@ -90,7 +89,7 @@ def train_input(root: Path, manifest: Path, name: str, tile: int, width: float, 
                        steps_per_epoch=100, val_max_tiles=96, lr_patience=3, stop_patience=6, seed=0,
                        accelerator="cpu")
     with contextlib.redirect_stderr(io.StringIO()):
-        train(config, interactive=False)
+        train(config, echo=False)
     return run_dir
 
 
@@ -167,7 +166,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="keep data, runs and tables here (default: a temporary folder)")
     args = parser.parse_args(argv or [])
     torch.set_num_threads(args.threads)
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="nucflow-calibrate-") as tmp:
         root = args.out or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import logging
 import tempfile
 from pathlib import Path
 
@@ -62,7 +61,7 @@ def one_run(model: str, precision: str, seed: int, tiles: tuple[str, str], out: 
                        max_epochs=epochs, steps_per_epoch=steps, val_max_tiles=48, lr_patience=2,
                        stop_patience=4, seed=seed, precision=precision, accelerator="cpu")
     with contextlib.redirect_stderr(io.StringIO()):
-        done = train(config, interactive=False)
+        done = train(config, echo=False)
     log = pd.read_csv(out / "log.csv")
     return {"model": model, "precision": done.precision, "seed": seed, "val_loss": float(log["val_loss"].iloc[-1]),
             "val_f1": float(log["val_f1"].iloc[-1]), "tiles_per_s": done.tiles_per_second}
@@ -92,7 +91,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, default=CONFIG, help="config whose simulation section makes the data")
     args = parser.parse_args(argv or [])
     torch.set_num_threads(args.threads)
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     rows = []
     with tempfile.TemporaryDirectory(prefix="nucflow-parity-") as tmp:
         root = Path(tmp)

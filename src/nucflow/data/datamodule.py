@@ -1,4 +1,4 @@
-"""Tile sets as a Lightning data module: targets computed once in memory, seeded epoch sampling.
+"""Tile sets of a run: targets computed once in memory, seeded epoch sampling, DataLoaders.
 
 Training draws ``steps_per_epoch * batch_size`` tiles per epoch with :class:`EpochSampler`: the
 tiles are shuffled, used once each, reshuffled, and so on until the epoch is full. The shuffles of
@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -118,7 +117,7 @@ class TileDataset(Dataset):
 class EpochSampler(Sampler[int]):
     """``num_samples`` tile indices per epoch from repeated seeded shuffles of ``range(n_tiles)``.
 
-    Lightning calls :meth:`set_epoch` before each epoch; the indices of epoch ``e`` depend only on
+    The training loop calls :meth:`set_epoch` before each epoch; the indices of epoch ``e`` depend only on
     ``(seed, e)``.
     """
 
@@ -144,7 +143,7 @@ class EpochSampler(Sampler[int]):
         return self.num_samples
 
 
-class TileDataModule(pl.LightningDataModule):
+class TileDataModule:
     """Training and validation tile sets of one run.
 
     Args:
@@ -159,7 +158,6 @@ class TileDataModule(pl.LightningDataModule):
     def __init__(self, train_tiles: Sequence[str], val_tiles: Sequence[str], in_channels: int,
                  target_kind: str, with_weights: bool, batch_size: int, steps_per_epoch: int,
                  seed: int, num_workers: int = 0, val_max_tiles: int | None = None):
-        super().__init__()
         self.val_max_tiles = val_max_tiles
         self.train_tiles, self.val_tiles = list(train_tiles), list(val_tiles)
         self.in_channels, self.target_kind, self.with_weights = in_channels, target_kind, with_weights
@@ -175,21 +173,31 @@ class TileDataModule(pl.LightningDataModule):
                    config.val_max_tiles)
 
     def setup(self, stage: str | None = None) -> None:
+        """Load both tile sets (each is loaded once, on first use)."""
+        self._train()
+        self._val()
+
+    def _train(self) -> TileArrays:
         if self.train_arrays is None:
             self.train_arrays = load_tile_arrays(self.train_tiles, self.in_channels, self.target_kind,
                                                  self.with_weights)
+        return self.train_arrays
+
+    def _val(self) -> TileArrays:
         if self.val_arrays is None:
             self.val_arrays = load_tile_arrays(self.val_tiles, self.in_channels, self.target_kind,
                                                self.with_weights).spread(self.val_max_tiles)
+        return self.val_arrays
 
     def train_dataloader(self) -> DataLoader:
-        self.setup()
-        sampler = EpochSampler(len(self.train_arrays), self.steps_per_epoch * self.batch_size, self.seed)
-        return DataLoader(TileDataset(self.train_arrays), batch_size=self.batch_size, sampler=sampler,
+        """``steps_per_epoch`` batches per epoch from :class:`EpochSampler` (call its ``set_epoch``)."""
+        arrays = self._train()
+        sampler = EpochSampler(len(arrays), self.steps_per_epoch * self.batch_size, self.seed)
+        return DataLoader(TileDataset(arrays), batch_size=self.batch_size, sampler=sampler,
                           drop_last=True, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
-        self.setup()
-        return DataLoader(TileDataset(self.val_arrays), batch_size=self.batch_size, shuffle=False,
+        """Every validation tile once, in order."""
+        return DataLoader(TileDataset(self._val()), batch_size=self.batch_size, shuffle=False,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)

@@ -1,8 +1,9 @@
-"""Training: run configuration, losses, the LightningModule, ``nucflow train`` and ``nucflow lr-find``.
+"""Training: run configuration, losses, the training loop, ``nucflow train`` and ``nucflow lr-find``.
 
 * :mod:`~nucflow.training.config` -- :class:`RunConfig` (``run.json``);
 * :mod:`~nucflow.training.losses` -- losses on logits and their registry :data:`LOSSES`;
-* :mod:`~nucflow.training.module` -- the thin :class:`SegmentationModule`;
+* :mod:`~nucflow.training.module` -- :class:`SegmentationTask`: network, loss, validation pass;
+* :mod:`~nucflow.training.loop` -- epochs, early stopping, checkpoints (plain torch);
 * :mod:`~nucflow.training.train` -- :func:`train` with exact resume;
 * :mod:`~nucflow.training.lr_find` -- Smith's learning-rate range test;
 * :mod:`~nucflow.training.checkpoints` -- safe weight loading and ``model.pt`` export.

@@ -3,7 +3,8 @@
 Two formats are accepted wherever weights are read:
 
 * ``model.pt`` -- a plain ``state_dict`` of the network (what ``nucflow train`` exports);
-* a Lightning ``.ckpt`` of :class:`~nucflow.training.module.SegmentationModule` -- its
+* a training checkpoint (``checkpoints/best.ckpt`` or ``last.ckpt``, see
+  :mod:`nucflow.training.loop`; also those of the earlier Lightning-based trainer) -- its
   ``"state_dict"`` with the ``"net."`` prefix removed.
 """
 
@@ -13,7 +14,6 @@ import os
 from pathlib import Path
 
 import torch
-from lightning_fabric.plugins import TorchCheckpointIO
 from torch import nn
 
 from nucflow.errors import NucflowError
@@ -22,31 +22,22 @@ from nucflow.io import atomic_file
 NET_PREFIX = "net."
 
 
-class SafeCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint I/O that always loads with ``weights_only=True`` and saves atomically
-    beside the target.
+def save_checkpoint(checkpoint: dict, path: str | os.PathLike) -> None:
+    """``torch.save`` ``checkpoint`` to ``path`` atomically: the temporary lies in the checkpoint's
+    own folder and is renamed over it, so a job killed mid-save leaves the previous checkpoint
+    whole (and a hidden ``.part`` file that :func:`nucflow.io.remove_stale_temporaries` removes),
+    also where that folder is on another file system than ``/tmp``."""
+    with atomic_file(path) as tmp:
+        torch.save(checkpoint, tmp)
 
-    Lightning itself defaults to ``weights_only=False`` where a caller passes nothing (e.g. the LR
-    tuner restoring its temporary checkpoint); this plugin closes that door for every load.
-    Lightning saves through an fsspec transaction whose temporary file lies in the system temp
-    folder and is *copied* over the checkpoint when that is another file system (a node's /tmp
-    and a cluster's shared results), so a kill mid-copy left a truncated ``last.ckpt`` and a
-    stray file in /tmp; here the temporary is written in the checkpoint's own folder and renamed
-    (see :func:`nucflow.io.atomic_file`, which also removes temporaries of killed saves).
-    """
 
-    def save_checkpoint(self, checkpoint, path, storage_options=None):
-        if storage_options is not None:
-            raise TypeError("SafeCheckpointIO.save_checkpoint takes no storage_options")
-        with atomic_file(path) as tmp:
-            torch.save(checkpoint, tmp)
-
-    def load_checkpoint(self, path, map_location=None, weights_only=None):
-        return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """A training checkpoint, loaded with ``weights_only=True`` (tensors and plain values only)."""
+    return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The network ``state_dict`` stored in ``path`` (``model.pt`` or a Lightning checkpoint), on CPU."""
+    """The network ``state_dict`` stored in ``path`` (``model.pt`` or a training checkpoint), on CPU."""
     path = Path(path)
     if not path.is_file():
         raise NucflowError(f"{path}: checkpoint not found")
@@ -72,7 +63,7 @@ def check_resumable(last: str | os.PathLike, best: str | os.PathLike) -> None:
     try:
         data = torch.load(last, map_location="cpu", weights_only=True)
         problem = "" if isinstance(data, dict) and "state_dict" in data and "epoch" in data \
-            else "holds no Lightning training state"
+            else "holds no training state"
     except Exception as exc:  # truncated zip, bad pickle, ...: each torch version words it differently
         problem = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
     if not problem:
@@ -106,7 +97,7 @@ def load_weights(net: nn.Module, path: str | os.PathLike) -> None:
 
 
 def export_state_dict(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Write the network weights of a Lightning checkpoint as a plain ``state_dict`` file
+    """Write the network weights of a training checkpoint as a plain ``state_dict`` file
     (atomically)."""
     out = Path(out)
     state = read_state_dict(checkpoint)

@@ -19,6 +19,7 @@ from nucflow.precision import PRECISIONS
 
 LOSS_NAMES = ("bce", "bce_smooth", "bce_dice", "bce_weighted", "three_class")
 MODALITIES = ("brightfield", "fluorescence")
+ACCELERATORS = ("auto", "cpu", "gpu")
 
 #: Fields that may change between an interrupted run and its resumption (they do not change what
 #: is learned, or -- ``max_epochs`` -- only extend it).
@@ -51,13 +52,13 @@ class RunConfig:
         lr_patience, lr_factor: ReduceLROnPlateau on val_loss (10 epochs, x0.1 as published).
         stop_patience: early stopping on val_loss (20 epochs as published).
         seed: seeds weights, tile sampling, FREM draws and every other random choice.
-        init_from: checkpoint (``model.pt`` or Lightning ``.ckpt``) whose network weights start
+        init_from: weights (``model.pt`` or a training ``.ckpt``) whose network weights start
             the run (fine-tuning); optimiser state is not taken over.
         precision: ``"auto"`` (bf16 autocast where the device computes bf16 natively, else fp32;
-            see :mod:`nucflow.precision`) or a Lightning precision (``"32-true"``, ``"bf16-mixed"``).
+            see :mod:`nucflow.precision`) or ``"32-true"``, ``"bf16-mixed"``, ``"16-mixed"``.
             What a job actually used is recorded in ``train_done.json``.
         channels_last: channels-last memory format; ``None`` follows the precision (on with bf16).
-        accelerator: Lightning accelerator (``"auto"``, ``"cpu"``, ``"gpu"``).
+        accelerator: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"gpu"``.
         num_workers: DataLoader worker processes.
         val_max_tiles: validate on at most this many tiles, evenly spaced over the validation set
             (``None``: all; the demo bounds the per-epoch validation cost with it).
@@ -104,6 +105,8 @@ class RunConfig:
             fail("loss", f"unknown loss {self.loss!r}; choose from {', '.join(LOSS_NAMES)}")
         if self.modality not in MODALITIES:
             fail("modality", f"unknown modality {self.modality!r}; choose from {', '.join(MODALITIES)}")
+        if self.accelerator not in ACCELERATORS:
+            fail("accelerator", f"unknown accelerator {self.accelerator!r}; choose from {', '.join(ACCELERATORS)}")
         if self.precision not in PRECISIONS:
             fail("precision", f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
         expected_out = 3 if self.loss == "three_class" else 1

@@ -1,8 +1,11 @@
 """Smith's learning-rate range test, as the study used it to pick each model's learning rate.
 
 The rate grows exponentially from ``min_lr`` to ``max_lr`` (1e-10 to 10 as published) over
-``num_steps`` training steps of the run's own data, model and loss (Lightning's
-``Tuner.lr_find``); the network and optimiser are restored afterwards (nothing is saved).
+``num_steps`` training steps of the run's own data, model, loss, batch size, seed and precision,
+one step per rate; nothing is saved but the curve. The schedule is the one of Lightning's
+``Tuner.lr_find``, which earlier versions ran: step 0 uses ``min_lr`` and step ``k >= 1`` uses
+``min_lr * (max_lr / min_lr) ** ((k + 1) / num_steps)``, so the last step uses ``max_lr``. A
+non-finite loss ends the sweep (recorded as NaN).
 
 Smoothing: the loss curve is an exponential moving average of the raw step losses,
 ``a_k = beta a_{k-1} + (1 - beta) loss_k``, bias-corrected as ``a_k / (1 - beta^(k+1))`` -- the
@@ -18,8 +21,9 @@ chosen rate is the one where the smoothed loss falls fastest per decade of learn
 (``argmin d(smoothed loss)/d(log10 lr)``, by ``numpy.gradient``), among the remaining steps after
 the first ``skip_begin`` (10) and before the minimum itself (whose one-sided slope would favour
 the edge of divergence). The paper picked "the value that gives the largest change in loss" by eye;
-this is that rule made explicit. The tuner's own suggestion (steepest gradient with respect to
-the linear rate) is kept for comparison.
+this is that rule made explicit. Lightning's tuner suggestion is kept for comparison
+(:func:`tuner_suggestion`: steepest gradient with respect to the linear rate, of an EMA with a
+fixed beta of 0.98).
 """
 
 from __future__ import annotations
@@ -30,18 +34,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.accelerators import CPUAccelerator
-from pytorch_lightning.tuner import Tuner
 
-from nucflow.data.datamodule import TileDataModule
 from nucflow.errors import NucflowError
 from nucflow.io import write_csv, write_json
 from nucflow.precision import resolve, training_device
-from nucflow.training.checkpoints import SafeCheckpointIO
 from nucflow.training.config import RunConfig
-from nucflow.training.module import SegmentationModule
 
 RULE = ("steepest descent of the bias-corrected EMA of the loss (beta in lr.json) with respect to "
         "log10(lr), from step 10 up to (not including) the minimum of the smoothed loss; the "
@@ -106,50 +104,83 @@ def choose_lr(lrs: np.ndarray, smoothed: np.ndarray, skip_begin: int = 10) -> tu
     return float(lrs[index[int(np.argmin(slope))]]), used
 
 
-def find_lr(config: RunConfig, min_lr: float = 1e-10, max_lr: float = 10.0, num_steps: int = 100,
-            work_dir: str | os.PathLike | None = None) -> LRCurve:
-    """Run the range test for ``config`` (its model, loss, tiles, batch size, seed).
+def sweep_rates(min_lr: float, max_lr: float, num_steps: int) -> list[float]:
+    """The rate of each step: ``min_lr`` at step 0, ``min_lr * (max_lr / min_lr) ** ((k + 1) / num_steps)``
+    at step ``k >= 1`` (Lightning's exponential schedule, kept so that curves stay comparable)."""
+    return [min_lr if k == 0 else min_lr * (max_lr / min_lr) ** ((k + 1) / num_steps) for k in range(num_steps)]
 
-    ``work_dir`` holds Lightning's temporary checkpoint (default: ``config.out_dir``).
-    """
+
+def tuner_suggestion(lrs: np.ndarray, losses: np.ndarray, skip_begin: int = 10, skip_end: int = 1) -> float | None:
+    """Lightning's ``lr_find`` suggestion, for comparison with :func:`choose_lr`: the steepest
+    gradient (``torch.gradient`` in float32, with respect to the linear rate) of its own smoothed
+    loss -- an EMA with beta 0.98 whose bias correction at step ``k`` divides by ``1 - 0.98 ** (k + 2)``
+    -- between ``skip_begin`` and ``skip_end`` steps from the ends, over finite values; None when
+    fewer than two remain."""
+    beta, average, smoothed = 0.98, 0.0, []
+    for k, loss in enumerate(losses):
+        if not np.isfinite(loss):
+            smoothed.append(float("nan"))
+            continue
+        average = beta * average + (1 - beta) * float(loss)
+        smoothed.append(average / (1 - beta ** (k + 2)))
+    values = torch.tensor(smoothed[skip_begin:-skip_end])
+    rates = torch.tensor([float(v) for v in lrs][skip_begin:-skip_end])
+    finite = torch.isfinite(values)
+    if int(finite.sum()) < 2:
+        return None
+    gradients = torch.gradient(values[finite], spacing=[rates[finite]])[0]
+    index = torch.arange(len(smoothed))[skip_begin:-skip_end][finite][int(torch.argmin(gradients))]
+    return float(lrs[int(index)])
+
+
+def find_lr(config: RunConfig, min_lr: float = 1e-10, max_lr: float = 10.0, num_steps: int = 100) -> LRCurve:
+    """Run the range test for ``config`` (its model, loss, tiles, batch size, seed, precision)."""
+    from nucflow.training.train import build_loop
+
     if not 0 < min_lr < max_lr:
         raise NucflowError(f"lr-find: need 0 < min_lr < max_lr, got {min_lr} and {max_lr}")
     if num_steps < 13:
         raise NucflowError(f"lr-find: num_steps must be at least 13, got {num_steps}")
-    work_dir = Path(work_dir or config.out_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    pl.seed_everything(config.seed, workers=True, verbose=False)
     precision = resolve(config.precision, config.channels_last, training_device(config.accelerator),
                         key=f"run {config.run_id}: training.precision")
-    module = SegmentationModule(config, nonfinite="stop", channels_last=precision.channels_last)
-    module.step_losses = []
-    data = TileDataModule(config.train_tiles, config.val_tiles, config.in_channels, module.spec.target,
-                          module.spec.needs_weight, config.batch_size, num_steps, config.seed,
-                          config.num_workers)
-    trainer = pl.Trainer(accelerator=config.accelerator, devices=1, precision=precision.name,
-                         max_epochs=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False,
-                         default_root_dir=work_dir, num_sanity_val_steps=0, plugins=[SafeCheckpointIO()])
+    loop = build_loop(config, precision, steps_per_epoch=num_steps, with_validation=False)
+    rates, lrs, losses = sweep_rates(min_lr, max_lr, num_steps), [], []
     deterministic_before = torch.are_deterministic_algorithms_enabled()
-    if isinstance(trainer.accelerator, CPUAccelerator):
+    if loop.device.type == "cpu":
         torch.use_deterministic_algorithms(True)
     try:
-        finder = Tuner(trainer).lr_find(module, train_dataloaders=data.train_dataloader(), min_lr=min_lr,
-                                        max_lr=max_lr, num_training=num_steps, mode="exponential",
-                                        early_stop_threshold=None, update_attr=False)
+        loop.task.net.train()
+        loop.task.start_epoch(0)
+        loop.train_loader.sampler.set_epoch(0)
+        for step, batch in enumerate(loop.train_loader):
+            for group in loop.optimizer.param_groups:
+                group["lr"] = rates[step]
+            lrs.append(rates[step])
+            batch = loop.to_device(batch)
+            loop.task.seed_step(step)
+            loop.optimizer.zero_grad(set_to_none=True)
+            with loop.autocast():
+                loss = loop.task.loss(loop.task.forward(batch["image"]), batch)
+            if not torch.isfinite(loss):  # divergence is expected at high rates: the sweep ends here
+                losses.append(float("nan"))
+                break
+            if loop.scaler is not None:
+                loop.scaler.scale(loss).backward()
+                loop.scaler.step(loop.optimizer)
+                loop.scaler.update()
+            else:
+                loss.backward()
+                loop.optimizer.step()
+            losses.append(loss.item())
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
-    lrs = np.asarray(finder.results["lr"], float)
-    losses = np.asarray(module.step_losses, float)[: len(lrs)]
-    if len(losses) != len(lrs):
-        raise NucflowError(f"lr-find: recorded {len(losses)} losses for {len(lrs)} learning rates")
+    lrs_array, losses_array = np.asarray(lrs, float), np.asarray(losses, float)
     beta = smoothing_beta(num_steps)
-    smoothed = smooth_losses(losses, beta)
-    chosen, used = choose_lr(lrs, smoothed)
-    suggestion = finder.suggestion()
-    curve = pd.DataFrame({"step": np.arange(len(lrs)), "lr": lrs, "loss": losses,
+    smoothed = smooth_losses(losses_array, beta)
+    chosen, used = choose_lr(lrs_array, smoothed)
+    curve = pd.DataFrame({"step": np.arange(len(lrs_array)), "lr": lrs_array, "loss": losses_array,
                           "smoothed_loss": smoothed, "used": used})
-    return LRCurve(curve, chosen, RULE, None if suggestion is None else float(suggestion), beta)
+    return LRCurve(curve, chosen, RULE, tuner_suggestion(lrs_array, losses_array), beta)
 
 
 def write_lr_outputs(result: LRCurve, out_dir: str | os.PathLike, run_id: str) -> dict[str, Path]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 from nucflow.training.config import RunConfig, set_threads
-from nucflow.training.lr_find import find_lr, write_lr_outputs  # Lightning: counted as start-up
+from nucflow.training.lr_find import find_lr, write_lr_outputs  # torch: counted as start-up
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="training steps, one per rate (default 100)")
     sweep.add_argument("--threads", type=int,
                        help="CPU threads for torch (match the Snakemake rule's threads; default: torch's)")
-    sweep.add_argument("--accelerator", help="override the run's Lightning accelerator")
+    sweep.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), help="override the run's accelerator")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,8 +29,7 @@ def run(args: argparse.Namespace) -> int:
     if args.accelerator:
         config = RunConfig.from_dict({**config.to_dict(), "accelerator": args.accelerator}, source=args.run)
     set_threads(args.threads)
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    result = find_lr(config, args.min_lr, args.max_lr, args.num_steps, work_dir=args.out_dir)
+    result = find_lr(config, args.min_lr, args.max_lr, args.num_steps)
     paths = write_lr_outputs(result, args.out_dir, config.run_id)
     print(f"{config.run_id}: chosen lr {result.lr:.3g} "
           f"(tuner suggestion {result.tuner_suggestion}) -> {paths['lr']}")

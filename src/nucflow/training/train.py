@@ -4,15 +4,15 @@ Run folder (``config.out_dir``)::
 
     run.json          the configuration used
     inputs.json       SHA-256 of the tile sets and init_from weights it learned from
-    log.csv           one row per epoch (see nucflow.training.callbacks)
+    log.csv           one row per epoch (see nucflow.training.epoch_log)
     checkpoints/      best.ckpt (lowest val_loss), last.ckpt (end of the latest epoch, every epoch)
     model.pt          plain state_dict of the best weights (what inference loads)
     train_done.json   epochs run, best val_loss and epoch, times, throughput, why training stopped
     previous/<time>/  training state of earlier runs set aside by ``fresh_if_changed``
 
 Resume: when ``checkpoints/last.ckpt`` exists, training continues from it (epoch, weights, Adam,
-ReduceLROnPlateau, early-stopping and best-checkpoint state); a killed job loses at most the
-epoch it was in. Tile sampling, FREM draws and the global RNG are seeded per ``(seed, epoch)``, so
+ReduceLROnPlateau, early-stopping and best-epoch state; see :mod:`nucflow.training.loop`); a
+killed job loses at most the epoch it was in. Tile sampling, FREM draws and the global RNG are seeded per ``(seed, epoch)``, so
 on CPU a resumed run ends with the same weights, bit for bit, as an uninterrupted one. When
 ``train_done.json`` says the run is finished (early stop, or ``max_epochs`` reached), a rerun only
 re-exports ``model.pt``; a larger ``max_epochs`` continues a run that had stopped at its epoch limit.
@@ -30,24 +30,22 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.accelerators import CPUAccelerator
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from nucflow.data.datamodule import TileDataModule
 from nucflow.data.tiles import read_tile_meta
 from nucflow.errors import NucflowError
 from nucflow.io import read_json, remove_stale_temporaries, write_json
 from nucflow.precision import Precision, resolve, training_device
-from nucflow.training.callbacks import EpochLog, read_log
-from nucflow.training.checkpoints import SafeCheckpointIO, check_resumable, export_state_dict, load_weights
+from nucflow.training.checkpoints import check_resumable, export_state_dict, load_checkpoint, load_weights
 from nucflow.training.config import RunConfig
-from nucflow.training.module import SegmentationModule
+from nucflow.training.epoch_log import read_log
+from nucflow.training.loop import Loop, LoopState, seed_everything
+from nucflow.training.module import SegmentationTask
 from nucflow.training.rundir import RunPaths, changes_since_earlier_run, record_inputs, set_aside
 
 __all__ = ["RunPaths", "TrainResult", "run_precision", "train"]
@@ -116,34 +114,41 @@ def run_precision(config: RunConfig) -> Precision:
                    key=f"run {config.run_id}: training.precision")
 
 
-def _trainer(config: RunConfig, paths: RunPaths, callbacks: list[pl.Callback],
-             interactive: bool, precision: Precision) -> pl.Trainer:
-    plugins: list = [SafeCheckpointIO()]
-    if SLURMEnvironment.detect():  # Snakemake retries jobs; Lightning must not requeue them itself
-        plugins.append(SLURMEnvironment(auto_requeue=False))
-    best = ModelCheckpoint(dirpath=paths.checkpoints, filename="best", monitor="val_loss", mode="min",
-                           save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
-    # last.ckpt every epoch: save_last=True on `best` writes it only in epochs that improve
-    # val_loss (Lightning 2.6). This second callback comes after `best`, so the best-checkpoint
-    # state saved into last.ckpt already includes the epoch.
-    last = ModelCheckpoint(dirpath=paths.checkpoints, filename="last", monitor=None, save_top_k=1,
-                           auto_insert_metric_name=False, enable_version_counter=False)
-    stopper = EarlyStopping(monitor="val_loss", mode="min", patience=config.stop_patience)
-    return pl.Trainer(
-        accelerator=config.accelerator, devices=1, precision=precision.name,
-        max_epochs=config.max_epochs, callbacks=[EpochLog(paths.log_csv), stopper, best, last, *callbacks],
-        logger=False, default_root_dir=paths.out_dir, num_sanity_val_steps=0,
-        enable_progress_bar=interactive, enable_model_summary=interactive, plugins=plugins)
+def build_loop(config: RunConfig, precision: Precision, *, init_weights: bool = True,
+               steps_per_epoch: int | None = None, with_validation: bool = True) -> Loop:
+    """Network, data, Adam and ReduceLROnPlateau of ``config``, seeded with ``config.seed``.
+
+    The order is fixed -- seed, build the network (its initial weights are the first draws),
+    load ``init_from`` (unless ``init_weights`` is false: a resumed run), data -- so the same
+    config gives the same weights on CPU. ``steps_per_epoch`` overrides the config's (the range
+    test runs one epoch of its sweep's length); ``with_validation=False`` loads no validation tiles.
+    """
+    seed_everything(config.seed)
+    device = torch.device(precision.device)
+    task = SegmentationTask(config, channels_last=precision.channels_last)
+    if config.init_from and init_weights:
+        load_weights(task.net, config.init_from)
+    task.net.to(device).train()
+    data = TileDataModule.from_config(config, task.spec.target, task.spec.needs_weight)
+    if steps_per_epoch is not None:
+        data.steps_per_epoch = steps_per_epoch
+    optimizer = torch.optim.Adam(task.net.parameters(), lr=config.lr)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=config.lr_factor,
+                                                         patience=config.lr_patience)
+    scaler = torch.amp.GradScaler(device.type) if precision.name == "16-mixed" else None
+    return Loop(task, optimizer, plateau, data.train_dataloader(),
+                data.val_dataloader() if with_validation else None, precision, device, scaler)
 
 
-def train(config: RunConfig, *, callbacks: list[pl.Callback] | None = None,
-          interactive: bool | None = None, fresh_if_changed: bool = False) -> TrainResult:
+def train(config: RunConfig, *, on_epoch_start: Sequence[Callable[[int], None]] = (),
+          echo: bool = True, fresh_if_changed: bool = False) -> TrainResult:
     """Train (or resume, or just re-export) the run described by ``config``.
 
     Args:
         config: the run.
-        callbacks: extra Lightning callbacks (tests use one to simulate a killed job).
-        interactive: show the progress bar (default: when stderr is a terminal).
+        on_epoch_start: functions called with each epoch's number before it starts (tests use one
+            to simulate a killed job).
+        echo: print one line per epoch to stderr (losses, F1, rate, time).
         fresh_if_changed: when ``out_dir`` holds a run with other settings or inputs, move its
             training state to ``previous/<time>/`` and start afresh (default: refuse).
     """
@@ -166,25 +171,25 @@ def train(config: RunConfig, *, callbacks: list[pl.Callback] | None = None,
     print(f"run {config.run_id}: {precision.name}, channels_last={precision.channels_last} on "
           f"{precision.device} ({precision.reason})", file=sys.stderr)
 
-    pl.seed_everything(config.seed, workers=True, verbose=False)
-    module = SegmentationModule(config, channels_last=precision.channels_last)
-    if config.init_from and not resume:
-        load_weights(module.net, config.init_from)
-    data = TileDataModule.from_config(config, module.spec.target, module.spec.needs_weight)
-    trainer = _trainer(config, paths, list(callbacks or []),
-                       sys.stderr.isatty() if interactive is None else interactive, precision)
+    loop = build_loop(config, precision, init_weights=not resume)
+    state = LoopState()
+    if resume:
+        checkpoint = load_checkpoint(paths.last_ckpt, map_location=loop.device)
+        loop.restore(checkpoint)
+        state = LoopState.from_checkpoint(checkpoint, read_log(paths.log_csv))
+        print(f"run {config.run_id}: resuming after epoch {state.epoch} from {paths.last_ckpt}", file=sys.stderr)
     deterministic_before = torch.are_deterministic_algorithms_enabled()
-    if isinstance(trainer.accelerator, CPUAccelerator):
+    if loop.device.type == "cpu":
         torch.use_deterministic_algorithms(True)
     try:
-        trainer.fit(module, datamodule=data, ckpt_path=str(paths.last_ckpt) if resume else None,
-                    weights_only=True)
+        loop.run(state, paths, max_epochs=config.max_epochs, stop_patience=config.stop_patience,
+                 on_epoch_start=on_epoch_start, echo=echo)
+    except KeyboardInterrupt:
+        raise NucflowError(f"run {config.run_id}: training was interrupted; rerun to resume from "
+                           f"{paths.last_ckpt}") from None
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
-    if trainer.interrupted:
-        raise NucflowError(f"run {config.run_id}: training was interrupted; rerun to resume from "
-                           f"{paths.last_ckpt}")
-    return _finish(config, paths, trainer, resume, time.perf_counter() - start, precision)
+    return _finish(config, paths, state, resume, time.perf_counter() - start, precision)
 
 
 def _input_spec(config: RunConfig) -> dict | None:
@@ -197,19 +202,17 @@ def _input_spec(config: RunConfig) -> dict | None:
     return {**spec, "percentiles": list(spec["percentiles"])}
 
 
-def _finish(config: RunConfig, paths: RunPaths, trainer: pl.Trainer, resumed: bool,
+def _finish(config: RunConfig, paths: RunPaths, state: LoopState, resumed: bool,
             wall_seconds: float, precision: Precision) -> TrainResult:
-    if not paths.best_ckpt.is_file():
+    if not paths.best_ckpt.is_file() or state.best_epoch is None:
         raise NucflowError(f"run {config.run_id}: no checkpoint was written to {paths.checkpoints}")
     export_state_dict(paths.best_ckpt, paths.model_pt)
     log = read_log(paths.log_csv)
-    best = int(log["val_loss"].idxmin())
     train_seconds = float(log["train_seconds"].sum())
     tiles = len(log) * config.effective_steps_per_epoch * config.batch_size
-    stopper = next(c for c in trainer.callbacks if isinstance(c, EarlyStopping))
     result = TrainResult(
-        run_id=config.run_id, epochs_run=int(trainer.current_epoch), best_epoch=int(log["epoch"][best]),
-        best_val_loss=float(log["val_loss"][best]), stopped_early=stopper.stopped_epoch > 0,
+        run_id=config.run_id, epochs_run=state.epoch + 1, best_epoch=int(state.best_epoch),
+        best_val_loss=float(state.best_val_loss), stopped_early=state.stopped,
         wall_seconds=round(wall_seconds, 3), train_seconds=round(train_seconds, 3),
         tiles_per_second=round(tiles / train_seconds, 3) if train_seconds > 0 else None,
         resumed=resumed, precision=precision.name, channels_last=precision.channels_last,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 from nucflow.training.config import RunConfig, set_threads
-from nucflow.training.train import train  # Lightning: counted as start-up
+from nucflow.training.train import train  # torch: counted as start-up
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,11 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     override = parser.add_argument_group("overrides (do not change what is learned)")
     override.add_argument("--max-epochs", type=int,
                           help="upper bound on epochs (extends a run that hit its limit)")
-    override.add_argument("--accelerator", help="Lightning accelerator: auto, cpu or gpu")
+    override.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), help="where to train: auto (CUDA when available), cpu or gpu")
     override.add_argument("--num-workers", type=int, help="DataLoader worker processes")
     override.add_argument("--threads", type=int,
                           help="CPU threads for torch (match the Snakemake rule's threads; default: torch's)")
-    override.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
+    override.add_argument("--quiet", action="store_true", help="no per-epoch line on stderr")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,9 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if changes:
         config = RunConfig.from_dict({**config.to_dict(), **changes}, source=args.run)
     set_threads(args.threads)
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    result = train(config, interactive=True if args.progress else None,
-                   fresh_if_changed=args.fresh_if_changed)
+    result = train(config, echo=not args.quiet, fresh_if_changed=args.fresh_if_changed)
     print(f"{result.run_id}: {result.epochs_run} epochs, best val_loss {result.best_val_loss:.5g} "
           f"at epoch {result.best_epoch}, {result.tiles_per_second} tiles/s -> {config.out_dir}")
     return 0

@@ -1,0 +1,242 @@
+"""The training loop of ``nucflow train``: epochs of seeded steps, validation, ReduceLROnPlateau,
+early stopping and the two checkpoints -- in plain torch.
+
+One epoch: the FREM channels are redrawn (``(seed, epoch)``); ``steps_per_epoch`` Adam steps, each
+after reseeding the global RNG from ``(seed, global step)``, with the forward pass and the loss
+under the run's autocast; a validation pass; one row in ``log.csv``; a ReduceLROnPlateau step on
+``val_loss``; the early-stopping and best-epoch bookkeeping; ``best.ckpt`` when ``val_loss``
+improved; ``last.ckpt`` always. A killed job therefore loses at most the epoch it was in.
+
+Early stopping and the best epoch compare ``val_loss`` in float32 with a strict ``<`` (a tie is
+no improvement); training stops when ``stop_patience`` epochs in a row did not improve, or when
+``val_loss`` is not finite.
+
+Checkpoint files (``torch.save`` of tensors and plain values, read with ``weights_only=True``)::
+
+    epoch              the last completed epoch (0-based)
+    global_step        optimisation steps so far
+    state_dict         network weights, keys prefixed "net."
+    optimizer_states   [Adam's state_dict]
+    nucflow            run_config, precision, channels_last, plateau (ReduceLROnPlateau state),
+                       stopping {best_val_loss, best_epoch, wait, stopped}, scaler (16-mixed only)
+
+Checkpoints written by the Lightning-based trainer of earlier versions have the same top-level
+keys; their early-stopping state is read from Lightning's callback state, so such a run resumes
+where it stopped (see :func:`LoopState.from_checkpoint`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nucflow.errors import NucflowError
+from nucflow.precision import Precision
+from nucflow.training.checkpoints import NET_PREFIX, save_checkpoint
+from nucflow.training.epoch_log import append_epoch
+from nucflow.training.module import EpochMetrics, SegmentationTask
+from nucflow.training.rundir import RunPaths
+
+#: Checkpoint layout version written into ``nucflow.format``.
+CHECKPOINT_FORMAT = 2
+
+
+def _f32(value: float) -> np.float32:
+    return np.float32(value)
+
+
+@dataclass
+class LoopState:
+    """Where a run stands after its last completed epoch (what ``last.ckpt`` restores).
+
+    Attributes:
+        epoch: last completed epoch, -1 before the first.
+        global_step: optimisation steps taken.
+        best_val_loss, best_epoch: the lowest ``val_loss`` so far and its epoch (``None`` before
+            the first validation).
+        wait: epochs since the best one (early stopping counts these).
+        stopped: early stopping ended the run.
+    """
+
+    epoch: int = -1
+    global_step: int = 0
+    best_val_loss: float | None = None
+    best_epoch: int | None = None
+    wait: int = 0
+    stopped: bool = False
+
+    def stopping(self) -> dict:
+        """The early-stopping and best-epoch part (what ``nucflow.stopping`` in a checkpoint holds)."""
+        return {"best_val_loss": self.best_val_loss, "best_epoch": self.best_epoch, "wait": self.wait,
+                "stopped": self.stopped}
+
+    def record(self, epoch: int, val_loss: float, stop_patience: int) -> bool:
+        """Book epoch ``epoch``'s ``val_loss``; returns whether it is the new best epoch."""
+        self.epoch = epoch
+        if not math.isfinite(val_loss):
+            self.stopped = True
+            if self.best_epoch is None:  # keep a checkpoint all the same, scored as the worst
+                self.best_val_loss, self.best_epoch = math.inf, epoch
+                return True
+            return False
+        if self.best_val_loss is None or _f32(val_loss) < _f32(self.best_val_loss):
+            self.best_val_loss, self.best_epoch, self.wait = float(val_loss), epoch, 0
+            return True
+        self.wait += 1
+        if self.wait >= stop_patience:
+            self.stopped = True
+        return False
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict, log: pd.DataFrame) -> "LoopState":
+        """The state saved in ``checkpoint``; for a checkpoint of the earlier Lightning trainer, the
+        early-stopping state comes from its callback state and the best epoch from ``log``."""
+        epoch, step = int(checkpoint["epoch"]), int(checkpoint.get("global_step", 0))
+        saved = checkpoint.get("nucflow", {}).get("stopping")
+        if saved is not None:
+            return cls(epoch=epoch, global_step=step, **saved)
+        state = cls(epoch=epoch, global_step=step)
+        for key, value in checkpoint.get("callbacks", {}).items():
+            if key.startswith("EarlyStopping"):
+                best = value.get("best_score")
+                state.wait = int(value.get("wait_count", 0))
+                state.stopped = int(value.get("stopped_epoch", 0)) > 0
+                if best is not None and math.isfinite(float(best)):
+                    state.best_val_loss = float(best)
+        rows = log[log["epoch"] <= epoch]
+        if state.best_val_loss is not None and len(rows):
+            state.best_epoch = int(rows["epoch"][rows["val_loss"].astype(np.float32) == _f32(state.best_val_loss)].min())
+        return state
+
+
+@dataclass
+class Loop:
+    """Everything one training job iterates with.
+
+    Attributes:
+        task: network and loss; optimizer: Adam; plateau: ReduceLROnPlateau on ``val_loss``.
+        train_loader, val_loader: DataLoaders (the training sampler has ``set_epoch``; no
+            validation loader for the range test).
+        precision: what the job runs with; device: where (``"cpu"``, ``"cuda"``).
+        scaler: a GradScaler for ``16-mixed``, else ``None``.
+    """
+
+    task: SegmentationTask
+    optimizer: torch.optim.Optimizer
+    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau
+    train_loader: torch.utils.data.DataLoader
+    val_loader: torch.utils.data.DataLoader | None
+    precision: Precision
+    device: torch.device
+    scaler: torch.amp.GradScaler | None = None
+
+    def autocast(self):
+        """The autocast context of the run's precision (a no-op for 32-true)."""
+        if self.precision.name == "bf16-mixed":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        if self.precision.name == "16-mixed":
+            return torch.autocast(self.device.type, dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
+
+    def checkpoint(self, state: LoopState) -> dict:
+        """The training state after ``state.epoch`` as a checkpoint dict."""
+        config = self.task.config
+        return {
+            "epoch": state.epoch, "global_step": state.global_step,
+            "state_dict": {NET_PREFIX + key: value for key, value in self.task.net.state_dict().items()},
+            "optimizer_states": [self.optimizer.state_dict()],
+            "nucflow": {"format": CHECKPOINT_FORMAT, "run_config": config.to_dict(),
+                        "precision": self.precision.name, "channels_last": self.task.channels_last,
+                        "plateau": dict(self.plateau.state_dict()), "stopping": state.stopping(),
+                        "scaler": None if self.scaler is None else self.scaler.state_dict()},
+        }
+
+    def restore(self, checkpoint: dict) -> None:
+        """Load weights, Adam, the plateau scheduler and the grad scaler from ``checkpoint``."""
+        state = {key[len(NET_PREFIX):]: value for key, value in checkpoint["state_dict"].items()
+                 if key.startswith(NET_PREFIX)}
+        self.task.net.load_state_dict(state, strict=True)
+        self.optimizer.load_state_dict(checkpoint["optimizer_states"][0])
+        saved = checkpoint.get("nucflow", {})
+        if saved.get("plateau") is not None:
+            self.plateau.load_state_dict(saved["plateau"])
+        if self.scaler is not None and saved.get("scaler") is not None:
+            self.scaler.load_state_dict(saved["scaler"])
+
+    # --- one epoch ----------------------------------------------------------------------------
+    def train_epoch(self, epoch: int, state: LoopState) -> float:
+        """Run epoch ``epoch``'s steps; returns the mean training loss."""
+        config = self.task.config
+        self.task.net.train()
+        self.task.start_epoch(epoch)
+        self.train_loader.sampler.set_epoch(epoch)
+        loss_sum, steps = torch.zeros((), dtype=torch.float64), 0
+        for batch in self.train_loader:
+            batch = self.to_device(batch)
+            self.task.seed_step(state.global_step)
+            self.optimizer.zero_grad(set_to_none=True)
+            with self.autocast():
+                loss = self.task.loss(self.task.forward(batch["image"]), batch)
+            if not torch.isfinite(loss):
+                raise NucflowError(
+                    f"run {config.run_id}: training loss became {loss.item()} at global step "
+                    f"{state.global_step} (epoch {epoch}); lower the learning rate or check the tiles")
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self.optimizer.step()
+            state.global_step += 1
+            loss_sum = loss_sum.to(loss.device) + loss.detach().double()
+            steps += 1
+        return float(loss_sum) / steps if steps else math.nan
+
+    def run(self, state: LoopState, paths: RunPaths, *, max_epochs: int, stop_patience: int,
+            on_epoch_start: Sequence[Callable[[int], None]] = (), echo: bool = True) -> LoopState:
+        """Train from ``state.epoch + 1`` until ``max_epochs`` or early stopping, writing
+        ``log.csv``, ``best.ckpt`` and ``last.ckpt`` after every epoch."""
+        while not state.stopped and state.epoch + 1 < max_epochs:
+            epoch = state.epoch + 1
+            for hook in on_epoch_start:
+                hook(epoch)
+            start = time.perf_counter()
+            train_loss = self.train_epoch(epoch, state)
+            train_seconds = time.perf_counter() - start
+            lr = float(self.optimizer.param_groups[0]["lr"])
+            validation = self.task.validate((self.to_device(b) for b in self.val_loader), self.autocast)
+            metrics = EpochMetrics(epoch, train_loss, validation.loss, validation.f1, lr)
+            append_epoch(paths.log_csv, metrics, train_seconds)
+            self.plateau.step(validation.loss)
+            improved = state.record(epoch, validation.loss, stop_patience)
+            checkpoint = self.checkpoint(state)
+            if improved:
+                save_checkpoint(checkpoint, paths.best_ckpt)
+            save_checkpoint(checkpoint, paths.last_ckpt)
+            if echo:
+                print(f"run {self.task.config.run_id}: epoch {epoch}: train_loss {train_loss:.4g}, val_loss "
+                      f"{validation.loss:.4g}, val_f1 {validation.f1:.3f}, lr {lr:.3g}, {train_seconds:.1f} s"
+                      f"{' (best)' if improved else ''}", file=sys.stderr, flush=True)
+        return state
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators (weights are drawn from torch's)."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
