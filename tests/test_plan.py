@@ -9,7 +9,7 @@ import pytest
 from nucflow.cli import main
 from nucflow.config import validate_config
 from nucflow.errors import NucflowError
-from nucflow.study.plan import NOT_PLANNED, plan, plan_runs, run_config
+from nucflow.study.plan import LEFT_OUT_AT_DEFAULT, NOT_PLANNED, plan, plan_runs, run_config
 from nucflow.training.config import RunConfig
 
 
@@ -49,9 +49,12 @@ def test_run_config_is_a_valid_run_json():
     assert parsed.out_dir == f"results/runs/{run.run_id}"
     # one source: the run's RunConfig; the workflow's JSON leaves out only what the study never sets
     assert run.to_run_config(config) == parsed
-    assert set(parsed.to_dict()) - set(content) == set(NOT_PLANNED)
+    assert set(parsed.to_dict()) - set(content) == set(NOT_PLANNED) | set(LEFT_OUT_AT_DEFAULT)
     defaults = RunConfig.__dataclass_fields__
-    assert all(getattr(parsed, key) == defaults[key].default for key in NOT_PLANNED)
+    assert all(getattr(parsed, key) == defaults[key].default for key in NOT_PLANNED + LEFT_OUT_AT_DEFAULT)
+    # a later field is planned once it differs from its default (so old studies do not rerun)
+    config["training"]["degenerate_restarts"] = 0
+    assert run_config(config, run)["degenerate_restarts"] == 0
     assert run.to_run_config(config, lr=0.05).lr == 0.05 and run_config(config, run, lr=0.05)["lr"] == 0.05
     with pytest.raises(NucflowError, match="batch_size: must be >= 1"):
         dataclasses.replace(run, batch_size=0).to_run_config(config)

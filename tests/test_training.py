@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -376,10 +377,34 @@ def test_loop_state_early_stopping_and_best_epoch():
 def test_early_stopping_ends_the_run_and_is_recorded(tmp_path, tile_sets):
     result = train(run_config(tile_sets, tmp_path / "run", lr=0.5, stop_patience=1, max_epochs=8), echo=False)
     log = pd.read_csv(tmp_path / "run" / "log.csv")
-    best = int(log["val_loss"].idxmin())
     assert result.stopped_early and result.epochs_run == len(log) < 8
-    assert result.best_epoch == best and len(log) == best + 2  # one epoch without improvement
-    assert torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)["epoch"] == best
+    assert len(log) == int(log["val_loss"].idxmin()) + 2  # stopped one epoch after val_loss last fell
+    assert torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)["epoch"] == result.best_epoch
+
+
+def test_a_degenerate_epoch_is_selected_only_while_every_epoch_is():
+    from nucflow.training.loop import LoopState
+
+    state = LoopState()
+    verdicts = ["all-foreground", "", "all-background", "", "all-background"]
+    selected = [state.record(e, loss, 10, v) for e, (loss, v) in enumerate(zip([0.9, 0.7, 0.2, 0.6, 0.1], verdicts))]
+    assert selected == [True, True, False, True, False]
+    assert (state.best_epoch, state.best_degenerate, state.stop_val_loss, state.wait) == (3, "", 0.1, 0)
+
+
+def test_a_run_that_learns_nothing_restarts_at_a_tenth_of_the_rate(tmp_path, tile_sets):
+    """Every epoch all background (3-class at lr 0.05 on the toy tiles): the attempt is moved to
+    previous/ and the run trains again from its first epoch at lr 0.005, recorded in train_done.json."""
+    out = tmp_path / "run"
+    result = train(run_config(tile_sets, out, loss="three_class", max_epochs=2, precision="32-true"), echo=False)
+    (entry,) = result.restarts
+    assert entry["lr"] == 0.05 and entry["epochs"] == 2 and entry["degenerate"] == "all-background"
+    moved = out / "previous" / Path(entry["moved_to"]).name
+    assert moved.name.endswith("-degenerate-lr0.05") and (moved / "checkpoints" / "best.ckpt").is_file()
+    assert pd.read_csv(moved / "log.csv")["lr"].tolist() == [0.05, 0.05]
+    assert result.lr == pytest.approx(0.005) and pd.read_csv(out / "log.csv")["lr"].iloc[0] == pytest.approx(0.005)
+    assert json.loads((out / "train_done.json").read_text())["restarts"] == [entry]
+    assert RunConfig.from_json(out / "run.json").lr == 0.05  # the run is still the planned one
 
 
 def test_a_checkpoint_of_the_earlier_lightning_trainer_resumes_to_the_same_weights(tmp_path, tile_sets, runs):
@@ -416,3 +441,18 @@ def test_range_test_schedule_and_tuner_suggestion():
     losses = np.array([1.0] * 14 + [0.2] * 6)
     assert tuner_suggestion(np.array(rates), losses) == rates[14]
     assert tuner_suggestion(np.array(rates[:12]), losses[:12]) is None  # fewer than two points left
+
+
+def test_a_run_json_from_before_a_new_field_is_the_same_run(tmp_path, tile_sets):
+    """run.json files written before ``degenerate_restarts`` existed read as having its default,
+    so upgrading does not set finished runs aside or retrain them."""
+    from nucflow.training.rundir import RunPaths, changes_since_earlier_run
+
+    config = run_config(tile_sets, tmp_path / "run")
+    paths = RunPaths(tmp_path / "run")
+    paths.out_dir.mkdir()
+    old = config.to_dict()
+    del old["degenerate_restarts"]
+    paths.run_json.write_text(json.dumps(old))
+    assert changes_since_earlier_run(config, paths) == []
+    assert changes_since_earlier_run(config.replace(degenerate_restarts=0), paths) == ["degenerate_restarts"]

@@ -44,3 +44,18 @@ def check_results_folder(results, n_boot: int | None = None) -> Path:
     if n_boot is not None and n_boot < 1:
         raise NucflowError(f"--n-boot: must be >= 1, got {n_boot}")
     return results
+
+
+#: A segmentation whose predicted foreground is under this share of the true foreground predicts
+#: (almost) nothing; one that predicts over this share of all pixels marks (almost) everything.
+DEGENERATE_BACKGROUND, DEGENERATE_FOREGROUND = 0.05, 0.9
+
+
+def degenerate_verdict(predicted: int, true: int, total: int) -> str:
+    """``"all-background"``, ``"all-foreground"`` or ``""`` (a model that learned something), from
+    pooled pixel counts: predicted foreground, true foreground and all pixels."""
+    if total and predicted > DEGENERATE_FOREGROUND * total:
+        return "all-foreground"
+    if true and predicted < DEGENERATE_BACKGROUND * true:
+        return "all-background"
+    return ""

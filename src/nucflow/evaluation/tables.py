@@ -31,7 +31,7 @@ from nucflow.evaluation.matching import DEFAULT_THRESHOLDS, match_overlap
 from nucflow.evaluation.morphology import object_morphology
 from nucflow.evaluation.overlap import best_pred_per_true, compute_overlap
 from nucflow.evaluation.pixel import PixelCounts, pixel_counts, pixel_metrics, rmse_prob
-from nucflow.checks import check_prob
+from nucflow.checks import check_prob, degenerate_verdict
 from nucflow.evaluation.validate import check_labels, check_same_shape
 
 PIXEL_COUNT_COLUMNS = ("pixel_tp", "pixel_fp", "pixel_fn", "pixel_tn")
@@ -242,11 +242,6 @@ def summary(per_image: pd.DataFrame, metadata: dict | None = None) -> dict:
     return result
 
 
-#: A run whose predicted foreground is under this share of the true foreground predicts (almost)
-#: nothing; one that predicts over this share of all pixels marks (almost) everything.
-DEGENERATE_BACKGROUND, DEGENERATE_FOREGROUND = 0.05, 0.9
-
-
 def degeneracy(per_image: pd.DataFrame) -> dict:
     """``predicted_foreground_ratio`` (predicted / true foreground pixels, pooled) and ``degenerate``:
     ``all-background``, ``all-foreground`` or "" (a model that learned something)."""
@@ -255,9 +250,4 @@ def degeneracy(per_image: pd.DataFrame) -> dict:
     tp, fp, fn, tn = (int(per_image[c].sum()) for c in PIXEL_COUNT_COLUMNS)
     predicted, true, total = tp + fp, tp + fn, tp + fp + fn + tn
     ratio = predicted / true if true else math.nan
-    verdict = ""
-    if total and predicted > DEGENERATE_FOREGROUND * total:
-        verdict = "all-foreground"
-    elif true and predicted < DEGENERATE_BACKGROUND * true:
-        verdict = "all-background"
-    return {"predicted_foreground_ratio": ratio, "degenerate": verdict}
+    return {"predicted_foreground_ratio": ratio, "degenerate": degenerate_verdict(predicted, true, total)}

@@ -21,6 +21,7 @@ import pandas as pd
 from nucflow.errors import NucflowError
 from nucflow.study.layout import FINETUNE_MARK, LAYOUT, EvalSet, FocalRunId, TileSelection
 from nucflow.study.run import Run
+from nucflow.training.config import RunConfig
 
 PUBLISHED_BATCH_SIZE = {"unet": 16, "unetpp": 8, "deeplabv3plus": 8, "tiramisu": 4, "ppunet": 8}
 MODALITY_SHORT = {"fluorescence": "fl", "brightfield": "bf"}
@@ -351,14 +352,20 @@ def plan(config: dict) -> pd.DataFrame:
 #: RunConfig fields the study leaves at their defaults; run_config leaves them out, so the JSON a
 #: run_config job is given (a Snakemake parameter: a change reruns the run) is what it always was
 NOT_PLANNED = ("lr_factor", "num_workers")
+#: RunConfig fields added later: run_config leaves them out while they have their default, so
+#: that studies begun before they existed do not rerun
+LEFT_OUT_AT_DEFAULT = ("degenerate_restarts",)
 
 
 def run_config(config: dict, run: Run, *, lr: float | None = None, smoothing: float | None = None) -> dict:
     """The ``run.json`` content of one run, as the workflow passes it to ``nucflow run-config``:
-    :meth:`Run.to_run_config` as a dict, without the fields of :data:`NOT_PLANNED`.
+    :meth:`Run.to_run_config` as a dict, without the fields of :data:`NOT_PLANNED` and those of
+    :data:`LEFT_OUT_AT_DEFAULT` that have their default.
 
     ``lr`` (from a range test) and ``smoothing`` (the smoothing arm's best factor) are filled in by
     the workflow when the run takes them from other results.
     """
     settings = run.to_run_config(config, lr=lr, smoothing=smoothing).to_dict()
-    return {key: value for key, value in settings.items() if key not in NOT_PLANNED}
+    defaults = RunConfig.defaults()
+    return {key: value for key, value in settings.items() if key not in NOT_PLANNED
+            and not (key in LEFT_OUT_AT_DEFAULT and value == defaults[key])}

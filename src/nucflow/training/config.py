@@ -62,6 +62,9 @@ class RunConfig:
         num_workers: DataLoader worker processes.
         val_max_tiles: validate on at most this many tiles, evenly spaced over the validation set
             (``None``: all; the demo bounds the per-epoch validation cost with it).
+        degenerate_restarts: how many times a run whose every epoch was degenerate (all
+            background or all foreground on the validation tiles) trains again from its first
+            epoch at a tenth of the rate (see :func:`nucflow.training.train.train`).
     """
 
     run_id: str
@@ -92,6 +95,7 @@ class RunConfig:
     accelerator: str = "auto"
     num_workers: int = 0
     val_max_tiles: int | None = None
+    degenerate_restarts: int = 2
 
     def __post_init__(self) -> None:
         def fail(key: str, problem: str) -> None:
@@ -116,7 +120,7 @@ class RunConfig:
         for key in ("in_channels", "batch_size", "max_epochs"):
             if getattr(self, key) < 1:
                 fail(key, f"must be >= 1, got {getattr(self, key)}")
-        for key in ("lr_patience", "stop_patience", "num_workers", "seed"):
+        for key in ("lr_patience", "stop_patience", "num_workers", "seed", "degenerate_restarts"):
             if getattr(self, key) < 0:
                 fail(key, f"must be >= 0, got {getattr(self, key)}")
         if self.val_max_tiles is not None and self.val_max_tiles < 1:
@@ -153,6 +157,18 @@ class RunConfig:
     def replace(self, **changes: Any) -> "RunConfig":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """The fields that have a default, with it (a ``run.json`` written before a field existed
+        reads as having its default)."""
+        out = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = f.default_factory()
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (tuples become lists)."""

@@ -4,12 +4,18 @@ early stopping and the two checkpoints -- in plain torch.
 One epoch: the FREM channels are redrawn (``(seed, epoch)``); ``steps_per_epoch`` Adam steps, each
 after reseeding the global RNG from ``(seed, global step)``, with the forward pass and the loss
 under the run's autocast; a validation pass; one row in ``log.csv``; a ReduceLROnPlateau step on
-``val_loss``; the early-stopping and best-epoch bookkeeping; ``best.ckpt`` when ``val_loss``
-improved; ``last.ckpt`` always. A killed job therefore loses at most the epoch it was in.
+``val_loss``; the early-stopping and best-epoch bookkeeping; ``best.ckpt`` when the epoch is the
+new selected one; ``last.ckpt`` always. A killed job therefore loses at most the epoch it was in.
 
-Early stopping and the best epoch compare ``val_loss`` in float32 with a strict ``<`` (a tie is
-no improvement); training stops when ``stop_patience`` epochs in a row did not improve, or when
-``val_loss`` is not finite.
+Early stopping compares ``val_loss`` in float32 with a strict ``<`` (a tie is no improvement);
+training stops when ``stop_patience`` epochs in a row did not improve, or when ``val_loss`` is not
+finite. The selected epoch (``best.ckpt``, then ``model.pt``) is the one with the lowest
+``val_loss`` among the epochs whose validation predictions are not degenerate -- all background
+or all foreground, by the thresholds the evaluation uses -- and the lowest overall only while
+every epoch so far is degenerate. Without that rule, a brightfield run whose predictions
+collapse to background in some epochs (where the loss can be lowest early on) would keep such an
+epoch although later ones learned nuclei. Where no epoch is degenerate this is the lowest
+``val_loss``, as published.
 
 Checkpoint files (``torch.save`` of tensors and plain values, read with ``weights_only=True``)::
 
@@ -18,7 +24,7 @@ Checkpoint files (``torch.save`` of tensors and plain values, read with ``weight
     state_dict         network weights, keys prefixed "net."
     optimizer_states   [Adam's state_dict]
     nucflow            run_config, precision, channels_last, plateau (ReduceLROnPlateau state),
-                       stopping {best_val_loss, best_epoch, wait, stopped}, scaler (16-mixed only)
+                       stopping (LoopState without epoch and step), scaler (16-mixed only)
 
 Checkpoints written by the Lightning-based trainer of earlier versions have the same top-level
 keys; their early-stopping state is read from Lightning's callback state, so such a run resumes
@@ -32,7 +38,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -60,40 +66,58 @@ class LoopState:
     Attributes:
         epoch: last completed epoch, -1 before the first.
         global_step: optimisation steps taken.
-        best_val_loss, best_epoch: the lowest ``val_loss`` so far and its epoch (``None`` before
-            the first validation).
-        wait: epochs since the best one (early stopping counts these).
-        stopped: early stopping ended the run.
+        best_val_loss, best_epoch: the selected epoch (``best.ckpt``) and its ``val_loss``
+            (``None`` before the first validation). An epoch whose validation predictions are
+            degenerate (see :func:`nucflow.checks.degenerate_verdict`) is selected only while no
+            epoch has learned anything; among the others, the lowest ``val_loss`` wins.
+        best_degenerate: the selected epoch's verdict (``""``: not degenerate).
+        stop_val_loss: the lowest ``val_loss`` so far (early stopping follows it, degenerate or not).
+        wait: epochs since ``stop_val_loss`` last fell.
+        stopped: early stopping (or a non-finite ``val_loss``) ended the run.
+        attempt: how many times the run was restarted at a lower rate because every epoch was
+            degenerate (see :func:`nucflow.training.train.train`); restarts: what each one
+            replaced (rate, epochs, verdict, where its log and checkpoints were moved).
     """
 
     epoch: int = -1
     global_step: int = 0
     best_val_loss: float | None = None
     best_epoch: int | None = None
+    best_degenerate: str = ""
+    stop_val_loss: float | None = None
     wait: int = 0
     stopped: bool = False
+    attempt: int = 0
+    restarts: list = field(default_factory=list)
 
     def stopping(self) -> dict:
-        """The early-stopping and best-epoch part (what ``nucflow.stopping`` in a checkpoint holds)."""
-        return {"best_val_loss": self.best_val_loss, "best_epoch": self.best_epoch, "wait": self.wait,
-                "stopped": self.stopped}
+        """Everything but the epoch and step (what ``nucflow.stopping`` in a checkpoint holds)."""
+        return {key: value for key, value in asdict(self).items() if key not in ("epoch", "global_step")}
 
-    def record(self, epoch: int, val_loss: float, stop_patience: int) -> bool:
-        """Book epoch ``epoch``'s ``val_loss``; returns whether it is the new best epoch."""
+    def record(self, epoch: int, val_loss: float, stop_patience: int, degenerate: str = "") -> bool:
+        """Book epoch ``epoch``'s ``val_loss`` and verdict; returns whether it is the new selected epoch."""
         self.epoch = epoch
-        if not math.isfinite(val_loss):
+        finite = math.isfinite(val_loss)
+        if not finite:
             self.stopped = True
-            if self.best_epoch is None:  # keep a checkpoint all the same, scored as the worst
-                self.best_val_loss, self.best_epoch = math.inf, epoch
-                return True
-            return False
-        if self.best_val_loss is None or _f32(val_loss) < _f32(self.best_val_loss):
-            self.best_val_loss, self.best_epoch, self.wait = float(val_loss), epoch, 0
-            return True
-        self.wait += 1
-        if self.wait >= stop_patience:
-            self.stopped = True
-        return False
+        elif self.stop_val_loss is None or _f32(val_loss) < _f32(self.stop_val_loss):
+            self.stop_val_loss, self.wait = float(val_loss), 0
+        else:
+            self.wait += 1
+            if self.wait >= stop_patience:
+                self.stopped = True
+        if self.best_epoch is None:  # the first epoch is kept whatever it is (a NaN one scores as the worst)
+            better = True
+        elif not finite:
+            better = False
+        elif self.best_degenerate and not degenerate:
+            better = True
+        else:
+            better = bool(degenerate) == bool(self.best_degenerate) and _f32(val_loss) < _f32(self.best_val_loss)
+        if better:
+            self.best_val_loss = float(val_loss) if finite else math.inf
+            self.best_epoch, self.best_degenerate = epoch, degenerate
+        return better
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict, log: pd.DataFrame) -> "LoopState":
@@ -110,7 +134,7 @@ class LoopState:
                 state.wait = int(value.get("wait_count", 0))
                 state.stopped = int(value.get("stopped_epoch", 0)) > 0
                 if best is not None and math.isfinite(float(best)):
-                    state.best_val_loss = float(best)
+                    state.best_val_loss = state.stop_val_loss = float(best)
         rows = log[log["epoch"] <= epoch]
         if state.best_val_loss is not None and len(rows):
             state.best_epoch = int(rows["epoch"][rows["val_loss"].astype(np.float32) == _f32(state.best_val_loss)].min())
@@ -220,7 +244,7 @@ class Loop:
             metrics = EpochMetrics(epoch, train_loss, validation.loss, validation.f1, lr)
             append_epoch(paths.log_csv, metrics, train_seconds)
             self.plateau.step(validation.loss)
-            improved = state.record(epoch, validation.loss, stop_patience)
+            improved = state.record(epoch, validation.loss, stop_patience, validation.degenerate)
             checkpoint = self.checkpoint(state)
             if improved:
                 save_checkpoint(checkpoint, paths.best_ckpt)
@@ -228,7 +252,8 @@ class Loop:
             if echo:
                 print(f"run {self.task.config.run_id}: epoch {epoch}: train_loss {train_loss:.4g}, val_loss "
                       f"{validation.loss:.4g}, val_f1 {validation.f1:.3f}, lr {lr:.3g}, {train_seconds:.1f} s"
-                      f"{' (best)' if improved else ''}", file=sys.stderr, flush=True)
+                      f"{f' ({validation.degenerate})' if validation.degenerate else ''}"
+                      f"{' (selected)' if improved else ''}", file=sys.stderr, flush=True)
         return state
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nucflow.checks import degenerate_verdict
 from nucflow.models import build
 from nucflow.models.frem import resample_all
 from nucflow.training.config import RunConfig
@@ -71,6 +72,12 @@ class Validation:
     @property
     def f1(self) -> float:
         return pixel_f1(self.tp, self.fp, self.fn)
+
+    @property
+    def degenerate(self) -> str:
+        """``"all-background"``, ``"all-foreground"`` or ``""``, with the thresholds the evaluation
+        uses (:func:`nucflow.checks.degenerate_verdict`)."""
+        return degenerate_verdict(self.tp + self.fp, self.tp + self.fn, self.pixels)
 
 
 class SegmentationTask:

@@ -74,7 +74,7 @@ def changes_since_earlier_run(config: RunConfig, paths: RunPaths) -> list[str]:
     ``paths``: setting names, then ``contents of <file>``; empty for a new folder or the same run."""
     changed = []
     if paths.run_json.is_file():
-        previous, current = read_json(paths.run_json), config.to_dict()
+        previous, current = {**RunConfig.defaults(), **read_json(paths.run_json)}, config.to_dict()
         changed = sorted(k for k in set(previous) | set(current)
                          if k not in RUNTIME_FIELDS and previous.get(k) != current.get(k))
     if paths.inputs_json.is_file() and not changed:
@@ -83,16 +83,16 @@ def changes_since_earlier_run(config: RunConfig, paths: RunPaths) -> list[str]:
     return changed
 
 
-def set_aside(paths: RunPaths) -> Path:
-    """Move the training state of the run in ``paths.out_dir`` to a new
-    ``previous/<UTC time>[-n]/`` folder inside it; returns that folder."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+def set_aside(paths: RunPaths, names: tuple[str, ...] = TRAINING_STATE, suffix: str = "") -> Path:
+    """Move the training state of the run in ``paths.out_dir`` (``names``, default all of it) to a
+    new ``previous/<UTC time><suffix>[-n]/`` folder inside it; returns that folder."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + suffix
     target, n = paths.previous / stamp, 1
     while target.exists():
         n += 1
         target = paths.previous / f"{stamp}-{n}"
     target.mkdir(parents=True)
-    for name in TRAINING_STATE:
+    for name in names:
         if (paths.out_dir / name).exists():
             os.replace(paths.out_dir / name, target / name)
     return target

@@ -17,6 +17,14 @@ on CPU a resumed run ends with the same weights, bit for bit, as an uninterrupte
 ``train_done.json`` says the run is finished (early stop, or ``max_epochs`` reached), a rerun only
 re-exports ``model.pt``; a larger ``max_epochs`` continues a run that had stopped at its epoch limit.
 
+Degenerate runs: when every epoch of a run predicted (almost) only background or only foreground
+on the validation tiles (the thresholds of the evaluation's ``degenerate`` column), its log and
+checkpoints are moved to ``previous/<time>-degenerate-lr<rate>/`` and the run trains again from
+its first epoch, with the same seed, at a tenth of the rate (:data:`RESTART_FACTOR`), at most
+``degenerate_restarts`` times (``training.degenerate_restarts``, default 2). ``train_done.json`` records the rate the kept
+attempt started from (``lr``) and every restart (``restarts``). Runs that learn anything never
+restart and are unchanged by this rule.
+
 A folder holding a different run (other settings or other input bytes, see
 :mod:`nucflow.training.rundir`) is refused, or with ``fresh_if_changed`` (what the workflow
 passes, ``nucflow train --fresh-if-changed``) its training state is moved to ``previous/<time>/``
@@ -70,6 +78,9 @@ class TrainResult:
         input: the input spec of the training tiles (tile, normalisation, percentiles,
             pixel_size_um), so that the run folder alone is enough to predict; ``None`` in runs
             finished before it was recorded.
+        lr: the rate the finished attempt started from (``run.json``'s, or lower after restarts).
+        restarts: one entry per restart at a lower rate (see :func:`train`): the rate, epochs run,
+            the degenerate verdict and the folder its log and checkpoints were moved to.
     """
 
     run_id: str
@@ -85,6 +96,8 @@ class TrainResult:
     channels_last: bool | None = None
     device: str | None = None
     input: dict | None = None
+    lr: float | None = None
+    restarts: list | None = None
 
 
 def _start_afresh_if_changed(config: RunConfig, paths: RunPaths, fresh_if_changed: bool) -> None:
@@ -115,13 +128,15 @@ def run_precision(config: RunConfig) -> Precision:
 
 
 def build_loop(config: RunConfig, precision: Precision, *, init_weights: bool = True,
-               steps_per_epoch: int | None = None, with_validation: bool = True) -> Loop:
+               steps_per_epoch: int | None = None, with_validation: bool = True,
+               lr: float | None = None) -> Loop:
     """Network, data, Adam and ReduceLROnPlateau of ``config``, seeded with ``config.seed``.
 
     The order is fixed -- seed, build the network (its initial weights are the first draws),
     load ``init_from`` (unless ``init_weights`` is false: a resumed run), data -- so the same
     config gives the same weights on CPU. ``steps_per_epoch`` overrides the config's (the range
-    test runs one epoch of its sweep's length); ``with_validation=False`` loads no validation tiles.
+    test runs one epoch of its sweep's length); ``with_validation=False`` loads no validation tiles;
+    ``lr`` overrides the config's starting rate (a restart, see :func:`train`).
     """
     seed_everything(config.seed)
     device = torch.device(precision.device)
@@ -132,7 +147,7 @@ def build_loop(config: RunConfig, precision: Precision, *, init_weights: bool = 
     data = TileDataModule.from_config(config, task.spec.target, task.spec.needs_weight)
     if steps_per_epoch is not None:
         data.steps_per_epoch = steps_per_epoch
-    optimizer = torch.optim.Adam(task.net.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(task.net.parameters(), lr=config.lr if lr is None else lr)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=config.lr_factor,
                                                          patience=config.lr_patience)
     scaler = torch.amp.GradScaler(device.type) if precision.name == "16-mixed" else None
@@ -171,25 +186,53 @@ def train(config: RunConfig, *, on_epoch_start: Sequence[Callable[[int], None]] 
     print(f"run {config.run_id}: {precision.name}, channels_last={precision.channels_last} on "
           f"{precision.device} ({precision.reason})", file=sys.stderr)
 
-    loop = build_loop(config, precision, init_weights=not resume)
-    state = LoopState()
+    state, checkpoint = LoopState(), None
     if resume:
-        checkpoint = load_checkpoint(paths.last_ckpt, map_location=loop.device)
-        loop.restore(checkpoint)
+        checkpoint = load_checkpoint(paths.last_ckpt)
         state = LoopState.from_checkpoint(checkpoint, read_log(paths.log_csv))
         print(f"run {config.run_id}: resuming after epoch {state.epoch} from {paths.last_ckpt}", file=sys.stderr)
     deterministic_before = torch.are_deterministic_algorithms_enabled()
-    if loop.device.type == "cpu":
-        torch.use_deterministic_algorithms(True)
     try:
-        loop.run(state, paths, max_epochs=config.max_epochs, stop_patience=config.stop_patience,
-                 on_epoch_start=on_epoch_start, echo=echo)
+        while True:
+            lr = restart_lr(config.lr, state.attempt)
+            loop = build_loop(config, precision, init_weights=checkpoint is None, lr=lr)
+            if checkpoint is not None:
+                loop.restore(checkpoint)
+                checkpoint = None
+            if loop.device.type == "cpu":
+                torch.use_deterministic_algorithms(True)
+            loop.run(state, paths, max_epochs=config.max_epochs, stop_patience=config.stop_patience,
+                     on_epoch_start=on_epoch_start, echo=echo)
+            if not state.best_degenerate or state.attempt >= config.degenerate_restarts:
+                break
+            state = _restart(config, paths, state, lr)
     except KeyboardInterrupt:
         raise NucflowError(f"run {config.run_id}: training was interrupted; rerun to resume from "
                            f"{paths.last_ckpt}") from None
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
     return _finish(config, paths, state, resume, time.perf_counter() - start, precision)
+
+
+#: A run whose every epoch was degenerate restarts from its first epoch at this factor times its
+#: rate (at most ``RunConfig.degenerate_restarts`` times).
+RESTART_FACTOR = 0.1
+
+
+def restart_lr(lr: float, attempt: int) -> float:
+    """The starting rate of restart ``attempt`` (0: the configured rate)."""
+    return lr * RESTART_FACTOR ** attempt
+
+
+def _restart(config: RunConfig, paths: RunPaths, state: LoopState, lr: float) -> LoopState:
+    """Move the degenerate attempt's log and checkpoints aside and return the next attempt's state."""
+    moved = set_aside(paths, ("log.csv", "checkpoints", "model.pt"), suffix=f"-degenerate-lr{lr:.3g}")
+    paths.checkpoints.mkdir(parents=True, exist_ok=True)
+    entry = {"lr": lr, "epochs": state.epoch + 1, "degenerate": state.best_degenerate, "moved_to": str(moved)}
+    print(f"run {config.run_id}: every epoch at lr {lr:.3g} was {state.best_degenerate}; moved its log and "
+          f"checkpoints to {moved} and training again from the first epoch at lr "
+          f"{restart_lr(config.lr, state.attempt + 1):.3g}", file=sys.stderr)
+    return LoopState(attempt=state.attempt + 1, restarts=[*state.restarts, entry])
 
 
 def _input_spec(config: RunConfig) -> dict | None:
@@ -216,6 +259,7 @@ def _finish(config: RunConfig, paths: RunPaths, state: LoopState, resumed: bool,
         wall_seconds=round(wall_seconds, 3), train_seconds=round(train_seconds, 3),
         tiles_per_second=round(tiles / train_seconds, 3) if train_seconds > 0 else None,
         resumed=resumed, precision=precision.name, channels_last=precision.channels_last,
-        device=precision.device, input=_input_spec(config))
+        device=precision.device, input=_input_spec(config), lr=restart_lr(config.lr, state.attempt),
+        restarts=list(state.restarts))
     write_json(paths.done_json, asdict(result))
     return result
