@@ -456,3 +456,10 @@ def test_a_run_json_from_before_a_new_field_is_the_same_run(tmp_path, tile_sets)
     paths.run_json.write_text(json.dumps(old))
     assert changes_since_earlier_run(config, paths) == []
     assert changes_since_earlier_run(config.replace(degenerate_restarts=0), paths) == ["degenerate_restarts"]
+
+
+def test_fp16_autocast_trains_with_a_grad_scaler_that_is_checkpointed(tmp_path, tile_sets):
+    result = train(run_config(tile_sets, tmp_path / "run", precision="16-mixed", max_epochs=1), echo=False)
+    assert result.precision == "16-mixed" and np.isfinite(result.best_val_loss)
+    scaler = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["nucflow"]["scaler"]
+    assert scaler["scale"] > 0 and scaler["_growth_tracker"] == 2  # two clean steps since the start
