@@ -198,6 +198,16 @@ class Loop:
         if self.scaler is not None and saved.get("scaler") is not None:
             self.scaler.load_state_dict(saved["scaler"])
 
+    def step(self, loss: torch.Tensor) -> None:
+        """Backward pass and optimiser step (through the grad scaler for 16-mixed)."""
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+
     # --- one epoch ----------------------------------------------------------------------------
     def train_epoch(self, epoch: int, state: LoopState) -> float:
         """Run epoch ``epoch``'s steps; returns the mean training loss."""
@@ -216,13 +226,7 @@ class Loop:
                 raise NucflowError(
                     f"run {config.run_id}: training loss became {loss.item()} at global step "
                     f"{state.global_step} (epoch {epoch}); lower the learning rate or check the tiles")
-            if self.scaler is not None:
-                self.scaler.scale(loss).backward()
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                loss.backward()
-                self.optimizer.step()
+            self.step(loss)
             state.global_step += 1
             loss_sum = loss_sum.to(loss.device) + loss.detach().double()
             steps += 1

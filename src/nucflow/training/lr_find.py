@@ -164,13 +164,7 @@ def find_lr(config: RunConfig, min_lr: float = 1e-10, max_lr: float = 10.0, num_
             if not torch.isfinite(loss):  # divergence is expected at high rates: the sweep ends here
                 losses.append(float("nan"))
                 break
-            if loop.scaler is not None:
-                loop.scaler.scale(loss).backward()
-                loop.scaler.step(loop.optimizer)
-                loop.scaler.update()
-            else:
-                loss.backward()
-                loop.optimizer.step()
+            loop.step(loss)
             losses.append(loss.item())
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
