@@ -172,11 +172,6 @@ class TileDataModule:
                    config.batch_size, config.effective_steps_per_epoch, config.seed, config.num_workers,
                    config.val_max_tiles)
 
-    def setup(self, stage: str | None = None) -> None:
-        """Load both tile sets (each is loaded once, on first use)."""
-        self._train()
-        self._val()
-
     def _train(self) -> TileArrays:
         if self.train_arrays is None:
             self.train_arrays = load_tile_arrays(self.train_tiles, self.in_channels, self.target_kind,

@@ -198,6 +198,27 @@ class Loop:
         if self.scaler is not None and saved.get("scaler") is not None:
             self.scaler.load_state_dict(saved["scaler"])
 
+    def loss(self, batch: dict[str, torch.Tensor], global_step: int) -> torch.Tensor:
+        """The training loss of one batch at ``global_step``: moved to the device, the global RNG
+        reseeded from ``(seed, global_step)``, gradients cleared, forward pass and loss under the
+        run's autocast. The caller checks it and calls :meth:`step`."""
+        batch = self.to_device(batch)
+        self.task.seed_step(global_step)
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.autocast():
+            return self.task.loss(self.task.forward(batch["image"]), batch)
+
+    @contextlib.contextmanager
+    def deterministic(self):
+        """Deterministic algorithms on CPU while inside (so that runs are bit-identical), restored after."""
+        before = torch.are_deterministic_algorithms_enabled()
+        if self.device.type == "cpu":
+            torch.use_deterministic_algorithms(True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(before)
+
     def step(self, loss: torch.Tensor) -> None:
         """Backward pass and optimiser step (through the grad scaler for 16-mixed)."""
         if self.scaler is not None:
@@ -217,11 +238,7 @@ class Loop:
         self.train_loader.sampler.set_epoch(epoch)
         loss_sum, steps = torch.zeros((), dtype=torch.float64), 0
         for batch in self.train_loader:
-            batch = self.to_device(batch)
-            self.task.seed_step(state.global_step)
-            self.optimizer.zero_grad(set_to_none=True)
-            with self.autocast():
-                loss = self.task.loss(self.task.forward(batch["image"]), batch)
+            loss = self.loss(batch, state.global_step)
             if not torch.isfinite(loss):
                 raise NucflowError(
                     f"run {config.run_id}: training loss became {loss.item()} at global step "

@@ -145,29 +145,19 @@ def find_lr(config: RunConfig, min_lr: float = 1e-10, max_lr: float = 10.0, num_
                         key=f"run {config.run_id}: training.precision")
     loop = build_loop(config, precision, steps_per_epoch=num_steps, with_validation=False)
     rates, lrs, losses = sweep_rates(min_lr, max_lr, num_steps), [], []
-    deterministic_before = torch.are_deterministic_algorithms_enabled()
-    if loop.device.type == "cpu":
-        torch.use_deterministic_algorithms(True)
-    try:
-        loop.task.net.train()
+    with loop.deterministic():
         loop.task.start_epoch(0)
         loop.train_loader.sampler.set_epoch(0)
         for step, batch in enumerate(loop.train_loader):
             for group in loop.optimizer.param_groups:
                 group["lr"] = rates[step]
             lrs.append(rates[step])
-            batch = loop.to_device(batch)
-            loop.task.seed_step(step)
-            loop.optimizer.zero_grad(set_to_none=True)
-            with loop.autocast():
-                loss = loop.task.loss(loop.task.forward(batch["image"]), batch)
+            loss = loop.loss(batch, step)
             if not torch.isfinite(loss):  # divergence is expected at high rates: the sweep ends here
                 losses.append(float("nan"))
                 break
             loop.step(loss)
             losses.append(loss.item())
-    finally:
-        torch.use_deterministic_algorithms(deterministic_before)
     lrs_array, losses_array = np.asarray(lrs, float), np.asarray(losses, float)
     beta = smoothing_beta(num_steps)
     smoothed = smooth_losses(losses_array, beta)

@@ -191,7 +191,6 @@ def train(config: RunConfig, *, on_epoch_start: Sequence[Callable[[int], None]] 
         checkpoint = load_checkpoint(paths.last_ckpt)
         state = LoopState.from_checkpoint(checkpoint, read_log(paths.log_csv))
         print(f"run {config.run_id}: resuming after epoch {state.epoch} from {paths.last_ckpt}", file=sys.stderr)
-    deterministic_before = torch.are_deterministic_algorithms_enabled()
     try:
         while True:
             lr = restart_lr(config.lr, state.attempt)
@@ -199,18 +198,15 @@ def train(config: RunConfig, *, on_epoch_start: Sequence[Callable[[int], None]] 
             if checkpoint is not None:
                 loop.restore(checkpoint)
                 checkpoint = None
-            if loop.device.type == "cpu":
-                torch.use_deterministic_algorithms(True)
-            loop.run(state, paths, max_epochs=config.max_epochs, stop_patience=config.stop_patience,
-                     on_epoch_start=on_epoch_start, echo=echo)
+            with loop.deterministic():
+                loop.run(state, paths, max_epochs=config.max_epochs, stop_patience=config.stop_patience,
+                         on_epoch_start=on_epoch_start, echo=echo)
             if not state.best_degenerate or state.attempt >= config.degenerate_restarts:
                 break
             state = _restart(config, paths, state, lr)
     except KeyboardInterrupt:
         raise NucflowError(f"run {config.run_id}: training was interrupted; rerun to resume from "
                            f"{paths.last_ckpt}") from None
-    finally:
-        torch.use_deterministic_algorithms(deterministic_before)
     return _finish(config, paths, state, resume, time.perf_counter() - start, precision)
 
 
