@@ -68,6 +68,19 @@ def test_job_table_joins_benchmarks_logs_and_run_logs(study):
     assert math.isnan(jobs.loc[("evaluate", "r1/x/published"), "startup_s"])
 
 
+def test_worker_usage_adds_the_childs_cpu_and_memory(study):
+    """A command the job worker ran: its benchmark saw only the waiting process, so the log's
+    worker lines give the CPU seconds (added) and the peak memory (the larger one)."""
+    results, logs = study
+    bench(results / "benchmarks" / "predict" / "r2" / "seven_lines-test.tsv", 3.0, 0.05, rss="20.0")
+    log(logs / "predict" / "r2" / "seven_lines-test.log", "nucflow predict: start-up 0.08 s, work 2.80 s",
+        "nucflow worker: cpu 2.75 s, max RSS 412 MB", "nucflow worker: noise", "nucflow worker: cpu 0.20 s, max RSS 380 MB")
+    jobs = job_table(*study).set_index(["rule", "key"])
+    row = jobs.loc[("predict", "r2/seven_lines-test")]
+    assert row["cpu_s"] == pytest.approx(3.0) and row["max_rss_mb"] == 412.0 and row["startup_s"] == 0.08
+    assert jobs.loc[("train", "r1"), "cpu_s"] == 19.0  # no worker lines: the benchmark's
+
+
 def test_rule_table_and_shares(study):
     jobs = job_table(*study)
     rules = rule_table(jobs).set_index("rule")

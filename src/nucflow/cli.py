@@ -91,11 +91,39 @@ def process_seconds() -> float | None:
     return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; ``argv`` defaults to the process's arguments, and only then (a real
-    ``nucflow`` process, not a call from Python) is the timing line printed."""
-    timed = argv is None
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _uptime() -> float | None:
+    try:
+        return float(open("/proc/uptime").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_started() -> float | None:
+    """This process's start in seconds since boot (Linux; ``None`` elsewhere)."""
+    elapsed, uptime = process_seconds(), _uptime()
+    return None if elapsed is None or uptime is None else uptime - elapsed
+
+
+def seconds_since(started: float | None) -> float | None:
+    """Seconds from ``started`` (seconds since boot, as :func:`process_started` gives) until now."""
+    uptime = _uptime()
+    return None if started is None or uptime is None else max(0.0, uptime - started)
+
+
+def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
+    """Run one command. ``argv`` defaults to the process's arguments; only then (a real
+    ``nucflow`` process, not a call from Python) is the timing line printed, and the command runs
+    in the workflow's job worker when there is one (:mod:`nucflow.worker`). The worker calls this
+    with ``started``, its client process's start (seconds since boot), and gets the timing line."""
+    timed = argv is None or started is not None
+    if argv is None:
+        argv = sys.argv[1:]
+        if argv and argv[0] in COMMANDS and os.environ.get("NUCFLOW_WORKER"):
+            from nucflow import worker
+            status = worker.delegate(argv, started=process_started())
+            if status is not None:
+                return status
+    argv = list(argv)
     top = _top_parser()
     if not argv or argv[0] in ("-h", "--help", "--version"):
         top.parse_args(argv or ["--help"])
@@ -106,10 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser(command)
         args = parser.parse_args(rest)
-        startup = process_seconds() if timed else None
+        startup = (process_seconds() if started is None else seconds_since(started)) if timed else None
         status = int(args._run(args) or 0)
         if startup is not None and status == 0:
-            work = (process_seconds() or startup) - startup
+            now = process_seconds() if started is None else seconds_since(started)
+            work = (now or startup) - startup
             print(f"nucflow {command}: start-up {startup:.2f} s, work {work:.2f} s", file=sys.stderr)
         return status
     except NucflowError as exc:

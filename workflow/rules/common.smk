@@ -5,6 +5,7 @@ import json
 import shlex
 
 from snakemake.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.settings import ExecMode
 
 from nucflow.config import validate_config
 from nucflow.io import read_json
@@ -29,6 +30,7 @@ from nucflow.study.targets import (
     simulated_datasets,
     snapshot,
 )
+from nucflow.worker import Worker
 
 if not config:
     raise WorkflowError(
@@ -48,3 +50,25 @@ DATASETS = simulated_datasets(config)
 MANIFEST = manifest_path(config)
 #: GPUs per training / predict job; a retry asks for the same number (memory and runtime grow instead).
 GPUS = config["training"]["gpus"]
+
+# Local runs send their `nucflow` commands to one job worker that has imported torch once
+# (nucflow.worker); cluster jobs, jobs in their own software environments and NUCFLOW_WORKER=off
+# start a process per command as before.
+JOB_WORKER = Worker()
+
+
+onstart:
+    if (
+        workflow.local_exec
+        and workflow.exec_mode == ExecMode.DEFAULT
+        and not workflow.deployment_settings.deployment_method
+    ):
+        JOB_WORKER.start()
+
+
+onsuccess:
+    JOB_WORKER.stop()
+
+
+onerror:
+    JOB_WORKER.stop()

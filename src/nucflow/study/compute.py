@@ -5,7 +5,10 @@ Sources (all written by the workflow):
 * ``results/benchmarks/<rule>/<key>.tsv`` — Snakemake's benchmark of each job: ``s`` (wall
   seconds) and ``cpu_time`` (user + system CPU seconds of the job's processes);
 * ``logs/<rule>/<key>.log`` — the job's log; every ``nucflow`` command that succeeds ends with
-  ``nucflow <cmd>: start-up S s, work W s`` (see :mod:`nucflow.cli`), and a job may run several;
+  ``nucflow <cmd>: start-up S s, work W s`` (see :mod:`nucflow.cli`), and a job may run several.
+  A command run by the job worker (:mod:`nucflow.worker`) adds ``nucflow worker: cpu C s, max RSS
+  M MB``: the benchmark sees only the waiting process, so these CPU seconds are added to the
+  benchmark's and this peak memory stands beside the benchmark's;
 * ``results/runs/<run_id>/log.csv`` — ``train_seconds`` per epoch: time inside optimisation steps
   (forward, backward, optimiser) of training and fine-tuning jobs.
 
@@ -26,6 +29,7 @@ from nucflow.errors import NucflowError
 TIMING = re.compile(r"^nucflow (?P<command>[a-z-]+): start-up (?P<startup>[0-9.]+) s, work (?P<work>[0-9.]+) s$",
                     re.MULTILINE)
 #: Rules whose jobs run optimisation steps (their log.csv has train_seconds).
+WORKER = re.compile(r"^nucflow worker: cpu (?P<cpu>[0-9.]+) s, max RSS (?P<rss>[0-9.]+) MB$", re.MULTILINE)
 TRAINING_RULES = ("train", "finetune")
 JOB_COLUMNS = ["rule", "key", "run_id", "wall_s", "cpu_s", "max_rss_mb", "commands", "startup_s", "work_s",
                "optimisation_s"]
@@ -62,6 +66,13 @@ def read_timings(log: Path) -> list[tuple[str, float, float]]:
     return [(m["command"], float(m["startup"]), float(m["work"])) for m in TIMING.finditer(text)]
 
 
+def read_worker_usage(log: Path) -> list[tuple[float, float]]:
+    """(CPU s, max RSS MB) of every command a job log says the job worker ran (empty if none)."""
+    if not log.is_file():
+        return []
+    return [(float(m["cpu"]), float(m["rss"])) for m in WORKER.finditer(log.read_text(errors="replace"))]
+
+
 def optimisation_seconds(run_dir: Path) -> float:
     """Seconds inside optimisation steps of a run (sum of ``train_seconds`` in its log.csv)."""
     log = run_dir / "log.csv"
@@ -90,13 +101,19 @@ def job_table(results: str | Path = "results", logs: str | Path = "logs") -> pd.
         relative = path.relative_to(root).with_suffix("")
         rule, key = benchmark_rule(path.relative_to(root).parts), "/".join(relative.parts[1:])
         bench = pd.read_csv(path, sep="\t").apply(pd.to_numeric, errors="coerce")
-        timings = read_timings(logs / relative.with_suffix(".log"))
+        log = logs / relative.with_suffix(".log")
+        timings, usage = read_timings(log), read_worker_usage(log)
         run_id = key if rule in TRAINING_RULES else ""
+        cpu = _number(bench["cpu_time"].mean()) if "cpu_time" in bench else math.nan
+        rss = _number(bench["max_rss"].max()) if "max_rss" in bench else math.nan
+        if usage:
+            cpu = (0.0 if math.isnan(cpu) else cpu) + sum(u[0] for u in usage)
+            rss = max([u[1] for u in usage] + ([] if math.isnan(rss) else [rss]))
         rows.append({
             "rule": rule, "key": key, "run_id": run_id,
             "wall_s": _number(bench["s"].mean()) if "s" in bench else math.nan,
-            "cpu_s": _number(bench["cpu_time"].mean()) if "cpu_time" in bench else math.nan,
-            "max_rss_mb": _number(bench["max_rss"].max()) if "max_rss" in bench else math.nan,
+            "cpu_s": cpu,
+            "max_rss_mb": rss,
             "commands": len(timings),
             "startup_s": sum(t[1] for t in timings) if timings else math.nan,
             "work_s": sum(t[2] for t in timings) if timings else math.nan,
