@@ -69,6 +69,14 @@ def client(socket_path, *argv, cwd=None, **env):
                             text=True, cwd=cwd, env={**os.environ, worker.ENV: str(socket_path), **env})
 
 
+def sleeping_command(socket_path, tmp_path):
+    """A client whose command sleeps in the worker: (the client process, the command's pid)."""
+    pidfile = tmp_path / "pid"
+    waiting = client(socket_path, "sleep", str(pidfile))
+    assert wait_for(pidfile.exists)
+    return waiting, int(pidfile.read_text())
+
+
 def test_a_command_runs_in_the_worker_with_the_clients_streams_directory_and_environment(toy_worker, tmp_path):
     socket_path, _ = toy_worker
     done = client(socket_path, "exit", "3", cwd=tmp_path, TOY="from-the-client")
@@ -96,10 +104,7 @@ def test_another_python_installation_is_refused(toy_worker, monkeypatch):
 
 def test_a_killed_client_takes_its_command_with_it(toy_worker, tmp_path):
     socket_path, server = toy_worker
-    pidfile = tmp_path / "pid"
-    waiting = client(socket_path, "sleep", str(pidfile))
-    assert wait_for(pidfile.exists)
-    child = int(pidfile.read_text())
+    waiting, child = sleeping_command(socket_path, tmp_path)
     waiting.kill()
     waiting.wait()
     assert wait_for(lambda: not alive(child), timeout=5), "the command outlived its client"
@@ -110,10 +115,7 @@ def test_a_killed_client_takes_its_command_with_it(toy_worker, tmp_path):
 
 def test_a_dead_worker_takes_its_commands_and_the_client_says_so(toy_worker, tmp_path):
     socket_path, server = toy_worker
-    pidfile = tmp_path / "pid"
-    waiting = client(socket_path, "sleep", str(pidfile))
-    assert wait_for(pidfile.exists)
-    child = int(pidfile.read_text())
+    waiting, child = sleeping_command(socket_path, tmp_path)
     server.send_signal(signal.SIGKILL)
     out, err = waiting.communicate(timeout=30)
     assert out.strip() == "status 1" and "the job worker" in err and "stopped before the command finished" in err
