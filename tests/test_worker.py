@@ -165,3 +165,14 @@ def test_nucflow_commands_give_the_same_output_through_the_real_worker(tmp_path)
         if before is not None:
             os.environ[worker.ENV] = before
     assert server.poll() is not None and not Path(handle.folder or socket_path.parent).exists()
+
+
+def test_without_pidfds_there_is_no_worker_and_commands_run_themselves(tmp_path, monkeypatch, capsys):
+    """On a kernel older than Linux 5.3 (or off Linux) the worker could not kill exactly its own
+    children, so it does not serve: no socket, and every command falls back to its own process."""
+    monkeypatch.delattr(os, "pidfd_open")
+    socket_path = tmp_path / "socket"
+    worker.serve(str(socket_path), preload=("a_module_that_does_not_exist",), entry=lambda argv, started=None: 0)
+    assert not socket_path.exists() and "every command starts its own process" in capsys.readouterr().err
+    monkeypatch.setenv(worker.ENV, str(socket_path))
+    assert worker.delegate(["validate"], None) is None

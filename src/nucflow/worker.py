@@ -153,7 +153,7 @@ class _Server:
                 pid = os.fork()
                 if pid == 0:
                     self._child(request, fds, connection)  # never returns
-                self.children[pid] = (os.pidfd_open(pid), connection)
+                self.children[pid] = (os.pidfd_open(pid), connection)  # supported: serve() checked
         except (OSError, ValueError, ConnectionError) as exc:  # the client runs the command itself
             try:
                 connection.sendall(json.dumps({"refused": True, "why": str(exc)}).encode() + b"\n")
@@ -240,6 +240,15 @@ def _kill(pidfd: int) -> None:
         pass
 
 
+def _supported() -> bool:
+    """Whether this system has what the worker needs to kill exactly its own children (pidfds)."""
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
 def _die_with_parent() -> None:
     """Ask Linux to kill this process when its parent (the worker) dies; a no-op elsewhere."""
     try:
@@ -252,6 +261,10 @@ def _die_with_parent() -> None:
 def serve(path: str, preload=PRELOAD, entry=None, parent: int | None = None) -> None:
     """Import ``preload`` and the command modules, then answer requests on the socket ``path``
     until SIGTERM or until the process ``parent`` (default: this process's parent) is gone."""
+    if not _supported():
+        print("nucflow worker: this system cannot watch child processes (Linux 5.3 pidfds); every command "
+              "starts its own process", file=sys.stderr)
+        return
     for module in preload:
         importlib.import_module(module)
     if entry is None:
