@@ -134,11 +134,11 @@ def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
     try:
         parser = build_parser(command)
         args = parser.parse_args(rest)
-        startup = (process_seconds() if started is None else seconds_since(started)) if timed else None
+        clock = process_seconds if started is None else lambda: seconds_since(started)
+        startup = clock() if timed else None
         status = int(args._run(args) or 0)
         if startup is not None and status == 0:
-            now = process_seconds() if started is None else seconds_since(started)
-            work = (now or startup) - startup
+            work = (clock() or startup) - startup
             print(f"nucflow {command}: start-up {startup:.2f} s, work {work:.2f} s", file=sys.stderr)
         return status
     except NucflowError as exc:

@@ -28,8 +28,8 @@ from nucflow.errors import NucflowError
 
 TIMING = re.compile(r"^nucflow (?P<command>[a-z-]+): start-up (?P<startup>[0-9.]+) s, work (?P<work>[0-9.]+) s$",
                     re.MULTILINE)
-#: Rules whose jobs run optimisation steps (their log.csv has train_seconds).
 WORKER = re.compile(r"^nucflow worker: cpu (?P<cpu>[0-9.]+) s, max RSS (?P<rss>[0-9.]+) MB$", re.MULTILINE)
+#: Rules whose jobs run optimisation steps (their log.csv has train_seconds).
 TRAINING_RULES = ("train", "finetune")
 JOB_COLUMNS = ["rule", "key", "run_id", "wall_s", "cpu_s", "max_rss_mb", "commands", "startup_s", "work_s",
                "optimisation_s"]
