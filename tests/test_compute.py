@@ -81,6 +81,20 @@ def test_worker_usage_adds_the_childs_cpu_and_memory(study):
     assert jobs.loc[("train", "r1"), "cpu_s"] == 19.0  # no worker lines: the benchmark's
 
 
+def test_a_run_id_with_a_dot_finds_its_log(study):
+    """Regression: smoothing (ls0.2) and focal-plane (p0.8) run ids lost their log, so their jobs had
+    no timing and no worker CPU in the compute table."""
+    results, logs = study
+    run = "smoothing-unet-bf-seven_lines-ls0.2-s0"
+    bench(results / "benchmarks" / "train" / f"{run}.tsv", 30.0, 0.05)
+    log(logs / "train" / f"{run}.log", "nucflow train: start-up 0.08 s, work 29.50 s",
+        "nucflow worker: cpu 28.00 s, max RSS 580 MB")
+    log(logs / "train" / "smoothing-unet-bf-seven_lines-ls0.log", "nucflow train: start-up 9.00 s, work 1.00 s")
+    row = job_table(*study).set_index(["rule", "key"]).loc[("train", run)]
+    assert (row["commands"], row["startup_s"], row["work_s"]) == (1, 0.08, 29.5)
+    assert row["cpu_s"] == pytest.approx(28.05) and row["max_rss_mb"] == 580.0
+
+
 def test_rule_table_and_shares(study):
     jobs = job_table(*study)
     rules = rule_table(jobs).set_index("rule")

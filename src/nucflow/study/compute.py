@@ -101,7 +101,8 @@ def job_table(results: str | Path = "results", logs: str | Path = "logs") -> pd.
         relative = path.relative_to(root).with_suffix("")
         rule, key = benchmark_rule(path.relative_to(root).parts), "/".join(relative.parts[1:])
         bench = pd.read_csv(path, sep="\t").apply(pd.to_numeric, errors="coerce")
-        log = logs / relative.with_suffix(".log")
+        # not with_suffix: run ids hold dots (ls0.2, p0.8), which a second suffix swap would cut
+        log = logs / relative.parent / f"{relative.name}.log"
         timings, usage = read_timings(log), read_worker_usage(log)
         run_id = key if rule in TRAINING_RULES else ""
         cpu = _number(bench["cpu_time"].mean()) if "cpu_time" in bench else math.nan
