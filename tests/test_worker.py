@@ -24,7 +24,8 @@ from nucflow.worker import serve
 
 def entry(argv, started=None):
     if argv[0] == "sleep":
-        Path(argv[1]).write_text(str(os.getpid()))
+        Path(argv[1] + ".part").write_text(str(os.getpid()))
+        os.replace(argv[1] + ".part", argv[1])  # whole or absent: the test reads it as soon as it exists
         time.sleep(120)
     print("ran", *argv, "in", os.getcwd(), os.environ.get("TOY", ""))
     return int(argv[1])
@@ -91,8 +92,22 @@ def test_without_a_worker_the_command_runs_itself(tmp_path, monkeypatch):
     assert worker.delegate(["validate"], None) is None
     monkeypatch.setenv(worker.ENV, worker.OFF)
     assert worker.delegate(["validate"], None) is None
+    monkeypatch.setenv(worker.ENV, worker.ON)  # asked for, but the run did not start one
+    assert worker.delegate(["validate"], None) is None
     monkeypatch.delenv(worker.ENV)
     assert worker.delegate(["validate"], None) is None
+
+
+def test_a_run_starts_its_worker_from_min_jobs_on_or_when_asked(monkeypatch):
+    monkeypatch.delenv(worker.ENV, raising=False)
+    assert [worker.wanted(n) for n in (0, worker.MIN_JOBS - 1, worker.MIN_JOBS, None)] == [False, False, True, True]
+    monkeypatch.setenv(worker.ENV, worker.ON)
+    assert worker.wanted(1) and worker.wanted(0)
+    monkeypatch.setenv(worker.ENV, worker.OFF)
+    assert not worker.wanted(1000) and not worker.wanted(None)
+    started = worker.Worker()
+    started.start(jobs=1000)  # off: nothing starts
+    assert started.process is None
 
 
 def test_another_python_installation_is_refused(toy_worker, monkeypatch):

@@ -52,8 +52,8 @@ MANIFEST = manifest_path(config)
 GPUS = config["training"]["gpus"]
 
 # Local runs send their `nucflow` commands to one job worker that has imported torch once
-# (nucflow.worker); cluster jobs, jobs in their own software environments and NUCFLOW_WORKER=off
-# start a process per command as before.
+# (nucflow.worker) when they have enough jobs to pay for its imports; cluster jobs, jobs in their
+# own software environments and NUCFLOW_WORKER=off start a process per command as before.
 JOB_WORKER = Worker()
 
 
@@ -63,7 +63,9 @@ onstart:
         and workflow.exec_mode == ExecMode.DEFAULT
         and not workflow.deployment_settings.deployment_method
     ):
-        JOB_WORKER.start()
+        JOB_WORKER.start(
+            jobs=sum(job.is_shell for job in workflow.dag.needrun_jobs())
+        )
 
 
 onsuccess:
