@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny hand-made data set with a manifest (no simulator needed)."""
+"""Shared fixtures: a tiny hand-made data set with a manifest (no simulator needed), and the one
+end-to-end smoke study of the session."""
 
 from __future__ import annotations
 
@@ -53,6 +54,20 @@ def write_dataset(root: Path, n_per_line: int = 6, shape=(48, 48), n_planes: int
 @pytest.fixture
 def toy_manifest(tmp_path) -> Path:
     return write_dataset(tmp_path / "toy")
+
+
+@pytest.fixture(scope="session")
+def smoke_study(tmp_path_factory) -> Path:
+    """The smoke study (config/smoke.yaml, every rule, default profile), run once per test session.
+
+    The workflow tests use it in place; the SLURM tests copy it and rerun a few of its jobs through
+    the cluster profile, so one end-to-end study serves every test that reads its outputs.
+    """
+    from tests.studies import snakemake
+
+    workdir = tmp_path_factory.mktemp("smoke")
+    snakemake(workdir)
+    return workdir
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,29 +13,16 @@ import pytest
 
 from nucflow.config import load_config
 from nucflow.study.plan import plan_runs
+from tests.studies import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    command = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--workflow-profile", str(ROOT / "profiles" / "default"),
-               "--configfile", str(ROOT / "config" / "smoke.yaml"), "--cores", "2", *args]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
-    if check and result.returncode != 0:
-        logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted((workdir / "logs").rglob("*.log"))
-                         if "rror" in p.read_text())
-        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stderr[-4000:]}\n{logs}")
-    return result
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("smoke")
-    snakemake(workdir)
-    return workdir
+@pytest.fixture
+def smoke_run(smoke_study) -> Path:
+    """The session's smoke study (tests/conftest.py), used in place: tests here may rerun parts of it."""
+    return smoke_study
 
 
 @pytest.mark.workflow
