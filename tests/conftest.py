@@ -3,6 +3,9 @@ end-to-end smoke study of the session."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -60,14 +63,32 @@ def toy_manifest(tmp_path) -> Path:
 def smoke_study(tmp_path_factory) -> Path:
     """The smoke study (config/smoke.yaml, every rule, default profile), run once per test session.
 
-    The workflow tests use it in place; the SLURM tests copy it and rerun a few of its jobs through
-    the cluster profile, so one end-to-end study serves every test that reads its outputs.
+    The workflow tests use it in place; the SLURM tests copy :func:`pristine_smoke_study` and rerun
+    a few of its jobs through the cluster profile, so one end-to-end study serves every test that
+    reads its outputs. Under pytest-xdist the workers share it: the first to need it runs it while
+    the others wait on a lock.
     """
     from tests.studies import snakemake
 
-    workdir = tmp_path_factory.mktemp("smoke")
-    snakemake(workdir)
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # one folder for all workers of this session
+    workdir, done = root / "smoke", root / "smoke.done"
+    with open(root / "smoke.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir()
+            snakemake(workdir)
+            shutil.copytree(workdir, root / "smoke-pristine", symlinks=True)
+            done.touch()
     return workdir
+
+
+@pytest.fixture(scope="session")
+def pristine_smoke_study(smoke_study) -> Path:
+    """A copy of the smoke study as it finished, which no test changes (copy it before rerunning jobs)."""
+    return smoke_study.parent / "smoke-pristine"
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -100,10 +100,10 @@ def slurm_command(workdir: Path, *targets: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def slurm_run(smoke_study, tmp_path_factory):
+def slurm_run(pristine_smoke_study, tmp_path_factory):
     """A copy of the smoke study that reruns TARGETS' jobs through the plugin; (workdir, log, seconds)."""
     workdir = tmp_path_factory.mktemp("slurm")
-    shutil.copytree(smoke_study, workdir, symlinks=True, dirs_exist_ok=True)  # mtimes kept: the rest is up to date
+    shutil.copytree(pristine_smoke_study, workdir, symlinks=True, dirs_exist_ok=True)  # mtimes kept: the rest is up to date
     for name in RERUN:
         path = workdir / name
         shutil.rmtree(path) if path.is_dir() else path.unlink()
