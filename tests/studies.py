@@ -14,12 +14,13 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 SMOKE = ROOT / "config" / "smoke.yaml"
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, config: Path = SMOKE) -> subprocess.CompletedProcess:
-    """snakemake on ``config`` in ``workdir`` (default profile, 2 cores); a failure names its job logs."""
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """snakemake on the smoke config in ``workdir`` (default profile, 2 cores; a later ``--configfile``
+    in ``args`` overrides it); a failure names its job logs."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     command = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
                "--workflow-profile", str(ROOT / "profiles" / "default"),
-               "--configfile", str(config), "--cores", "2", *args]
+               "--configfile", str(SMOKE), "--cores", "2", *args]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
     if check and result.returncode != 0:
         logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted((workdir / "logs").rglob("*.log"))
