@@ -19,14 +19,18 @@ ROOT = Path(__file__).resolve().parents[1]
 FAKE_SLURM = ROOT / "tests" / "fake_slurm"
 PROFILE = ROOT / "profiles" / "slurm"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-RUN_ID = "model_comparison-unet-fl-lncap-s0"
+#: the extensions arm's baseline: one run post-processed four ways, so its job holds a training,
+#: a prediction and four post-processing and evaluation jobs that could run side by side
+RUN_ID = "ablation-unet-plain-bf-seven_lines-s0"
+METHODS = ("published", "watershed", "seeded", "multiscale")
 FINETUNED = "transfer-unet-bf-loloA549-ft-target+source-n1-s0"
 # `make test`: the session's smoke study, copied, reruns one job of each family that goes to the
 # cluster with its own resources: a CPU rule (overview), a run's group job (train, predict,
 # postprocess, evaluate) and lr_find. The whole smoke study through the fake cluster, data rules,
 # tile bundles and fine-tuning included, is `make slurm-smoke`.
 TARGETS = ("results/data/overview.png", f"results/runs/{RUN_ID}/model.pt",
-           f"results/runs/{RUN_ID}/metrics/lncap-test/published/per_image.csv", "results/lr_find/unet-brightfield/lr.json")
+           *(f"results/runs/{RUN_ID}/metrics/seven_lines-test/{method}/per_image.csv" for method in METHODS),
+           "results/lr_find/unet-brightfield/lr.json")
 #: what the copy loses so that TARGETS are made again (and nothing else)
 RERUN = ("results/data/overview.png", "results/data/overview.pdf", f"results/runs/{RUN_ID}",
          "results/lr_find/unet-brightfield")
@@ -37,6 +41,8 @@ SUBMITTED_RULES = {"overview", "lr_find", "run"}
 #: "tiles"), besides the arms' table and figure rules
 DATA_RULES = {"simulate", "validate_manifest", "split", "overview", "tiles"}
 GPU_RULES = {"run", "lr_find"}
+#: the rules that use the GPU (the others of a run's job ask for its partition but no GPU)
+TORCH_RULES = {"train", "finetune", "predict", "lr_find"}
 #: every rule that may run inside a run's job, and so asks for the GPU partition
 RUN_RULES = {"train", "finetune", "predict", "postprocess", "evaluate", "multiscale_tradeoff", "attribute_run"}
 # Non-default names everywhere, so the test proves that the profile's one place of settings is used.
@@ -152,11 +158,13 @@ def test_gpu_rules_ask_for_a_gpu_on_the_gpu_partition(slurm_run):
     per_rule = {}
     for _, options in gpu_jobs:
         per_rule.setdefault(rule_of(options), []).append(options)
-    # one job per run: the model-comparison run (train + predict + postprocess + evaluate); one lr_find
+    # one job per run (train, predict, then four post-processing methods and their evaluations); one lr_find
     assert {rule: len(jobs) for rule, jobs in per_rule.items()} == {"run": 1, "lr_find": 1}
     assert group_of(per_rule["run"][0]) == f"run-{RUN_ID}"
-    # memory: the largest of the group's jobs (config training.mem_mb); time: the sum of the jobs in
-    # series (train 240 + predict 60 + postprocess 30 + evaluate 30)
+    # memory: the largest of the group's jobs (config training.mem_mb); time: the sum over the jobs
+    # in series (train 240 + predict 60 + postprocess 30 + evaluate 30); one GPU although four
+    # post-processing jobs may run side by side (regression: they each counted a GPU, and the
+    # job asked for five, more than the partition's nodes have)
     limits = {f"run-{RUN_ID}": ("8000", "360"), "lr_find": ("8000", "60")}
     for rule, jobs in per_rule.items():
         for options in jobs:
@@ -236,8 +244,10 @@ def test_profile_defaults_and_the_one_place_to_override_them():
     assert plain["executor"] == "slurm" and plain["configfile"] == "config/config.yaml"
     assert "retries" not in plain  # per rule
     assert plain["default-resources"] == ["slurm_partition=cpu", "mem_mb=2000", "runtime=30"]
-    assert sorted(plain["set-resources"]) == sorted(f"{rule}:{setting}" for rule in RUN_RULES | {"lr_find"}
-                                                    for setting in ("gpu=1", "slurm_partition=gpu"))
+    # only the torch rules count a GPU: a group sums the GPUs of its jobs that could run side by side
+    assert sorted(plain["set-resources"]) == sorted(
+        [f"{rule}:{setting}" for rule in RUN_RULES | {"lr_find"} for setting in ("slurm_partition=gpu",)]
+        + [f"{rule}:gpu={int(rule in TORCH_RULES)}" for rule in RUN_RULES | {"lr_find"}])
     assert plain["groups"] == ["tiles=tiles", "augment=tiles"] and plain["group-components"] == ["tiles=10"]
     tuned = profile_arguments(CLUSTER)
     assert tuned["default-resources"] == ["slurm_partition=compute", "mem_mb=2000", "runtime=30",
