@@ -81,33 +81,29 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
-def process_seconds() -> float | None:
-    """Seconds since this process started (Linux ``/proc``; ``None`` elsewhere)."""
+def process_started() -> float | None:
+    """This process's start in seconds since boot (Linux ``/proc``; ``None`` elsewhere)."""
     try:
         ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
-        uptime = float(open("/proc/uptime").read().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
-
-
-def _uptime() -> float | None:
-    try:
-        return float(open("/proc/uptime").read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def process_started() -> float | None:
-    """This process's start in seconds since boot (Linux; ``None`` elsewhere)."""
-    elapsed, uptime = process_seconds(), _uptime()
-    return None if elapsed is None or uptime is None else uptime - elapsed
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def seconds_since(started: float | None) -> float | None:
     """Seconds from ``started`` (seconds since boot, as :func:`process_started` gives) until now."""
-    uptime = _uptime()
-    return None if started is None or uptime is None else max(0.0, uptime - started)
+    if started is None:
+        return None
+    try:
+        uptime = float(open("/proc/uptime").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, uptime - started)
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started (Linux ``/proc``; ``None`` elsewhere)."""
+    return seconds_since(process_started())
 
 
 def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
