@@ -16,7 +16,7 @@ from nucflow.training.train import train
 
 def test_check_resumable_names_the_file_and_the_way_back(tmp_path):
     good = tmp_path / "best.ckpt"
-    torch.save({"state_dict": {"net.w": torch.zeros(2)}, "epoch": 3}, good)
+    torch.save({"state_dict": {"net.w": torch.zeros(2)}, "epoch": 3, "loops": {}}, good)
     check_resumable(good, tmp_path / "none.ckpt")
     last = tmp_path / "last.ckpt"
     last.write_bytes(good.read_bytes()[:100])

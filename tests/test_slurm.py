@@ -43,6 +43,8 @@ DATA_RULES = {"simulate", "validate_manifest", "split", "overview", "tiles"}
 GPU_RULES = {"run", "lr_find"}
 #: the rules that use the GPU (the others of a run's job ask for its partition but no GPU)
 TORCH_RULES = {"train", "finetune", "predict", "lr_find"}
+#: the rules whose GPUs are the devices one run trains on (training.devices)
+TRAINING_RULES = {"train", "finetune"}
 #: every rule that may run inside a run's job, and so asks for the GPU partition
 RUN_RULES = {"train", "finetune", "predict", "postprocess", "evaluate", "multiscale_tradeoff", "attribute_run"}
 # Non-default names everywhere, so the test proves that the profile's one place of settings is used.
@@ -179,6 +181,29 @@ def test_gpu_rules_ask_for_a_gpu_on_the_gpu_partition(slurm_run):
 
 @pytest.mark.slow
 @pytest.mark.workflow
+def test_a_run_on_two_devices_asks_for_two_gpus_and_trains_with_ddp(pristine_smoke_study, tmp_path):
+    """training.devices: 2 -> the run's train job asks the cluster for two GPUs (and its job no more),
+    and trains with DDP on two processes inside the one-task job (CPU here, as the fake nodes have no GPU)."""
+    workdir = tmp_path / "study"
+    shutil.copytree(pristine_smoke_study, workdir, symlinks=True)
+    shutil.rmtree(workdir / "results" / "runs" / RUN_ID)
+    log = tmp_path / "calls.jsonl"
+    env = fake_cluster_env(log, FAKE_SLURM_SYNC="1", **CLUSTER)
+    target = f"results/runs/{RUN_ID}/model.pt"
+    (tmp_path / "devices.yaml").write_text("training: {devices: 2}\n")
+    command = slurm_command(workdir, target)  # the devices file goes on top of the smoke config
+    command.insert(command.index(str(ROOT / "config" / "smoke.yaml")) + 1, str(tmp_path / "devices.yaml"))
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (train,) = [options_of(c["argv"]) for c in calls(log, "sbatch")]  # the run's group job: train alone
+    assert group_of(train) == f"run-{RUN_ID}" and train["--gpus"] == "a100:2" and train["-p"] == "gpu_a100", train
+    done = json.loads((workdir / "results" / "runs" / RUN_ID / "train_done.json").read_text())
+    assert done["devices"] == 2 and json.loads((workdir / "results" / "runs" / RUN_ID / "run.json").read_text())[
+        "devices"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
 def test_cpu_rules_ask_for_no_gpu_on_the_cpu_partition(slurm_run):
     _, log, _ = slurm_run
     cpu_jobs = [(c["jobid"], options_of(c["argv"])) for c in calls(log, "sbatch")
@@ -248,10 +273,11 @@ def test_profile_defaults_and_the_one_place_to_override_them():
     assert plain["executor"] == "slurm" and plain["configfile"] == "config/config.yaml"
     assert "retries" not in plain  # per rule
     assert plain["default-resources"] == ["slurm_partition=cpu", "mem_mb=2000", "runtime=30"]
-    # only the torch rules count a GPU: a group sums the GPUs of its jobs that could run side by side
+    # only the torch rules count a GPU: a group sums the GPUs of its jobs that could run side by side;
+    # train and finetune ask for what the rule declares (training.devices), so the profile sets none
     assert sorted(plain["set-resources"]) == sorted(
         [f"{rule}:{setting}" for rule in RUN_RULES | {"lr_find"} for setting in ("slurm_partition=gpu",)]
-        + [f"{rule}:gpu={int(rule in TORCH_RULES)}" for rule in RUN_RULES | {"lr_find"}])
+        + [f"{rule}:gpu={int(rule in TORCH_RULES)}" for rule in (RUN_RULES | {"lr_find"}) - TRAINING_RULES])
     assert plain["groups"] == ["tiles=tiles", "augment=tiles"] and plain["group-components"] == ["tiles=10"]
     tuned = profile_arguments(CLUSTER)
     assert tuned["default-resources"] == ["slurm_partition=compute", "mem_mb=2000", "runtime=30",

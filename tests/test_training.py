@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import pytorch_lightning as pl
 import torch
 from scipy import ndimage as ndi
 from skimage.draw import disk
@@ -71,6 +72,17 @@ def run_config(tile_sets, out_dir, **changes) -> RunConfig:
                 max_epochs=4, lr=0.05, lr_patience=0, stop_patience=50, out_dir=str(out_dir))
     data.update(changes)
     return RunConfig.from_dict(data)
+
+
+class KillAt(pl.Callback):
+    """Simulate a job killed at the start of epoch ``epoch``."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError("simulated kill")
 
 
 def network_state(out_dir):
@@ -148,12 +160,8 @@ def runs(tmp_path_factory, tile_sets):
         results["a"] = train(run_config(tile_sets, root / "a", **with_frem), echo=False)
         results["b"] = train(run_config(tile_sets, root / "b", **with_frem), echo=False)
 
-        def kill(epoch):
-            if epoch == 2:
-                raise RuntimeError("simulated kill")
-
         with pytest.raises(RuntimeError, match="simulated kill"):
-            train(run_config(tile_sets, root / "c", **with_frem), on_epoch_start=[kill], echo=False)
+            train(run_config(tile_sets, root / "c", **with_frem), callbacks=[KillAt(2)], echo=False)
         results["killed_log"] = pd.read_csv(root / "c" / "log.csv")
         # the workflow passes fresh_if_changed: the same run must still resume
         results["resumed"] = train(run_config(tile_sets, root / "c", **with_frem), echo=False,
@@ -216,11 +224,12 @@ def test_last_checkpoint_is_written_after_every_epoch(tmp_path, tile_sets):
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     saved_epochs = []
 
-    def watch(epoch):
-        if epoch:
-            saved_epochs.append(torch.load(last, weights_only=True)["epoch"])
+    class Watch(pl.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch:
+                saved_epochs.append(torch.load(last, weights_only=True)["epoch"])
 
-    train(run_config(tile_sets, tmp_path / "run", lr=0.5), on_epoch_start=[watch], echo=False)
+    train(run_config(tile_sets, tmp_path / "run", lr=0.5), callbacks=[Watch()], echo=False)
     saved_epochs.append(torch.load(last, weights_only=True)["epoch"])
     val_loss = pd.read_csv(tmp_path / "run" / "log.csv")["val_loss"]
     assert val_loss.iloc[-1] > val_loss.min()  # the last epoch did not improve ...
@@ -323,19 +332,17 @@ def test_lr_find_writes_curve_and_chooses_inside_the_sweep(tmp_path, tile_sets):
     assert choose_lr(lrs, smoothed)[0] == pytest.approx(1e-3)
 
 
-# --- the loop's bookkeeping ------------------------------------------------------------------------
-def test_loop_state_early_stopping_and_best_epoch():
-    from nucflow.training.loop import LoopState
+# --- the kept epoch ---------------------------------------------------------------------------------
+def test_kept_epoch_compares_in_float32_and_keeps_the_first_even_if_nan(tmp_path):
+    from nucflow.training.callbacks import KeptEpoch
 
-    state = LoopState()
-    improved = [state.record(epoch, loss, stop_patience=2) for epoch, loss in enumerate([0.5, 0.4, 0.45, 0.39])]
-    assert improved == [True, True, False, True]
-    assert (state.epoch, state.best_epoch, state.best_val_loss, state.wait, state.stopped) == (3, 3, 0.39, 0, False)
-    # a tie at float32 is no improvement (as the earlier trainer compared logged float32 values)
-    assert not state.record(4, 0.39 + 1e-12, stop_patience=2) and state.wait == 1 and not state.stopped
-    assert not state.record(5, 0.6, stop_patience=2) and state.stopped and state.best_epoch == 3
-    nan = LoopState()
-    assert nan.record(0, float("nan"), stop_patience=5) and nan.stopped and nan.best_val_loss == float("inf")
+    kept = KeptEpoch(tmp_path / "best.ckpt")
+    assert [kept.record(epoch, loss) for epoch, loss in enumerate([0.5, 0.4, 0.45, 0.39])] == [True, True, False, True]
+    assert (kept.best_epoch, kept.best_val_loss) == (3, 0.39)
+    # a tie at float32 is no improvement (as EarlyStopping compares the logged float32 val_loss)
+    assert not kept.record(4, 0.39 + 1e-12) and kept.best_epoch == 3
+    nan = KeptEpoch(tmp_path / "best.ckpt")
+    assert nan.record(0, float("nan")) and nan.best_val_loss == float("inf") and nan.record(1, 5.0)
 
 
 def test_early_stopping_ends_the_run_and_is_recorded(tmp_path, tile_sets):
@@ -346,14 +353,14 @@ def test_early_stopping_ends_the_run_and_is_recorded(tmp_path, tile_sets):
     assert torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)["epoch"] == result.best_epoch
 
 
-def test_a_degenerate_epoch_is_selected_only_while_every_epoch_is():
-    from nucflow.training.loop import LoopState
+def test_a_degenerate_epoch_is_selected_only_while_every_epoch_is(tmp_path):
+    from nucflow.training.callbacks import KeptEpoch
 
-    state = LoopState()
+    kept = KeptEpoch(tmp_path / "best.ckpt")
     verdicts = ["all-foreground", "", "all-background", "", "all-background"]
-    selected = [state.record(e, loss, 10, v) for e, (loss, v) in enumerate(zip([0.9, 0.7, 0.2, 0.6, 0.1], verdicts))]
+    selected = [kept.record(e, loss, v) for e, (loss, v) in enumerate(zip([0.9, 0.7, 0.2, 0.6, 0.1], verdicts))]
     assert selected == [True, True, False, True, False]
-    assert (state.best_epoch, state.best_degenerate, state.stop_val_loss, state.wait) == (3, "", 0.1, 0)
+    assert (kept.best_epoch, kept.best_degenerate, kept.best_val_loss) == (3, "", 0.6)
 
 
 def test_a_run_that_learns_nothing_restarts_at_a_tenth_of_the_rate(tmp_path, tile_sets):
@@ -371,40 +378,30 @@ def test_a_run_that_learns_nothing_restarts_at_a_tenth_of_the_rate(tmp_path, til
     assert RunConfig.from_json(out / "run.json").lr == 0.05  # the run is still the planned one
 
 
-def test_a_checkpoint_of_the_earlier_lightning_trainer_resumes_to_the_same_weights(tmp_path, tile_sets, runs):
-    """Runs interrupted under the Lightning-based trainer keep their epochs: its last.ckpt holds
-    the early-stopping state in Lightning's callback state instead of ``nucflow.stopping``."""
-    root, _ = runs
-
-    def kill(epoch):
-        if epoch == 2:
-            raise RuntimeError("simulated kill")
-
-    config = run_config(tile_sets, tmp_path / "old", **RANDOM_PARTS)
-    with torch.random.fork_rng(), pytest.raises(RuntimeError, match="simulated kill"):
-        train(config, on_epoch_start=[kill], echo=False)
+def test_a_checkpoint_of_the_plain_torch_trainer_is_refused_in_one_line(tmp_path, tile_sets, capsys):
+    """A last.ckpt written by the plain-torch loop of earlier versions (no Lightning loop state)
+    cannot be resumed: one line that names it and says to retrain, no traceback."""
+    config = run_config(tile_sets, tmp_path / "old", max_epochs=2)
+    config.to_json(tmp_path / "old.json")
     last = tmp_path / "old" / "checkpoints" / "last.ckpt"
-    checkpoint = torch.load(last, weights_only=True)
-    stopping = checkpoint["nucflow"].pop("stopping")
-    checkpoint["callbacks"] = {"EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}": {
-        "wait_count": stopping["wait"], "stopped_epoch": 0, "best_score": torch.tensor(stopping["best_val_loss"]),
-        "patience": 50}}
-    torch.save(checkpoint, last)
-    with torch.random.fork_rng():
-        resumed = train(config, echo=False)
-    assert resumed.resumed and resumed.epochs_run == 4 and resumed.best_epoch == 3
-    assert_same_weights(network_state(root / "a"), network_state(tmp_path / "old"))
+    last.parent.mkdir(parents=True)
+    torch.save({"epoch": 0, "global_step": 2, "state_dict": {"net.w": torch.zeros(1)}, "optimizer_states": [{}],
+                "nucflow": {"format": 2, "stopping": {"wait": 0}}}, last)
+    assert cli.main(["train", "--run", str(tmp_path / "old.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"nucflow train: error: {last}: written by the plain-torch trainer of an earlier nucflow, "
+                       "which Lightning cannot resume; delete the run folder's checkpoints/ folder (or the whole "
+                       "run folder) to train the run again from its first epoch")
 
 
-def test_range_test_schedule_and_tuner_suggestion():
-    from nucflow.training.lr_find import sweep_rates, tuner_suggestion
-
-    rates = sweep_rates(1e-6, 1.0, 20)
-    assert rates[0] == 1e-6 and rates[1] == 1e-6 * 1e6 ** (2 / 20) and rates[-1] == pytest.approx(1.0)
-    # a loss that falls fastest (per unit of rate) between steps 14 and 15, then flattens
-    losses = np.array([1.0] * 14 + [0.2] * 6)
-    assert tuner_suggestion(np.array(rates), losses) == rates[14]
-    assert tuner_suggestion(np.array(rates[:12]), losses[:12]) is None  # fewer than two points left
+def test_a_resumed_run_keeps_choosing_the_epoch_as_an_uninterrupted_one(runs):
+    """The kept epoch's state travels in last.ckpt: a resumed run's best.ckpt is the uninterrupted one's."""
+    root, results = runs
+    a = torch.load(root / "a" / "checkpoints" / "best.ckpt", weights_only=True)
+    c = torch.load(root / "c" / "checkpoints" / "best.ckpt", weights_only=True)
+    assert a["epoch"] == c["epoch"] == results["a"].best_epoch
+    assert a["callbacks"]["KeptEpoch"] == c["callbacks"]["KeptEpoch"]
+    assert_same_weights(a["state_dict"], c["state_dict"])
 
 
 def test_a_run_json_from_before_a_new_field_is_the_same_run(tmp_path, tile_sets):
@@ -422,8 +419,8 @@ def test_a_run_json_from_before_a_new_field_is_the_same_run(tmp_path, tile_sets)
     assert changes_since_earlier_run(config.replace(degenerate_restarts=0), paths) == ["degenerate_restarts"]
 
 
-def test_fp16_autocast_trains_with_a_grad_scaler_that_is_checkpointed(tmp_path, tile_sets):
-    result = train(run_config(tile_sets, tmp_path / "run", precision="16-mixed", max_epochs=1), echo=False)
-    assert result.precision == "16-mixed" and np.isfinite(result.best_val_loss)
-    scaler = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["nucflow"]["scaler"]
-    assert scaler["scale"] > 0 and scaler["_growth_tracker"] == 2  # two clean steps since the start
+def test_fp16_on_a_cpu_is_refused_before_any_step(tmp_path, tile_sets):
+    """Lightning runs fp16 autocast on GPUs only (on a CPU it would silently train bf16 instead)."""
+    with pytest.raises(NucflowError, match=r"run tiny: training.precision: 16-mixed .* trains on CUDA GPUs only"):
+        train(run_config(tile_sets, tmp_path / "run", precision="16-mixed", max_epochs=1), echo=False)
+    assert not (tmp_path / "run" / "log.csv").exists()

@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
         clock = process_seconds if started is None else lambda: seconds_since(started)
         startup = clock() if timed else None
         status = int(args._run(args) or 0)
-        if startup is not None and status == 0:
+        if startup is not None and status == 0 and os.environ.get("LOCAL_RANK", "0") == "0":
+            # (the extra processes of a multi-device run share the job's log: one timing line per job)
             work = (clock() or startup) - startup
             print(f"nucflow {command}: start-up {startup:.2f} s, work {work:.2f} s", file=sys.stderr)
         return status

@@ -55,8 +55,8 @@ ON = "on"
 #: one run: 8.4 s with the worker, 12.0-13.6 s without).
 MIN_JOBS = 3
 #: Imported once by the worker; a command whose module is not listed still runs (it imports it).
-PRELOAD = ("torch", "torch._dynamo", "numpy", "pandas", "scipy.ndimage", "skimage.measure",
-           "skimage.morphology", "skimage.segmentation", "tifffile")
+PRELOAD = ("torch", "torch._dynamo", "pytorch_lightning", "numpy", "pandas", "scipy.ndimage",
+           "skimage.measure", "skimage.morphology", "skimage.segmentation", "tifffile")
 #: Commands the worker does not preload (rare, or not torch jobs); they still run through it.
 NOT_PRELOADED = ("figures", "bench", "export", "import", "models")
 #: The worker's own thread settings: no BLAS or OpenMP threads before a fork (each command sets
@@ -77,7 +77,7 @@ def delegate(argv: list[str], started: float | None) -> int | None:
     """Run ``nucflow argv`` in the worker named by ``NUCFLOW_WORKER`` and return its exit status;
     ``None`` when there is no worker to run it (the caller then runs the command itself)."""
     path = os.environ.get(ENV, "")
-    if not path or path in (OFF, ON):
+    if not path or path in (OFF, ON) or _launches_processes(argv):
         return None
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -104,6 +104,25 @@ def delegate(argv: list[str], started: float | None) -> int | None:
         return None
     print(f"nucflow worker: cpu {reply['cpu_s']:.2f} s, max RSS {reply['max_rss_mb']:.0f} MB", file=sys.stderr)
     return int(reply["status"])
+
+
+def _launches_processes(argv: list[str]) -> bool:
+    """Whether the command runs in processes of its own that Lightning's DDP launcher starts: a
+    process it started (``LOCAL_RANK``), or ``train`` of a run on several devices (by
+    ``--devices`` or its run.json), whose launcher reruns the command line of the process it runs
+    in -- which, in the worker's child, would be the worker's. Such commands bypass the worker."""
+    if "LOCAL_RANK" in os.environ:
+        return True
+    if not argv or argv[0] != "train":
+        return False
+    options = dict(zip(argv[1:], argv[2:]))
+    if "--devices" in options:
+        return options["--devices"] != "1"
+    try:
+        with open(options.get("--run", ""), encoding="utf-8") as handle:
+            return int(json.load(handle).get("devices", 1)) > 1
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False  # the command itself reports an unreadable run.json
 
 
 def _read_line(connection: socket.socket) -> bytes | None:

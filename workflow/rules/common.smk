@@ -48,8 +48,11 @@ def focal_choice(group, round_):
 STUDY = StudyTargets(config, focal_choice=focal_choice)
 DATASETS = simulated_datasets(config)
 MANIFEST = manifest_path(config)
-#: GPUs per training / predict job; a retry asks for the same number (memory and runtime grow instead).
+#: GPUs per predict job; a retry asks for the same number (memory and runtime grow instead).
 GPUS = config["training"]["gpus"]
+#: GPUs per train / finetune job: the devices one run trains on (training.devices; > 1 is DDP).
+#: A local run counts them only against `--resources gpu=N`; the SLURM profile asks for them.
+TRAIN_GPUS = config["training"]["devices"]
 
 # Local runs send their `nucflow` commands to one job worker that has imported torch once
 # (nucflow.worker) when they have enough jobs to pay for its imports; cluster jobs, jobs in their

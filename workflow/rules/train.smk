@@ -66,7 +66,7 @@ rule train:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        gpu=GPUS,
+        gpu=TRAIN_GPUS,
         mem_mb=lambda wc, attempt: config["training"]["mem_mb"] * attempt,
         runtime=lambda wc, attempt: config["training"]["runtime_min"] * attempt,
     shell:

@@ -5,6 +5,12 @@ tiles are shuffled, used once each, reshuffled, and so on until the epoch is ful
 epoch ``e`` come from a generator seeded with ``(seed, e)``, so the sample stream depends on the
 seed and the epoch only -- a resumed run sees exactly the tiles an uninterrupted run would.
 Validation goes through every validation tile once, in order.
+
+On several devices (``training.devices``, DDP) the configured batch size is the *global* batch:
+each of the ``world_size`` processes takes its own slice of every batch of the single-device
+stream (:class:`EpochSampler` with ``rank``), so one optimisation step sees the same tiles on one
+device or four, and DDP's gradient average equals the single-device batch mean. Validation tiles
+are dealt round-robin to the processes, and the module adds their sums up.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -117,34 +124,48 @@ class TileDataset(Dataset):
 class EpochSampler(Sampler[int]):
     """``num_samples`` tile indices per epoch from repeated seeded shuffles of ``range(n_tiles)``.
 
-    The training loop calls :meth:`set_epoch` before each epoch; the indices of epoch ``e`` depend only on
-    ``(seed, e)``.
+    The trainer calls :meth:`set_epoch` before each epoch; the indices of epoch ``e`` depend only
+    on ``(seed, e)``. With ``world_size > 1`` the stream is cut into global batches of
+    ``batch_size`` and process ``rank`` yields its ``batch_size // world_size`` slice of each.
     """
 
-    def __init__(self, n_tiles: int, num_samples: int, seed: int):
+    def __init__(self, n_tiles: int, num_samples: int, seed: int, *, batch_size: int = 1,
+                 rank: int = 0, world_size: int = 1):
         if n_tiles < 1 or num_samples < 1:
             raise NucflowError(f"sampler: need at least one tile and one sample, got {n_tiles}, {num_samples}")
+        if batch_size % world_size or num_samples % batch_size and world_size > 1:
+            raise NucflowError(f"sampler: a batch of {batch_size} cannot be split over {world_size} devices")
         self.n_tiles, self.num_samples, self.seed = n_tiles, num_samples, seed
+        self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def indices(self, epoch: int) -> np.ndarray:
-        """The tile indices of ``epoch`` (int64, length ``num_samples``)."""
+        """The tile indices of ``epoch`` on one device (int64, length ``num_samples``)."""
         rng = np.random.default_rng([self.seed, epoch])
         rounds = -(-self.num_samples // self.n_tiles)
         return np.concatenate([rng.permutation(self.n_tiles) for _ in range(rounds)])[: self.num_samples]
 
+    def rank_indices(self, epoch: int) -> np.ndarray:
+        """This process's share of :meth:`indices`: its slice of every global batch."""
+        indices = self.indices(epoch)
+        if self.world_size == 1:
+            return indices
+        local = self.batch_size // self.world_size
+        batches = indices.reshape(-1, self.batch_size)
+        return batches[:, self.rank * local:(self.rank + 1) * local].reshape(-1)
+
     def __iter__(self) -> Iterator[int]:
-        return iter(self.indices(self.epoch).tolist())
+        return iter(self.rank_indices(self.epoch).tolist())
 
     def __len__(self) -> int:
-        return self.num_samples
+        return self.num_samples // self.world_size
 
 
-class TileDataModule:
-    """Training and validation tile sets of one run.
+class TileDataModule(pl.LightningDataModule):
+    """Training and validation tile sets of one run (a ``LightningDataModule``).
 
     Args:
         train_tiles, val_tiles: ``.npz`` tile-set paths (several are concatenated).
@@ -158,6 +179,7 @@ class TileDataModule:
     def __init__(self, train_tiles: Sequence[str], val_tiles: Sequence[str], in_channels: int,
                  target_kind: str, with_weights: bool, batch_size: int, steps_per_epoch: int,
                  seed: int, num_workers: int = 0, val_max_tiles: int | None = None):
+        super().__init__()
         self.val_max_tiles = val_max_tiles
         self.train_tiles, self.val_tiles = list(train_tiles), list(val_tiles)
         self.in_channels, self.target_kind, self.with_weights = in_channels, target_kind, with_weights
@@ -184,15 +206,27 @@ class TileDataModule:
                                                self.with_weights).spread(self.val_max_tiles)
         return self.val_arrays
 
+    def _world(self) -> tuple[int, int]:
+        """(rank, world size) of this process: from the trainer when attached, else (0, 1)."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
     def train_dataloader(self) -> DataLoader:
-        """``steps_per_epoch`` batches per epoch from :class:`EpochSampler` (call its ``set_epoch``)."""
+        """``steps_per_epoch`` batches per epoch from :class:`EpochSampler` (the trainer calls its
+        ``set_epoch``); on several devices this process's slice of each batch."""
         arrays = self._train()
-        sampler = EpochSampler(len(arrays), self.steps_per_epoch * self.batch_size, self.seed)
-        return DataLoader(TileDataset(arrays), batch_size=self.batch_size, sampler=sampler,
+        rank, world = self._world()
+        sampler = EpochSampler(len(arrays), self.steps_per_epoch * self.batch_size, self.seed,
+                               batch_size=self.batch_size, rank=rank, world_size=world)
+        return DataLoader(TileDataset(arrays), batch_size=self.batch_size // world, sampler=sampler,
                           drop_last=True, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
-        """Every validation tile once, in order."""
-        return DataLoader(TileDataset(self._val()), batch_size=self.batch_size, shuffle=False,
+        """Every validation tile once, in order (on several devices, every ``world``-th from ``rank``)."""
+        rank, world = self._world()
+        dataset = TileDataset(self._val())
+        if world > 1:
+            dataset = torch.utils.data.Subset(dataset, range(rank, len(dataset), world))
+        return DataLoader(dataset, batch_size=max(1, self.batch_size // world), shuffle=False,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)

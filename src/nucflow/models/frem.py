@@ -10,8 +10,8 @@ What the paper says and how it is read here:
   that produce it, which is the point: those far-from-loss filters get trained harder.
 - The ``B`` channels are "selected randomly at each epoch": one selection per epoch, shared by every
   image of every batch in that epoch (the paper selects *feature maps of the layer*, not per-sample
-  elements, which distinguishes it from dropout). The training loop re-draws the selection at each
-  epoch start with :func:`resample_all`.
+  elements, which distinguishes it from dropout). The LightningModule re-draws the selection at
+  each epoch start with :func:`resample_all`.
 - At test time the module does nothing, so inference cost and outputs are those of the plain model.
 
 The selection is not part of the ``state_dict``: a model with FREM loads the weights of a model

@@ -354,7 +354,7 @@ def plan(config: dict) -> pd.DataFrame:
 NOT_PLANNED = ("lr_factor", "num_workers")
 #: RunConfig fields added later: run_config leaves them out while they have their default, so
 #: that studies begun before they existed do not rerun
-LEFT_OUT_AT_DEFAULT = ("degenerate_restarts",)
+LEFT_OUT_AT_DEFAULT = ("degenerate_restarts", "devices", "strategy", "logger")
 
 
 def run_config(config: dict, run: Run, *, lr: float | None = None, smoothing: float | None = None) -> dict:

@@ -117,7 +117,8 @@ class Run:
             steps_per_epoch=training["steps_per_epoch"], val_max_tiles=training["val_max_tiles"],
             lr_patience=training["lr_patience"], stop_patience=training["stop_patience"], seed=self.seed,
             init_from=self.init_from, precision=training["precision"], channels_last=training["channels_last"],
-            accelerator=training["accelerator"], degenerate_restarts=training["degenerate_restarts"])
+            accelerator=training["accelerator"], degenerate_restarts=training["degenerate_restarts"],
+            devices=training["devices"], strategy=training["strategy"], logger=training["logger"])
 
     def as_row(self) -> dict:
         row = dataclasses.asdict(self)

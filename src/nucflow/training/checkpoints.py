@@ -3,9 +3,13 @@
 Two formats are accepted wherever weights are read:
 
 * ``model.pt`` -- a plain ``state_dict`` of the network (what ``nucflow train`` exports);
-* a training checkpoint (``checkpoints/best.ckpt`` or ``last.ckpt``, see
-  :mod:`nucflow.training.loop`; also those of the earlier Lightning-based trainer) -- its
-  ``"state_dict"`` with the ``"net."`` prefix removed.
+* a training checkpoint (``checkpoints/best.ckpt`` or ``last.ckpt``: Lightning checkpoints of
+  :class:`~nucflow.training.module.SegmentationModule`, and those of the plain-torch trainer of
+  earlier versions) -- its ``"state_dict"`` with the ``"net."`` prefix removed.
+
+Training state is another matter: only a Lightning checkpoint resumes (:func:`check_resumable`).
+Lightning's own checkpoint I/O is replaced by :class:`SafeCheckpointIO`, which loads with
+``weights_only=True`` and saves atomically in the checkpoint's own folder.
 """
 
 from __future__ import annotations
@@ -14,12 +18,33 @@ import os
 from pathlib import Path
 
 import torch
+from lightning_fabric.plugins import TorchCheckpointIO
 from torch import nn
 
 from nucflow.errors import NucflowError
 from nucflow.io import atomic_file
 
 NET_PREFIX = "net."
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint I/O, loading with ``weights_only=True`` and saving atomically.
+
+    Lightning defaults to ``weights_only=False`` where a caller passes nothing (the LR tuner
+    restoring its temporary checkpoint); this plugin closes that door for every load. Lightning
+    saves through an fsspec transaction whose temporary file lies in the system temp folder and
+    is *copied* over the checkpoint when that is another file system (a node's /tmp and a
+    cluster's shared results), so a kill mid-copy leaves a truncated ``last.ckpt``; here the
+    temporary lies in the checkpoint's own folder and is renamed (:func:`save_checkpoint`).
+    """
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        if storage_options is not None:
+            raise TypeError("SafeCheckpointIO.save_checkpoint takes no storage_options")
+        save_checkpoint(checkpoint, path)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)
 
 
 def save_checkpoint(checkpoint: dict, path: str | os.PathLike) -> None:
@@ -57,7 +82,9 @@ def check_resumable(last: str | os.PathLike, best: str | os.PathLike) -> None:
     full disk), with how to recover: delete it to restart, or resume from ``best`` when that loads.
 
     Loads on CPU with ``weights_only=True``, as the resume itself does; a good checkpoint is a dict
-    with the trainer's ``state_dict`` and ``epoch``.
+    with the trainer's ``state_dict``, ``epoch`` and Lightning's ``loops``. A ``last.ckpt`` of the
+    plain-torch trainer of earlier versions (no ``loops``) is refused with one line that says to
+    retrain: its loop state cannot be handed to Lightning.
     """
     last, best = Path(last), Path(best)
     try:
@@ -66,6 +93,10 @@ def check_resumable(last: str | os.PathLike, best: str | os.PathLike) -> None:
             else "holds no training state"
     except Exception as exc:  # truncated zip, bad pickle, ...: each torch version words it differently
         problem = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+    if not problem and "loops" not in data:
+        raise NucflowError(f"{last}: written by the plain-torch trainer of an earlier nucflow, which "
+                           "Lightning cannot resume; delete the run folder's checkpoints/ folder (or the "
+                           "whole run folder) to train the run again from its first epoch")
     if not problem:
         return
     fallback = ""

@@ -20,10 +20,13 @@ from nucflow.precision import PRECISIONS
 LOSS_NAMES = ("bce", "bce_smooth", "bce_dice", "bce_weighted", "three_class")
 MODALITIES = ("brightfield", "fluorescence")
 ACCELERATORS = ("auto", "cpu", "gpu")
+STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_fork")
+LOGGERS = ("csv", "tensorboard")
 
 #: Fields that may change between an interrupted run and its resumption (they do not change what
-#: is learned, or -- ``max_epochs`` -- only extend it).
-RUNTIME_FIELDS = ("max_epochs", "accelerator", "num_workers", "out_dir")
+#: is learned, or -- ``max_epochs`` -- only extend it; several devices split the same global
+#: batch, see :mod:`nucflow.data.datamodule`).
+RUNTIME_FIELDS = ("max_epochs", "accelerator", "num_workers", "out_dir", "devices", "strategy", "logger")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,11 @@ class RunConfig:
         degenerate_restarts: how many times a run whose every epoch was degenerate (all
             background or all foreground on the validation tiles) trains again from its first
             epoch at a tenth of the rate (see :func:`nucflow.training.train.train`).
+        devices: devices (GPUs, or CPU processes) one run trains on; more than one trains with
+            DDP, each device taking ``batch_size / devices`` tiles of every (global) batch.
+        strategy: Lightning's strategy; ``"auto"`` is ``ddp`` on several devices.
+        logger: ``"csv"`` (``log.csv`` only) or ``"tensorboard"`` (also Lightning's TensorBoard
+            logger, in ``out_dir/tensorboard``; needs the ``tensorboard`` extra).
     """
 
     run_id: str
@@ -96,6 +104,9 @@ class RunConfig:
     num_workers: int = 0
     val_max_tiles: int | None = None
     degenerate_restarts: int = 2
+    devices: int = 1
+    strategy: str = "auto"
+    logger: str = "csv"
 
     def __post_init__(self) -> None:
         def fail(key: str, problem: str) -> None:
@@ -111,13 +122,17 @@ class RunConfig:
             fail("modality", f"unknown modality {self.modality!r}; choose from {', '.join(MODALITIES)}")
         if self.accelerator not in ACCELERATORS:
             fail("accelerator", f"unknown accelerator {self.accelerator!r}; choose from {', '.join(ACCELERATORS)}")
+        if self.strategy not in STRATEGIES:
+            fail("strategy", f"unknown strategy {self.strategy!r}; choose from {', '.join(STRATEGIES)}")
+        if self.logger not in LOGGERS:
+            fail("logger", f"unknown logger {self.logger!r}; choose from {', '.join(LOGGERS)}")
         if self.precision not in PRECISIONS:
             fail("precision", f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
         expected_out = 3 if self.loss == "three_class" else 1
         if self.out_channels != expected_out:
             fail("out_channels",
                  f"loss {self.loss!r} needs {expected_out} output channel(s), got {self.out_channels}")
-        for key in ("in_channels", "batch_size", "max_epochs"):
+        for key in ("in_channels", "batch_size", "max_epochs", "devices"):
             if getattr(self, key) < 1:
                 fail(key, f"must be >= 1, got {getattr(self, key)}")
         for key in ("lr_patience", "stop_patience", "num_workers", "seed", "degenerate_restarts"):

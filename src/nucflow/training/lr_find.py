@@ -2,10 +2,9 @@
 
 The rate grows exponentially from ``min_lr`` to ``max_lr`` (1e-10 to 10 as published) over
 ``num_steps`` training steps of the run's own data, model, loss, batch size, seed and precision,
-one step per rate; nothing is saved but the curve. The schedule is the one of Lightning's
-``Tuner.lr_find``, which earlier versions ran: step 0 uses ``min_lr`` and step ``k >= 1`` uses
-``min_lr * (max_lr / min_lr) ** ((k + 1) / num_steps)``, so the last step uses ``max_lr``. A
-non-finite loss ends the sweep (recorded as NaN).
+one step per rate, run by Lightning's ``Tuner.lr_find`` on one device (it restores the network
+afterwards; nothing is saved but the curve). A non-finite loss ends the sweep (recorded as NaN).
+The module records every raw step loss; the rates are the tuner's.
 
 Smoothing: the loss curve is an exponential moving average of the raw step losses,
 ``a_k = beta a_{k-1} + (1 - beta) loss_k``, bias-corrected as ``a_k / (1 - beta^(k+1))`` -- the
@@ -21,24 +20,22 @@ chosen rate is the one where the smoothed loss falls fastest per decade of learn
 (``argmin d(smoothed loss)/d(log10 lr)``, by ``numpy.gradient``), among the remaining steps after
 the first ``skip_begin`` (10) and before the minimum itself (whose one-sided slope would favour
 the edge of divergence). The paper picked "the value that gives the largest change in loss" by eye;
-this is that rule made explicit. Lightning's tuner suggestion is kept for comparison
-(:func:`tuner_suggestion`: steepest gradient with respect to the linear rate, of an EMA with a
-fixed beta of 0.98).
+this is that rule made explicit. The tuner's own suggestion (steepest gradient with respect to
+the linear rate, of an EMA with a fixed beta of 0.98) is written beside it for comparison.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from nucflow.errors import NucflowError
 from nucflow.io import write_csv, write_json
-from nucflow.precision import resolve, training_device
 from nucflow.training.config import RunConfig
 
 RULE = ("steepest descent of the bias-corrected EMA of the loss (beta in lr.json) with respect to "
@@ -104,67 +101,50 @@ def choose_lr(lrs: np.ndarray, smoothed: np.ndarray, skip_begin: int = 10) -> tu
     return float(lrs[index[int(np.argmin(slope))]]), used
 
 
-def sweep_rates(min_lr: float, max_lr: float, num_steps: int) -> list[float]:
-    """The rate of each step: ``min_lr`` at step 0, ``min_lr * (max_lr / min_lr) ** ((k + 1) / num_steps)``
-    at step ``k >= 1`` (Lightning's exponential schedule, kept so that curves stay comparable)."""
-    return [min_lr if k == 0 else min_lr * (max_lr / min_lr) ** ((k + 1) / num_steps) for k in range(num_steps)]
+def find_lr(config: RunConfig, min_lr: float = 1e-10, max_lr: float = 10.0, num_steps: int = 100,
+            work_dir: str | os.PathLike | None = None) -> LRCurve:
+    """Run the range test for ``config`` (its model, loss, tiles, batch size, seed, precision).
 
+    ``work_dir`` holds the tuner's temporary checkpoint (default: ``config.out_dir``)."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.tuner import Tuner
 
-def tuner_suggestion(lrs: np.ndarray, losses: np.ndarray, skip_begin: int = 10, skip_end: int = 1) -> float | None:
-    """Lightning's ``lr_find`` suggestion, for comparison with :func:`choose_lr`: the steepest
-    gradient (``torch.gradient`` in float32, with respect to the linear rate) of its own smoothed
-    loss -- an EMA with beta 0.98 whose bias correction at step ``k`` divides by ``1 - 0.98 ** (k + 2)``
-    -- between ``skip_begin`` and ``skip_end`` steps from the ends, over finite values; None when
-    fewer than two remain."""
-    beta, average, smoothed = 0.98, 0.0, []
-    for k, loss in enumerate(losses):
-        if not np.isfinite(loss):
-            smoothed.append(float("nan"))
-            continue
-        average = beta * average + (1 - beta) * float(loss)
-        smoothed.append(average / (1 - beta ** (k + 2)))
-    values = torch.tensor(smoothed[skip_begin:-skip_end])
-    rates = torch.tensor([float(v) for v in lrs][skip_begin:-skip_end])
-    finite = torch.isfinite(values)
-    if int(finite.sum()) < 2:
-        return None
-    gradients = torch.gradient(values[finite], spacing=[rates[finite]])[0]
-    index = torch.arange(len(smoothed))[skip_begin:-skip_end][finite][int(torch.argmin(gradients))]
-    return float(lrs[int(index)])
-
-
-def find_lr(config: RunConfig, min_lr: float = 1e-10, max_lr: float = 10.0, num_steps: int = 100) -> LRCurve:
-    """Run the range test for ``config`` (its model, loss, tiles, batch size, seed, precision)."""
-    from nucflow.training.train import build_loop
+    from nucflow.data.datamodule import TileDataModule
+    from nucflow.training.module import SegmentationModule
+    from nucflow.training.train import deterministic_on_cpu, make_trainer, run_precision
 
     if not 0 < min_lr < max_lr:
         raise NucflowError(f"lr-find: need 0 < min_lr < max_lr, got {min_lr} and {max_lr}")
     if num_steps < 13:
         raise NucflowError(f"lr-find: num_steps must be at least 13, got {num_steps}")
-    precision = resolve(config.precision, config.channels_last, training_device(config.accelerator),
-                        key=f"run {config.run_id}: training.precision")
-    loop = build_loop(config, precision, steps_per_epoch=num_steps, with_validation=False)
-    rates, lrs, losses = sweep_rates(min_lr, max_lr, num_steps), [], []
-    with loop.deterministic():
-        loop.task.start_epoch(0)
-        loop.train_loader.sampler.set_epoch(0)
-        for step, batch in enumerate(loop.train_loader):
-            for group in loop.optimizer.param_groups:
-                group["lr"] = rates[step]
-            lrs.append(rates[step])
-            loss = loop.loss(batch, step)
-            if not torch.isfinite(loss):  # divergence is expected at high rates: the sweep ends here
-                losses.append(float("nan"))
-                break
-            loop.step(loss)
-            losses.append(loss.item())
-    lrs_array, losses_array = np.asarray(lrs, float), np.asarray(losses, float)
+    config = config.replace(devices=1, strategy="auto", logger="csv")  # one device: a curve, not a run
+    work_dir = Path(work_dir or config.out_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    precision = run_precision(config)
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    module = SegmentationModule(config, nonfinite="stop", channels_last=precision.channels_last)
+    module.step_losses = []
+    data = TileDataModule.from_config(config, module.spec.target, module.spec.needs_weight)
+    data.steps_per_epoch = num_steps
+    trainer = make_trainer(config, precision, max_epochs=1, checkpointing=False, root=work_dir)
+    with deterministic_on_cpu(precision.device), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*`validation_step` but have no `val_dataloader`.*")
+        warnings.filterwarnings("ignore", ".*isinstance.treespec, LeafSpec.*")
+        finder = Tuner(trainer).lr_find(module, train_dataloaders=data.train_dataloader(), min_lr=min_lr,
+                                        max_lr=max_lr, num_training=num_steps, mode="exponential",
+                                        early_stop_threshold=None, update_attr=False)
+    lrs = np.asarray(finder.results["lr"], float)
+    losses = np.asarray(module.step_losses, float)[: len(lrs)]
+    if len(losses) != len(lrs):
+        raise NucflowError(f"lr-find: recorded {len(losses)} losses for {len(lrs)} learning rates")
     beta = smoothing_beta(num_steps)
-    smoothed = smooth_losses(losses_array, beta)
-    chosen, used = choose_lr(lrs_array, smoothed)
-    curve = pd.DataFrame({"step": np.arange(len(lrs_array)), "lr": lrs_array, "loss": losses_array,
+    smoothed = smooth_losses(losses, beta)
+    chosen, used = choose_lr(lrs, smoothed)
+    suggestion = finder.suggestion()
+    curve = pd.DataFrame({"step": np.arange(len(lrs)), "lr": lrs, "loss": losses,
                           "smoothed_loss": smoothed, "used": used})
-    return LRCurve(curve, chosen, RULE, tuner_suggestion(lrs_array, losses_array), beta)
+    return LRCurve(curve, chosen, RULE, None if suggestion is None else float(suggestion), beta)
 
 
 def write_lr_outputs(result: LRCurve, out_dir: str | os.PathLike, run_id: str) -> dict[str, Path]:

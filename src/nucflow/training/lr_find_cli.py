@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from nucflow.training.config import RunConfig, set_threads
 from nucflow.training.lr_find import find_lr, write_lr_outputs  # torch: counted as start-up
+from nucflow.training.train import quiet_lightning
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     if args.accelerator:
         config = RunConfig.from_dict({**config.to_dict(), "accelerator": args.accelerator}, source=args.run)
     set_threads(args.threads)
-    result = find_lr(config, args.min_lr, args.max_lr, args.num_steps)
+    quiet_lightning(sys.stderr.isatty())
+    result = find_lr(config, args.min_lr, args.max_lr, args.num_steps, work_dir=args.out_dir)
     paths = write_lr_outputs(result, args.out_dir, config.run_id)
     print(f"{config.run_id}: chosen lr {result.lr:.3g} "
           f"(tuner suggestion {result.tuner_suggestion}) -> {paths['lr']}")
