@@ -424,3 +424,14 @@ def test_fp16_on_a_cpu_is_refused_before_any_step(tmp_path, tile_sets):
     with pytest.raises(NucflowError, match=r"run tiny: training.precision: 16-mixed .* trains on CUDA GPUs only"):
         train(run_config(tile_sets, tmp_path / "run", precision="16-mixed", max_epochs=1), echo=False)
     assert not (tmp_path / "run" / "log.csv").exists()
+
+
+def test_a_terminal_gets_the_progress_bar_and_a_job_log_one_line_per_epoch(tmp_path, tile_sets, capsys):
+    train(run_config(tile_sets, tmp_path / "job", max_epochs=2), interactive=False)
+    captured = capsys.readouterr()
+    epochs = [line for line in captured.err.splitlines() if line.startswith("run tiny: epoch ")]
+    assert [line.split(":")[1] for line in epochs] == [" epoch 0", " epoch 1"]
+    assert "it/s" not in captured.out + captured.err
+    train(run_config(tile_sets, tmp_path / "terminal", max_epochs=2), interactive=True)
+    bar = capsys.readouterr().out
+    assert "Epoch 1: 100%" in bar and "it/s" in bar and "loss=" in bar and "val_f1=" in bar

@@ -83,7 +83,7 @@ class EpochLog(pl.Callback):
                 f"run {pl_module.config.run_id}: epoch {metrics.epoch}: train_loss {metrics.train_loss:.4g}, "
                 f"val_loss {metrics.val_loss:.4g}, val_f1 {metrics.val_f1:.3f}, lr {metrics.lr:.3g}, "
                 f"{self.train_seconds:.1f} s{f' ({metrics.degenerate})' if metrics.degenerate else ''}",
-                file=sys.stderr, flush=True)
+                file=sys.stderr)
 
 
 def _f32(value: float) -> np.float32:

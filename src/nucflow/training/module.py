@@ -170,6 +170,8 @@ class SegmentationModule(pl.LightningModule):
                 f"{self.global_step} (epoch {self.current_epoch}); lower the learning rate or check the tiles")
         self._train_loss_sum = self._train_loss_sum.to(loss.device) + loss.detach().double()
         self._train_steps += 1
+        if self.trainer.progress_bar_callback is not None:  # a terminal: the step's loss in the bar
+            self.log("loss", loss.detach(), on_step=True, on_epoch=False, prog_bar=True, logger=False)
         if self.step_losses is not None:
             self.step_losses.append(loss.item())
         return loss
