@@ -154,3 +154,37 @@ def test_commands_take_their_defaults_from_the_schema():
     assert schema_default("inference", "overlap") == defaults["inference"]["overlap"]
     with pytest.raises(NucflowError, match="no default for tiles.nothing"):
         schema_default("tiles", "nothing")
+
+
+def test_configs_that_opt_into_yte_are_found_without_running_them(tmp_path):
+    """A study config with __use_yte__ runs Python when Snakemake loads it; nucflow cannot stop that,
+    but finds such files (reading them runs nothing) so that the workflow can warn."""
+    from nucflow.config import yte_configs
+
+    marker = tmp_path / "ran"
+    templated = tmp_path / "shared.yaml"
+    templated.write_text(f"__use_yte__: true\nseeds: ?open('{marker}', 'w').close() or [0]\n")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("seeds: [0]\n__use_yte__: false\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("seeds: [0\n")
+    assert yte_configs([plain, templated, broken, tmp_path / "missing.yaml"]) == [str(templated)]
+    assert not marker.exists()
+
+
+@pytest.mark.workflow
+def test_the_workflow_warns_about_a_config_that_opts_into_yte(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("__use_yte__: true\nseeds: [0]\n")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "--snakefile", str(root / "Snakefile"),
+                             "--directory", str(tmp_path), "--configfile", str(root / "config" / "smoke.yaml"),
+                             str(extra), "-n"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (f"nucflow: {extra} opts into YTE templating (__use_yte__): Snakemake has run the Python in it "
+            "while loading it") in result.stdout + result.stderr

@@ -143,6 +143,30 @@ def _check_manifest_path(config: dict, source: str) -> None:
                            "nucflow validate first)")
 
 
+#: The key by which a YAML file opts into Snakemake's YTE templating, whose expressions are Python.
+YTE_KEY = "__use_yte__"
+
+
+def yte_configs(paths) -> list[str]:
+    """The config files among ``paths`` that opt into YTE templating (``__use_yte__: true``).
+
+    Snakemake evaluates such a file's expressions as Python when it loads it, before any nucflow
+    code runs, so a study config from someone else can run code on ``snakemake -n``. nucflow cannot
+    change that loader; the workflow warns about these files (read here with ``yaml.safe_load``,
+    which runs nothing). Unreadable files are skipped: Snakemake has reported them already.
+    """
+    found = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as stream:
+                content = yaml.safe_load(stream)
+        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            continue
+        if isinstance(content, dict) and content.get(YTE_KEY):
+            found.append(str(path))
+    return found
+
+
 def load_config(path: str | Path, *, check_paths: bool = False) -> dict:
     """Read and validate a YAML (or JSON) config file.
 

@@ -5,9 +5,10 @@ import json
 import shlex
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import ExecMode
 
-from nucflow.config import validate_config
+from nucflow.config import validate_config, yte_configs
 from nucflow.io import read_json
 from nucflow.study.layout import (
     EVAL_SET_PATTERN,
@@ -29,6 +30,7 @@ from nucflow.study.targets import (
     manifest_path,
     simulated_datasets,
     snapshot,
+    trained_of,
 )
 from nucflow.worker import Worker
 
@@ -37,6 +39,11 @@ if not config:
         "no config given: pass --configfile (the default profile passes the demo config)"
     )
 validate_config(config, source="snakemake config")
+for _path in yte_configs(workflow.configfiles):
+    logger.warning(
+        f"nucflow: {_path} opts into YTE templating (__use_yte__): Snakemake has run the Python "
+        "in it while loading it. Use only configs from people you trust, or remove __use_yte__."
+    )
 
 
 def focal_choice(group, round_):
