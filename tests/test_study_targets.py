@@ -24,14 +24,21 @@ def smoke():
 def test_default_targets_of_the_smoke_study(smoke):
     assert StudyTargets(smoke).all_targets() == [
         "results/data/overview.png", "results/data/splits.json", "results/plan.csv",
-        "results/tables/model_comparison/per_image.csv", "results/attribution/model_comparison/tables",
+        "results/tables/model_comparison/per_image.csv", "results/tables/model_comparison/learning_curves.csv",
+        "results/tables/model_comparison/convergence.csv", "results/attribution/model_comparison/tables",
         "results/lr_find/unet-brightfield/lr.json",
-        "results/tables/data_size/per_image.csv",
-        "results/tables/smoothing/per_image.csv", "results/tables/smoothing/best.json",
-        "results/tables/ablation/per_image.csv",
-        "results/tables/transfer/per_image.csv",
-        "results/tables/focal_planes/per_image.csv", "results/tables/focal_planes/greedy.csv",
-        "results/tables/extensions/per_image.csv", "results/tables/extensions/multiscale_tradeoff.csv",
+        "results/tables/data_size/per_image.csv", "results/tables/data_size/learning_curves.csv",
+        "results/tables/data_size/convergence.csv",
+        "results/tables/smoothing/per_image.csv", "results/tables/smoothing/learning_curves.csv",
+        "results/tables/smoothing/convergence.csv", "results/tables/smoothing/best.json",
+        "results/tables/ablation/per_image.csv", "results/tables/ablation/learning_curves.csv",
+        "results/tables/ablation/convergence.csv",
+        "results/tables/transfer/per_image.csv", "results/tables/transfer/learning_curves.csv",
+        "results/tables/transfer/convergence.csv",
+        "results/tables/focal_planes/per_image.csv", "results/tables/focal_planes/learning_curves.csv",
+        "results/tables/focal_planes/convergence.csv", "results/tables/focal_planes/greedy.csv",
+        "results/tables/extensions/per_image.csv", "results/tables/extensions/learning_curves.csv",
+        "results/tables/extensions/convergence.csv", "results/tables/extensions/multiscale_tradeoff.csv",
         "results/summary.md",
     ]
 
@@ -43,10 +50,16 @@ def test_an_arm_that_is_off_has_no_targets_and_no_claims_inputs(smoke):
     assert study.arm_targets("transfer") == [] and "transfer" not in study.arms_on
     assert "results/tables/transfer/per_image.csv" not in study.claims_inputs()
     assert "results/tables/transfer/per_image.csv" not in study.figure_inputs()
+    # the aggregate job also writes each arm's learning curves and how its runs' training ended
     assert StudyTargets(smoke).claims_inputs() == [
-        "results/tables/model_comparison/per_image.csv", "results/tables/data_size/per_image.csv",
-        "results/tables/focal_planes/per_image.csv", "results/tables/focal_planes/greedy.csv",
-        "results/tables/transfer/per_image.csv"]
+        "results/tables/model_comparison/per_image.csv", "results/tables/model_comparison/learning_curves.csv",
+        "results/tables/model_comparison/convergence.csv",
+        "results/tables/data_size/per_image.csv", "results/tables/data_size/learning_curves.csv",
+        "results/tables/data_size/convergence.csv",
+        "results/tables/focal_planes/per_image.csv", "results/tables/focal_planes/learning_curves.csv",
+        "results/tables/focal_planes/convergence.csv", "results/tables/focal_planes/greedy.csv",
+        "results/tables/transfer/per_image.csv",
+        "results/tables/transfer/learning_curves.csv", "results/tables/transfer/convergence.csv"]
 
 
 def test_tiles_options_of_a_selection(smoke):

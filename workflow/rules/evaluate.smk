@@ -36,18 +36,23 @@ rule evaluate:
 
 
 rule aggregate:
-    """One arm's result tables, every row tagged with its run's plan columns."""
+    """One arm's result tables, every row tagged with its run's plan columns, and its runs' learning
+    curves and how their training ended (convergence.csv: best step, cap, cut short or not)."""
     input:
         # ancient: the plan and the config snapshot change whenever any arm's setting does; an arm's
         # tables depend only on its own runs, whose metrics (and the entries param) trigger reruns.
         plan=ancient(LAYOUT.plan_table()),
         config=ancient(LAYOUT.config_snapshot("study")),
         metrics=lambda wc: STUDY.arm_metrics(wc.arm),
+        # learning curves and convergence: log.csv and run.json beside each train_done.json
+        trained=lambda wc: trained_of(STUDY.arm_metrics(wc.arm)),
     output:
         images=LAYOUT.arm_table("{arm}", "per_image.csv"),
         objects=LAYOUT.arm_table("{arm}", "per_object.csv"),
         pred_objects=LAYOUT.arm_table("{arm}", "per_pred_object.csv"),
         runs=LAYOUT.arm_table("{arm}", "per_run.csv"),
+        curves=LAYOUT.arm_table("{arm}", "learning_curves.csv"),
+        convergence=LAYOUT.arm_table("{arm}", "convergence.csv"),
     log:
         "logs/aggregate/{arm}.log",
     benchmark:

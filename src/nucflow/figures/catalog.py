@@ -41,6 +41,7 @@ CATALOG: dict[str, FigureEntry] = {
     "focal_planes": FigureEntry("12_focal_planes", ("focal_planes",), INPUTS),
     "extensions": FigureEntry("13_extensions", ("extensions",), INPUTS),
     "compute": FigureEntry("14_compute", (), COMPUTE),
+    "learning_curves": FigureEntry("15_learning_curves", ("model_comparison",), MODELS),
 }
 
 

@@ -26,6 +26,8 @@ def _in_results(path: str) -> str:
 PER_IMAGE = _in_results(LAYOUT.arm_table("model_comparison"))
 PER_OBJECT = _in_results(LAYOUT.arm_table("model_comparison", "per_object.csv"))
 PER_RUN = _in_results(LAYOUT.arm_table("model_comparison", "per_run.csv"))
+LEARNING_CURVES = _in_results(LAYOUT.arm_table("model_comparison", "learning_curves.csv"))
+CONVERGENCE = _in_results(LAYOUT.arm_table("model_comparison", "convergence.csv"))
 ATTRIBUTION = _in_results(LAYOUT.arm_attribution("model_comparison"))
 ERROR_CURVE = f"{ATTRIBUTION}/error_curve.csv"  # per image, from attribute_run
 MODELS = _in_results(LAYOUT.models_table())

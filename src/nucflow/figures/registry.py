@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nucflow.figures import (architectures, attribution, compute, data_size, density, error_examples, extensions,
-                             focal_planes, lr_range, model_comparison, object_errors, smoothing_ablation, transfer)
+                             focal_planes, learning_curves, lr_range, model_comparison, object_errors,
+                             smoothing_ablation, transfer)
 from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (BENCHMARKS, ERROR_CURVE, EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS,
+from nucflow.figures.inputs import (BENCHMARKS, CONVERGENCE, ERROR_CURVE, EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS,
                                     FOCAL_GREEDY, MODELS, PER_IMAGE, PER_OBJECT, PLAN, SMOOTHING_BEST, present)
 
 
@@ -58,4 +59,6 @@ FIGURES: dict[str, FigureSpec] = {
     "extensions": FigureSpec(stem("extensions"), extensions.fig_extensions, (), any_of=extensions.ANY_INPUTS,
                              optional=(EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS)),
     "compute": FigureSpec(stem("compute"), compute.fig_compute, compute.INPUTS, optional=(PLAN,)),
+    "learning_curves": FigureSpec(stem("learning_curves"), learning_curves.fig_learning_curves,
+                                  learning_curves.INPUTS, optional=(CONVERGENCE,)),
 }

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from nucflow.errors import NucflowError
+from nucflow.study.convergence import convergence, learning_curve
 from nucflow.study.layout import LAYOUT, EvalSet
 
 PLAN_COLUMNS = ("run_id", "arm", "dataset", "modality", "planes", "model", "width", "variant", "loss",
@@ -74,7 +75,8 @@ def reusing_runs(plan: pd.DataFrame, arm: str | None) -> dict[str, str]:
 def collect(plan: pd.DataFrame, entries: list[tuple[str, str, str]], root: Path = Path("."),
             config: dict | None = None, arm: str | None = None) -> dict[str, pd.DataFrame]:
     """Concatenate the tables of (run_id, eval_set, method) entries; returns per_image, per_object, per_pred_object
-    (shapes of predicted objects, where evaluated), per_run.
+    (shapes of predicted objects, where evaluated), per_run, and per trained run its learning curve
+    and how its training ended (learning_curves, convergence; see :mod:`nucflow.study.convergence`).
 
     ``config`` (the study config) lets runs decided at run time, absent from ``plan``, be tagged.
     With ``arm``, an entry whose run belongs to another arm is read from that run's folder but
@@ -85,6 +87,7 @@ def collect(plan: pd.DataFrame, entries: list[tuple[str, str, str]], root: Path 
     alias = reusing_runs(plan, arm)
     by_id = plan_table(plan, config, [alias.get(e[0], e[0]) for e in entries]).set_index("run_id")
     images, objects, pred_objects, runs = [], [], [], []
+    trained, curves, endings = {}, [], []
     for source_id, eval_set, method in entries:
         run_id = alias.get(source_id, source_id)
         tags = _tags(by_id, run_id, eval_set, method)
@@ -101,9 +104,17 @@ def collect(plan: pd.DataFrame, entries: list[tuple[str, str, str]], root: Path 
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
         flat = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
         runs.append({**tags, **flat})
+        if run_id not in trained:  # once per run, whatever its evaluations
+            run_tags = {k: v for k, v in tags.items() if k not in ("eval_set", "method", "eval_role")}
+            run_dir = root / LAYOUT.run_dir(source_id)
+            trained[run_id] = run_tags
+            curves.append(_tagged(learning_curve(run_dir), run_tags))
+            endings.append({**run_tags, **convergence(run_dir)})
     tables = {"per_image": pd.concat(images, ignore_index=True),
               "per_object": pd.concat(objects, ignore_index=True),
-              "per_run": pd.DataFrame(runs)}
+              "per_run": pd.DataFrame(runs),
+              "learning_curves": pd.concat(curves, ignore_index=True),
+              "convergence": pd.DataFrame(endings)}
     tables["per_pred_object"] = pd.concat(pred_objects, ignore_index=True) if pred_objects else pd.DataFrame()
     return tables
 

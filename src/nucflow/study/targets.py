@@ -59,6 +59,12 @@ def entries_of(paths) -> str:
     return " ".join("/".join(Path(p).parts[2:3] + Path(p).parts[4:6]) for p in paths)
 
 
+def trained_of(paths) -> list[str]:
+    """``train_done.json`` of the runs whose metrics files are ``paths`` (the aggregate step reads
+    their ``log.csv`` and ``run.json``, complete once ``train_done.json`` is written)."""
+    return sorted({LAYOUT.train_done(Path(p).parts[2]) for p in paths})
+
+
 def param_options(params: dict) -> str:
     """``--param key=value`` options (lists as comma-separated values)."""
     return " ".join(f"--param {k}={','.join(map(str, v)) if isinstance(v, list) else v}"
@@ -180,7 +186,8 @@ class StudyTargets:
                     if self.config["arms"]["lr_range"]["enabled"] else [])
         if arm not in self.arms_on:
             return []
-        targets = [LAYOUT.arm_table(arm)]
+        targets = [LAYOUT.arm_table(arm), LAYOUT.arm_table(arm, "learning_curves.csv"),
+                   LAYOUT.arm_table(arm, "convergence.csv")]
         if arm in ATTRIBUTED_ARMS:
             targets.append(LAYOUT.arm_attribution(arm))
         if arm == "smoothing":
