@@ -231,6 +231,17 @@ def test_folder_glob_and_duplicate_inputs(tmp_path):
     assert "would write the same outputs (x_*)" in summary["message"][1]
 
 
+def test_inputs_that_lie_in_out_are_named_as_such(tmp_path):
+    """Regression: `nucflow predict --out . .` said the folder held no images (they were left out as
+    outputs because the folder is --out)."""
+    tifffile.imwrite(tmp_path / "x.tif", disks_image())
+    for item in (str(tmp_path), str(tmp_path / "*.tif")):
+        paths, problems = expand_inputs([item], tmp_path)
+        assert paths == [] and problems == [(item, f"{item}: its images lie in --out ({tmp_path.resolve()}), where "
+                                                   "predict writes its outputs, so they are not read as inputs; pass "
+                                                   "another --out")]
+
+
 def test_mode_selection_errors(tmp_path, capsys):
     run_dir = make_run(tmp_path / "study")
     tifffile.imwrite(tmp_path / "a.tif", disks_image())

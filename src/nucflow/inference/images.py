@@ -46,6 +46,12 @@ def _is_image(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+def in_out_dir(item: str, out_dir: Path) -> str:
+    """The problem of an input whose images all lie directly in ``--out``."""
+    return (f"{item}: its images lie in --out ({out_dir}), where predict writes its outputs, so they "
+            "are not read as inputs; pass another --out")
+
+
 def expand_inputs(items: list[str], out_dir: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     """Image paths named by files, folders and globs, in order, each once; and the (item, problem)
     pairs of items that name no image. Folders and globs never pick up files inside ``out_dir``."""
@@ -67,17 +73,20 @@ def expand_inputs(items: list[str], out_dir: Path) -> tuple[list[Path], list[tup
             except NucflowError as exc:
                 problems.append((item, str(exc)))
         elif path.is_dir():
-            images = sorted(p for p in path.iterdir() if _is_image(p) and outside_out(p))
+            candidates = sorted(p for p in path.iterdir() if _is_image(p))
+            images = [p for p in candidates if outside_out(p)]
             if not images:
-                problems.append((item, f"{item}: folder holds no TIFF or PNG images"))
+                problems.append((item, in_out_dir(item, out_dir) if candidates else
+                                 f"{item}: folder holds no TIFF or PNG images"))
             found += images
         elif path.exists() or not any(ch in item for ch in "*?["):
             found.append(path)  # a missing or unsupported file is reported when it is read
         else:
-            images = [Path(p) for p in sorted(glob.glob(item, recursive=True))]
-            images = [p for p in images if _is_image(p) and outside_out(p)]
+            candidates = [p for p in map(Path, sorted(glob.glob(item, recursive=True))) if _is_image(p)]
+            images = [p for p in candidates if outside_out(p)]
             if not images:
-                problems.append((item, f"{item}: no TIFF or PNG images match"))
+                problems.append((item, in_out_dir(item, out_dir) if candidates else
+                                 f"{item}: no TIFF or PNG images match"))
             found += images
     unique, seen = [], set()
     for path in found:
