@@ -414,6 +414,32 @@ def test_images_are_rescaled_to_the_training_pixel_size(tmp_path, capsys):
     assert pd.read_csv(out / "summary.csv")["scale"].tolist() == [0.5]  # the option, where the file says nothing
 
 
+def test_pixel_size_option_overrides_the_file_and_absurd_sizes_are_refused(tmp_path, capsys):
+    """Regression: --pixel-size-um could not override a wrong value in the file; a file stating 0.0001
+    or 0 µm got a misleading message; a 64-px image stating 20 µm/px was upscaled x40 without a limit."""
+    run_dir = make_run(tmp_path / "study", tile=32)
+    meta = {"size": 32, "normalisation": "percentile", "percentiles": [1.0, 99.8], "pixel_size_um": 0.5}
+    np.savez(tmp_path / "study" / "tiles" / "train.npz", meta=np.asarray(json.dumps(meta)))
+    small = disks_image(shape=(64, 64), centres=((20, 20), (44, 40)), radius=5)
+    for name, size in (("coarse", 1.0), ("tiny", 0.0001), ("huge", 20.0)):
+        tifffile.imwrite(tmp_path / f"{name}.ome.tif", small, ome=True, metadata={"axes": "YX", "PhysicalSizeX": size})
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(run_dir), "--out", str(out), "--pixel-size-um", "0.5",
+                 str(tmp_path / "coarse.ome.tif")]) == 0
+    assert f"{tmp_path / 'coarse.ome.tif'}: note: the file states 1 µm/px; using --pixel-size-um 0.5" in \
+        capsys.readouterr().err
+    assert pd.read_csv(out / "summary.csv")["scale"].tolist() == [1.0]
+    assert main(["predict", "--model", str(run_dir), "--out", str(tmp_path / "o2"), str(tmp_path / "tiny.ome.tif"),
+                 str(tmp_path / "huge.ome.tif")]) == 1
+    messages = pd.read_csv(tmp_path / "o2" / "summary.csv")["message"].tolist()
+    assert messages == [
+        f"{tmp_path / 'tiny.ome.tif'}: the file states a pixel size of 0.0001 µm, outside 0.01-50 µm (wrong "
+        "metadata, or nm?); give the right one with --pixel-size-um",
+        f"{tmp_path / 'huge.ome.tif'}: pixel size 20 µm against the model's 0.5 µm would rescale the image x40, "
+        "beyond 8x either way; check the pixel size (--pixel-size-um)"]
+    assert "Traceback" not in capsys.readouterr().err
+
+
 def test_unknown_training_pixel_size_is_a_note(tmp_path):
     tifffile.imwrite(tmp_path / "a.ome.tif", disks_image(), ome=True, metadata={"axes": "YX", "PhysicalSizeX": 2.0})
     log = tmp_path / "log.txt"

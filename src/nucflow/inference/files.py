@@ -20,9 +20,10 @@ nucleus count and mean area, the pixel size, the rescale factor and the provenan
 file is written atomically. An image is skipped only when its four outputs exist and its labels
 record the same provenance (input bytes, model, method, parameters, settings; see
 :mod:`nucflow.inference.provenance`), unless ``overwrite``; a folder filled by another model is
-refused. An image whose pixel size (from the file, else ``FilesRun.pixel_size_um``) differs from
-the model's training pixel size by more than 5 % is predicted rescaled to it, outputs on the
-image's own grid. A bad image is reported in one line naming it and skipped (or, with
+refused. An image whose pixel size (``FilesRun.pixel_size_um`` when given, else the file's)
+differs from the model's training pixel size by more than 5 % is predicted rescaled to it,
+outputs on the image's own grid; a factor beyond 8x either way, or a stated pixel size outside
+0.01-50 µm, is refused in one line. A bad image is reported in one line naming it and skipped (or, with
 ``fail_fast``, ends the run); the caller turns any error into a non-zero exit.
 """
 
@@ -53,6 +54,11 @@ OUTPUTS = ("_prob.tif", "_labels.tif", "_objects.csv", "_objects.geojson")
 OUTPUTS_VERSION = 2
 #: rescale an image to the model's pixel size when the two differ by more than this fraction
 RESCALE_TOLERANCE = 0.05
+#: rescaling by more than this factor either way is refused (memory grows with its square, and such a
+#: factor almost always means a wrong pixel size)
+MAX_RESCALE = 8.0
+#: pixel sizes outside this range (µm) are taken for wrong metadata (nm for µm, a placeholder value)
+PLAUSIBLE_PIXEL_UM = (0.01, 50.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,8 +134,8 @@ class _TileCounter(torch.nn.Module):
 class FilesRun:
     """Settings of one user-mode run. ``params`` override the post-processing defaults of ``method``.
 
-    ``pixel_size_um`` is the images' pixel size where a file does not state its own (and makes
-    object sizes µm); ``model`` the model's identity (:func:`~nucflow.inference.provenance.model_identity`),
+    ``pixel_size_um`` is the images' pixel size; it overrides what a file states (with a note) and
+    makes object sizes µm; ``model`` the model's identity (:func:`~nucflow.inference.provenance.model_identity`),
     recorded in every output and compared with the folder's ``predict.json``.
     """
 
@@ -253,13 +259,28 @@ def _existing_row(out: Path, stem: str, run: FilesRun) -> dict:
         return {"count": np.nan, "mean_area": np.nan}
 
 
-def _pixel_size(path: Path, run: FilesRun) -> float | None:
-    """The image's pixel size: the file's own, else the run's; NucflowError for a value in nm."""
+def _pixel_size(path: Path, run: FilesRun) -> tuple[float | None, str]:
+    """The image's pixel size -- the run's (``--pixel-size-um``) when given, else the file's own --
+    and a note when the two disagree; NucflowError for an implausible value the file states."""
     stated = read_pixel_size_um(path)
-    size = stated if stated is not None else run.pixel_size_um
-    if size is not None and not 0 < size <= 50:
-        raise NucflowError(f"{path}: pixel size {size:g} µm is implausible (more than 50 µm); is it in nm?")
-    return size
+    if run.pixel_size_um is not None:
+        note = ""
+        if stated is not None and abs(stated / run.pixel_size_um - 1.0) > RESCALE_TOLERANCE:
+            note = f"the file states {stated:g} µm/px; using --pixel-size-um {run.pixel_size_um:g}"
+        return run.pixel_size_um, note
+    low, high = PLAUSIBLE_PIXEL_UM
+    if stated is not None and not low <= stated <= high:
+        raise NucflowError(f"{path}: the file states a pixel size of {stated:g} µm, outside {low:g}-{high:g} µm "
+                           "(wrong metadata, or nm?); give the right one with --pixel-size-um")
+    return stated, ""
+
+
+def check_rescale(path: Path, image_um: float | None, model_um: float | None, factor: float) -> None:
+    """Refuse a rescale by more than :data:`MAX_RESCALE` either way, naming both pixel sizes."""
+    if factor > MAX_RESCALE or factor < 1.0 / MAX_RESCALE:
+        raise NucflowError(f"{path}: pixel size {image_um:g} µm against the model's {model_um:g} µm would rescale "
+                           f"the image x{factor:.3g}, beyond {MAX_RESCALE:g}x either way; check the pixel size "
+                           "(--pixel-size-um)")
 
 
 def _rescale_note(spec, run: FilesRun) -> str:
@@ -308,8 +329,12 @@ def predict_files(network, spec, items: list[str], out: str | Path, run: FilesRu
             stems[stem] = path
             if not path.exists():
                 raise NucflowError(f"{path}: file not found")
-            pixel_size = _pixel_size(path, run)
-            record = provenance(path, spec, run, pixel_size, scale_factor(pixel_size, spec.pixel_size_um))
+            pixel_size, note = _pixel_size(path, run)
+            if note:
+                print(f"{prefix}: note: {note}", file=log)
+            factor = scale_factor(pixel_size, spec.pixel_size_um)
+            check_rescale(path, pixel_size, spec.pixel_size_um, factor)
+            record = provenance(path, spec, run, pixel_size, factor)
             key = provenance_key(record)
             row.update(pixel_size_um=pixel_size, scale=record["scale"], provenance=key)
             if (not run.overwrite and all((out / f"{stem}{suffix}").is_file() for suffix in OUTPUTS)

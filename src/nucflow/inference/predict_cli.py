@@ -61,7 +61,7 @@ def add_arguments(parser) -> None:
     user.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                       help="override one post-processing parameter, e.g. threshold=0.4 (repeatable)")
     user.add_argument("--pixel-size-um", type=float,
-                      help="pixel size of your images where the file does not state it (OME, ImageJ); object "
+                      help="pixel size of your images; overrides what a file states (OME, ImageJ), with a note; object "
                            "sizes in µm instead of px; images more than 5%% off the model's training pixel size "
                            "are rescaled to it")
     user.add_argument("--overwrite", action="store_true",
@@ -161,7 +161,7 @@ def parse_planes(text: str | None) -> tuple[int, ...] | None:
 def run_files(args) -> int:
     """User mode: segment image files (see :mod:`nucflow.inference.files`)."""
     from nucflow.inference.model_spec import load_model
-    from nucflow.inference.files import FilesRun, check_method, predict_files
+    from nucflow.inference.files import PLAUSIBLE_PIXEL_UM, FilesRun, check_method, predict_files
     from nucflow.inference.provenance import model_identity
     from nucflow.postprocess import parse_param_strings
 
@@ -186,8 +186,10 @@ def run_files(args) -> int:
     check_method(method, spec.out_channels)
     params = dict(spec.params) if method == spec.method else {}
     params.update(parse_param_strings(method, args.param))
-    if args.pixel_size_um is not None and not 0 < args.pixel_size_um <= 50:
-        raise NucflowError(f"--pixel-size-um {args.pixel_size_um}: must be > 0 and at most 50 µm (is it in nm?)")
+    low, high = PLAUSIBLE_PIXEL_UM
+    if args.pixel_size_um is not None and not low <= args.pixel_size_um <= high:
+        raise NucflowError(f"--pixel-size-um {args.pixel_size_um}: must lie between {low:g} and {high:g} µm "
+                           "(is it in nm?)")
     identity = model_identity(args.model, spec.run_id)
     from nucflow.data.importers.common import check_name
 
