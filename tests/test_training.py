@@ -330,6 +330,11 @@ def test_lr_find_writes_curve_and_chooses_inside_the_sweep(tmp_path, tile_sets):
     lrs = np.logspace(-6, 0, 61)
     smoothed = 1 / (1 + np.exp((np.log10(lrs) + 3) * 3)) + np.where(lrs > 0.05, 100 * lrs, 0)
     assert choose_lr(lrs, smoothed)[0] == pytest.approx(1e-3)
+    # a fall that is steepest just below the minimum (one step per rate: the loss keeps falling from
+    # the steps before) is capped at a tenth of the rate at the minimum, here 0.1 -> 0.01
+    steep_late = np.where(lrs <= 0.1, 1 - 5 * np.sqrt(lrs), 10.0)
+    chosen, used = choose_lr(lrs, steep_late)
+    assert lrs[np.flatnonzero(used)[-1]] == pytest.approx(0.1) and chosen == pytest.approx(0.01)
 
 
 # --- the kept epoch ---------------------------------------------------------------------------------

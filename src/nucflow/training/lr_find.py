@@ -20,8 +20,13 @@ chosen rate is the one where the smoothed loss falls fastest per decade of learn
 (``argmin d(smoothed loss)/d(log10 lr)``, by ``numpy.gradient``), among the remaining steps after
 the first ``skip_begin`` (10) and before the minimum itself (whose one-sided slope would favour
 the edge of divergence). The paper picked "the value that gives the largest change in loss" by eye;
-this is that rule made explicit. The tuner's own suggestion (steepest gradient with respect to
-the linear rate, of an EMA with a fixed beta of 0.98) is written beside it for comparison.
+this is that rule made explicit. Last, the rate is capped at a tenth of the rate at the minimum
+(:data:`MINIMUM_FRACTION`): with one step per rate the loss keeps falling from the steps before,
+so on short sweeps the steepest fall often lies just below the minimum, at a rate where training
+already turns unstable (PPU-Net chose 0.147 for Adam in the demo and left a seed all background).
+A user reading the curve stays a decade below its minimum, as fastai's ``lr_find`` suggests. The
+tuner's own suggestion (steepest gradient with respect to the linear rate, of an EMA with a fixed
+beta of 0.98) is written beside it for comparison.
 """
 
 from __future__ import annotations
@@ -39,8 +44,11 @@ from nucflow.io import write_csv, write_json
 from nucflow.training.config import RunConfig
 
 RULE = ("steepest descent of the bias-corrected EMA of the loss (beta in lr.json) with respect to "
-        "log10(lr), from step 10 up to (not including) the minimum of the smoothed loss; the "
-        "divergent tail after the minimum, and anything from a non-finite loss on, is excluded")
+        "log10(lr), from step 10 up to (not including) the minimum of the smoothed loss, at most a "
+        "tenth of the rate at that minimum; the divergent tail after the minimum, and anything from "
+        "a non-finite loss on, is excluded")
+#: The chosen rate is at most this fraction of the rate at the smoothed loss's minimum.
+MINIMUM_FRACTION = 0.1
 
 
 def smoothing_beta(num_steps: int) -> float:
@@ -86,7 +94,8 @@ def descent_end(smoothed: np.ndarray) -> int:
 
 
 def choose_lr(lrs: np.ndarray, smoothed: np.ndarray, skip_begin: int = 10) -> tuple[float, np.ndarray]:
-    """The steepest-descent rate of a range-test curve and the mask of steps it considered.
+    """The chosen rate of a range-test curve -- steepest descent, at most a tenth of the rate at the
+    minimum -- and the mask of steps it considered.
 
     Raises :class:`NucflowError` when fewer than 3 usable steps remain."""
     lrs, smoothed = np.asarray(lrs, float), np.asarray(smoothed, float)
@@ -98,7 +107,8 @@ def choose_lr(lrs: np.ndarray, smoothed: np.ndarray, skip_begin: int = 10) -> tu
                            "its minimum); use more steps or a smaller --min-lr")
     index = np.flatnonzero(used)
     slope = np.gradient(smoothed[index], np.log10(lrs[index]))[:-1]  # not the minimum itself
-    return float(lrs[index[int(np.argmin(slope))]]), used
+    steepest = float(lrs[index[int(np.argmin(slope))]])
+    return min(steepest, MINIMUM_FRACTION * float(lrs[end - 1])), used
 
 
 def find_lr(config: RunConfig, min_lr: float = 1e-10, max_lr: float = 10.0, num_steps: int = 100,
