@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -477,3 +478,31 @@ def test_study_mode_reads_planes_last_stacks_and_refuses_path_ids(tmp_path, toy_
     splits.write_text(json.dumps({"toy": {"train": [], "val": [], "test": ["../escape"]}}))
     assert main(args) == 2 and "'../escape' contains a path separator" in capsys.readouterr().err
     assert not (tmp_path / "out" / "escape_prob.tif").exists()
+
+
+def test_a_full_disk_fails_one_image_in_one_line_and_the_summary_is_still_written(tmp_path):
+    """Regression: an OSError while writing (a full disk; here `ulimit -f`) aborted the whole batch with
+    a traceback and no summary.csv / predict.json."""
+    import resource
+    import subprocess
+    import sys
+
+    run_dir = make_run(tmp_path / "study")
+    tifffile.imwrite(tmp_path / "big.tif", disks_image(shape=(512, 512), centres=((100, 100), (300, 400))))
+    tifffile.imwrite(tmp_path / "small.tif", disks_image())
+    out = tmp_path / "out"
+    limit = 200_000  # bytes per file: the big image's probability map (1 MB) does not fit
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = {**os.environ, "NUCFLOW_WORKER": "off"}
+    result = subprocess.run([str(Path(sys.executable).with_name("nucflow")), "predict", "--model", str(run_dir),
+                             "--out", str(out), str(tmp_path / "big.tif"), str(tmp_path / "small.tif")],
+                            capture_output=True, text=True, env=env, preexec_fn=small_files, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["status"].tolist() == ["error", "ok"]
+    assert summary["message"][0] == f"{tmp_path / 'big.tif'}: File too large"
+    assert (out / "predict.json").is_file() and (out / "small_labels.tif").is_file()
+    assert not list(out.glob(".*.part*")) and not (out / "big_prob.tif").exists()  # nothing half-written

@@ -355,11 +355,24 @@ def predict_files(network, spec, items: list[str], out: str | Path, run: FilesRu
             message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
             row.update(status="error", message=message)
             print(f"{restart}nucflow predict: {message}", file=log)
+        except OSError as exc:  # a full disk, a quota, a read-only folder: this image fails, the rest go on
+            row.update(status="error", message=f"{path}: {os_problem(exc)}")
+            print(f"{restart}nucflow predict: {row['message']}", file=log)
         row["seconds"] = round(time.perf_counter() - start, 3)
         rows.append(row)
     summary = pd.DataFrame(rows, columns=["image", "status", "message", "count", "mean_area", "seconds",
                                           "pixel_size_um", "scale", "provenance"])
     summary["count"] = summary["count"].astype("Int64")
     summary = summary.rename(columns={"mean_area": _area_column(run).replace("area", "mean_area", 1)})
-    write_csv(out / "summary.csv", summary)
+    try:
+        write_csv(out / "summary.csv", summary)
+    except OSError as exc:
+        raise NucflowError(f"{out / 'summary.csv'}: {os_problem(exc)}; the images before it were written "
+                           "(see the log)") from None
     return summary
+
+
+def os_problem(exc: OSError) -> str:
+    """One line for an operating-system error: what failed and on which file (no traceback)."""
+    what = exc.strerror or type(exc).__name__
+    return f"{what} ({exc.filename})" if exc.filename else what
