@@ -326,15 +326,22 @@ def test_lr_find_writes_curve_and_chooses_inside_the_sweep(tmp_path, tile_sets):
     assert paths["plot"].stat().st_size > 1000
     again = find_lr(config, min_lr=1e-6, max_lr=1.0, num_steps=20)
     pd.testing.assert_frame_equal(result.curve, again.curve)  # deterministic on CPU
-    # the rule on a constructed curve: flat, steep fall around 1e-3, minimum, divergence
+    # the rule on constructed curves (10 rates per decade): flat, steepest fall at 1e-3, minimum,
+    # divergence. The descent ends where 90 % of the fall is done (10^-2.2), and the rate is capped
+    # at a tenth of that
     lrs = np.logspace(-6, 0, 61)
     smoothed = 1 / (1 + np.exp((np.log10(lrs) + 3) * 3)) + np.where(lrs > 0.05, 100 * lrs, 0)
-    assert choose_lr(lrs, smoothed)[0] == pytest.approx(1e-3)
+    chosen, used = choose_lr(lrs, smoothed)
+    assert lrs[np.flatnonzero(used)[-1]] == pytest.approx(10 ** -2.2) and chosen == pytest.approx(10 ** -3.2)
     # a fall that is steepest just below the minimum (one step per rate: the loss keeps falling from
-    # the steps before) is capped at a tenth of the rate at the minimum, here 0.1 -> 0.01
-    steep_late = np.where(lrs <= 0.1, 1 - 5 * np.sqrt(lrs), 10.0)
-    chosen, used = choose_lr(lrs, steep_late)
+    # the steps before) is capped at a tenth of the rate where the descent ends, 0.1 -> 0.01
+    chosen, used = choose_lr(lrs, np.where(lrs <= 0.1, 1 - 5 * np.sqrt(lrs), 10.0))
     assert lrs[np.flatnonzero(used)[-1]] == pytest.approx(0.1) and chosen == pytest.approx(0.01)
+    # regression: a fall from 1e-3 to 1e-2, then a long flat bottom whose lowest (noisy) point lies at
+    # 0.79; steepest descent against that minimum chose a rate on the plateau
+    plateau = np.where(lrs < 1e-3, 1.0, np.where(lrs < 1e-2, 1.0 - 0.7 * (np.log10(lrs) + 3), 0.3))
+    plateau[-2:] = 0.2, 5.0
+    assert choose_lr(lrs, plateau)[0] == pytest.approx(10 ** -2.6)
 
 
 # --- the kept epoch ---------------------------------------------------------------------------------
