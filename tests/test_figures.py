@@ -159,8 +159,10 @@ def full(tmp_path_factory):
     return root, out, figures_cli.draw(root, out)
 
 
-# Figures of the other arms (and 06, which reads a run's images) are drawn in test_figures_arms.py.
-ARM_FIGURES = {"error_examples", "data_size", "smoothing_ablation", "transfer", "focal_planes", "extensions"}
+# Figures of the other arms (and 06, which reads a run's images) are drawn in test_figures_arms.py,
+# 15 (learning curves) in test_convergence.py.
+ARM_FIGURES = {"error_examples", "data_size", "smoothing_ablation", "transfer", "focal_planes", "extensions",
+               "learning_curves"}
 
 
 def test_every_figure_writes_png_and_pdf(full):

@@ -241,6 +241,8 @@ def test_identical_runs_are_trained_once():
 def test_reused_runs_are_tagged_with_their_own_arm(tmp_path):
     """aggregate --arm reads a reused run's metrics from the run it reuses and tags the rows with
     the reusing run's arm, variant and id."""
+    import json
+
     import pandas as pd
 
     from nucflow.study.aggregate import collect
@@ -254,9 +256,18 @@ def test_reused_runs_are_tagged_with_their_own_arm(tmp_path):
     folder.mkdir(parents=True)
     pd.DataFrame({"run_id": [source], "image_id": ["a"], "f1": [0.5]}).to_csv(folder / "per_image.csv", index=False)
     pd.DataFrame({"run_id": [source], "image_id": ["a"], "iou": [0.7]}).to_csv(folder / "per_object.csv", index=False)
+    run_dir = tmp_path / "results/runs" / source  # what training left: the curve is read from there too
+    (run_dir / "run.json").write_text(json.dumps({"batch_size": 4, "steps_per_epoch": 10, "max_epochs": 2}))
+    (run_dir / "train_done.json").write_text(json.dumps({"best_epoch": 1, "stopped_early": False}))
+    pd.DataFrame({"epoch": [0, 1], "train_loss": [0.9, 0.8], "val_loss": [0.7, 0.6], "val_f1": [0.4, 0.5],
+                  "lr": [1e-3, 1e-3], "train_seconds": [1.0, 1.0]}).to_csv(run_dir / "log.csv", index=False)
     tables = collect(table, [(source, "seven_lines-test", "published")], root=tmp_path, arm="ablation")
     row = tables["per_image"].iloc[0]
     assert (row["run_id"], row["arm"], row["variant"], row["same_as"]) == (
         "ablation-unet-plain-bf-seven_lines-s0", "ablation", "plain", source)
+    assert tables["learning_curves"]["run_id"].tolist() == ["ablation-unet-plain-bf-seven_lines-s0"] * 2
+    assert tables["learning_curves"]["step"].tolist() == [10, 20]
+    assert tables["convergence"][["run_id", "best_step", "cap", "stopped"]].values.tolist() == [
+        ["ablation-unet-plain-bf-seven_lines-s0", 20, 20, "cap"]]
     plain = collect(table, [(source, "seven_lines-test", "published")], root=tmp_path, arm="model_comparison")
     assert plain["per_image"].iloc[0]["run_id"] == source and plain["per_image"].iloc[0]["arm"] == "model_comparison"

@@ -75,7 +75,7 @@ def test_smoke_run_writes_everything(smoke_run):
     assert methods == {"published", "watershed", "seeded", "multiscale", "three_class"}
     assert (smoke_run / "results/lr_find/unet-brightfield/lr.json").is_file()
     figures = sorted(p.name for p in (smoke_run / "results/figures").glob("*.png"))
-    assert len(figures) == 13, figures                                     # 02-14 (01 is results/data/overview)
+    assert len(figures) == 14, figures                                     # 02-15 (01 is results/data/overview)
 
 
 @pytest.mark.workflow
@@ -128,7 +128,7 @@ def test_failed_figures_job_keeps_the_figures(smoke_run):
     finally:
         models.write_bytes(original)
         os.utime(models, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert len(kept) == 27 and {p: p.read_bytes() for p in kept if p.is_file()} == kept
+    assert len(kept) == 29 and {p: p.read_bytes() for p in kept if p.is_file()} == kept
     dry_run = snakemake(smoke_run, "-n")
     assert "Nothing to be done" in dry_run.stdout + dry_run.stderr
 

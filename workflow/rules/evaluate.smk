@@ -37,7 +37,8 @@ rule evaluate:
 
 rule aggregate:
     """One arm's result tables, every row tagged with its run's plan columns, and its runs' learning
-    curves and how their training ended (convergence.csv: best step, cap, cut short or not)."""
+    curves and how their training ended (convergence.csv: best step, cap, cut short or not).
+    """
     input:
         # ancient: the plan and the config snapshot change whenever any arm's setting does; an arm's
         # tables depend only on its own runs, whose metrics (and the entries param) trigger reruns.
