@@ -137,7 +137,7 @@ def test_plain_image_and_pixel_size(tmp_path):
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["--nuclear-channel", "DAPI"], "no channel named 'DAPI' (--nuclear-channel); the image has Hoechst, BF"),
+    (["--nuclear-channel", "DAPI"], "no channel named 'DAPI' (--nuclear-channel); the image has 0: Hoechst, 1: BF"),
     (["--brightfield-channel", "BF"], "no masks (--label-image) and no nuclear channel (--nuclear-channel) to "
                                       "make labels from"),
     (["--nuclear-channel", "Hoechst", "--label-image", "cells"], "no labels entry named 'cells' (entries: none)"),
@@ -263,7 +263,7 @@ def test_no_ngff_labels_and_missing_channel(tmp_path):
     run = FilesRun(settings=InferenceSettings(batch_size=4), method="published", channel=None)
     summary = predict_files(Threshold(), toy_spec(), [str(plate / "A" / "1" / "0")], tmp_path / "out2", run)
     assert summary["status"].tolist() == ["error"]
-    assert summary["message"][0].endswith("has 2 channels (Hoechst, BF); say which with --channel NAME")
+    assert summary["message"][0].endswith("has 2 channels (0: Hoechst, 1: BF); say which with --channel NAME")
 
 
 def tiny_run(root: Path) -> Path:
@@ -300,3 +300,18 @@ def test_predict_cli_on_a_plate_field(tmp_path):
     assert main(["predict", "--model", str(run), "--out", str(tmp_path / "out2"), "--channel", "Hoechst",
                  "--no-ngff-labels", "--device", "cpu", str(plate / "B" / "3" / "0")]) == 0
     assert ngff.read_image(plate / "B" / "3" / "0").labels == ()
+
+
+def test_a_channel_name_two_channels_share_is_refused_and_an_index_is_accepted(tmp_path):
+    """Regression: import and predict silently took the first of two channels named Hoechst."""
+    from nucflow.data.ngff import NgffImage, channel_index
+
+    image = NgffImage(path=tmp_path / "img.zarr", version="0.5", axes=("c", "y", "x"), shape=(3, 8, 8),
+                      channel_names=("Hoechst", "BF", "Hoechst"), pixel_size_um=0.5)
+    with pytest.raises(NucflowError) as info:
+        channel_index(image, "Hoechst", "--nuclear-channel")
+    assert str(info.value) == (f"{image.path}: channels 0 and 2 are both named 'Hoechst'; give the one you mean "
+                               "by its index (--nuclear-channel 0)")
+    assert channel_index(image, "2", "--nuclear-channel") == 2 and channel_index(image, "BF") == 1
+    with pytest.raises(NucflowError, match=r"no channel 3 \(--channel\); the image has 3 channels \(0: Hoechst"):
+        channel_index(image, "3")

@@ -112,9 +112,11 @@ def _add_omezarr(sub) -> None:
     _mask_options(inputs)
     channels = parser.add_argument_group("channels (names as in the image's omero metadata)")
     channels.add_argument("--nuclear-channel", default=None, metavar="NAME",
-                          help="nuclear stain channel, e.g. Hoechst; several z planes are max-projected")
+                          help="nuclear stain channel by name, e.g. Hoechst, or by 0-based index where two "
+                               "channels share a name; several z planes are max-projected")
     channels.add_argument("--brightfield-channel", default=None, metavar="NAME",
-                          help="brightfield channel, e.g. BF; its z planes are the plane stack")
+                          help="brightfield channel by name, e.g. BF, or by 0-based index; its z planes are the "
+                               "plane stack")
     about = parser.add_argument_group("about the data")
     about.add_argument("--dataset", required=True, help="data set name written to the manifest")
     about.add_argument("--pixel-size-um", type=float, default=None,

@@ -265,16 +265,28 @@ def _label_names(path: Path) -> tuple[str, ...]:
 
 
 def channel_index(image: NgffImage, name: str | None, option: str = "--channel") -> int:
-    """Index of channel ``name``; None picks the only channel of a one-channel image."""
+    """Index of channel ``name`` -- a channel name, or a 0-based index given as digits where no
+    channel has that name; None picks the only channel of a one-channel image. A name that several
+    channels share is refused (taking the first would be a guess): give the index."""
     names = image.channel_names
-    listed = ", ".join(names) if names else "no channel names"
+    listed = ", ".join(f"{i}: {n}" for i, n in enumerate(names)) if names else "no channel names"
     if name is None:
         if image.n_channels == 1:
             return 0
         raise NucflowError(f"{image.path}: has {image.n_channels} channels ({listed}); say which with {option} NAME")
-    if name not in names:
-        raise NucflowError(f"{image.path}: no channel named {name!r} ({option}); the image has {listed}")
-    return names.index(name)
+    matches = [i for i, n in enumerate(names) if n == name]
+    if len(matches) > 1:
+        raise NucflowError(f"{image.path}: channels {' and '.join(map(str, matches))} are both named {name!r}; "
+                           f"give the one you mean by its index ({option} {matches[0]})")
+    if matches:
+        return matches[0]
+    if name.isdigit():
+        index = int(name)
+        if index < image.n_channels:
+            return index
+        raise NucflowError(f"{image.path}: no channel {index} ({option}); the image has {image.n_channels} "
+                           f"channels ({listed})")
+    raise NucflowError(f"{image.path}: no channel named {name!r} ({option}); the image has {listed}")
 
 
 def read_channel(image: NgffImage, index: int) -> np.ndarray:

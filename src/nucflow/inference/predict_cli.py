@@ -72,8 +72,9 @@ def add_arguments(parser) -> None:
                       help="QuPath object type of the outlines in <stem>_objects.geojson (default detection)")
     zarr = parser.add_argument_group("OME-Zarr (NGFF) inputs")
     zarr.add_argument("--channel", metavar="NAME",
-                      help="the channel that feeds the model, by its omero name (needed when an image has "
-                           "several); a fluorescence model gets its maximum over z, a brightfield model its z planes")
+                      help="the channel that feeds the model, by its omero name or 0-based index (needed when an "
+                           "image has several; the index where two share a name); a fluorescence model gets its "
+                           "maximum over z, a brightfield model its z planes")
     zarr.add_argument("--ngff-labels-name", default="nucflow", metavar="NAME",
                       help="name of the labels entry written into each image's labels/ group (default nucflow)")
     zarr.add_argument("--no-ngff-labels", action="store_true",
