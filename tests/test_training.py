@@ -447,3 +447,17 @@ def test_a_terminal_gets_the_progress_bar_and_a_job_log_one_line_per_epoch(tmp_p
     train(run_config(tile_sets, tmp_path / "terminal", max_epochs=2), interactive=True)
     bar = capsys.readouterr().out
     assert "Epoch 1: 100%" in bar and "it/s" in bar and "loss=" in bar and "val_f1=" in bar
+
+
+def test_the_tensorboard_logger_writes_events_or_names_the_missing_extra(tmp_path, tile_sets):
+    import importlib.util
+
+    config = run_config(tile_sets, tmp_path / "run", max_epochs=1, logger="tensorboard")
+    if importlib.util.find_spec("tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
+        with pytest.raises(NucflowError, match=r"run tiny: training.logger: tensorboard needs the tensorboard "
+                                               r"package \(pip install 'nucflow\[tensorboard\]'\)"):
+            train(config, echo=False)
+        return
+    train(config, echo=False)
+    assert list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert pd.read_csv(tmp_path / "run" / "log.csv")["epoch"].tolist() == [0]  # log.csv all the same
