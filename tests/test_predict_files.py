@@ -506,3 +506,57 @@ def test_a_full_disk_fails_one_image_in_one_line_and_the_summary_is_still_writte
     assert summary["message"][0] == f"{tmp_path / 'big.tif'}: File too large"
     assert (out / "predict.json").is_file() and (out / "small_labels.tif").is_file()
     assert not list(out.glob(".*.part*")) and not (out / "big_prob.tif").exists()  # nothing half-written
+
+
+def test_a_users_own_outputs_beside_the_image_are_not_replaced(tmp_path, capsys):
+    """Regression: with --out the image folder, a user's own x_labels.tif (no nucflow provenance) was
+    replaced by the prediction."""
+    run_dir = make_run(tmp_path / "study")
+    images = tmp_path / "images"
+    images.mkdir()
+    tifffile.imwrite(images / "x.tif", disks_image())
+    tifffile.imwrite(images / "x_labels.tif", np.ones((8, 8), np.uint16))  # hand-made truth
+    mine = (images / "x_labels.tif").read_bytes()
+    assert main(["predict", "--model", str(run_dir), "--out", str(images), str(images / "x.tif")]) == 1
+    assert (images / "x_labels.tif").read_bytes() == mine
+    assert (f"{images / 'x_labels.tif'}: exists and was not written by nucflow predict; it is not replaced (give "
+            "another --out, or --overwrite)") in capsys.readouterr().err
+    assert main(["predict", "--model", str(run_dir), "--out", str(images), "--overwrite", str(images / "x.tif")]) == 0
+    assert (images / "x_labels.tif").read_bytes() != mine
+
+
+def test_a_folder_is_claimed_for_the_whole_run(tmp_path, capsys, monkeypatch):
+    """Regression: the one-model-per-folder guard read predict.json, written at the end, so a run
+    killed midway followed by another model (or two runs at once) mixed two models in one folder."""
+    import subprocess
+
+    from nucflow.inference import files
+
+    first, second = make_run(tmp_path / "a"), make_run(tmp_path / "b")
+    torch.save({k: v + 1 for k, v in torch.load(second / "model.pt").items()}, second / "model.pt")  # other weights
+    tifffile.imwrite(tmp_path / "x.tif", disks_image())
+    out = tmp_path / "out"
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(files, "predict_files", killed)
+        assert main(["predict", "--model", str(first), "--out", str(out), str(tmp_path / "x.tif")]) == 130
+    assert json.loads((out / "predict.json").read_text())["model"] == str(first)  # written at the start
+    assert not (out / ".nucflow-predict.lock").exists()
+    capsys.readouterr()
+    assert main(["predict", "--model", str(second), "--out", str(out), str(tmp_path / "x.tif")]) == 2
+    assert "would mix two models in one folder" in capsys.readouterr().err
+    # a live run holds the folder; a dead one's lock is taken over
+    holder = subprocess.Popen(["sleep", "30"])
+    try:
+        (out / ".nucflow-predict.lock").write_text(f"{holder.pid}\n")
+        assert main(["predict", "--model", str(first), "--out", str(out), str(tmp_path / "x.tif")]) == 2
+        assert (f"another nucflow predict (process {holder.pid}) is writing into {out}"
+                in capsys.readouterr().err)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["predict", "--model", str(first), "--out", str(out), str(tmp_path / "x.tif")]) == 0
+    assert not (out / ".nucflow-predict.lock").exists()

@@ -44,7 +44,7 @@ from nucflow.evaluation.morphology import object_morphology, unit_suffixes
 from nucflow.inference.images import expand_inputs, output_stem, read_field, read_pixel_size_um
 from nucflow.inference.outlines import geojson_features, write_geojson
 from nucflow.inference.predict import InferenceSettings, predict_field_rescaled, select_input
-from nucflow.inference.provenance import check_same_model, description, provenance_key, recorded_key
+from nucflow.inference.provenance import check_same_model, description, provenance_key, recorded, recorded_key
 from nucflow.inference.sliding import window_starts
 from nucflow.io import ensure_dir, file_sha256, write_csv, write_tiff
 from nucflow.postprocess import POSTPROCESSORS, postprocess
@@ -244,6 +244,25 @@ def _area_column(run: FilesRun) -> str:
     return f"area_{unit_suffixes(run.pixel_size_um)[1]}"
 
 
+def check_replaceable(out: Path, stem: str, identity: dict) -> None:
+    """Refuse to replace an image's existing outputs unless nucflow wrote them for this model: a
+    user's own ``<stem>_labels.tif`` or ``_objects.csv`` beside the image (no provenance in either
+    TIFF), or outputs another model made. ``--overwrite`` replaces them all the same."""
+    existing = [out / f"{stem}{suffix}" for suffix in OUTPUTS if (out / f"{stem}{suffix}").exists()]
+    if not existing:
+        return
+    records = [recorded(out / f"{stem}{suffix}") for suffix in ("_labels.tif", "_prob.tif")]
+    mine = next((record for record in records if record is not None), None)
+    if mine is None:
+        raise NucflowError(f"{existing[0]}: exists and was not written by nucflow predict; it is not replaced "
+                           "(give another --out, or --overwrite)")
+    made_by = mine.get("model") or {}
+    if made_by.get("weights_sha256") and identity.get("weights_sha256") and \
+            made_by["weights_sha256"] != identity["weights_sha256"]:
+        raise NucflowError(f"{existing[0]}: written by nucflow predict with model {made_by.get('run_id')}; it is not "
+                           f"replaced by model {identity.get('run_id')}'s (give another --out, or --overwrite)")
+
+
 def _ngff_labels_done(path: Path, run: FilesRun) -> bool:
     """False for an NGFF input whose labels entry is to be written and is missing."""
     from nucflow.inference.ngff_inputs import has_labels, is_ngff_input
@@ -343,6 +362,9 @@ def predict_files(network, spec, items: list[str], out: str | Path, run: FilesRu
                                                      "(--overwrite to redo)", **_existing_row(out, stem, run))
                 print(f"{prefix}: skipped, outputs exist", file=log)
             else:
+                if not run.overwrite:
+                    check_replaceable(out, stem, run.model)
+
                 def report(done, total, prefix=prefix):
                     if live:
                         print(f"\r{prefix}: tile {done}/{total}", end="", file=log, flush=True)

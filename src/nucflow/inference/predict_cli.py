@@ -163,7 +163,7 @@ def run_files(args) -> int:
     """User mode: segment image files (see :mod:`nucflow.inference.files`)."""
     from nucflow.inference.model_spec import load_model
     from nucflow.inference.files import PLAUSIBLE_PIXEL_UM, FilesRun, check_method, predict_files
-    from nucflow.inference.provenance import model_identity
+    from nucflow.inference.provenance import check_same_model, claim_folder, model_identity
     from nucflow.postprocess import parse_param_strings
 
     settings = settings_from(args)
@@ -201,14 +201,19 @@ def run_files(args) -> int:
 
     out = ensure_dir(args.out)
     start = time.perf_counter()
-    summary = predict_files(network, spec, args.images, out, files_run)
-    write_json(out / "predict.json", {"model": str(args.model), "model_identity": identity,
-                                      "spec": spec.to_dict(), "method": method,
-                                      "params": params, "device": settings.device, "overlap": settings.overlap,
-                                      "tta": settings.tta, "precision": settings.precision,
-                                      "channels_last": settings.channels_last, "pixel_size_um": args.pixel_size_um,
-                                      "window": spec.tile, "channel": args.channel, "ngff_labels": ngff_labels,
-                                      "geojson_type": args.geojson_type})
+    settings_used = {"model": str(args.model), "model_identity": identity, "spec": spec.to_dict(), "method": method,
+                     "params": params, "device": settings.device, "overlap": settings.overlap, "tta": settings.tta,
+                     "precision": settings.precision, "channels_last": settings.channels_last,
+                     "pixel_size_um": args.pixel_size_um, "window": spec.tile, "channel": args.channel,
+                     "ngff_labels": ngff_labels, "geojson_type": args.geojson_type}
+    # The folder is claimed before any image: a second run into it waits for no one and is refused,
+    # and predict.json names this model from the start, so a run killed midway followed by another
+    # model's run cannot mix the two models' outputs.
+    with claim_folder(out):
+        check_same_model(out, identity, args.overwrite)
+        write_json(out / "predict.json", settings_used)
+        summary = predict_files(network, spec, args.images, out, files_run)
+        write_json(out / "predict.json", settings_used)
     counts = summary["status"].value_counts()
     print(f"{out}: {counts.get('ok', 0)} segmented, {counts.get('skipped', 0)} skipped, "
           f"{counts.get('error', 0)} failed in {time.perf_counter() - start:.1f} s (summary.csv)")

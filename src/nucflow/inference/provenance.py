@@ -7,14 +7,17 @@ rescale factor). The record is written as JSON into the ImageDescription of ``<s
 and ``<stem>_prob.tif``; its short hash (:func:`provenance_key`) is the ``provenance`` column of
 ``summary.csv``. An image is skipped only when its labels carry the key of the present run.
 
-``predict.json`` of a folder names the model that filled it; :func:`check_same_model` refuses to
-add another model's outputs to that folder unless ``--overwrite``.
+``predict.json`` of a folder names the model that filled it (written when a run starts, and again
+when it ends); :func:`check_same_model` refuses to add another model's outputs to that folder
+unless ``--overwrite``. :func:`claim_folder` keeps two runs from writing into one folder at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from nucflow.errors import NucflowError
@@ -55,16 +58,72 @@ def description(record: dict) -> str:
     return json.dumps({TAG: {**record, "key": provenance_key(record)}}, sort_keys=True, default=str)
 
 
-def recorded_key(path: Path) -> str | None:
-    """The provenance key in a TIFF written by :func:`description`; None when absent or unreadable."""
+def recorded(path: Path) -> dict | None:
+    """The provenance record in a TIFF written by :func:`description`; None when the file is
+    missing, unreadable or carries none (not written by nucflow predict)."""
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
             text = tif.pages[0].description
-        return json.loads(text)[TAG]["key"]
-    except Exception:  # an output without (readable) provenance is simply redone
+        record = json.loads(text)[TAG]
+        return record if isinstance(record, dict) else None
+    except Exception:  # missing, unreadable or foreign: no record
         return None
+
+
+def recorded_key(path: Path) -> str | None:
+    """The provenance key in a TIFF written by :func:`description`; None when absent or unreadable."""
+    record = recorded(path)
+    return record.get("key") if record is not None else None
+
+
+#: the lock file by which a ``nucflow predict`` run claims its output folder
+LOCK = ".nucflow-predict.lock"
+
+
+@contextlib.contextmanager
+def claim_folder(out: Path):
+    """Hold ``out`` for one ``nucflow predict`` run: an exclusively created lock file naming this
+    process, removed at the end. A folder held by a live process is refused in one line; the lock
+    of a process that no longer exists (a killed run) is taken over."""
+    lock = Path(out) / LOCK
+    for _ in range(2):
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _lock_holder(lock)
+            if holder is not None and _alive(holder):
+                raise NucflowError(f"{lock}: another nucflow predict (process {holder}) is writing into {out}; "
+                                   "wait for it, or give another --out") from None
+            lock.unlink(missing_ok=True)  # left by a run that was killed
+            continue
+        with os.fdopen(handle, "w") as stream:
+            stream.write(f"{os.getpid()}\n")
+        break
+    else:
+        raise NucflowError(f"{lock}: could not claim {out}; remove the file if no nucflow predict is running")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _lock_holder(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def check_same_model(out: Path, identity: dict, overwrite: bool) -> None:
