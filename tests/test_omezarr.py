@@ -315,3 +315,27 @@ def test_a_channel_name_two_channels_share_is_refused_and_an_index_is_accepted(t
     assert channel_index(image, "2", "--nuclear-channel") == 2 and channel_index(image, "BF") == 1
     with pytest.raises(NucflowError, match=r"no channel 3 \(--channel\); the image has 3 channels \(0: Hoechst"):
         channel_index(image, "3")
+
+
+def test_predict_does_not_replace_labels_it_did_not_write(tmp_path):
+    """Regression: predict deleted and rewrote a labels entry of the image that it had not made (a
+    hand-made ground truth named like its own entry) or that another model had made."""
+    plate = write_plate(tmp_path / "plate.zarr", "0.5", with_labels=True)
+    field = plate / "A" / "1" / "0"
+    truth = array_digest(field / "labels" / "nuclei")
+    run = FilesRun(settings=InferenceSettings(batch_size=4), method="published", channel="Hoechst",
+                   ngff_labels="nuclei")
+    summary = predict_files(Threshold(), toy_spec(), [str(field)], tmp_path / "out", run)
+    assert summary["status"].tolist() == ["error"] and array_digest(field / "labels" / "nuclei") == truth
+    assert summary["message"][0] == (f"{field}/labels/nuclei: a labels entry nucflow did not write; it is not "
+                                     "replaced (give another name with --ngff-labels-name, or --overwrite)")
+    # an entry another model wrote stays too; the same model's is redone
+    model_a = {"run_id": "a", "weights_sha256": "a" * 64}
+    first = FilesRun(settings=run.settings, method="published", channel="Hoechst", model=model_a)
+    assert predict_files(Threshold(), toy_spec(), [str(field)], tmp_path / "a", first)["status"].tolist() == ["ok"]
+    other = FilesRun(settings=run.settings, method="published", channel="Hoechst",
+                     model={"run_id": "b", "weights_sha256": "b" * 64})
+    message = predict_files(Threshold(), toy_spec(), [str(field)], tmp_path / "b", other)["message"][0]
+    assert message.startswith(f"{field}/labels/nucflow: written by nucflow predict with model a; it is not replaced")
+    again = FilesRun(settings=run.settings, method="watershed", channel="Hoechst", model=model_a)
+    assert predict_files(Threshold(), toy_spec(), [str(field)], tmp_path / "a", again)["status"].tolist() == ["ok"]

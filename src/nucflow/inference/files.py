@@ -263,6 +263,32 @@ def check_replaceable(out: Path, stem: str, identity: dict) -> None:
                            f"replaced by model {identity.get('run_id')}'s (give another --out, or --overwrite)")
 
 
+def _is_ngff(path: Path) -> bool:
+    from nucflow.inference.ngff_inputs import is_ngff_input
+
+    return is_ngff_input(path)
+
+
+def check_labels_replaceable(path: Path, name: str, identity: dict) -> None:
+    """Refuse to replace labels entry ``name`` of an OME-Zarr input unless nucflow wrote it for this
+    model (hand-made ground truth under that name, or another model's labels, stay as they are)."""
+    from nucflow.inference.ngff_inputs import labels_record
+
+    record = labels_record(path, name)
+    if record is None:
+        return
+    entry = f"{path}/labels/{name}"
+    if not record:
+        raise NucflowError(f"{entry}: a labels entry nucflow did not write; it is not replaced (give another name "
+                           "with --ngff-labels-name, or --overwrite)")
+    made_by = record.get("model") or {}
+    if made_by.get("weights_sha256") and identity.get("weights_sha256") and \
+            made_by["weights_sha256"] != identity["weights_sha256"]:
+        raise NucflowError(f"{entry}: written by nucflow predict with model {made_by.get('run_id')}; it is not "
+                           f"replaced by model {identity.get('run_id')}'s (give another --ngff-labels-name, or "
+                           "--overwrite)")
+
+
 def _ngff_labels_done(path: Path, run: FilesRun) -> bool:
     """False for an NGFF input whose labels entry is to be written and is missing."""
     from nucflow.inference.ngff_inputs import has_labels, is_ngff_input
@@ -364,6 +390,8 @@ def predict_files(network, spec, items: list[str], out: str | Path, run: FilesRu
             else:
                 if not run.overwrite:
                     check_replaceable(out, stem, run.model)
+                    if run.ngff_labels and _is_ngff(path):
+                        check_labels_replaceable(path, run.ngff_labels, run.model)
 
                 def report(done, total, prefix=prefix):
                     if live:

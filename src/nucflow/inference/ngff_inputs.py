@@ -67,5 +67,20 @@ def write_back(path: Path, name: str, labels: np.ndarray, record: dict) -> Path:
     return ngff.write_labels(image_at(path), name, labels, properties=record)
 
 
+def labels_record(path: Path, name: str) -> dict | None:
+    """The nucflow record of labels entry ``name`` of the image at ``path``: None when there is no
+    such entry, ``{}`` when the entry was not written by nucflow (no record: someone's own labels)."""
+    image = image_at(path)
+    if name not in image.labels:
+        return None
+    import zarr
+
+    try:
+        record = zarr.open_group(str(image.path / "labels" / name), mode="r").attrs.get("nucflow")
+    except Exception:  # an entry we cannot read is not one we wrote
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def has_labels(path: Path, name: str) -> bool:
     return name in image_at(path).labels
