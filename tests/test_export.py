@@ -14,8 +14,10 @@ from test_predict_files import disks_image, make_run
 
 from nucflow import __version__
 from nucflow.cli import main
+from nucflow.errors import NucflowError
 from nucflow.inference.model_spec import ModelSpec, load_model
 from nucflow.inference.predict import InferenceSettings, predict_field
+from nucflow.inference.stain_model import make_labeller
 
 
 @pytest.mark.parametrize("model", ["unet", "unetpp", "deeplabv3plus", "tiramisu", "ppunet"])
@@ -40,15 +42,17 @@ def test_sidecar_contents(tmp_path):
     assert main(["export", "--model", str(run_dir), "--out", str(out), "--pixel-size-um", "0.59",
                  "--no-bioimageio"]) == 0
     sidecar = json.loads((out / "nucflow_model.json").read_text())
-    expected = {"format": "nucflow-model", "format_version": 1, "run_id": "tiny", "model": "unet", "width": 0.0625,
+    expected = {"format": "nucflow-model", "format_version": 2, "run_id": "tiny", "model": "unet", "width": 0.0625,
                 "modality": "brightfield", "in_channels": 3, "out_channels": 1, "planes": [0, 4, 8], "tile": 32,
                 "normalisation": "percentile", "percentiles": [1.0, 99.8], "threshold": 0.5, "method": "published",
                 "params": {"threshold": 0.5, "min_object_size": 25, "min_hole_size": 25, "connectivity": 2},
-                "pixel_size_um": 0.59, "nucflow_version": __version__, "weights": "model.ts",
-                "weights_sha256": hashlib.sha256((out / "model.ts").read_bytes()).hexdigest()}
+                "pixel_size_um": 0.59, "nucflow_version": __version__, "weights": "model.pt",
+                "weights_sha256": hashlib.sha256((out / "model.pt").read_bytes()).hexdigest(),
+                "torchscript": "model.ts",
+                "torchscript_sha256": hashlib.sha256((out / "model.ts").read_bytes()).hexdigest()}
     assert {key: sidecar[key] for key in expected} == expected
     assert sidecar["run"] == json.loads((run_dir / "run.json").read_text())
-    assert sorted(p.name for p in out.iterdir()) == ["model.ts", "nucflow_model.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["model.pt", "model.ts", "nucflow_model.json"]
     assert ModelSpec.from_dict(sidecar, "sidecar").planes == (0, 4, 8)
 
 
@@ -141,3 +145,54 @@ def test_training_pixel_size_comes_from_the_tile_set(tmp_path):
     assert main(["export", "--model", str(run_dir), "--out", str(tmp_path / "e"), "--no-bioimageio"]) == 0
     assert json.loads((tmp_path / "e" / "nucflow_model.json").read_text())["pixel_size_um"] == 0.59
     assert load_model(run_dir, tile=32, normalisation="percentile", percentiles=(1.0, 99.8))[1].pixel_size_um == 0.59
+
+
+class _Overwriter(torch.nn.Module):
+    """A 'model' whose TorchScript overwrites a file when it runs (aten::from_file, shared)."""
+
+    def __init__(self, target: str):
+        super().__init__()
+        self.target = target
+
+    def forward(self, x):
+        victim = torch.from_file(self.target, shared=True, size=4, dtype=torch.uint8)
+        victim.fill_(88)
+        return x[:, :1]
+
+
+def test_an_export_never_runs_torchscript_unless_trusted(tmp_path, capsys):
+    """Regression: predict loaded an export's model.ts with torch.jit.load, so a crafted export could
+    overwrite files (and its sidecar could point the weights anywhere)."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("safe")
+    run_dir = make_run(tmp_path / "study")
+    export = tmp_path / "export"
+    assert main(["export", "--model", str(run_dir), "--out", str(export), "--no-bioimageio"]) == 0
+    torch.jit.save(torch.jit.script(_Overwriter(str(victim))), str(export / "model.ts"))
+    tifffile.imwrite(tmp_path / "a.tif", disks_image())
+    # the export as written today: nucflow rebuilds the network from model.pt; model.ts is not run
+    assert main(["predict", "--model", str(export), "--out", str(tmp_path / "o1"), str(tmp_path / "a.tif")]) == 0
+    assert victim.read_text() == "safe"
+    # an export that holds only TorchScript (the format of earlier versions) is refused in one line
+    sidecar = json.loads((export / "nucflow_model.json").read_text())
+    for key in ("torchscript", "torchscript_sha256"):
+        sidecar.pop(key)
+    (export / "nucflow_model.json").write_text(json.dumps({**sidecar, "weights": "model.ts"}))
+    capsys.readouterr()
+    assert main(["predict", "--model", str(export), "--out", str(tmp_path / "o2"), str(tmp_path / "a.tif")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"nucflow predict: error: {export}: this export holds its network only as TorchScript, which "
+                       "can run code when loaded; export the run again with this nucflow, or pass "
+                       "--trust-torchscript if the export comes from a source you trust")
+    assert victim.read_text() == "safe"
+    with pytest.raises(NucflowError, match="holds its network only as TorchScript"):
+        make_labeller(f"model:{export}")  # --labels-from model:EXPORT of import and label
+    # weights named outside the folder are refused before anything is read
+    for outside in (str(run_dir / "model.pt"), "../study/runs/tiny/model.pt"):
+        (export / "nucflow_model.json").write_text(json.dumps({**sidecar, "weights": outside}))
+        with pytest.raises(NucflowError, match="must name a file inside the model folder"):
+            load_model(export)
+    # trusted on purpose, the TorchScript itself is what runs
+    (export / "nucflow_model.json").write_text(json.dumps({**sidecar, "weights": "model.ts"}))
+    network, _ = load_model(export, trust_torchscript=True)
+    assert isinstance(network, torch.jit.ScriptModule) and hasattr(network, "target")

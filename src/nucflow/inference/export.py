@@ -1,11 +1,15 @@
-"""``nucflow export``: a trained run as a self-contained TorchScript model plus a JSON sidecar.
+"""``nucflow export``: a trained run as a self-contained model folder: weights, a TorchScript copy
+for other tools, and a JSON sidecar.
 
 An export holds the model's :class:`~nucflow.inference.model_spec.ModelSpec` in one file, so a
 model can be shipped and applied without the training tiles or the training code.
 
 Export folder::
 
-    model.ts                TorchScript, CPU, eval mode; (N, C, tile, tile) float32 normalised -> logits
+    model.pt                the network's state_dict (what nucflow loads, weights-only, into the
+                            registry's architecture named by the recorded run.json)
+    model.ts                the same network as TorchScript, CPU, eval mode, for other tools;
+                            (N, C, tile, tile) float32 normalised -> logits
     nucflow_model.json      the ModelSpec, post-processing, versions, run.json (provenance)
     bioimageio.yaml         bioimage.io model description (percentile-normalised models), with
     README.md, test_input.npy, test_output.npy   its documentation and test tensors
@@ -22,10 +26,11 @@ from pathlib import Path
 
 from nucflow import __version__
 from nucflow.inference.bioimageio import write_bioimageio
-from nucflow.inference.model_spec import SIDECAR, WEIGHTS, ModelSpec, spec_from_run
-from nucflow.io import ensure_dir, file_sha256, write_json
+from nucflow.inference.model_spec import SIDECAR, TORCHSCRIPT, WEIGHTS, ModelSpec, spec_from_run
+from nucflow.io import atomic_file, ensure_dir, file_sha256, write_json
 
-SIDECAR_FORMAT = 1
+#: 2: weights as a state_dict (model.pt) beside the TorchScript copy; 1 held TorchScript only
+SIDECAR_FORMAT = 2
 
 
 def trace(network, spec: ModelSpec):
@@ -55,15 +60,16 @@ def export_run(run_dir: str | Path, out: str | Path, *, author: str = "nucflow",
     spec = spec_from_run(run_dir, run, **input_overrides)
     spec = spec.replace(params=default_params(spec.method))
     ensure_dir(out)
-    weights = out / WEIGHTS
-    tmp = out / f".{WEIGHTS}.part"
-    with warnings.catch_warnings():
+    weights, script = out / WEIGHTS, out / TORCHSCRIPT
+    with atomic_file(weights) as tmp:
+        torch.save({k: v.contiguous() for k, v in network.state_dict().items()}, tmp)
+    with atomic_file(script) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # see trace()
         torch.jit.save(trace(network, spec), str(tmp))
-    tmp.replace(weights)
     sidecar = {
         "format": "nucflow-model", "format_version": SIDECAR_FORMAT, **spec.to_dict(),
         "threshold": spec.threshold, "weights": WEIGHTS, "weights_sha256": file_sha256(weights),
+        "torchscript": TORCHSCRIPT, "torchscript_sha256": file_sha256(script),
         "input": f"(N, {spec.in_channels}, {spec.tile}, {spec.tile}) float32, normalised as recorded",
         "output": f"(N, {spec.out_channels}, {spec.tile}, {spec.tile}) logits; "
                   + ("sigmoid gives the foreground probability" if spec.out_channels == 1

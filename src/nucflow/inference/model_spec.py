@@ -20,7 +20,12 @@ from nucflow.errors import NucflowError
 from nucflow.io import read_json
 
 SIDECAR = "nucflow_model.json"
-WEIGHTS = "model.ts"
+#: the network's weights in an export: a plain state_dict, loaded weights-only into the registry's
+#: architecture (what nucflow itself loads)
+WEIGHTS = "model.pt"
+#: the same network as TorchScript, for other tools (bioimage.io, Fiji); nucflow loads it only
+#: when told to trust it (``--trust-torchscript``): a TorchScript graph can read and write files
+TORCHSCRIPT = "model.ts"
 
 
 @dataclass(frozen=True)
@@ -171,32 +176,63 @@ def spec_from_run(run_dir: str | Path, run, *, tile: int | None = None, normalis
 # loading either form
 
 
-def load_export(folder: str | Path, device: str = "cpu"):
-    """(TorchScript network on ``device`` in eval mode, ModelSpec) of an export folder."""
-    import torch
+def _inside(folder: Path, name, key: str) -> Path:
+    """The file ``name`` that the sidecar's ``key`` names, which must lie in the model folder itself."""
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or len(Path(name).parts) != 1:
+        raise NucflowError(f"{folder / SIDECAR}: {key} {name!r} must name a file inside the model folder")
+    path = folder / name
+    if not path.is_file():
+        raise NucflowError(f"{path}: not found (the export is incomplete)")
+    return path
+
+
+def load_export(folder: str | Path, device: str = "cpu", *, trust_torchscript: bool = False):
+    """(network on ``device`` in eval mode, ModelSpec) of an export folder.
+
+    The network is the registry's architecture of the recorded run with the export's weights
+    (``model.pt``, loaded weights-only). Its TorchScript copy (``model.ts``) is loaded instead only
+    with ``trust_torchscript``: loading and running a TorchScript graph can read and write files, so
+    an export from someone else must not be run that way. An export that holds only TorchScript (made
+    by earlier versions) is refused in one line unless trusted.
+    """
+    from nucflow.inference.predict import network_from_weights
+    from nucflow.training.config import RunConfig
 
     folder = Path(folder)
     sidecar = read_json(folder / SIDECAR)
     if not isinstance(sidecar, dict) or sidecar.get("format") != "nucflow-model":
         raise NucflowError(f"{folder / SIDECAR}: not a nucflow model description")
     spec = ModelSpec.from_dict(sidecar, str(folder / SIDECAR))
-    weights = folder / sidecar.get("weights", WEIGHTS)
-    if not weights.is_file():
-        raise NucflowError(f"{weights}: not found (the export is incomplete)")
+    if trust_torchscript:
+        return _load_torchscript(_inside(folder, sidecar.get("torchscript", sidecar.get("weights")), "torchscript"),
+                                 device), spec
+    weights = sidecar.get("weights")
+    if not isinstance(weights, str) or weights.endswith(".ts") or not isinstance(sidecar.get("run"), dict):
+        raise NucflowError(f"{folder}: this export holds its network only as TorchScript, which can run code when "
+                           "loaded; export the run again with this nucflow, or pass --trust-torchscript if the "
+                           "export comes from a source you trust")
+    run = RunConfig.from_dict(sidecar["run"], source=f"{folder / SIDECAR} (run)")
+    return network_from_weights(run, _inside(folder, weights, "weights"), device), spec
+
+
+def _load_torchscript(path: Path, device: str):
+    import torch
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is marked deprecated
-            network = torch.jit.load(str(weights), map_location=device)
+            network = torch.jit.load(str(path), map_location=device)
     except (RuntimeError, OSError, ValueError) as exc:
-        raise NucflowError(f"{weights}: cannot load TorchScript ({type(exc).__name__}: {exc})") from None
-    return network.eval(), spec
+        raise NucflowError(f"{path}: cannot load TorchScript ({type(exc).__name__}: {exc})") from None
+    return network.eval()
 
 
-def load_model(path: str | Path, device: str = "cpu", **input_overrides):
+def load_model(path: str | Path, device: str = "cpu", *, trust_torchscript: bool = False, **input_overrides):
     """(network, ModelSpec) from an export folder, a run folder, or a file inside either.
 
     ``input_overrides`` (tile, normalisation, percentiles) fill in what a run folder cannot tell on
-    its own; an export records them, so giving one with an export is an error.
+    its own; an export records them, so giving one with an export is an error. ``trust_torchscript``:
+    see :func:`load_export`.
     """
     from nucflow.inference.predict import load_run
 
@@ -206,7 +242,7 @@ def load_model(path: str | Path, device: str = "cpu", **input_overrides):
         given = sorted(k for k, v in input_overrides.items() if v is not None)
         if given:
             raise NucflowError(f"--{given[0]}: an export records its input; the option is for run folders")
-        return load_export(folder, device)
+        return load_export(folder, device, trust_torchscript=trust_torchscript)
     if (folder / "run.json").is_file():
         network, run = load_run(folder, device)
         return network, spec_from_run(folder, run, **input_overrides)

@@ -48,13 +48,19 @@ def pick_device(requested: str | None = None) -> str:
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, RunConfig]:
     """The trained network of a run folder, in eval mode on ``device``, and its RunConfig."""
-    from nucflow.models import build
-
     run_dir = Path(run_dir)
     run = RunConfig.from_json(run_dir / "run.json")
     weights = run_dir / "model.pt"
     if not weights.is_file():
         raise NucflowError(f"{weights}: not found; has the run finished training?")
+    return network_from_weights(run, weights, device), run
+
+
+def network_from_weights(run: RunConfig, weights: Path, device: str = "cpu") -> torch.nn.Module:
+    """``run``'s architecture from the registry with the state_dict in ``weights`` (loaded with
+    ``weights_only=True``: tensors only, no code), in eval mode on ``device``."""
+    from nucflow.models import build
+
     model = build(run.model, **run.model_kwargs)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
@@ -62,9 +68,9 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[torch.nn.Module,
         raise NucflowError(f"{weights}: cannot load weights ({type(exc).__name__}: {exc})") from None
     try:
         model.load_state_dict(state)
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, AttributeError) as exc:
         raise NucflowError(f"{weights}: weights do not fit model {run.model!r}: {str(exc).splitlines()[0]}") from None
-    return model.to(device).eval(), run
+    return model.to(device).eval()
 
 
 def select_input(raw: np.ndarray, run: RunConfig, name: str = "image", tile: int | None = None) -> np.ndarray:

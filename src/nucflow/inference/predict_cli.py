@@ -88,6 +88,10 @@ def add_arguments(parser) -> None:
     how = parser.add_argument_group("inference")
     how.add_argument("--overlap", type=float, help="tile overlap fraction (default: the config schema's inference.overlap)")
     how.add_argument("--batch-size", type=int, help="tiles per forward pass (default: inference.batch_size)")
+    how.add_argument("--trust-torchscript", action="store_true",
+                     help="run an export's TorchScript copy (model.ts) instead of rebuilding the network from its "
+                          "weights; a TorchScript graph can read and write files, so only for exports from a source "
+                          "you trust (and exports of earlier versions, which hold nothing else)")
     how.add_argument("--window", type=int,
                      help="sliding-window size in px (default: the training tile size); the networks are fully "
                           "convolutional, so a larger window means fewer, larger forward passes")
@@ -168,7 +172,8 @@ def run_files(args) -> int:
 
     settings = settings_from(args)
     network, spec = load_model(args.model, settings.device, tile=args.tile, normalisation=args.normalisation,
-                               percentiles=parse_percentiles(args.percentiles))
+                               percentiles=parse_percentiles(args.percentiles),
+                               trust_torchscript=args.trust_torchscript)
     if args.window is not None:
         import torch
 

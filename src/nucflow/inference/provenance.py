@@ -35,7 +35,9 @@ def weights_file(model: str | Path) -> Path | None:
     sidecar = folder / "nucflow_model.json"
     if sidecar.is_file():
         data = read_json(sidecar)
-        return folder / (data.get("weights", "model.ts") if isinstance(data, dict) else "model.ts")
+        name = data.get("weights", "model.ts") if isinstance(data, dict) else "model.ts"
+        # only a file inside the folder is hashed (the loader refuses any other)
+        return folder / name if isinstance(name, str) and len(Path(name).parts) == 1 else None
     if path.is_file():
         return path
     return folder / "model.pt" if (folder / "model.pt").is_file() else None
