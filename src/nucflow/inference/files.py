@@ -256,11 +256,16 @@ def check_replaceable(out: Path, stem: str, identity: dict) -> None:
     if mine is None:
         raise NucflowError(f"{existing[0]}: exists and was not written by nucflow predict; it is not replaced "
                            "(give another --out, or --overwrite)")
-    made_by = mine.get("model") or {}
+    _refuse_other_model(existing[0], mine, identity, "--out")
+
+
+def _refuse_other_model(what, record: dict, identity: dict, option: str) -> None:
+    """Refuse when ``record`` (an output's provenance) names a model with other weights."""
+    made_by = record.get("model") or {}
     if made_by.get("weights_sha256") and identity.get("weights_sha256") and \
             made_by["weights_sha256"] != identity["weights_sha256"]:
-        raise NucflowError(f"{existing[0]}: written by nucflow predict with model {made_by.get('run_id')}; it is not "
-                           f"replaced by model {identity.get('run_id')}'s (give another --out, or --overwrite)")
+        raise NucflowError(f"{what}: written by nucflow predict with model {made_by.get('run_id')}; it is not "
+                           f"replaced by model {identity.get('run_id')}'s (give another {option}, or --overwrite)")
 
 
 def _is_ngff(path: Path) -> bool:
@@ -281,12 +286,7 @@ def check_labels_replaceable(path: Path, name: str, identity: dict) -> None:
     if not record:
         raise NucflowError(f"{entry}: a labels entry nucflow did not write; it is not replaced (give another name "
                            "with --ngff-labels-name, or --overwrite)")
-    made_by = record.get("model") or {}
-    if made_by.get("weights_sha256") and identity.get("weights_sha256") and \
-            made_by["weights_sha256"] != identity["weights_sha256"]:
-        raise NucflowError(f"{entry}: written by nucflow predict with model {made_by.get('run_id')}; it is not "
-                           f"replaced by model {identity.get('run_id')}'s (give another --ngff-labels-name, or "
-                           "--overwrite)")
+    _refuse_other_model(entry, record, identity, "--ngff-labels-name")
 
 
 def _ngff_labels_done(path: Path, run: FilesRun) -> bool:

@@ -254,6 +254,7 @@ def _fit(config: RunConfig, paths: RunPaths, precision: Precision, *, attempt: i
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*Checkpoint directory .* exists and is not empty.*")
         warnings.filterwarnings("ignore", ".*isinstance.treespec, LeafSpec.*")
+        warnings.filterwarnings("ignore", ".*is not supported by the model summary.*")
         # the module logs values it has already added up over the processes
         warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
         trainer.fit(module, datamodule=data, ckpt_path=str(paths.last_ckpt) if resume else None, weights_only=True)
