@@ -339,3 +339,29 @@ def test_predict_does_not_replace_labels_it_did_not_write(tmp_path):
     assert message.startswith(f"{field}/labels/nucflow: written by nucflow predict with model a; it is not replaced")
     again = FilesRun(settings=run.settings, method="watershed", channel="Hoechst", model=model_a)
     assert predict_files(Threshold(), toy_spec(), [str(field)], tmp_path / "a", again)["status"].tolist() == ["ok"]
+
+
+def test_replacing_a_labels_entry_is_all_or_nothing(tmp_path, monkeypatch):
+    """Regression: the labels entry was deleted, then written; a write that failed midway lost it."""
+    import ome_zarr.writer
+
+    plate = write_plate(tmp_path / "plate.zarr", "0.5")
+    image = ngff.read_image(plate / "A" / "1" / "0")
+    first = drawn_disks().astype(np.uint16)
+    ngff.write_labels(image, "nucflow", first, properties={"key": "first"})
+    real = ome_zarr.writer.write_labels
+
+    def fails_midway(*args, **kwargs):
+        real(*args, **kwargs)  # the new arrays are written ...
+        raise OSError(28, "No space left on device")  # ... and then the disk is full
+
+    monkeypatch.setattr(ome_zarr.writer, "write_labels", fails_midway)
+    with pytest.raises(NucflowError, match="cannot write labels 'nucflow' .*No space left on device"):
+        ngff.write_labels(ngff.read_image(image.path), "nucflow", np.zeros_like(first))
+    monkeypatch.undo()
+    kept = ngff.read_image(image.path)
+    assert kept.labels == ("nucflow",) and not list((image.path / "labels").glob(".*"))
+    assert np.array_equal(ngff.read_labels(kept, "nucflow"), first)
+    (image.path / "labels" / ".nucflow.part-deadbeef").mkdir()  # left by a killed write
+    ngff.write_labels(kept, "nucflow", first + 1)
+    assert not list((image.path / "labels").glob(".*")) and ngff.read_image(image.path).labels == ("nucflow",)

@@ -22,6 +22,7 @@ problem is a :class:`~nucflow.errors.NucflowError` naming the path.
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -338,13 +339,19 @@ def _level_factors(location) -> list[int]:
 def write_labels(image: NgffImage, name: str, labels: np.ndarray, properties: dict | None = None) -> Path:
     """Write (H, W) instance labels as entry ``name`` of the image's ``labels/`` group; returns its folder.
 
-    An entry of that name is replaced; the others and the image arrays are left as they are. The
-    labels carry axes ``y, x`` with the image's pixel size (µm), as many resolution levels as the
-    image (nearest-neighbour downsampling), ``image-label`` metadata pointing at the image
-    (``source: ../../``), and ``properties`` (JSON-ready) under the key ``nucflow``.
+    An entry of that name is replaced as a whole: the new entry is written under a hidden temporary
+    name and swapped in by renaming folders, so a failed or killed write leaves the old entry (a
+    leftover ``.<name>.part-*`` folder is removed by the next write). The other entries and the
+    image arrays are left as they are. The labels carry axes ``y, x`` with the image's pixel size
+    (µm), as many resolution levels as the image (nearest-neighbour downsampling), ``image-label``
+    metadata pointing at the image (``source: ../../``), and ``properties`` (JSON-ready) under the
+    key ``nucflow``.
     """
+    import shutil
+    import uuid
+
     import zarr
-    from ome_zarr.writer import add_metadata, write_labels as ome_write_labels
+    from ome_zarr.writer import write_labels as ome_write_labels
 
     labels = np.asarray(labels)
     if labels.shape != (image.size("y"), image.size("x")):
@@ -353,25 +360,58 @@ def write_labels(image: NgffImage, name: str, labels: np.ndarray, properties: di
     location = _location(image.path)
     scale = image.pixel_size_um or 1.0
     units = {"y": "micrometer", "x": "micrometer"} if image.pixel_size_um is not None else None
+    folder = image.path / "labels"
+    staging = f".{name}.part-{uuid.uuid4().hex[:8]}"
     try:
+        for stale in folder.glob(f".{name}.part-*") if folder.is_dir() else ():
+            shutil.rmtree(stale, ignore_errors=True)  # a killed earlier write
+        listed = list(dict.fromkeys(_location(folder).root_attrs.get("labels", []))) if folder.is_dir() else []
         with _quiet():
             group = zarr.open_group(str(image.path), mode="r+")
-            if "labels" in group and name in group["labels"]:
-                del group["labels"][name]
-            ome_write_labels(labels, group, name=name, fmt=location.fmt, axes=["y", "x"], **_no_scaler(),
+            ome_write_labels(labels, group, name=staging, fmt=location.fmt, axes=["y", "x"], **_no_scaler(),
                              scale_factors=_level_factors(location),
                              scale={"y": scale, "x": scale}, axes_units=units,
                              label_metadata={"source": {"image": "../../"}})
-            labels_group = group["labels"]
-            listed = list(dict.fromkeys(_location(image.path / "labels").root_attrs.get("labels", [])))
-            group_meta = {"labels": listed}  # a replaced entry is listed once
-            if location.fmt.zarr_format == 3:  # NGFF 0.5 wants the version in every 'ome' object
-                group_meta["version"] = location.fmt.version
-            add_metadata(labels_group, group_meta, fmt=location.fmt)
+            staged = zarr.open_group(str(folder / staging), mode="r+")
             if properties is not None:
-                labels_group[name].attrs["nucflow"] = properties
+                staged.attrs["nucflow"] = properties
+            _rename_multiscales(staged, staging, name)
+            old = folder / f".{name}.old-{uuid.uuid4().hex[:8]}"
+            if (folder / name).exists():
+                os.replace(folder / name, old)
+            os.replace(folder / staging, folder / name)
+            shutil.rmtree(old, ignore_errors=True)
+            _list_labels(folder, [*listed, *([name] if name not in listed else [])], location.fmt)  # once
     except NucflowError:
         raise
     except Exception as exc:  # a read-only store, a full disk
+        shutil.rmtree(folder / staging, ignore_errors=True)
+        try:  # the listing as it was (the failed write had added its staging name)
+            _list_labels(folder, listed, location.fmt)
+        except Exception:  # the entry list is metadata only; the data are safe either way
+            pass
         raise NucflowError(f"{image.path}: cannot write labels {name!r} ({type(exc).__name__}: {exc})") from None
     return image.path / "labels" / name
+
+
+def _list_labels(folder: Path, names: list[str], fmt) -> None:
+    """Set the ``labels`` list of an image's ``labels/`` group."""
+    import zarr
+    from ome_zarr.writer import add_metadata
+
+    group_meta = {"labels": list(names)}
+    if fmt.zarr_format == 3:  # NGFF 0.5 wants the version in every 'ome' object
+        group_meta["version"] = fmt.version
+    add_metadata(zarr.open_group(str(folder), mode="r+"), group_meta, fmt=fmt)
+
+
+def _rename_multiscales(group, old: str, new: str) -> None:
+    """Where the entry's metadata names itself (``multiscales[].name``), the staging name becomes ``new``."""
+    attrs = group.attrs.asdict()
+    holder = attrs.get("ome", attrs)
+    changed = False
+    for scale in holder.get("multiscales", []):
+        if scale.get("name") == old:
+            scale["name"], changed = new, True
+    if changed:
+        group.attrs.update(attrs)
