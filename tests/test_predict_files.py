@@ -562,3 +562,21 @@ def test_a_folder_is_claimed_for_the_whole_run(tmp_path, capsys, monkeypatch):
         holder.wait()
     assert main(["predict", "--model", str(first), "--out", str(out), str(tmp_path / "x.tif")]) == 0
     assert not (out / ".nucflow-predict.lock").exists()
+
+
+def test_a_stack_stored_as_planar_rgb_is_planes_for_import_and_predict_alike(tmp_path):
+    """Regression: a 3-plane stack that tifffile stored as planar RGB imported as a 3-plane stack but
+    predict refused it as a colour image. Contiguous RGB stays a colour image for both."""
+    from nucflow.data.importers.common import as_stack
+    from nucflow.io import read_image
+
+    planes = np.stack([disks_image(seed=s) for s in range(3)]).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "planar.tif", planes, photometric="rgb", planarconfig="separate")
+    imported = as_stack(read_image(tmp_path / "planar.tif"), "planar.tif")
+    np.testing.assert_array_equal(read_field(tmp_path / "planar.tif", 3), planes)
+    np.testing.assert_array_equal(imported, planes.astype(imported.dtype))
+    tifffile.imwrite(tmp_path / "colour.tif", np.moveaxis(planes, 0, -1), photometric="rgb")
+    with pytest.raises(NucflowError, match="colour image"):
+        read_field(tmp_path / "colour.tif", 3)
+    with pytest.raises(NucflowError, match="looks like RGB or planes-last"):
+        as_stack(read_image(tmp_path / "colour.tif"), "colour.tif")

@@ -116,8 +116,9 @@ def read_field(path: Path, n_planes: int | None = None) -> np.ndarray:
 
     TIFF / OME-TIFF: the first series; singleton axes are dropped and one remaining non-spatial
     axis (Z, C or unnamed) holds the planes; ``n_planes`` (the plane count expected, when known)
-    finds it in a plain TIFF, whose axes are unnamed. PNG: grey, or RGB(A) whose colour channels
-    are equal.
+    finds it in a plain TIFF, whose axes are unnamed; samples stored planar, before the image axes
+    (a 3-plane stack saved as RGB), are planes, as ``nucflow import`` reads them. PNG and
+    contiguous RGB TIFF: grey, or RGB(A) whose colour channels are equal.
     """
     path = Path(path)
     if not path.is_file():
@@ -131,6 +132,11 @@ def read_field(path: Path, n_planes: int | None = None) -> np.ndarray:
     keep = [i for i, extent in enumerate(array.shape) if extent > 1 or axes[i] in "YX"]
     array = array.reshape([array.shape[i] for i in keep])
     axes = "".join(axes[i] for i in keep)
+    if "S" in axes and axes.index("S") < axes.index("Y"):
+        # samples stored as separate planes before the image axes: a plane stack that the writer
+        # labelled RGB (tifffile does so for 3- and 4-plane arrays), which `nucflow import` reads as
+        # planes too. Colour images keep their samples last (contiguous), handled below.
+        axes = axes.replace("S", "Z")
     if "S" in axes:  # colour samples: fine when grey in disguise
         samples = np.moveaxis(array, axes.index("S"), 0)
         colour = samples[:3] if len(samples) in (3, 4) else samples[:1]  # drop alpha
