@@ -397,17 +397,21 @@ def test_real_sample_config_is_valid():
 
 def test_phenix_without_masks_labels_from_the_stain(tmp_path):
     images, masks, plate_map = phenix_export(tmp_path / "plate", old_form=False)
-    manifest = import_phenix(images, tmp_path / "out", plate_map=plate_map, masks_dir=None, pixel_size_um=1.0,
-                             dataset="p", nuclear_channel=1, brightfield_channel=2)
-    assert manifest.label_sources().tolist() == ["classical(d=12.0um)"] * 3
-    assert not tifffile.imread(manifest.file("r02c03f01", "labels")).any()  # a flat stain holds no nucleus
+    # these stains are flat: no field has nuclei to label, so every one is left out, not kept empty
+    with pytest.raises(NucflowError, match=r"phenix import: no images found to import \(3 left out: no labels "
+                                           r"from their stain\)"):
+        import_phenix(images, tmp_path / "out", plate_map=plate_map, masks_dir=None, pixel_size_um=1.0,
+                      dataset="p", nuclear_channel=1, brightfield_channel=2)
+    assert not (tmp_path / "out").exists()
     (masks / "r03c05f01_masks.tif").unlink()
     with pytest.raises(NucflowError, match="r03c05f01_masks.tif: mask not found"):
         import_phenix(images, tmp_path / "out2", plate_map=plate_map, masks_dir=masks, pixel_size_um=1.0,
                       dataset="p", nuclear_channel=1)
     manifest = import_phenix(images, tmp_path / "out2", plate_map=plate_map, masks_dir=masks, pixel_size_um=1.0,
                              dataset="p", nuclear_channel=1, labeller=ClassicalLabeller(8))
-    assert manifest.label_sources().tolist() == ["given", "given", "classical(d=8.0um)"]
+    assert manifest.label_sources().tolist() == ["given", "given"]  # the unmasked field's flat stain: left out
+    left_out = pd.read_csv(tmp_path / "out2" / "left_out.csv")
+    assert left_out["image_id"].tolist() == ["r03c05f01"] and left_out["reason"][0].startswith("flat: ")
     with pytest.raises(NucflowError, match="no masks .--masks. and no nuclear channel .--nuclear-channel."):
         import_phenix(images, tmp_path / "out3", plate_map=plate_map, masks_dir=None, pixel_size_um=1.0,
                       dataset="p", brightfield_channel=2)

@@ -4,6 +4,7 @@ one-line errors. The plates are written by ome-zarr itself."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -178,7 +179,8 @@ def test_well_with_fields_of_different_shapes_is_named(tmp_path, capsys):
     assert tifffile.imread(manifest.file("B03_f0", "fluorescence")).shape == (64, 48)
 
 
-def test_empty_and_saturated_fields_get_empty_labels_and_a_warning(tmp_path, capsys):
+def test_empty_and_saturated_fields_are_left_out_with_a_warning(tmp_path, capsys):
+    """Regression: they were kept with all-zero labels, which train as "no nuclei"."""
     empty, saturated = field_data(1), field_data(2)
     empty[0] = 0
     saturated[0] = np.iinfo(np.uint16).max
@@ -187,14 +189,15 @@ def test_empty_and_saturated_fields_get_empty_labels_and_a_warning(tmp_path, cap
     assert main(["import", "omezarr", str(plate), "--dataset", "p", "--nuclear-channel", "Hoechst",
                  "--brightfield-channel", "BF", "--nucleus-diameter-um", "8", "--out", str(out)]) == 0
     err = capsys.readouterr().err.splitlines()
+    reasons = {"A01_f1": "empty: every pixel of the nuclear stain is 0",
+               "B03_f0": "saturated: every pixel of the nuclear stain is 65535"}
     assert [line for line in err if ": warning: " in line] == [
-        f"{plate / 'A' / '1' / '1'}: warning: empty: every pixel of the nuclear stain is 0; its labels from the "
-        "stain are empty (no nuclei)",
-        f"{plate / 'B' / '3' / '0'}: warning: saturated: every pixel of the nuclear stain is 65535; its labels "
-        "from the stain are empty (no nuclei)"]
-    labels = {name: tifffile.imread(out / f"p/labels/{name}.tif") for name in ("A01_f0", "A01_f1", "B03_f0")}
-    assert {name: int(array.max()) for name, array in labels.items()} == {"A01_f0": 3, "A01_f1": 0, "B03_f0": 0}
-    assert labels["A01_f1"].shape == SHAPE
+        f"{plate / 'A' / '1' / '1'}: warning: {reasons['A01_f1']}; the field is left out (no labels from its stain)",
+        f"{plate / 'B' / '3' / '0'}: warning: {reasons['B03_f0']}; the field is left out (no labels from its stain)"]
+    assert pd.read_csv(out / "manifest.csv")["image_id"].tolist() == ["A01_f0"]
+    assert pd.read_csv(out / "left_out.csv").to_dict("list") == {"image_id": list(reasons),
+                                                                "reason": list(reasons.values())}
+    assert json.loads((out / "import.json").read_text())["n_left_out"] == 2
 
 
 def test_not_an_ngff_path_is_one_line(tmp_path, capsys):

@@ -131,7 +131,8 @@ BLANK_FIELDS = {
     "empty": (lambda: np.zeros(SHAPE, np.uint16), "empty: every pixel of the nuclear stain is 0"),
     "flat": (lambda: np.full(SHAPE, 120.0, np.float32), "flat: every pixel of the nuclear stain is 120"),
     "saturated": (lambda: np.full(SHAPE, 255, np.uint8), "saturated: every pixel of the nuclear stain is 255"),
-    "mostly_saturated": (saturated_disks, "saturated: 61 % of the nuclear stain's pixels are at its maximum, 65535"),
+    "mostly_saturated": (saturated_disks, "saturated: 61 % of the nuclear stain's pixels are at its maximum, 65535, "
+                                          "in a plateau rather than nuclei"),
     "noise": (lambda: stain(np.zeros(SHAPE, np.uint16)), "no stain above the noise: the stain's bright and dark "
                                                          "classes differ by"),
 }
@@ -139,24 +140,47 @@ BLANK_FIELDS = {
 
 @pytest.mark.parametrize("method", ["classical", "model"])
 @pytest.mark.parametrize("field", list(BLANK_FIELDS))
-def test_empty_or_saturated_stain_gives_empty_labels_and_a_warning(tmp_path, capsys, method, field):
+def test_empty_or_saturated_stain_is_left_out_with_a_warning(tmp_path, capsys, method, field):
+    """Regression: such a field was kept with an all-zero label image, which trains as "no nuclei"."""
     spec = "classical" if method == "classical" else f"model:{tiny_run(tmp_path)}"
     labeller = make_labeller(spec, 8.0)
     make, reason = BLANK_FIELDS[field]
-    labels = labeller(make(), 0.5, f"plate/A/1/{field}")
-    assert labels.shape == SHAPE and labels.dtype == np.uint16 and not labels.any()
+    assert labeller(make(), 0.5, f"plate/A/1/{field}") is None
+    assert labeller.left_out[f"plate/A/1/{field}"].startswith(reason)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err == labeller.warnings[0] + "\n" and len(labeller.warnings) == 1
     assert err.startswith(f"plate/A/1/{field}: warning: {reason}")
-    assert err.endswith("; its labels from the stain are empty (no nuclei)\n")
+    assert err.endswith("; the field is left out (no labels from its stain)\n")
+
+
+def test_a_crowded_field_whose_nuclei_are_clipped_is_not_taken_for_a_plateau():
+    """Regression: a confluent field with clipped Hoechst (over half its pixels at the maximum) was
+    taken for a saturated, empty field; clipped nuclei split the field into many regions, a plateau
+    into few."""
+    from scipy import ndimage as ndi
+
+    from nucflow.data.stain_labels import saturated_plateau, stain_problem
+
+    rows, cols = np.indices((64, 64))
+    nuclei = np.zeros((64, 64))
+    for r in range(6, 64, 13):
+        for c in range(6, 64, 13):
+            nuclei[(rows - r) ** 2 + (cols - c) ** 2 <= 36] = 1.0
+    blurred = ndi.gaussian_filter(nuclei, 1.0) * 120_000 + 400 + 30 * np.random.default_rng(0).standard_normal((64, 64))
+    crowded = np.clip(blurred, 0, 65535).astype(np.uint16)
+    assert np.mean(crowded == 65535) > 0.5 and not saturated_plateau(crowded == 65535)
+    assert stain_problem(crowded, 0.5) == "" and ClassicalLabeller(6.0)(crowded, 0.5, "crowded") is not None
+    plateau = np.zeros((64, 64), bool)
+    plateau[:40] = True
+    assert saturated_plateau(plateau)
 
 
 def test_stain_without_nuclei_found_warns(capsys):
     labeller = ClassicalLabeller(8.0)
     specks = stain(drawn_disks(radius=2))  # stained, but far below a fifth of an 8 µm nucleus
-    assert not labeller(specks, 0.5, "specks").any()
+    assert labeller(specks, 0.5, "specks") is None
     assert capsys.readouterr().err == ("specks: warning: classical(d=8.0um) found no nuclei in the nuclear stain; "
-                                       "its labels from the stain are empty\n")
+                                       "the field is left out (no labels from its stain)\n")
     labeller(stain(drawn_disks()), 0.5, "disks")
     assert capsys.readouterr().err == "" and len(labeller.warnings) == 1
     with pytest.raises(NucflowError, match="^nan: the nuclear stain contains NaN or inf$"):
@@ -233,6 +257,23 @@ def test_label_writes_a_relabelled_data_set(toy_manifest, tmp_path, capsys):
     assert json.loads((out / "label.json").read_text())["label_source"] == "classical(d=7.0um)"
     before.pop(toy_manifest)
     assert all(p.read_bytes() == data for p, data in before.items())  # images untouched
+
+
+def test_label_leaves_out_a_field_whose_stain_gives_no_labels(toy_manifest, tmp_path, capsys):
+    """Regression: such a field was kept with an all-zero label image (trained as "no nuclei")."""
+    frame = pd.read_csv(toy_manifest)
+    flat = toy_manifest.parent / frame.loc[1, "fluorescence"]
+    tifffile.imwrite(flat, np.zeros_like(tifffile.imread(flat)))
+    out = tmp_path / "relabelled"
+    assert main(["label", str(toy_manifest), "--labels-from", "classical", "--nucleus-diameter-um", "7",
+                 "--out", str(out)]) == 0
+    assert f"{flat}: warning: empty: every pixel of the nuclear stain is 0; the field is left out" in \
+        capsys.readouterr().err
+    manifest = load_manifest(out / "manifest.csv", deep=True)
+    assert len(manifest.frame) == len(frame) - 1 and "toy_HeLa_01" not in set(manifest.frame["image_id"])
+    assert pd.read_csv(out / "left_out.csv").values.tolist() == [
+        ["toy_HeLa_01", "empty: every pixel of the nuclear stain is 0"]]
+    assert json.loads((out / "label.json").read_text())["n_left_out"] == 1
 
 
 def test_label_needs_a_stain_image(toy_manifest, tmp_path, capsys):

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from nucflow import __version__
-from nucflow.data.importers.common import check_name, check_out_dir
+from nucflow.data.importers.common import LEFT_OUT, check_name, check_out_dir
 from nucflow.data.manifest import COLUMNS, Manifest, load_manifest, read_manifest_table
 from nucflow.data.stain_labels import StainLabeller, parse_label_source
 from nucflow.errors import ManifestError, NucflowError
@@ -68,11 +68,14 @@ def relabel_manifest(manifest_path: str | Path, out_dir: str | Path, labeller: S
     out = check_out_dir(Path(out_dir), [manifest_path.parent], overwrite)
     staging = staging_dir(out, "label")
     try:
-        rows = []
+        rows, left_out = [], []
         for index, row in frame.iterrows():
             stain, size = _stain(manifest_path, index + 1, row)
             dataset = check_name(row["dataset"], f"{manifest_path} row {index + 1}, column dataset")
             labels = labeller(read_image(stain), size, str(stain))
+            if labels is None:  # no labels from its stain: left out, not kept with empty truth
+                left_out.append({"image_id": row["image_id"], "reason": labeller.left_out.get(str(stain), "")})
+                continue
             relative = f"{dataset}/labels/{row['image_id']}.tif"
             write_tiff(staging / relative, labels)
             new = {column: row.get(column) for column in COLUMNS}
@@ -81,6 +84,10 @@ def relabel_manifest(manifest_path: str | Path, out_dir: str | Path, labeller: S
                 new[column] = "" if source is None else os.path.relpath(source, out)
             new["labels"], new["label_source"] = relative, labeller.source.text
             rows.append(new)
+        if not rows:
+            raise NucflowError(f"{manifest_path}: the stain of every image gave no labels ({len(left_out)} left out)")
+        if left_out:
+            write_csv(staging / LEFT_OUT, pd.DataFrame(left_out, columns=["image_id", "reason"]))
         table = pd.DataFrame(rows, columns=list(COLUMNS))
         for column in ("field", "n_planes"):
             table[column] = pd.to_numeric(table[column], errors="coerce").astype("Int64")
@@ -90,6 +97,7 @@ def relabel_manifest(manifest_path: str | Path, out_dir: str | Path, labeller: S
         except ManifestError as exc:  # name the folder the user asked for, not the staging one
             raise ManifestError([p.replace(str(staging), str(out)) for p in exc.problems]) from None
         write_json(staging / "label.json", {"source_manifest": str(manifest_path), "n_images": len(rows),
+                                            "n_left_out": len(left_out),
                                             "nucflow_version": __version__, **labeller.describe()})
         check_out_dir(out, [], overwrite)
         replace_dir(staging, out)
@@ -150,7 +158,10 @@ def compare_with_truth(manifest_path: str | Path, labellers: Sequence[StainLabel
         if labellers:
             stain, size = _stain(manifest_path, index + 1, row)
             image = read_image(stain)
-            candidates += [(labeller.source.text, labeller(image, size, str(stain))) for labeller in labellers]
+            for labeller in labellers:  # a field a labeller leaves out scores as empty labels here
+                labels = labeller(image, size, str(stain))
+                candidates.append((labeller.source.text, np.zeros(image.shape[-2:], np.uint16) if labels is None
+                                   else labels))
         for method, labels in candidates:
             pooled.setdefault((row["dataset"], method), []).append(label_agreement(reference, labels))
     rows = []

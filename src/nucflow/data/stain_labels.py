@@ -19,10 +19,12 @@ without the column mean the same), ``manual`` (drawn by hand), ``classical(d=12.
 classical pipeline tuned for 12 µm nuclei) or ``model:<run id>``.
 
 A field with nothing to label is not an error: an empty (flat) stain, a saturated one (at least
-:data:`SATURATED_SHARE` of its pixels at its maximum), one whose brightest class does not stand
-:data:`MIN_CONTRAST_SD` noise standard deviations above the rest, and one in which the method finds
-no nucleus all get an empty label image and a one-line warning naming the field
-(``<field>: warning: ...``, on stderr and in the labeller's ``warnings``).
+:data:`SATURATED_SHARE` of its pixels at its maximum, forming a plateau rather than clipped
+nuclei), one whose brightest class does not stand :data:`MIN_CONTRAST_SD` noise standard
+deviations above the rest, and one in which the method finds no nucleus are left out of the data
+set, with a one-line warning naming the field (``<field>: warning: ...``, on stderr and in the
+labeller's ``warnings``) and the reason in the import's ``left_out.csv``. Kept with an empty
+label image, such a field would train as "no nuclei here".
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ SOURCE_FORMS = "given, manual, classical(d=<diameter>um) or model:<run id>"
 #: what ``--nucleus-diameter-um`` defaults to: a typical mammalian nucleus
 DEFAULT_DIAMETER_UM = 12.0
 #: a stain with at least this share of its pixels at its maximum is saturated, and is not labelled
+#: when those pixels form a plateau (:func:`saturated_plateau`), not clipped nuclei
 SATURATED_SHARE = 0.5
+#: clipped and unclipped pixels forming at most this many connected regions are a plateau
+PLATEAU_REGIONS = 3
 #: the stain's two Otsu classes must differ by this many noise standard deviations (as the classical
 #: pipeline requires), or the field has no stained nuclei to label
 MIN_CONTRAST_SD = 5.0
@@ -107,11 +112,22 @@ def check_diameter(diameter_um: float) -> float:
     return value
 
 
+def saturated_plateau(clipped: np.ndarray) -> bool:
+    """Whether the clipped pixels of a stain form a plateau (an over-exposed or flooded field) rather
+    than nuclei: clipped nuclei of a crowded field split the field into many regions, clipped and
+    not, while a plateau leaves at most :data:`PLATEAU_REGIONS` of them."""
+    from skimage.measure import label as label_regions
+
+    regions = int(label_regions(clipped, connectivity=2).max()) + int(label_regions(~clipped, connectivity=1).max())
+    return regions <= PLATEAU_REGIONS
+
+
 def stain_problem(image: np.ndarray, pixel_size_um: float) -> str:
     """Why the (H, W) stain ``image`` has no nuclei to label, or ``""`` when it may have some.
 
     ``empty``/``flat``: every pixel has one value; ``saturated``: at least :data:`SATURATED_SHARE`
-    of the pixels are at the image's maximum; ``no stain above the noise``: after smoothing
+    of the pixels are at the image's maximum and form a plateau (a crowded field whose nuclei are
+    clipped is labelled as usual); ``no stain above the noise``: after smoothing
     (:data:`SMOOTH_UM`), the means of the two Otsu classes differ by less than
     :data:`MIN_CONTRAST_SD` noise standard deviations (robust estimate from the residual).
     """
@@ -127,8 +143,9 @@ def stain_problem(image: np.ndarray, pixel_size_um: float) -> str:
             return f"saturated: every pixel of the nuclear stain is {high}"
         return f"flat: every pixel of the nuclear stain is {high:g}"
     share = float(np.mean(values == high))
-    if share >= SATURATED_SHARE:
-        return f"saturated: {100 * share:.0f} % of the nuclear stain's pixels are at its maximum, {high:g}"
+    if share >= SATURATED_SHARE and saturated_plateau(values == high):
+        return (f"saturated: {100 * share:.0f} % of the nuclear stain's pixels are at its maximum, {high:g}, in "
+                "a plateau rather than nuclei")
     pixels = values.astype(np.float32)
     smooth = ndi.gaussian_filter(pixels, SMOOTH_UM / float(pixel_size_um))
     residual = pixels - smooth
@@ -151,8 +168,10 @@ class StainLabeller:
     65 535 nuclei), 0 = background, ids 1..N. ``source`` is what the manifest records.
 
     A stain with no nuclei to label (:func:`stain_problem`), or one in which the method finds none,
-    gives an all-zero label image and a one-line warning naming ``name``; the warnings are printed
-    to stderr and kept in ``warnings`` (in order). Subclasses implement :meth:`label`.
+    gives ``None`` -- the field is left out, never kept with empty truth that would train as "no
+    nuclei" -- and a one-line warning naming ``name``; the reason is kept in ``left_out[name]``, the
+    warnings are printed to stderr and kept in ``warnings`` (in order). Subclasses implement
+    :meth:`label`.
     """
 
     source: LabelSource
@@ -160,20 +179,21 @@ class StainLabeller:
     def __init__(self, source: LabelSource):
         self.source = source
         self.warnings: list[str] = []
+        self.left_out: dict[str, str] = {}  # name -> why it has no labels
 
-    def __call__(self, fluorescence: np.ndarray, pixel_size_um: float, name: str = "image") -> np.ndarray:
+    def __call__(self, fluorescence: np.ndarray, pixel_size_um: float, name: str = "image") -> np.ndarray | None:
         image = _stain_plane(fluorescence, name)
         if not np.isfinite(image).all():
             raise NucflowError(f"{name}: the nuclear stain contains NaN or inf")
         problem = stain_problem(image, pixel_size_um)
-        if problem:
-            self._warn(f"{name}: warning: {problem}; its labels from the stain are empty (no nuclei)")
-            return np.zeros(image.shape, np.uint16)
-        labels = self.label(image, pixel_size_um, name)
-        if not labels.any():
-            self._warn(f"{name}: warning: {self.source.text} found no nuclei in the nuclear stain; its labels "
-                       "from the stain are empty")
-        return labels
+        if not problem:
+            labels = self.label(image, pixel_size_um, name)
+            if labels.any():
+                return labels
+            problem = f"{self.source.text} found no nuclei in the nuclear stain"
+        self.left_out[name] = problem
+        self._warn(f"{name}: warning: {problem}; the field is left out (no labels from its stain)")
+        return None
 
     def label(self, image: np.ndarray, pixel_size_um: float, name: str) -> np.ndarray:
         """Instance labels of a checked (H, W) stain image (see the class docstring)."""

@@ -46,18 +46,24 @@ class ImportedField:
     ``field`` is the field number within its well (or the time point, for time series).
     ``label_source`` says where ``labels`` came from (:mod:`nucflow.data.stain_labels`): ``given``
     for masks that came with the data, ``classical(d=12.0um)`` or ``model:<run id>`` for labels made
-    from the nuclear stain.
+    from the nuclear stain. ``labels`` None with ``left_out`` (the reason): a field whose stain gave
+    no labels; it is listed in ``left_out.csv`` and not written.
     """
 
     image_id: str
     cell_line: str
-    labels: np.ndarray
+    labels: np.ndarray | None
     fluorescence: np.ndarray | None = None
     brightfield: np.ndarray | None = None
     well: str = ""
     field: int | None = None
     instrument: str = ""
     label_source: str = "given"
+    left_out: str = ""
+
+
+#: the fields an import or relabelling left out, and why (beside ``manifest.csv``)
+LEFT_OUT = "left_out.csv"
 
 
 def is_image_file(path: Path) -> bool:
@@ -260,7 +266,7 @@ def write_import(out_dir: str | os.PathLike, fields: Iterable[ImportedField], *,
 def _write_staged(out: Path, fields: Iterable[ImportedField], dataset: str, pixel_size_um: float,
                   importer: str, arguments: Mapping) -> None:
     """Write the import into folder ``out`` and validate it there."""
-    rows, seen = [], set()
+    rows, seen, left_out = [], set(), []
     for field in fields:
         check_name(field.image_id, "image id")
         if field.image_id in seen:
@@ -268,6 +274,9 @@ def _write_staged(out: Path, fields: Iterable[ImportedField], dataset: str, pixe
         seen.add(field.image_id)
         if field.fluorescence is None and field.brightfield is None:
             raise NucflowError(f"image {field.image_id}: has neither fluorescence nor brightfield")
+        if field.labels is None:
+            left_out.append({"image_id": field.image_id, "reason": field.left_out})
+            continue
         paths = relative_paths(dataset, field.image_id)
         write_tiff(out / paths["labels"], field.labels)
         if field.fluorescence is not None:
@@ -276,7 +285,10 @@ def _write_staged(out: Path, fields: Iterable[ImportedField], dataset: str, pixe
             write_tiff(out / paths["brightfield"], field.brightfield)
         rows.append(_row(field, dataset, pixel_size_um, paths))
     if not rows:
-        raise NucflowError(f"{importer} import: no images found to import")
+        raise NucflowError(f"{importer} import: no images found to import"
+                           + (f" ({len(left_out)} left out: no labels from their stain)" if left_out else ""))
+    if left_out:
+        write_csv(out / LEFT_OUT, pd.DataFrame(left_out, columns=["image_id", "reason"]))
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame["field"] = frame["field"].astype("Int64")
     frame["n_planes"] = frame["n_planes"].astype("Int64")
@@ -289,5 +301,5 @@ def _write_staged(out: Path, fields: Iterable[ImportedField], dataset: str, pixe
         raise
     os.replace(unchecked, out / "manifest.csv")
     write_json(out / "import.json", {"importer": importer, "arguments": dict(arguments),
-                                     "dataset": dataset, "n_images": len(rows),
+                                     "dataset": dataset, "n_images": len(rows), "n_left_out": len(left_out),
                                      "nucflow_version": __version__})

@@ -152,7 +152,8 @@ def _read_field(pair: ImageMaskPair, modality: str, meta: dict, instrument: str,
     return ImportedField(image_id=pair.image_id, cell_line=meta.get("cell_line", DEFAULT_CELL_LINE),
                          labels=labels, fluorescence=fluorescence, brightfield=brightfield,
                          well=meta.get("well", ""), field=meta.get("field"),
-                         instrument=meta.get("instrument", instrument), label_source=source)
+                         instrument=meta.get("instrument", instrument), label_source=source,
+                         left_out=labeller.left_out.get(str(pair.image), "") if labels is None else "")
 
 
 def _labeller_for(pairs: list[ImageMaskPair], modality: str, labeller: StainLabeller | None,

@@ -156,11 +156,13 @@ def import_omezarr(source: str | Path, out_dir: str | Path, *, dataset: str, nuc
                 brightfield = as_stack(ngff.read_channel(image, index), f"{image.path} (channel {brightfield_channel})")
             labels, label_source = _labels(image, label_image, labeller, fluorescence, size, binary_masks)
             shape = fluorescence.shape if fluorescence is not None else brightfield.shape
-            check_same_shape(shape, labels.shape, image.path, f"{image.path} labels")
+            if labels is not None:
+                check_same_shape(shape, labels.shape, image.path, f"{image.path} labels")
             name = image_id(image)
             yield ImportedField(image_id=name, cell_line=lines[name], labels=labels, fluorescence=fluorescence,
                                 brightfield=brightfield, well=image.well, field=image.field,
-                                instrument=instrument, label_source=label_source)
+                                instrument=instrument, label_source=label_source,
+                                left_out="" if labels is not None else labeller.left_out.get(str(image.path), ""))
 
     arguments = {"source": str(source), "ngff_version": sorted({image.version for image in images}),
                  "dataset": dataset, "nuclear_channel": nuclear_channel, "brightfield_channel": brightfield_channel,

@@ -277,14 +277,15 @@ def import_phenix(images_dir: str | Path, out_dir: str | Path, *, plate_map: str
                 source, mask_path = labeller.source.text, nuclear[0].path
             else:
                 labels, source = as_labels(read_image(mask_path), mask_path, binary_masks=binary_masks), "given"
-            if nuclear is not None:
+            if nuclear is not None and labels is not None:
                 check_same_shape(fluorescence.shape, labels.shape, nuclear[0].path, mask_path)
-            if bright is not None:
+            if bright is not None and labels is not None:
                 check_same_shape(brightfield.shape, labels.shape, bright[0].path, mask_path)
             yield ImportedField(image_id=name, cell_line=lines[key[:2]], labels=labels,
                                 fluorescence=fluorescence, brightfield=brightfield,
                                 well=well_name(*key[:2]), field=key[2], instrument=instrument,
-                                label_source=source)
+                                label_source=source,
+                                left_out="" if labels is not None else labeller.left_out.get(str(nuclear[0].path), ""))
 
     arguments = {"images": str(images_dir), "plate_map": str(plate_map),
                  "masks": None if masks_dir is None else str(masks_dir),
