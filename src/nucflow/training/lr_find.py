@@ -36,7 +36,6 @@ own suggestion (steepest gradient with respect to the linear rate, of an EMA wit
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,7 +135,7 @@ def find_lr(config: RunConfig, min_lr: float = 1e-10, max_lr: float = 10.0, num_
 
     from nucflow.data.datamodule import TileDataModule
     from nucflow.training.module import SegmentationModule
-    from nucflow.training.train import deterministic_on_cpu, make_trainer, run_precision
+    from nucflow.training.train import fitting, make_trainer, run_precision
 
     if not 0 < min_lr < max_lr:
         raise NucflowError(f"lr-find: need 0 < min_lr < max_lr, got {min_lr} and {max_lr}")
@@ -152,10 +151,7 @@ def find_lr(config: RunConfig, min_lr: float = 1e-10, max_lr: float = 10.0, num_
     data = TileDataModule.from_config(config, module.spec.target, module.spec.needs_weight)
     data.steps_per_epoch = num_steps
     trainer = make_trainer(config, precision, max_epochs=1, checkpointing=False, root=work_dir)
-    with deterministic_on_cpu(precision.device), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*`validation_step` but have no `val_dataloader`.*")
-        warnings.filterwarnings("ignore", ".*isinstance.treespec, LeafSpec.*")
+    with fitting(precision.device):
         finder = Tuner(trainer).lr_find(module, train_dataloaders=data.train_dataloader(), min_lr=min_lr,
                                         max_lr=max_lr, num_training=num_steps, mode="exponential",
                                         early_stop_threshold=None, update_attr=False)

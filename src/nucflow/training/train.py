@@ -221,14 +221,27 @@ def quiet_lightning(interactive: bool) -> None:
         logging.getLogger(name).setLevel(level)
 
 
+#: Lightning warnings that say nothing about a nucflow run: tile sets live in memory (no loader
+#: workers), checkpoints go to a folder that holds the earlier ones, the range test has no
+#: validation set, the model summary cannot size bf16, a torch deprecation inside Lightning, and
+#: epoch metrics the module has already added up over the DDP processes.
+LIGHTNING_NOISE = (".*does not have many workers.*", ".*Checkpoint directory .* exists and is not empty.*",
+                   ".*`validation_step` but have no `val_dataloader`.*", ".*is not supported by the model summary.*",
+                   ".*isinstance.treespec, LeafSpec.*", ".*when logging on epoch level in distributed setting.*")
+
+
 @contextlib.contextmanager
-def deterministic_on_cpu(device: str):
-    """Deterministic algorithms while inside on CPU (runs are then bit-identical), restored after."""
+def fitting(device: str):
+    """Around a Lightning fit: deterministic algorithms on CPU (runs are then bit-identical) and
+    :data:`LIGHTNING_NOISE` silenced; both restored after."""
     before = torch.are_deterministic_algorithms_enabled()
     if device == "cpu":
         torch.use_deterministic_algorithms(True)
     try:
-        yield
+        with warnings.catch_warnings():
+            for pattern in LIGHTNING_NOISE:
+                warnings.filterwarnings("ignore", pattern)
+            yield
     finally:
         torch.use_deterministic_algorithms(before)
 
@@ -250,13 +263,7 @@ def _fit(config: RunConfig, paths: RunPaths, precision: Precision, *, attempt: i
     trainer = make_trainer(config, precision, interactive=interactive, logger=_logger(config, paths),
                            callbacks=[EpochLog(paths.log_csv, echo), stopper, kept, last, *callbacks],
                            root=paths.out_dir)
-    with deterministic_on_cpu(precision.device), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*Checkpoint directory .* exists and is not empty.*")
-        warnings.filterwarnings("ignore", ".*isinstance.treespec, LeafSpec.*")
-        warnings.filterwarnings("ignore", ".*is not supported by the model summary.*")
-        # the module logs values it has already added up over the processes
-        warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
+    with fitting(precision.device):
         trainer.fit(module, datamodule=data, ckpt_path=str(paths.last_ckpt) if resume else None, weights_only=True)
     if trainer.interrupted:
         raise NucflowError(f"run {config.run_id}: training was interrupted; rerun to resume from {paths.last_ckpt}")
