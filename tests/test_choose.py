@@ -57,3 +57,44 @@ def test_focal_greedy_table_and_cli(tmp_path, capsys):
     assert table["round"].tolist() == [1, 2] and table["planes"].tolist() == ["4", "4.2"]
     assert table["added_plane"].tolist() == [4, 2] and table["f1"].tolist() == [0.6, 0.65]
     assert table_path.read_text().splitlines()[0] == "round,planes,added_plane,n_planes,f1,run_id"
+
+
+# ---- the instance method of a model, chosen on validation -------------------------------------------
+
+def test_method_choice_takes_the_best_object_f1_with_ties_to_the_first_listed():
+    import pandas as pd
+
+    from nucflow.study.method_choice import METRIC, choose, record
+
+    table = pd.DataFrame({"method": ["published", "watershed", "seeded"], "n_images": [4, 4, 4],
+                          METRIC: [0.70, 0.80, 0.80]})
+    assert choose(table) == "watershed"
+    assert choose(table.assign(**{METRIC: [float("nan"), 0.1, 0.0]})) == "watershed"
+    chosen = record(table, {"published": {}, "watershed": {"min_distance": 5}, "seeded": {}}, "seven_lines:val")
+    assert chosen["method"] == "watershed" and chosen["params"]["min_distance"] == 5
+    assert chosen["scores"] == {"published": 0.7, "watershed": 0.8, "seeded": 0.8}
+    assert chosen["chosen_on"] == "seven_lines:val" and chosen["n_images"] == 4
+
+
+def test_study_methods_are_the_extensions_methods_that_read_one_map():
+    from nucflow.config import load_config
+    from nucflow.study.method_choice import check_methods, study_methods
+
+    config = load_config("config/smoke.yaml")
+    config["postprocess"]["params"] = {"threshold": 0.4}
+    assert study_methods(config) == {"published": {"threshold": 0.4}, "watershed": {}, "seeded": {}}
+    with pytest.raises(NucflowError, match="three_class"):
+        check_methods({"three_class": {}})
+
+
+def test_a_recorded_method_is_the_models_and_a_bad_record_is_one_line(tmp_path):
+    from nucflow.inference.model_spec import recorded_method
+
+    assert recorded_method(tmp_path, 1) is None
+    (tmp_path / "instance_method.json").write_text(json.dumps({"method": "seeded", "params": {"threshold": 0.4}}))
+    assert recorded_method(tmp_path, 1) == ("seeded", {"threshold": 0.4})
+    with pytest.raises(NucflowError, match="instance_method.json: not a valid instance-method record for a 3-channel"):
+        recorded_method(tmp_path, 3)
+    (tmp_path / "instance_method.json").write_text(json.dumps({"method": "seeded", "params": {"nonsense": 1}}))
+    with pytest.raises(NucflowError, match=r"instance_method.json: .*nonsense"):
+        recorded_method(tmp_path, 1)

@@ -39,8 +39,23 @@ def test_default_targets_of_the_smoke_study(smoke):
         "results/tables/focal_planes/convergence.csv", "results/tables/focal_planes/greedy.csv",
         "results/tables/extensions/per_image.csv", "results/tables/extensions/learning_curves.csv",
         "results/tables/extensions/convergence.csv", "results/tables/extensions/multiscale_tradeoff.csv",
-        "results/summary.md",
+        "results/tables/extensions/method_choice.csv", "results/summary.md",
     ]
+
+
+def test_the_instance_method_is_chosen_for_every_trained_model_comparison_run(smoke):
+    study = StudyTargets(smoke)
+    runs = study.method_choice_runs()
+    compared = [r.source_id for r in study.runs.values() if r.arm == "model_comparison"]
+    baseline = [r.source_id for r in study.runs.values() if r.arm == "extensions" and r.variant == "baseline"]
+    assert runs == list(dict.fromkeys(compared + baseline)) and len(runs) == len(set(runs))
+    assert study.choice_eval_set(runs[0]) == f"{study.get_run(runs[0]).dataset}:val"
+    assert "--scales" not in study.inference_args(baseline[0], scales=False)
+    assert "--scales" in study.inference_args(baseline[0])      # the baseline's maps go through multiscale
+    config = copy.deepcopy(smoke)
+    config["arms"]["extensions"]["choose_method"] = False
+    assert StudyTargets(config).method_choice_runs() == []
+    assert "results/tables/extensions/method_choice.csv" not in StudyTargets(config).arm_targets("extensions")
 
 
 def test_an_arm_that_is_off_has_no_targets_and_no_claims_inputs(smoke):

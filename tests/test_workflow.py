@@ -73,6 +73,22 @@ def test_smoke_run_writes_everything(smoke_run):
     assert (tradeoff["tp"] + tradeoff["fp"] == tradeoff["n_objects"]).all()
     methods = set(pd.read_csv(smoke_run / "results/tables/extensions/per_run.csv")["method"])
     assert methods == {"published", "watershed", "seeded", "multiscale", "three_class"}
+    # every model comparison run's instance method, chosen on its validation images and recorded
+    # in its folder, where predict and export read it
+    choice = pd.read_csv(smoke_run / "results/tables/extensions/method_choice.csv")
+    compared = plan.loc[plan["arm"] == "model_comparison", "run_id"]
+    assert set(compared) <= set(choice["run_id"])
+    assert (choice.groupby("run_id")["method"].apply(list) == [["published", "watershed", "seeded"]]).all()
+    assert (choice.groupby("run_id")["chosen"].sum() == 1).all()
+    assert choice["eval_set"].str.endswith(":val").all() and (choice["n_images"] > 0).all()
+    from nucflow.inference.model_spec import load_model
+
+    for run_id, part in choice.groupby("run_id"):
+        record = json.loads((smoke_run / f"results/runs/{run_id}/instance_method.json").read_text())
+        best = part.loc[part["chosen"], "method"].item()
+        assert record["method"] == best
+        assert record["scores"] == {m: pytest.approx(v, abs=1e-6) for m, v in zip(part["method"], part["f1_iou0.50_pooled"])}
+        assert load_model(smoke_run / f"results/runs/{run_id}")[1].method == best
     assert (smoke_run / "results/lr_find/unet-brightfield/lr.json").is_file()
     figures = sorted(p.name for p in (smoke_run / "results/figures").glob("*.png"))
     assert len(figures) == 14, figures                                     # 02-15 (01 is results/data/overview)

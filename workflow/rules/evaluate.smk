@@ -178,3 +178,55 @@ for _arm in STUDY.arm_names:
         input:
             STUDY.arm_targets(_arm),
         localrule: True
+
+
+rule choose_method:
+    """The instance method of one trained model, chosen on its validation images among the
+    extensions arm's methods that read one probability map; recorded in the run folder, where
+    nucflow predict and nucflow export read it."""
+    input:
+        model=LAYOUT.model("{run_id}"),
+        manifest=MANIFEST,
+        splits=LAYOUT.data("splits.json"),
+        # ancient: the candidates are the methods param below; other settings do not touch the choice
+        config=ancient(LAYOUT.config_snapshot("study")),
+    output:
+        record=LAYOUT.method_record("{run_id}"),
+        table=LAYOUT.method_choice("{run_id}"),
+        images=LAYOUT.method_choice("{run_id}", "method_choice_images.csv"),
+    log:
+        "logs/choose/method/{run_id}.log",
+    benchmark:
+        "results/benchmarks/choose/method/{run_id}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=GPUS,
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+    params:
+        run_dir=lambda wc: LAYOUT.run_dir(wc.run_id),
+        eval_set=lambda wc: STUDY.choice_eval_set(wc.run_id),
+        inference=lambda wc: STUDY.inference_args(wc.run_id, scales=False),
+        methods=STUDY.choice_methods(),
+    shell:
+        "nucflow choose method --plan-config {input.config} --run {params.run_dir} --manifest {input.manifest}"
+        " --splits {input.splits} --eval-set {params.eval_set} {params.inference} --threads {threads}"
+        " --out-table {output.table} --out-images {output.images} --record {output.record} > {log} 2>&1"
+
+
+rule method_choice_table:
+    """Every run's instance-method choice in one table (extensions arm)."""
+    input:
+        [LAYOUT.method_choice(run_id) for run_id in STUDY.method_choice_runs()],
+    output:
+        LAYOUT.arm_table("extensions", "method_choice.csv"),
+    log:
+        "logs/choose/method_choice.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    shell:
+        "nucflow choose method-table --tables {input} --out {output} > {log} 2>&1"

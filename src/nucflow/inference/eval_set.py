@@ -8,9 +8,10 @@ from pathlib import Path
 
 from nucflow.data.tiles import read_tile_meta
 from nucflow.errors import NucflowError
+from nucflow.inference.files import scale_factor
 from nucflow.inference.images import read_field
 from nucflow.inference.model_spec import recorded_input
-from nucflow.inference.predict import InferenceSettings, load_run, predict_field, predict_field_scales
+from nucflow.inference.predict import InferenceSettings, load_run, predict_field_rescaled, predict_field_scales
 from nucflow.inference.window import check_window
 from nucflow.io import ensure_dir, write_tiff
 
@@ -33,16 +34,28 @@ def manifest_planes(manifest, image_id: str, modality: str) -> int | None:
         return None
 
 
+def _pixel_size(manifest, image_id: str) -> float | None:
+    value = manifest.row(image_id).get("pixel_size_um")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None
+
+
 def predict_eval_set(run_dir: str | Path, manifest, ids: list[str], out: str | Path,
                      settings: InferenceSettings, *, window: int | None = None,
-                     scales: list[float] | None = None) -> dict:
+                     scales: list[float] | None = None, rescale: bool = False) -> dict:
     """Write ``<image_id>_prob.tif`` (and ``<image_id>_prob_scales.tif`` with ``scales``) into ``out``
     for every image of ``ids`` in ``manifest``, then ``ids.txt``; returns what ``predict.json``
     records (window, the training input spec, images, seconds).
 
-    ``window`` (default: the training tile) is the sliding-window size; no rescaling happens here:
-    the study measures exactly the unrescaled shift between instruments.
+    ``window`` (default: the training tile) is the sliding-window size. No rescaling happens by
+    default: the study measures exactly the unrescaled shift between instruments. ``rescale`` brings
+    each image to the training pixel size first, as ``nucflow predict`` does for a user's files
+    (images from another source, scored the way a user would run the model on them).
     """
+
     model, run_config = load_run(run_dir, settings.device)
     trained = training_input(run_config, run_dir)
     if window:
@@ -55,9 +68,10 @@ def predict_eval_set(run_dir: str | Path, manifest, ids: list[str], out: str | P
         if path is None:
             raise NucflowError(f"{manifest.path}: image {image_id} has no {run_config.modality} image")
         raw = read_field(path, manifest_planes(manifest, image_id, run_config.modality))
-        prob = predict_field(model, run_config, raw, settings, tile=window,
-                             normalisation=trained["normalisation"], percentiles=trained["percentiles"],
-                             name=str(path))
+        factor = scale_factor(_pixel_size(manifest, image_id), trained.get("pixel_size_um")) if rescale else 1.0
+        prob = predict_field_rescaled(model, run_config, raw, settings, factor, tile=window,
+                                      normalisation=trained["normalisation"], percentiles=trained["percentiles"],
+                                      name=str(path))
         write_tiff(out / f"{image_id}_prob.tif", prob[0] if len(prob) == 1 else prob)
         if scales:
             scaled = predict_field_scales(model, run_config, raw, settings, scales, tile=window,

@@ -3,7 +3,8 @@
 A :class:`ModelSpec` is a model's input (modality, planes, normalisation with percentiles, tile size,
 pixel size), its output channels and its default post-processing. A run folder holds it in
 ``run.json`` plus the input spec that training recorded in ``train_done.json``
-(:func:`spec_from_run`); an export (``nucflow export``) holds it in one file, ``nucflow_model.json``.
+(:func:`spec_from_run`), and the instance method chosen for it on validation images in
+``instance_method.json`` when the study chose one (:func:`recorded_method`); an export (``nucflow export``) holds it in one file, ``nucflow_model.json``.
 :func:`load_model` accepts either form, so ``nucflow predict --model`` takes both.
 """
 
@@ -26,6 +27,10 @@ WEIGHTS = "model.pt"
 #: the same network as TorchScript, for other tools (bioimage.io, Fiji); nucflow loads it only
 #: when told to trust it (``--trust-torchscript``): a TorchScript graph can read and write files
 TORCHSCRIPT = "model.ts"
+#: the instance method chosen for a run on its validation images (nucflow choose method)
+METHOD_RECORD = "instance_method.json"
+#: post-processing methods that read one foreground probability map (a network with one output channel)
+FOREGROUND_METHODS = ("published", "watershed", "seeded")
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,27 @@ def recorded_input(run_dir: str | Path) -> dict | None:
             "percentiles": tuple(float(p) for p in spec["percentiles"]), "pixel_size_um": spec.get("pixel_size_um")}
 
 
+def recorded_method(run_dir: str | Path, out_channels: int) -> tuple[str, dict] | None:
+    """(method, params) that ``instance_method.json`` in the run folder records, or None when the
+    study chose none for this run. A record that names a method the network cannot feed is refused."""
+    from nucflow.postprocess.registry import make_params
+
+    path = Path(run_dir) / METHOD_RECORD
+    if not path.is_file():
+        return None
+    content = read_json(path)
+    method = content.get("method") if isinstance(content, dict) else None
+    params = content.get("params", {}) if isinstance(content, dict) else None
+    if method not in FOREGROUND_METHODS or out_channels != 1 or not isinstance(params, dict):
+        raise NucflowError(f"{path}: not a valid instance-method record for a {out_channels}-channel model "
+                           f"(expected 'method' among {', '.join(FOREGROUND_METHODS)} and a 'params' object)")
+    try:
+        make_params(method, **params)
+    except NucflowError as exc:
+        raise NucflowError(f"{path}: {exc}") from None
+    return method, dict(params)
+
+
 def find_tile_set(recorded: str, run_dir: Path) -> Path | None:
     """The training tile set as recorded in run.json, or relative to a folder above the run
     (a workflow's paths are relative to its root: ``results/runs/RUN`` -> ``results/tiles/...``)."""
@@ -165,11 +191,12 @@ def spec_from_run(run_dir: str | Path, run, *, tile: int | None = None, normalis
     elif pixel_size_um is None:  # tile, normalisation and percentiles given: the pixel size if the tiles are here
         path = find_tile_set(run.train_tiles[0], run_dir)
         pixel_size_um = read_tile_meta(path)["pixel_size_um"] if path is not None else None
+    method, params = recorded_method(run_dir, run.out_channels) or (default_method(run.out_channels), {})
     return ModelSpec(run_id=run.run_id, model=run.model, width=run.width, modality=run.modality,
                      in_channels=run.in_channels, out_channels=run.out_channels, planes=tuple(run.planes),
                      tile=int(given["tile"]), normalisation=given["normalisation"],
                      percentiles=tuple(float(p) for p in given["percentiles"]),
-                     method=default_method(run.out_channels), pixel_size_um=pixel_size_um)
+                     method=method, params=params, pixel_size_um=pixel_size_um)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -260,6 +260,14 @@ class Layout:
     def train_done(self, run_id: str) -> str:
         return f"{self.run_dir(run_id)}/train_done.json"
 
+    def method_record(self, run_id: str) -> str:
+        """The instance method chosen for a run on validation images (read by predict and export)."""
+        return f"{self.run_dir(run_id)}/instance_method.json"
+
+    def method_choice(self, run_id: str, name: str = "method_choice.csv") -> str:
+        """``method_choice.csv`` (one row per candidate) or ``method_choice_images.csv`` of a run."""
+        return f"{self.run_dir(run_id)}/{name}"
+
     def prob_dir(self, run_id: str, eval_set: str) -> str:
         """Probability maps of a run on an evaluation set (``eval_set`` in its path form)."""
         return f"{self.run_dir(run_id)}/prob/{eval_set}"

@@ -19,6 +19,7 @@ from pathlib import Path
 from nucflow.errors import NucflowError
 from nucflow.inference.window import FIXED_WINDOW
 from nucflow.study.layout import LAYOUT, EvalSet, FocalGroup, TileSelection
+from nucflow.study.method_choice import study_methods
 from nucflow.study.plan import (evaluation_methods, focal_candidates, focal_groups, focal_run_from_id,
                                 lr_find_keys, plan_runs)
 from nucflow.study.run import Run
@@ -179,6 +180,24 @@ class StudyTargets:
         return [LAYOUT.metrics(r, e, m, "tradeoff.csv") for r, e, m in self.arm_entries("extensions")
                 if m == "multiscale"]
 
+    def method_choice_runs(self) -> list[str]:
+        """Runs whose instance method is chosen on validation (``arms.extensions.choose_method``):
+        the model comparison's runs and the extensions baseline, each trained model once."""
+        arm = self.config["arms"]["extensions"]
+        if not (arm["enabled"] and arm["choose_method"]):
+            return []
+        runs = [r for r in self.runs.values() if r.arm == "model_comparison"
+                or (r.arm == "extensions" and r.variant == "baseline")]
+        return list(dict.fromkeys(r.source_id for r in runs))
+
+    def choice_eval_set(self, run_id: str) -> str:
+        """The validation images a run's instance method is chosen on: its data set's val split."""
+        return EvalSet(self.get_run(run_id).dataset, "val").text
+
+    def choice_methods(self) -> str:
+        """The candidates with their parameters, as JSON (a rule parameter: a change reruns the choice)."""
+        return json.dumps(study_methods(self.config), sort_keys=True)
+
     def arm_targets(self, arm: str) -> list[str]:
         """What ``snakemake arm_<name>`` builds."""
         if arm == "lr_range":
@@ -196,6 +215,8 @@ class StudyTargets:
             targets.append(LAYOUT.arm_table("focal_planes", "greedy.csv"))
         if arm == "extensions" and self.tradeoff_files():
             targets.append(LAYOUT.arm_table("extensions", "multiscale_tradeoff.csv"))
+        if arm == "extensions" and self.method_choice_runs():
+            targets.append(LAYOUT.arm_table("extensions", "method_choice.csv"))
         return targets
 
     def all_targets(self) -> list[str]:
@@ -258,15 +279,16 @@ class StudyTargets:
                  "--percentiles {} {}".format(*norm["percentiles"])]
         return " ".join(args)
 
-    def inference_args(self, run_id: str) -> str:
-        """``nucflow predict`` options of a run (study mode)."""
+    def inference_args(self, run_id: str, scales: bool = True) -> str:
+        """``nucflow predict`` options of a run (study mode); ``scales=False`` leaves out the
+        multi-scale maps (for commands that read only the plain map)."""
         settings = self.config["inference"]
         tta = " --tta" if settings["tta"] else ""
         args = (f"--overlap {settings['overlap']} --batch-size {settings['batch_size']} "
                 f"--precision {settings['precision']}{tta}")
         if settings["window"] and self.get_run(run_id).model not in FIXED_WINDOW:
             args += f" --window {settings['window']}"
-        if "multiscale" in evaluation_methods(list(self.runs.values()), run_id):
+        if scales and "multiscale" in evaluation_methods(list(self.runs.values()), run_id):
             args += " --scales " + " ".join(map(str, self.config["arms"]["extensions"]["scales"]))
         return args
 
