@@ -258,3 +258,28 @@ def test_summary_marks_claims_that_do_not_hold(tmp_path):
 def test_cli_names_a_missing_results_folder(tmp_path, capsys):
     assert main(["attribute", "claims", "--results", str(tmp_path / "nowhere"), "--out", str(tmp_path / "c.csv")]) == 2
     assert "nowhere: results folder not found" in capsys.readouterr().err
+
+
+def test_summary_puts_the_reference_verdict_beside_each_claim_and_counts_runs_cut_short(tmp_path):
+    write_claims(tmp_path, tmp_path / CLAIMS)
+    table = pd.read_csv(tmp_path / CLAIMS, dtype={"subject": str, "unit": str, "note": str})
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    theirs = table.copy()
+    theirs.loc[0, "verdict"] = "disagrees"
+    theirs.drop(index=1).to_csv(reference / "claims.csv", index=False)  # a sub-row the reference lacks
+    (tmp_path / "tables/model_comparison").mkdir(parents=True)
+    pd.DataFrame({"run_id": ["a", "b", "c"], "stopped": ["cap", "cap", "early_stop"],
+                  "cut_short": [True, False, False]}).to_csv(tmp_path / "tables/model_comparison/convergence.csv",
+                                                            index=False)
+    text = "\n".join(summary_lines(tmp_path, n_boot=50, reference=reference))
+    assert ("Training here: 3 runs; 2 stopped at their step cap, 1 of them while the validation loss still fell"
+            in text)
+    assert f"(`{reference / 'summary.md'}`: the same arms" in text
+    assert "| paper | verdict | reference verdict | note |" in text
+    lines = [line for line in text.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
+    assert lines[0].split(" | ")[-2] == "**disagrees**"          # the reference's verdict of row 0
+    assert lines[1].split(" | ")[-2] == "—"                      # row 1: not in the reference
+    missing = "\n".join(summary_lines(tmp_path, n_boot=50, reference=tmp_path / "nowhere"))
+    assert f"No reference result at `{tmp_path / 'nowhere' / 'claims.csv'}`" in missing
+    assert "reference verdict" not in missing and "reference verdict" not in "\n".join(summary_lines(tmp_path, n_boot=50))

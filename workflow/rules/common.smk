@@ -3,6 +3,7 @@
 # adapt their wildcards to it.
 import json
 import shlex
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
@@ -84,3 +85,16 @@ onsuccess:
 
 onerror:
     JOB_WORKER.stop()
+
+
+def reference_claims():
+    """The reference result's claims table, an input of the summary when report.reference names a
+    folder that holds one (a missing one is said in the summary, not an error)."""
+    folder = config["report"]["reference"]
+    path = Path(folder) / "claims.csv" if folder else None
+    return [str(path)] if path is not None and path.is_file() else []
+
+
+def reference_option():
+    folder = config["report"]["reference"]
+    return f"--reference {shlex.quote(folder)}" if folder else ""

@@ -88,6 +88,8 @@ rule figures:
         STUDY.figure_inputs(),
         compute=LAYOUT.arm_table("compute", "jobs.csv"),
         intervals=LAYOUT.figure_tables(),
+        # a committed reference result (report.reference), when it is there
+        reference=reference_claims(),
         overview=report(
             LAYOUT.data("overview.png"),
             caption="../report/01_data_overview.rst",
@@ -127,6 +129,7 @@ rule figures:
         runtime=20,
     params:
         names=" ".join(FIGURES_DRAWN),
+        reference=reference_option(),
     shell:
         "nucflow figures --results results --out results/figures --only {params.names}"
-        " --summary {output.summary} > {log} 2>&1"
+        " --summary {output.summary} {params.reference} > {log} 2>&1"

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     outputs.add_argument("--summary", type=Path, default=None,
                          help="path of the generated summary (default: <results>/summary.md)")
     outputs.add_argument("--no-summary", action="store_true", help="do not write the summary")
+    outputs.add_argument("--reference", type=Path, default=None,
+                         help="folder of a reference result (its claims.csv and summary.md, e.g. docs/reference): "
+                              "the summary shows its verdict beside each claim")
     selection = parser.add_argument_group("selection")
     selection.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(FIGURES),
                            help=f"draw only these figures (from: {', '.join(FIGURES)})")
@@ -86,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"wrote {', '.join(str(p) for p in outcome)}")
     if not args.no_summary:
-        path = write_summary(results, args.summary or results / "summary.md", n_boot=args.n_boot, seed=args.seed)
+        path = write_summary(results, args.summary or results / "summary.md", n_boot=args.n_boot, seed=args.seed,
+                             reference=args.reference)
         print(f"wrote {path}")
     return 0

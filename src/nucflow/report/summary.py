@@ -142,15 +142,55 @@ def _claim_value(row) -> str:
     return pattern.format(value) + interval
 
 
-def _claims_section(results: Path) -> list[str]:
+def _claim_key(row) -> tuple[int, str, str]:
+    return int(row["claim"]), _cell(row["subject"]), _cell(row["quantity"])
+
+
+def budget_lines(results: Path) -> list[str]:
+    """How this study's training ended, from every arm's ``convergence.csv``: how many runs their
+    step cap stopped while the validation loss still fell (cut short)."""
+    tables = sorted(Path(results).glob("tables/*/convergence.csv"))
+    if not tables:
+        return []
+    runs = pd.concat([pd.read_csv(t) for t in tables], ignore_index=True).drop_duplicates("run_id")
+    cut = int(runs["cut_short"].astype(str).str.lower().eq("true").sum())
+    capped = int(runs["stopped"].astype(str).eq("cap").sum())
+    return [f"Training here: {len(runs)} runs; {capped} stopped at their step cap, {cut} of them while the "
+            f"validation loss still fell by more than 1% over the last tenth of their steps (cut short, "
+            f"`tables/*/convergence.csv`)."]
+
+
+def reference_lines(reference: Path | None, results: Path) -> tuple[list[str], dict]:
+    """(the paragraph above the claims table, {claim key: reference verdict}) for a committed
+    reference result (its ``claims.csv``); nothing when no reference is given."""
+    if reference is None:
+        return [], {}
+    path = Path(reference) / "claims.csv"
+    lines = budget_lines(results)
+    if not path.is_file():
+        return lines + [f"No reference result at `{path}`: the verdicts below are this study's alone.", ""], {}
+    table = read_table(path, CLAIM_COLUMNS)
+    verdicts = {_claim_key(row): str(row["verdict"]) for _, row in table.iterrows()}
+    lines += [f"**The verdicts of a budget-bound study are not the study's findings.** The reference study "
+              f"(`{Path(reference) / 'summary.md'}`: the same arms on more images, trained until early "
+              f"stopping ends most runs) gives them; its verdict stands beside each claim below.", ""]
+    return lines, verdicts
+
+
+def _claims_section(results: Path, reference: Path | None = None) -> list[str]:
     """The paper's claims as written to ``tables/claims.csv`` by ``nucflow attribute claims``:
-    one table row per claim and sub-row; the finding is named on its first row."""
+    one table row per claim and sub-row; the finding is named on its first row. With a reference
+    result, the reference verdict of the same claim and sub-row is a column of its own."""
     lines = ["### The paper's claims", ""]
     if not (Path(results) / CLAIMS).is_file():
         return lines + [f"not run (missing {CLAIMS}; `nucflow attribute claims` writes it)", ""]
     table = read_table(Path(results) / CLAIMS, CLAIM_COLUMNS)
-    lines += ["| # | finding | ours [95% CI] | images / seeds | paper | verdict | note |",
-              "|---|---|---|---|---|---|---|"]
+    above, reference_verdicts = reference_lines(reference, results)
+    lines += above
+    with_reference = reference is not None and bool(reference_verdicts)
+    extra = (" reference verdict |", "---|") if with_reference else ("", "")
+    lines += ["| # | finding | ours [95% CI] | images / seeds | paper | verdict |" + extra[0] + " note |",
+              "|---|---|---|---|---|---|" + extra[1] + "---|"]
     shown, quantities = set(), {}
     for _, row in table.iterrows():
         claim = int(row["claim"])
@@ -161,8 +201,12 @@ def _claims_section(results: Path) -> list[str]:
         if _cell(row["quantity"]):
             quantities.setdefault(claim, {})[_cell(row["quantity"])] = None
         counts = f"{int(row['n_images'])} / {int(row['n_seeds'])}" if int(row["n_images"]) else "—"
+        ours = VERDICT_MARKS.get(row["verdict"], _cell(row["verdict"]))
+        if with_reference:
+            theirs = reference_verdicts.get(_claim_key(row))
+            ours += f" | {VERDICT_MARKS.get(theirs, _cell(theirs)) if theirs else '—'}"
         lines.append(f"| {claim} | {statement} | {_claim_value(row)} | {counts} | {_cell(row['paper'])} | "
-                     f"{VERDICT_MARKS.get(row['verdict'], _cell(row['verdict']))} | {_cell(row['note'])} |")
+                     f"{ours} | {_cell(row['note'])} |")
     lines += ["", "Quantities: " + "; ".join(f"({claim}) {', '.join(q)}" for claim, q in sorted(quantities.items()))
               + ".", "",
               "Verdict: *agrees* when the whole 95% CI lies on the paper's side of zero (of 95% for claim 4), "
@@ -292,7 +336,7 @@ def label_noise_estimate_lines(noise: pd.DataFrame | None, n_boot: int = 1000) -
     return lines
 
 
-def summary_lines(results: Path, n_boot: int = 1000, seed: int = 0) -> list[str]:
+def summary_lines(results: Path, n_boot: int = 1000, seed: int = 0, reference: Path | None = None) -> list[str]:
     """The lines of ``summary.md`` (see :func:`write_summary`)."""
     results = Path(results)
     per_image, modality = None, "brightfield"
@@ -306,7 +350,7 @@ def summary_lines(results: Path, n_boot: int = 1000, seed: int = 0) -> list[str]
              f"averaged over seeds) with a percentile bootstrap 95% CI over images ({n_boot} resamples, seed "
              f"{seed}); shares are pooled over images. Modality: {modality}. Paper: Ali et al. 2021, brightfield.",
              ""]
-    lines += _claims_section(results)
+    lines += _claims_section(results, reference)
     lines += _metric_section(per_image, modality, "f1", PAPER_PIXEL_F1, "Pixel F1", n_boot, seed)
     lines += ["(The paper's pixel F1 values are compared with the seven-line data set; the text does not name "
               "the data set.)", ""] if per_image is not None else []
@@ -333,10 +377,12 @@ def summary_lines(results: Path, n_boot: int = 1000, seed: int = 0) -> list[str]
     return lines
 
 
-def write_summary(results: Path, out_path: Path, n_boot: int = 1000, seed: int = 0) -> Path:
-    """Write the findings to ``out_path`` (Markdown, atomically); returns the path."""
+def write_summary(results: Path, out_path: Path, n_boot: int = 1000, seed: int = 0,
+                  reference: Path | None = None) -> Path:
+    """Write the findings to ``out_path`` (Markdown, atomically); returns the path. ``reference``:
+    the folder of a committed reference result, whose verdicts go beside this study's."""
     out_path = Path(out_path)
-    text = "\n".join(summary_lines(results, n_boot, seed)).rstrip() + "\n"
+    text = "\n".join(summary_lines(results, n_boot, seed, reference)).rstrip() + "\n"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".part", dir=out_path.parent)
     try:
