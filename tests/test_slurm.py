@@ -41,8 +41,10 @@ SUBMITTED_RULES = {"overview", "lr_find", "run"}
 #: "tiles"), besides the arms' table and figure rules
 DATA_RULES = {"simulate", "validate_manifest", "split", "overview", "tiles"}
 GPU_RULES = {"run", "lr_find"}
+#: GPU rules that are jobs of their own (not part of a run's group)
+SEPARATE_GPU_RULES = {"lr_find", "choose_method"}
 #: the rules that use the GPU (the others of a run's job ask for its partition but no GPU)
-TORCH_RULES = {"train", "finetune", "predict", "lr_find"}
+TORCH_RULES = {"train", "finetune", "predict", "lr_find", "choose_method"}
 #: the rules whose GPUs are the devices one run trains on (training.devices)
 TRAINING_RULES = {"train", "finetune"}
 #: every rule that may run inside a run's job, and so asks for the GPU partition
@@ -276,8 +278,8 @@ def test_profile_defaults_and_the_one_place_to_override_them():
     # only the torch rules count a GPU: a group sums the GPUs of its jobs that could run side by side;
     # train and finetune ask for what the rule declares (training.devices), so the profile sets none
     assert sorted(plain["set-resources"]) == sorted(
-        [f"{rule}:{setting}" for rule in RUN_RULES | {"lr_find"} for setting in ("slurm_partition=gpu",)]
-        + [f"{rule}:gpu={int(rule in TORCH_RULES)}" for rule in (RUN_RULES | {"lr_find"}) - TRAINING_RULES])
+        [f"{rule}:{setting}" for rule in RUN_RULES | SEPARATE_GPU_RULES for setting in ("slurm_partition=gpu",)]
+        + [f"{rule}:gpu={int(rule in TORCH_RULES)}" for rule in (RUN_RULES | SEPARATE_GPU_RULES) - TRAINING_RULES])
     assert plain["groups"] == ["tiles=tiles", "augment=tiles"] and plain["group-components"] == ["tiles=10"]
     tuned = profile_arguments(CLUSTER)
     assert tuned["default-resources"] == ["slurm_partition=compute", "mem_mb=2000", "runtime=30",
@@ -347,3 +349,33 @@ def test_fake_slurm_answers_in_the_formats_the_plugin_parses(tmp_path, monkeypat
     assert status(query_job_status_sacct) == {ok: "COMPLETED", bad: "FAILED"}
     assert status(query_job_status_squeue) == {ok: "COMPLETED", bad: "FAILED"}
     assert (tmp_path / f"slurm-{ok}.out").read_text() == "done\n"
+
+
+def documented_cluster_commands() -> list[tuple[str, str]]:
+    """(file, command) of every snakemake command line in the docs that names the SLURM profile."""
+    files = [ROOT / "README.md", ROOT / "profiles/slurm/README.md", *sorted((ROOT / "config").glob("*.yaml")),
+             *sorted((ROOT / "docs").glob("*.md"))]
+    found = []
+    for path in files:
+        for line in path.read_text().splitlines():
+            start = line.find("snakemake ")
+            if start >= 0 and "profiles/slurm" in line:
+                command = line[start:].split("`")[0].strip()
+                found.append((str(path.relative_to(ROOT)), command))
+    return found
+
+
+def test_every_documented_cluster_command_resolves_to_the_cluster_settings(monkeypatch):
+    """Regression: `--profile profiles/slurm` left the workflow profile profiles/default loaded, and
+    it won key by key (2 cores, keep-going off). Every documented command must resolve to the
+    cluster profile's settings."""
+    import shlex
+
+    from snakemake.cli import parse_args
+
+    monkeypatch.chdir(ROOT)
+    commands = documented_cluster_commands()
+    assert {file for file, _ in commands} >= {"README.md", "profiles/slurm/README.md", "config/paper.yaml"}
+    for file, command in commands:
+        _, args = parse_args(shlex.split(command)[1:] + ["--dry-run"])
+        assert (args.executor, args.cores, args.keep_going, args.jobs) == ("slurm", 8, True, 100), (file, command)
