@@ -6,11 +6,13 @@ STAMP  := $(VENV)/.installed
 CORES  ?= 2
 CONFIG ?= config/config.yaml
 
-.PHONY: setup run reference test bench lint slurm-smoke clean help
+.PHONY: setup run reference reference-real reference-docs test bench lint slurm-smoke clean help
 
 help:
 	@echo "make run    set up .venv and run the default study (simulated data, 2 cores)"
 	@echo "make reference  the reference study (config/reference.yaml) in reference/, up to 2.5 h on 2 cores"
+	@echo "make reference-real  its fluorescence models on a real labelled sample (ndev-sampledata), each instance method"
+	@echo "make reference-docs  copy its results (summary, figures, small tables) into docs/reference/"
 	@echo "make test   set up .venv and run the test suite"
 	@echo "make bench  print speed/size benchmarks"
 	@echo "make lint   snakemake --lint"
@@ -37,6 +39,39 @@ reference: $(STAMP)
 	mkdir -p $(REFERENCE_DIR)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --snakefile $(abspath Snakefile) --directory $(REFERENCE_DIR) \
 		--workflow-profile $(abspath profiles/default) --cores $(CORES) --configfile $(abspath config/reference.yaml)
+
+# The reference fluorescence models on real images they never saw: the ndev-sampledata scratch assay
+# (10 Hoechst fields with nucleus labels), every instance method, at the models' pixel size.
+# --no-deps: the importer only locates the package's TIFF and reads it with tifffile.
+REAL_DIR := $(REFERENCE_DIR)/real_sample
+reference-real: $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps "ndev-sampledata==0.0.3"
+	test -f $(REAL_DIR)/ndev/manifest.csv || $(BIN)/nucflow import ndev --out $(REAL_DIR)/ndev
+	set -e; for run in $(REFERENCE_DIR)/results/runs/model_comparison-*-fl-seven_lines-s*; do \
+		$(BIN)/nucflow choose method --run $$run --manifest $(REAL_DIR)/ndev/manifest.csv --rescale --threads $(CORES) \
+			--out-table $(REAL_DIR)/$$(basename $$run).csv --out-images $(REAL_DIR)/$$(basename $$run)_images.csv; \
+	done
+	$(BIN)/nucflow choose method-table --tables $$(ls $(REAL_DIR)/model_comparison-*-s[0-9].csv) \
+		--out $(REFERENCE_DIR)/results/tables/real_sample/method_scores.csv
+
+# docs/reference/: what the reference study found, small enough to commit (no maps, no per-object
+# tables), written beside and swapped in whole.
+REFERENCE_DOCS := docs/reference
+reference-docs:
+	rm -rf $(REFERENCE_DOCS).new && mkdir -p $(REFERENCE_DOCS).new/figures $(REFERENCE_DOCS).new/tables
+	cp $(REFERENCE_DIR)/results/summary.md $(REFERENCE_DIR)/results/tables/claims.csv $(REFERENCE_DOCS).new/
+	cp $(REFERENCE_DIR)/results/figures/*.png $(REFERENCE_DIR)/results/data/overview.png $(REFERENCE_DOCS).new/figures/
+	cd $(REFERENCE_DIR)/results/tables && for f in */per_run.csv */per_image.csv */convergence.csv */learning_curves.csv \
+		*/method_choice.csv */greedy.csv */best.json compute/*.csv compute/*.json real_sample/*.csv; do \
+		[ -f "$$f" ] && mkdir -p $(abspath $(REFERENCE_DOCS).new)/tables/$$(dirname $$f) && cp $$f $(abspath $(REFERENCE_DOCS).new)/tables/$$f; \
+	done; true
+	mkdir -p $(REFERENCE_DOCS).new/lr_find && for d in $(REFERENCE_DIR)/results/lr_find/*/; do \
+		cp $$d/curve.csv $(REFERENCE_DOCS).new/lr_find/$$(basename $$d).csv; cp $$d/lr.json $(REFERENCE_DOCS).new/lr_find/$$(basename $$d).json; done
+	cp config/reference.yaml $(REFERENCE_DOCS).new/config.yaml
+	cp $(REFERENCE_DIR)/results/config/study.json $(REFERENCE_DOCS).new/study.json
+	[ -f $(REFERENCE_DOCS)/README.md ] && cp $(REFERENCE_DOCS)/README.md $(REFERENCE_DOCS).new/ || true
+	rm -rf $(REFERENCE_DOCS).old && { [ ! -d $(REFERENCE_DOCS) ] || mv $(REFERENCE_DOCS) $(REFERENCE_DOCS).old; } \
+		&& mv $(REFERENCE_DOCS).new $(REFERENCE_DOCS) && rm -rf $(REFERENCE_DOCS).old
 
 # The tests run in CORES pytest-xdist workers, a test file to a worker (module fixtures are built
 # once); the workers share the one smoke study (tests/conftest.py).
