@@ -57,8 +57,10 @@ reference-real: $(STAMP)
 # docs/reference/: what the reference study found, small enough to commit (no maps, no per-object
 # tables), written beside and swapped in whole.
 REFERENCE_DOCS := docs/reference
-reference-docs:
+reference-docs: $(STAMP)
 	rm -rf $(REFERENCE_DOCS).new && mkdir -p $(REFERENCE_DOCS).new/figures $(REFERENCE_DOCS).new/tables
+	$(BIN)/nucflow attribute targets --results $(REFERENCE_DIR)/results --out $(REFERENCE_DIR)/results/tables/targets.csv
+	cp $(REFERENCE_DIR)/results/tables/targets.csv $(REFERENCE_DOCS).new/
 	cp $(REFERENCE_DIR)/results/summary.md $(REFERENCE_DIR)/results/tables/claims.csv $(REFERENCE_DOCS).new/
 	cp $(REFERENCE_DIR)/results/figures/*.png $(REFERENCE_DIR)/results/data/overview.png $(REFERENCE_DOCS).new/figures/
 	cd $(REFERENCE_DIR)/results/tables && for f in */per_run.csv */per_image.csv */convergence.csv */learning_curves.csv \

@@ -13,6 +13,8 @@
                workflow's attribute_run calls: one start-up instead of three)
   claims       claims.csv: the paper's eight findings checked against the arms' result tables,
                one row per finding and sub-row (estimate, 95% CI, paper value, verdict)
+  targets      targets.csv: whether a (reference) study met its targets -- U-Net brightfield and
+               fluorescence accuracy, no degenerate run, no run cut short, claims with images
 
 Every JSON summary carries percentile bootstrap CIs over images (seeded).
 """
@@ -120,6 +122,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     boot.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0, as the summary's)")
     claims.add_argument("--out", required=True, type=Path, help="output CSV, e.g. results/tables/claims.csv")
 
+    targets = sub.add_parser("targets", help="whether the study met the reference study's targets (targets.csv)")
+    targets.add_argument("--results", type=Path, default=Path("results"),
+                         help="results folder holding tables/ (default: results)")
+    targets.add_argument("--out", required=True, type=Path, help="output CSV, e.g. results/tables/targets.csv")
+
     morph = sub.add_parser("morphology", help="Mann-Whitney tests of morphology between methods")
     mt = morph.add_argument_group("inputs")
     mt.add_argument("--tables", required=True, nargs="+", type=Path, help="per-object morphology CSV per method")
@@ -208,6 +215,15 @@ def run(args: argparse.Namespace) -> int:
         run_all(args)
     elif args.analysis == "claims":
         run_claims(args)
+    elif args.analysis == "targets":
+        from nucflow.io import write_csv
+        from nucflow.report.targets import check_targets
+
+        table = check_targets(args.results)
+        write_csv(args.out, table)
+        missed = table[~table["met"]]
+        print(f"wrote {args.out}: {len(table)} checks, {len(missed)} missed"
+              + "".join(f"\n  missed {r.target}: {r.subject} ({r.value}) {r.note}" for r in missed.itertuples()))
     else:
         write_outputs(args.out, ANALYSES[args.analysis](args))
     return 0
