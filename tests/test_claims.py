@@ -275,7 +275,7 @@ def test_summary_puts_the_reference_verdict_beside_each_claim_and_counts_runs_cu
     text = "\n".join(summary_lines(tmp_path, n_boot=50, reference=reference))
     assert ("Training here: 3 runs; 2 stopped at their step cap, 1 of them while the validation loss still fell"
             in text)
-    assert f"(`{reference / 'summary.md'}`: the same arms" in text
+    assert f"**Where the findings are read: the reference study** (`{reference / 'summary.md'}`: the same arms" in text
     assert "| paper | verdict | reference verdict | note |" in text
     lines = [line for line in text.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
     assert lines[0].split(" | ")[-2] == "**disagrees**"          # the reference's verdict of row 0

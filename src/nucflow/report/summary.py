@@ -142,8 +142,10 @@ def _claim_value(row) -> str:
     return pattern.format(value) + interval
 
 
-def _claim_key(row) -> tuple[int, str, str]:
-    return int(row["claim"]), _cell(row["subject"]), _cell(row["quantity"])
+def _claim_key(row) -> tuple[int, str]:
+    """A claim row's identity across studies: claim and subject (the quantity names the study's own
+    sizes, e.g. n = 1, 4, 16, so it differs between a demo and its reference)."""
+    return int(row["claim"]), _cell(row["subject"])
 
 
 def budget_lines(results: Path) -> list[str]:
@@ -171,9 +173,10 @@ def reference_lines(reference: Path | None, results: Path) -> tuple[list[str], d
         return lines + [f"No reference result at `{path}`: the verdicts below are this study's alone.", ""], {}
     table = read_table(path, CLAIM_COLUMNS)
     verdicts = {_claim_key(row): str(row["verdict"]) for _, row in table.iterrows()}
-    lines += [f"**The verdicts of a budget-bound study are not the study's findings.** The reference study "
-              f"(`{Path(reference) / 'summary.md'}`: the same arms on more images, trained until early "
-              f"stopping ends most runs) gives them; its verdict stands beside each claim below.", ""]
+    lines += [f"**Where the findings are read: the reference study** (`{Path(reference) / 'summary.md'}`: the "
+              f"same arms on more images, at a budget where early stopping ends most runs). A study whose runs "
+              f"are cut short measures its budget as much as the models; the reference verdict stands beside "
+              f"each claim below.", ""]
     return lines, verdicts
 
 
