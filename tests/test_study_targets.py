@@ -26,6 +26,7 @@ def test_default_targets_of_the_smoke_study(smoke):
         "results/data/overview.png", "results/data/splits.json", "results/plan.csv",
         "results/tables/model_comparison/per_image.csv", "results/tables/model_comparison/learning_curves.csv",
         "results/tables/model_comparison/convergence.csv", "results/attribution/model_comparison/tables",
+        "results/tables/model_comparison/method_choice.csv",
         "results/lr_find/unet-brightfield/lr.json",
         "results/tables/data_size/per_image.csv", "results/tables/data_size/learning_curves.csv",
         "results/tables/data_size/convergence.csv",
@@ -49,6 +50,8 @@ def test_the_instance_method_is_chosen_for_every_trained_model_comparison_run(sm
     compared = [r.source_id for r in study.runs.values() if r.arm == "model_comparison"]
     baseline = [r.source_id for r in study.runs.values() if r.arm == "extensions" and r.variant == "baseline"]
     assert runs == list(dict.fromkeys(compared + baseline)) and len(runs) == len(set(runs))
+    assert study.method_choice_runs("model_comparison") == list(dict.fromkeys(compared))
+    assert study.method_choice_runs("extensions") == baseline
     assert study.choice_eval_set(runs[0]) == f"{study.get_run(runs[0]).dataset}:val"
     assert "--scales" not in study.inference_args(baseline[0], scales=False)
     assert "--scales" in study.inference_args(baseline[0])      # the baseline's maps go through multiscale

@@ -75,10 +75,14 @@ def test_smoke_run_writes_everything(smoke_run):
     assert methods == {"published", "watershed", "seeded", "multiscale", "three_class"}
     # every model comparison run's instance method, chosen on its validation images and recorded
     # in its folder, where predict and export read it
-    choice = pd.read_csv(smoke_run / "results/tables/extensions/method_choice.csv")
+    choice = pd.read_csv(smoke_run / "results/tables/model_comparison/method_choice.csv")
     compared = plan.loc[plan["arm"] == "model_comparison", "run_id"]
-    assert set(compared) <= set(choice["run_id"])
-    assert (choice.groupby("run_id")["method"].apply(list) == [["published", "watershed", "seeded"]]).all()
+    assert set(compared) == set(choice["run_id"])
+    baseline = pd.read_csv(smoke_run / "results/tables/extensions/method_choice.csv")
+    assert set(baseline["run_id"]) == set(plan.loc[plan["variant"].eq("baseline") & plan["arm"].eq("extensions"),
+                                                   "same_as"])            # the ablation's plain U-Net
+    choice = pd.concat([choice, baseline], ignore_index=True)
+    assert choice.groupby("run_id")["method"].apply(list).map(["published", "watershed", "seeded"].__eq__).all()
     assert (choice.groupby("run_id")["chosen"].sum() == 1).all()
     assert choice["eval_set"].str.endswith(":val").all() and (choice["n_images"] > 0).all()
     from nucflow.inference.model_spec import load_model

@@ -217,13 +217,13 @@ rule choose_method:
 
 
 rule method_choice_table:
-    """Every run's instance-method choice in one table (extensions arm)."""
+    """An arm's instance-method choices in one table (model_comparison, extensions)."""
     input:
-        [LAYOUT.method_choice(run_id) for run_id in STUDY.method_choice_runs()],
+        lambda wc: [LAYOUT.method_choice(r) for r in STUDY.method_choice_runs(wc.arm)],
     output:
-        LAYOUT.arm_table("extensions", "method_choice.csv"),
+        LAYOUT.arm_table("{arm}", "method_choice.csv"),
     log:
-        "logs/choose/method_choice.log",
+        "logs/choose/method_choice/{arm}.log",
     localrule: True
     conda:
         "../../envs/analysis.yaml"

@@ -180,14 +180,18 @@ class StudyTargets:
         return [LAYOUT.metrics(r, e, m, "tradeoff.csv") for r, e, m in self.arm_entries("extensions")
                 if m == "multiscale"]
 
-    def method_choice_runs(self) -> list[str]:
-        """Runs whose instance method is chosen on validation (``arms.extensions.choose_method``):
-        the model comparison's runs and the extensions baseline, each trained model once."""
-        arm = self.config["arms"]["extensions"]
-        if not (arm["enabled"] and arm["choose_method"]):
+    #: arms whose trained runs get an instance method chosen on validation (choose_method)
+    CHOICE_ARMS = ("model_comparison", "extensions")
+
+    def method_choice_runs(self, arm: str | None = None) -> list[str]:
+        """Runs whose instance method is chosen on validation (``arms.extensions.choose_method``),
+        each trained model once: the model comparison's runs and the extensions baseline; ``arm``:
+        only that arm's."""
+        extensions = self.config["arms"]["extensions"]
+        if not (extensions["enabled"] and extensions["choose_method"]):
             return []
-        runs = [r for r in self.runs.values() if r.arm == "model_comparison"
-                or (r.arm == "extensions" and r.variant == "baseline")]
+        runs = [r for r in self.runs.values() if (r.arm == "model_comparison"
+                or (r.arm == "extensions" and r.variant == "baseline")) and arm in (None, r.arm)]
         return list(dict.fromkeys(r.source_id for r in runs))
 
     def choice_eval_set(self, run_id: str) -> str:
@@ -215,8 +219,8 @@ class StudyTargets:
             targets.append(LAYOUT.arm_table("focal_planes", "greedy.csv"))
         if arm == "extensions" and self.tradeoff_files():
             targets.append(LAYOUT.arm_table("extensions", "multiscale_tradeoff.csv"))
-        if arm == "extensions" and self.method_choice_runs():
-            targets.append(LAYOUT.arm_table("extensions", "method_choice.csv"))
+        if arm in self.CHOICE_ARMS and self.method_choice_runs(arm):
+            targets.append(LAYOUT.arm_table(arm, "method_choice.csv"))
         return targets
 
     def all_targets(self) -> list[str]:
@@ -250,9 +254,10 @@ class StudyTargets:
 
     def claims_inputs(self) -> list[str]:
         """The result tables of the claim arms that are on (an arm that is off leaves its claims
-        "not run"); attribution folders are not read."""
+        "not run"); attribution folders and the instance-method choices are not read."""
         tables = f"{LAYOUT.root}/tables/"
-        return [t for arm in CLAIM_ARMS for t in self.arm_targets(arm) if t.startswith(tables)]
+        return [t for arm in CLAIM_ARMS for t in self.arm_targets(arm)
+                if t.startswith(tables) and not t.endswith("/method_choice.csv")]
 
     def figure_inputs(self) -> list[str]:
         """The tables the figures read; figures of arms that are off are skipped by ``nucflow figures``."""
