@@ -71,7 +71,7 @@ reference-docs: $(STAMP)
 		cp $$d/curve.csv $(REFERENCE_DOCS).new/lr_find/$$(basename $$d).csv; cp $$d/lr.json $(REFERENCE_DOCS).new/lr_find/$$(basename $$d).json; done
 	cp config/reference.yaml $(REFERENCE_DOCS).new/config.yaml
 	cp $(REFERENCE_DIR)/results/config/study.json $(REFERENCE_DOCS).new/study.json
-	[ -f $(REFERENCE_DOCS)/README.md ] && cp $(REFERENCE_DOCS)/README.md $(REFERENCE_DOCS).new/ || true
+	for f in README.md RUN.md; do [ ! -f $(REFERENCE_DOCS)/$$f ] || cp $(REFERENCE_DOCS)/$$f $(REFERENCE_DOCS).new/; done
 	rm -rf $(REFERENCE_DOCS).old && { [ ! -d $(REFERENCE_DOCS) ] || mv $(REFERENCE_DOCS) $(REFERENCE_DOCS).old; } \
 		&& mv $(REFERENCE_DOCS).new $(REFERENCE_DOCS) && rm -rf $(REFERENCE_DOCS).old
 
