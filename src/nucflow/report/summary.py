@@ -159,7 +159,7 @@ def budget_lines(results: Path) -> list[str]:
     capped = int(runs["stopped"].astype(str).eq("cap").sum())
     return [f"Training here: {len(runs)} runs; {capped} stopped at their step cap, {cut} of them while the "
             f"validation loss still fell by more than 1% over the last tenth of their steps (cut short, "
-            f"`tables/*/convergence.csv`)."]
+            f"`tables/*/convergence.csv`).", ""]
 
 
 def reference_lines(reference: Path | None, results: Path) -> tuple[list[str], dict]:
