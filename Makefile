@@ -62,7 +62,7 @@ reference-docs: $(STAMP)
 	$(BIN)/nucflow attribute targets --results $(REFERENCE_DIR)/results --out $(REFERENCE_DIR)/results/tables/targets.csv
 	cp $(REFERENCE_DIR)/results/tables/targets.csv $(REFERENCE_DOCS).new/
 	cp $(REFERENCE_DIR)/results/summary.md $(REFERENCE_DIR)/results/tables/claims.csv $(REFERENCE_DOCS).new/
-	cp $(REFERENCE_DIR)/results/figures/*.png $(REFERENCE_DIR)/results/data/overview.png $(REFERENCE_DOCS).new/figures/
+	cp $(REFERENCE_DIR)/results/figures/*.png $(REFERENCE_DOCS).new/figures/
 	cd $(REFERENCE_DIR)/results/tables && for f in */per_run.csv */per_image.csv */convergence.csv */learning_curves.csv \
 		*/method_choice.csv */greedy.csv */best.json compute/*.csv compute/*.json real_sample/*.csv; do \
 		[ -f "$$f" ] && mkdir -p $(abspath $(REFERENCE_DOCS).new)/tables/$$(dirname $$f) && cp $$f $(abspath $(REFERENCE_DOCS).new)/tables/$$f; \
