@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 
 from nucflow.errors import NucflowError
-from nucflow.inference.model_spec import FOREGROUND_METHODS, METHOD_RECORD
+from nucflow.inference.model_spec import FOREGROUND_METHODS
 from nucflow.io import read_image, write_tiff
 
 #: the summary key the choice ranks by: object F1 at IoU 0.5, pooled over images
+#: (``evaluation.tables.threshold_key(0.5)``; spelt out so that the workflow's parse need not import evaluation)
 METRIC = "f1_iou0.50_pooled"
 #: summary keys kept in the choice table beside the metric
 KEPT = ("n_images", METRIC, "object_f1_pooled", "f1_pooled", "n_true_total", "n_pred_total")
@@ -59,6 +60,7 @@ def check_methods(methods: dict[str, dict]) -> None:
 def label_maps(prob_dir: Path, ids: list[str], method: str, params: dict, out: Path) -> None:
     """``<id>_labels.tif`` in ``out`` for every map ``<id>_prob.tif`` of ``prob_dir``, as
     ``nucflow postprocess`` writes them (same dtype rule, same float64 input)."""
+    from nucflow.inference.files import label_dtype
     from nucflow.postprocess.registry import postprocess
 
     out.mkdir(parents=True, exist_ok=True)
@@ -69,8 +71,7 @@ def label_maps(prob_dir: Path, ids: list[str], method: str, params: dict, out: P
             labels = postprocess(method, prob, **params)
         except NucflowError as exc:
             raise NucflowError(f"{path}: {exc}") from None
-        dtype = np.uint16 if int(labels.max(initial=0)) <= np.iinfo(np.uint16).max else np.uint32
-        write_tiff(out / f"{image_id}_labels.tif", labels.astype(dtype))
+        write_tiff(out / f"{image_id}_labels.tif", labels.astype(label_dtype(labels)))
 
 
 def score_methods(run_dir: str | Path, manifest, ids: list[str], methods: dict[str, dict], settings, *,
@@ -119,4 +120,4 @@ def record(table: pd.DataFrame, methods: dict[str, dict], eval_set: str) -> dict
                        for _, row in table.iterrows()}}
 
 
-__all__ = ["METHOD_RECORD", "METRIC", "check_methods", "choose", "record", "score_methods", "study_methods"]
+__all__ = ["METRIC", "check_methods", "choose", "record", "score_methods", "study_methods"]
