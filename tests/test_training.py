@@ -461,3 +461,43 @@ def test_the_tensorboard_logger_writes_events_or_names_the_missing_extra(tmp_pat
     train(config, echo=False)
     assert list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
     assert pd.read_csv(tmp_path / "run" / "log.csv")["epoch"].tolist() == [0]  # log.csv all the same
+
+
+def _as_the_workflow_reruns_it(out: Path) -> None:
+    """Snakemake deletes a job's declared outputs (model.pt, train_done.json) before it reruns
+    the job, e.g. after a runtime setting such as max_epochs changed in the plan."""
+    (out / "model.pt").unlink()
+    (out / "train_done.json").unlink()
+
+
+def test_an_early_stopped_run_rerun_without_its_done_file_trains_no_further(tmp_path, tile_sets):
+    """Regression: a run that early stopping had ended, rerun by the workflow (which deletes
+    train_done.json) after its epoch cap was raised, resumed from last.ckpt and trained another
+    epoch, so its kept epoch could differ from that of a run trained with the higher cap."""
+    out = tmp_path / "run"
+    first = train(run_config(tile_sets, out, lr=0.5, stop_patience=1, max_epochs=8), echo=False)
+    assert first.stopped_early and first.epochs_run < 8
+    log, model = pd.read_csv(out / "log.csv"), (out / "model.pt").read_bytes()
+    _as_the_workflow_reruns_it(out)
+    again = train(run_config(tile_sets, out, lr=0.5, stop_patience=1, max_epochs=12), echo=False,
+                  fresh_if_changed=True)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "log.csv"), log)
+    assert (out / "model.pt").read_bytes() == model
+    assert (again.epochs_run, again.best_epoch, again.best_val_loss, again.stopped_early) == \
+        (first.epochs_run, first.best_epoch, first.best_val_loss, True)
+    assert not (out / "previous").exists()
+
+
+def test_a_capped_run_continued_to_a_higher_cap_equals_one_trained_to_it(tmp_path, tile_sets):
+    """Raising max_epochs continues a run its cap had stopped: on CPU the continued run ends with
+    the weights, log and kept epoch of a run trained to the higher cap from the start."""
+    capped, direct = tmp_path / "capped", tmp_path / "direct"
+    first = train(run_config(tile_sets, capped, max_epochs=2, **RANDOM_PARTS), echo=False)
+    assert not first.stopped_early and first.epochs_run == 2
+    _as_the_workflow_reruns_it(capped)
+    continued = train(run_config(tile_sets, capped, max_epochs=4, **RANDOM_PARTS), echo=False, fresh_if_changed=True)
+    whole = train(run_config(tile_sets, direct, max_epochs=4, **RANDOM_PARTS), echo=False)
+    assert continued.resumed and (continued.epochs_run, continued.best_epoch) == (whole.epochs_run, whole.best_epoch)
+    assert_same_weights(network_state(capped), network_state(direct))
+    pd.testing.assert_frame_equal(pd.read_csv(capped / "log.csv").drop(columns="train_seconds"),
+                                  pd.read_csv(direct / "log.csv").drop(columns="train_seconds"))

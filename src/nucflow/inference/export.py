@@ -61,8 +61,8 @@ def export_run(run_dir: str | Path, out: str | Path, *, author: str = "nucflow",
     spec = spec.replace(params=default_params(spec.method))
     ensure_dir(out)
     weights, script = out / WEIGHTS, out / TORCHSCRIPT
-    with atomic_file(weights) as tmp:
-        torch.save({k: v.contiguous() for k, v in network.state_dict().items()}, tmp)
+    with atomic_file(weights) as tmp, open(tmp, "wb") as stream:  # a file object: no temporary name inside
+        torch.save({k: v.contiguous() for k, v in network.state_dict().items()}, stream)
     with atomic_file(script) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # see trace()
         torch.jit.save(trace(network, spec), str(tmp))

@@ -21,6 +21,12 @@ these two exist because no library callback does what the study needs:
   as EarlyStopping compares the logged ``val_loss``.
 
 Both run their file writes on the first process only when several devices train.
+
+* :class:`StoppedStays` -- a run that early stopping had ended stays ended when it is started
+  again from its ``last.ckpt``. The workflow reruns a training job after its plan changed (a
+  higher ``max_epochs``, say) and deletes ``train_done.json`` first; Lightning restores the
+  stopper's count but not the trainer's ``should_stop``, so without this the run would train one
+  more epoch, and its kept epoch could differ from that of a run trained to the new cap at once.
 """
 
 from __future__ import annotations
@@ -147,3 +153,13 @@ class KeptEpoch(Checkpoint):
         self.best_degenerate = state_dict["best_degenerate"]
         self.attempt = int(state_dict["attempt"])
         self.restarts = list(state_dict["restarts"])
+
+
+class StoppedStays(pl.Callback):
+    """Ends a resumed fit before its first epoch when the restored early-stopping state says the
+    run had already stopped (its count of epochs without improvement reached the patience)."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for stopper in trainer.early_stopping_callbacks:
+            if stopper.wait_count >= stopper.patience:
+                trainer.should_stop = True

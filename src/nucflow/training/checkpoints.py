@@ -51,9 +51,11 @@ def save_checkpoint(checkpoint: dict, path: str | os.PathLike) -> None:
     """``torch.save`` ``checkpoint`` to ``path`` atomically: the temporary lies in the checkpoint's
     own folder and is renamed over it, so a job killed mid-save leaves the previous checkpoint
     whole (and a hidden ``.part`` file that :func:`nucflow.io.remove_stale_temporaries` removes),
-    also where that folder is on another file system than ``/tmp``."""
-    with atomic_file(path) as tmp:
-        torch.save(checkpoint, tmp)
+    also where that folder is on another file system than ``/tmp``. Saved through a file object,
+    so the archive's inner folder is torch's fixed ``archive/``, not the temporary's random name:
+    the same state gives the same bytes."""
+    with atomic_file(path) as tmp, open(tmp, "wb") as stream:
+        torch.save(checkpoint, stream)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -129,9 +131,9 @@ def load_weights(net: nn.Module, path: str | os.PathLike) -> None:
 
 def export_state_dict(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Write the network weights of a training checkpoint as a plain ``state_dict`` file
-    (atomically)."""
+    (atomically; the same weights give the same bytes, see :func:`save_checkpoint`)."""
     out = Path(out)
     state = read_state_dict(checkpoint)
-    with atomic_file(out) as tmp:
-        torch.save({k: v.contiguous() for k, v in state.items()}, tmp)
+    with atomic_file(out) as tmp, open(tmp, "wb") as stream:
+        torch.save({k: v.contiguous() for k, v in state.items()}, stream)
     return out

@@ -26,7 +26,10 @@ per ``(seed, epoch)`` and ``(seed, step)``, so on CPU a resumed run ends with th
 bit for bit, as an uninterrupted one. A ``last.ckpt`` of the plain-torch trainer of earlier
 versions cannot be resumed and is refused in one line that says to retrain. When
 ``train_done.json`` says the run is finished (early stop, or ``max_epochs`` reached), a rerun only
-re-exports ``model.pt``; a larger ``max_epochs`` continues a run that had stopped at its epoch limit.
+re-exports ``model.pt``; a larger ``max_epochs`` continues a run that had stopped at its epoch limit
+(to the weights of a run trained to the larger limit at once) and leaves one that early stopping
+had ended as it was, also when the workflow deleted ``train_done.json`` before the rerun
+(:class:`~nucflow.training.callbacks.StoppedStays`).
 
 Degenerate runs: when every epoch of a run predicted (almost) only background or only foreground
 on the validation tiles (the thresholds of the evaluation's ``degenerate`` column), its log and
@@ -67,7 +70,7 @@ from nucflow.data.tiles import read_tile_meta
 from nucflow.errors import NucflowError
 from nucflow.io import read_json, remove_stale_temporaries, write_json
 from nucflow.precision import Precision, resolve, training_device
-from nucflow.training.callbacks import EpochLog, KeptEpoch, read_log
+from nucflow.training.callbacks import EpochLog, KeptEpoch, StoppedStays, read_log
 from nucflow.training.checkpoints import (SafeCheckpointIO, check_resumable, export_state_dict, load_checkpoint,
                                           load_weights)
 from nucflow.training.config import RunConfig
@@ -261,7 +264,7 @@ def _fit(config: RunConfig, paths: RunPaths, precision: Precision, *, attempt: i
                            auto_insert_metric_name=False, enable_version_counter=False)
     stopper = EarlyStopping(monitor="val_loss", mode="min", patience=config.stop_patience)
     trainer = make_trainer(config, precision, interactive=interactive, logger=_logger(config, paths),
-                           callbacks=[EpochLog(paths.log_csv, echo), stopper, kept, last, *callbacks],
+                           callbacks=[EpochLog(paths.log_csv, echo), stopper, StoppedStays(), kept, last, *callbacks],
                            root=paths.out_dir)
     with fitting(precision.device):
         trainer.fit(module, datamodule=data, ckpt_path=str(paths.last_ckpt) if resume else None, weights_only=True)
