@@ -24,7 +24,7 @@ def test_the_demo_arms_at_the_published_protocol_with_rates_from_range_tests():
         arm for arm, settings in DEMO["arms"].items() if settings.get("enabled", True)}
     training = REFERENCE["training"]
     assert training["lr_from"] == "lr_find" and REFERENCE["arms"]["lr_range"]["num_steps"] == 100
-    assert training["width"] == 0.25 and training["max_epochs"] * training["steps_per_epoch"] == 2500
+    assert training["width"] == 0.25 and training["max_epochs"] * training["steps_per_epoch"] == 4000
     assert 0 < training["lr_patience"] < training["stop_patience"] < training["max_epochs"]
     assert REFERENCE["arms"]["model_comparison"]["seeds"] == [0, 1]
     assert set(REFERENCE["arms"]["model_comparison"]["models"]) == set(REFERENCE["models"])
