@@ -145,7 +145,8 @@ from nucflow.figures.inputs import read_benchmarks  # noqa: E402
 from nucflow.figures.lr_range import fig_lr_range  # noqa: E402
 from nucflow.figures.model_comparison import fig_model_comparison  # noqa: E402
 from nucflow.figures.registry import FIGURES  # noqa: E402
-from nucflow.figures.style import MODEL_COLOURS, MODEL_ORDER, model_colour, model_name, ordered_models, save  # noqa: E402
+from nucflow.figures.style import model_colour, model_name, ordered_models, save  # noqa: E402
+from nucflow.models.registry import model_names  # noqa: E402
 from nucflow.report.figure_tables import write_figure_tables  # noqa: E402
 from nucflow.report.summary import write_summary  # noqa: E402
 
@@ -195,11 +196,11 @@ def test_pdf_and_png_carry_no_timestamp(full):
 
 
 def test_model_colours_names_and_order_are_fixed():
-    assert MODEL_ORDER == ("unet", "unetpp", "deeplabv3plus", "tiramisu", "ppunet")
-    assert [model_colour(m) for m in MODEL_ORDER] == ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00"]
-    assert [model_name(m) for m in MODEL_ORDER] == ["U-Net", "U-Net++", "DeepLabv3+", "Tiramisu", "PPU-Net"]
+    assert model_names() == ("unet", "unetpp", "deeplabv3plus", "tiramisu", "ppunet")
+    assert [model_colour(m) for m in model_names()] == ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00"]
+    assert [model_name(m) for m in model_names()] == ["U-Net", "U-Net++", "DeepLabv3+", "Tiramisu", "PPU-Net"]
     assert ordered_models(["ppunet", "frem", "unet", "tiramisu"]) == ["unet", "tiramisu", "ppunet", "frem"]
-    assert model_colour("frem") not in MODEL_COLOURS.values()
+    assert model_colour("frem") not in {model_colour(m) for m in model_names()}
 
 
 def test_missing_inputs_skip_the_figure(tmp_path):
