@@ -51,8 +51,6 @@ rule postprocess:
         runtime=30,
     params:
         extra=lambda wc: STUDY.postprocess_params(wc.method),
-        pattern=lambda wc: (
-            "*_prob_scales.tif" if wc.method == "multiscale" else "*_prob.tif"
-        ),
+        pattern=lambda wc: PROB_PATTERN[method_entry(wc.method).reads],
     shell:
         "nucflow postprocess --method {wildcards.method} {params.extra} --out-dir {output} {input}/{params.pattern} > {log} 2>&1"
