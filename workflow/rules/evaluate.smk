@@ -119,7 +119,8 @@ rule tradeoff_table:
 rule best_smoothing:
     """Each model's best label-smoothing factor, chosen on validation images (feeds data_size)."""
     input:
-        STUDY.smoothing_metrics(),
+        summaries=STUDY.smoothing_metrics(),
+        config=ancient(LAYOUT.config_snapshot("study")),
     output:
         LAYOUT.arm_table("smoothing", "best.json"),
     log:
@@ -131,7 +132,7 @@ rule best_smoothing:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "nucflow choose smoothing --plan-config results/config/study.json --summaries {input} --out {output} > {log} 2>&1"
+        "nucflow choose smoothing --plan-config {input.config} --summaries {input.summaries} --out {output} > {log} 2>&1"
 
 
 checkpoint focal_round:
