@@ -23,7 +23,7 @@ from nucflow.study.layout import (
     LAYOUT,
     EvalSet,
 )
-from nucflow.study.plan import lr_find_run, run_config
+from nucflow.study.plan import lr_find_config, lr_find_run, run_config
 from nucflow.study.targets import (
     RUN_GROUP,
     SIMULATED_ROOT,

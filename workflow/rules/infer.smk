@@ -25,8 +25,9 @@ rule predict:
     params:
         eval_set=lambda wc: EvalSet.parse(wc.eval_set).text,
         inference=lambda wc: STUDY.inference_args(wc.run_id),
+        folder=lambda wc: LAYOUT.run_dir(wc.run_id),
     shell:
-        "nucflow predict --model results/runs/{wildcards.run_id} --manifest {input.manifest}"
+        "nucflow predict --model {params.folder} --manifest {input.manifest}"
         " --splits {input.splits} --eval-set {params.eval_set} {params.inference} --threads {threads}"
         " --out {output} > {log} 2>&1"
 

@@ -297,6 +297,20 @@ def lr_find_run(config: dict, model: str, modality: str) -> Run:
                  f"lr_find-{model}-{modality}")
 
 
+#: Settings a range test does not read (it sweeps the rate over ``num_steps`` steps of one epoch and
+#: never validates): left out of its run.json, so that changing them, the step cap say, does not
+#: rerun the range tests.
+NOT_READ_BY_RANGE_TEST = ("lr", "max_epochs", "steps_per_epoch", "lr_patience", "lr_factor", "stop_patience",
+                          "degenerate_restarts", "val_max_tiles")
+
+
+def lr_find_config(config: dict, model: str, modality: str) -> dict:
+    """The ``run.json`` content of the range test of ``model`` x ``modality``: :func:`run_config`
+    of :func:`lr_find_run` without :data:`NOT_READ_BY_RANGE_TEST`."""
+    content = run_config(config, lr_find_run(config, model, modality))
+    return {key: value for key, value in content.items() if key not in NOT_READ_BY_RANGE_TEST}
+
+
 def plan_runs(config: dict) -> list[Run]:
     """All runs of the enabled arms, in a stable order. ``config`` must be validated."""
     runs: list[Run] = []

@@ -172,6 +172,11 @@ class StudyTargets:
     def arm_attribution(self, arm: str) -> list[str]:
         return [LAYOUT.run_attribution(r, e, m, "tables") for r, e, m in self.arm_entries(arm)]
 
+    def smoothing_runs(self) -> dict[str, dict]:
+        """The smoothing arm's runs for ``nucflow choose smoothing --runs``: {run_id: {model, factor}}."""
+        return {r.run_id: {"model": r.model, "factor": r.smoothing} for r in self.runs.values()
+                if r.arm == "smoothing"}
+
     def smoothing_metrics(self) -> list[str]:
         runs = [r for r in self.runs.values() if r.arm == "smoothing"]
         return [LAYOUT.metrics(*e, "summary.json") for r in runs for e in self.run_entries(r, select=True)]
