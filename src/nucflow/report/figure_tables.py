@@ -26,6 +26,8 @@ figure                 table                one row per
 12_focal_planes        ``path``, ``gains``  model and greedy round
 13_extensions          ``variants``         panel, model and variant, with the paired difference
                        ``methods``          model and instance method
+                       ``morphology_tests``  feature and method vs the reference group (Mann-Whitney
+                                            U, Holm-adjusted p, rank-biserial effect)
 =====================  ===================  ==========================================================
 """
 
@@ -40,7 +42,8 @@ import numpy as np
 import pandas as pd
 
 from nucflow.attribution.density import size_bins
-from nucflow.attribution.stats import Estimate, mean_ci, pearson_r, statistic_ci, stratified_mean_ci
+from nucflow.attribution.stats import (Estimate, correct_p_values, mann_whitney_table, mean_ci, pearson_r,
+                                       statistic_ci, stratified_mean_ci)
 from nucflow.figures import (attribution, data_size, density, extensions, focal_planes, model_comparison,
                              smoothing_ablation)
 from nucflow.figures import transfer
@@ -396,7 +399,24 @@ def extensions_tables(results: Path, n_boot: int = 1000) -> Tables | None:
         if "object_f1" in table.columns and table["method"].nunique() > 0:
             tables["methods"] = group_estimates(extensions.method_rows(table), ["model", "method"], "object_f1",
                                                 n_boot=n_boot)
+        morphology = extensions.load_morphology(results)
+        if morphology is not None and not extensions.same_objects(morphology[0]):
+            objects, reference = morphology[0], morphology[1]
+            features = [f for f, _ in extensions.FEATURES if f in objects.columns]
+            tables["morphology_tests"] = morphology_tests(objects, reference, features)
     return tables
+
+
+def morphology_tests(objects: pd.DataFrame, reference: str, features: list[str]) -> pd.DataFrame:
+    """Each group of ``objects`` (column ``group``: instance method or ground truth) against
+    ``reference`` per feature: two-sided Mann-Whitney U, Holm over the rows returned; ``effect`` =
+    rank-biserial r oriented as group vs reference (> 0: the group's values tend to be larger)."""
+    groups = [reference] + [g for g in extensions.ordered_methods(objects["group"]) if g != reference]
+    table = mann_whitney_table(objects, "group", features, groups)
+    table = table[table["group_a"] == reference].copy()
+    table["p_adjusted"] = correct_p_values(table["p_value"].to_numpy(), "holm")
+    table["effect"] = -table["rank_biserial"]
+    return table.reset_index(drop=True)
 
 
 # ---- all figures -----------------------------------------------------------------------------
