@@ -26,7 +26,7 @@ wildcard_constraints:
     method=r"[a-z_0-9]+",
     arm=r"[a-z_]+",
     section=r"simulation|splits|study",
-    model=r"unet|unetpp|deeplabv3plus|tiramisu|ppunet",
+    model="|".join(model_names()),  # the model registry
     group=FOCAL_GROUP_PATTERN,
     round=r"\d+",
 

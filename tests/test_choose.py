@@ -29,6 +29,20 @@ def test_best_smoothing_is_the_mean_over_seeds_with_ties_to_the_smaller_factor(t
         best_smoothing(paths, {k: v for k, v in runs.items() if k != "d0"})
 
 
+def test_choose_smoothing_takes_the_runs_as_json_and_names_a_bad_argument(tmp_path, capsys):
+    """The workflow passes the smoothing runs as data (--runs) instead of a config file it would
+    have to declare as an input."""
+    paths = [summary(tmp_path, "s1", 0.6), summary(tmp_path, "s2", 0.7)]
+    runs = json.dumps({"s1": {"model": "unet", "factor": 0.05}, "s2": {"model": "unet", "factor": 0.1}})
+    out = tmp_path / "best.json"
+    assert main(["choose", "smoothing", "--runs", runs, "--summaries", *map(str, paths), "--out", str(out)]) == 0
+    assert json.loads(out.read_text()) == {"unet": 0.1}
+    assert main(["choose", "smoothing", "--runs", "[1, 2]", "--summaries", str(paths[0]), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        'nucflow choose: error: --runs: expected a JSON object {"RUN_ID": {"model": NAME, "factor": NUMBER}, ...}, '
+        "got '[1, 2]'")
+
+
 def test_focal_round_picks_the_best_candidate_and_rejects_mixed_rounds(tmp_path):
     ids = {"focal_planes-unet-lncap-r2-p4.0-s0": 0.61, "focal_planes-unet-lncap-r2-p4.8-s0": 0.64,
            "focal_planes-unet-lncap-r2-p4.2-s0": 0.64}

@@ -145,7 +145,8 @@ from nucflow.figures.inputs import read_benchmarks  # noqa: E402
 from nucflow.figures.lr_range import fig_lr_range  # noqa: E402
 from nucflow.figures.model_comparison import fig_model_comparison  # noqa: E402
 from nucflow.figures.registry import FIGURES  # noqa: E402
-from nucflow.figures.style import MODEL_COLOURS, MODEL_ORDER, model_colour, model_name, ordered_models, save  # noqa: E402
+from nucflow.figures.style import model_colour, model_name, ordered_models, save  # noqa: E402
+from nucflow.models.registry import model_names  # noqa: E402
 from nucflow.report.figure_tables import write_figure_tables  # noqa: E402
 from nucflow.report.summary import write_summary  # noqa: E402
 
@@ -195,11 +196,11 @@ def test_pdf_and_png_carry_no_timestamp(full):
 
 
 def test_model_colours_names_and_order_are_fixed():
-    assert MODEL_ORDER == ("unet", "unetpp", "deeplabv3plus", "tiramisu", "ppunet")
-    assert [model_colour(m) for m in MODEL_ORDER] == ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00"]
-    assert [model_name(m) for m in MODEL_ORDER] == ["U-Net", "U-Net++", "DeepLabv3+", "Tiramisu", "PPU-Net"]
+    assert model_names() == ("unet", "unetpp", "deeplabv3plus", "tiramisu", "ppunet")
+    assert [model_colour(m) for m in model_names()] == ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00"]
+    assert [model_name(m) for m in model_names()] == ["U-Net", "U-Net++", "DeepLabv3+", "Tiramisu", "PPU-Net"]
     assert ordered_models(["ppunet", "frem", "unet", "tiramisu"]) == ["unet", "tiramisu", "ppunet", "frem"]
-    assert model_colour("frem") not in MODEL_COLOURS.values()
+    assert model_colour("frem") not in {model_colour(m) for m in model_names()}
 
 
 def test_missing_inputs_skip_the_figure(tmp_path):
@@ -350,6 +351,21 @@ def test_a_failing_figure_keeps_the_figures_already_there(tmp_path, monkeypatch)
     assert sorted(p.name for p in root.iterdir() if p.name.startswith(".")) == []  # no staging folder left
 
 
+def test_density_correlations_are_computed_for_the_figure_exactly():
+    """Figure 05 draws the regression lines and r that nucflow figure-tables computed (it computes
+    nothing itself): r, slope and intercept of pixel F1 in % on nuclei per image."""
+    from nucflow.report.figure_tables import density_correlations
+
+    points = pd.DataFrame({"dataset": ["a"] * 3 + ["b"] * 2, "model": ["unet"] * 5,
+                           "n_true": [10, 20, 30, 5, 5], "f1": [0.9, 0.8, 0.7, 0.5, 0.6]})
+    table = density_correlations(points)
+    assert table.columns.tolist() == ["dataset", "model", "n", "r", "slope", "intercept"]
+    a, b = table.iloc[0], table.iloc[1]
+    assert (a["dataset"], a["n"]) == ("a", 3)
+    assert a["r"] == pytest.approx(-1.0) and a["slope"] == pytest.approx(-1.0) and a["intercept"] == pytest.approx(100.0)
+    assert b["n"] == 2 and np.isnan(b["r"]) and np.isnan(b["slope"])  # no spread in nuclei per image: r undefined
+
+
 def test_figure_tables_hold_every_interval_exactly_and_figures_need_them(full, tmp_path):
     root, _, _ = full
     import shutil
@@ -359,7 +375,7 @@ def test_figure_tables_hold_every_interval_exactly_and_figures_need_them(full, t
     from nucflow.report.figure_tables import figure_tables
 
     computed = figure_tables(root)
-    assert set(computed) == {"04_model_comparison", "08_attribution"}
+    assert set(computed) == {"04_model_comparison", "05_density", "08_attribution"}
     for figure, tables in computed.items():
         for name, table in tables.items():
             # floats read back to the same bits, tags as text

@@ -27,7 +27,7 @@ SMALL_WIDTH = 0.125
 
 def require(name: str) -> str:
     """Skip the test if model ``name``'s module has not been written yet."""
-    module = registry.REGISTRY[name].split(":")[0]
+    module = registry.REGISTRY[name].target.split(":")[0]
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} not available yet")
     return name
@@ -248,8 +248,8 @@ def test_models_cli_writes_table(tmp_path, capsys):
 
 
 def test_models_cli_skips_unavailable_models_unless_named(monkeypatch, tmp_path, capsys):
-    monkeypatch.setitem(registry.REGISTRY, "ghost", "nucflow.models.ghost_net:Ghost")
-    monkeypatch.setattr(models_cli, "MODEL_NAMES", ("unet", "ghost"))
+    monkeypatch.setattr(registry, "REGISTRY", {"unet": registry.REGISTRY["unet"], "ghost": registry.ModelEntry(
+        "ghost", "nucflow.models.ghost_net:Ghost", "Ghost", "#000000", 8, 4)})
     assert cli_main(["models", "--width", "0.125", "--size", "16", "--repeats", "1"]) == 0
     assert "skipping ghost" in capsys.readouterr().err
     assert cli_main(["models", "--models", "ghost", "--size", "16"]) == 2

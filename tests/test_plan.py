@@ -271,3 +271,19 @@ def test_reused_runs_are_tagged_with_their_own_arm(tmp_path):
         ["ablation-unet-plain-bf-seven_lines-s0", 20, 20, "cap"]]
     plain = collect(table, [(source, "seven_lines-test", "published")], root=tmp_path, arm="model_comparison")
     assert plain["per_image"].iloc[0]["run_id"] == source and plain["per_image"].iloc[0]["arm"] == "model_comparison"
+
+
+def test_a_range_test_is_not_rerun_for_settings_it_does_not_read():
+    """Regression: raising training.max_epochs changed every range test's run.json, so the workflow
+    reran all of them (and the reference study lost 4 minutes to curves identical to the last)."""
+    from nucflow.study.plan import NOT_READ_BY_RANGE_TEST, lr_find_config
+
+    config = _config(model_comparison={"models": ["unet"], "datasets": ["seven_lines"]})
+    before = lr_find_config(config, "unet", "brightfield")
+    config["training"].update(max_epochs=7, stop_patience=3, lr_patience=1, steps_per_epoch=11, val_max_tiles=5)
+    assert lr_find_config(config, "unet", "brightfield") == before
+    assert not set(NOT_READ_BY_RANGE_TEST) & set(before)
+    config["training"]["width"] = 0.5
+    assert lr_find_config(config, "unet", "brightfield")["width"] == 0.5
+    parsed = RunConfig.from_dict(before)  # still a valid run.json for nucflow lr-find
+    assert parsed.model == "unet" and parsed.in_channels == 1

@@ -106,6 +106,16 @@ def process_seconds() -> float | None:
     return seconds_since(process_started())
 
 
+def serve_worker(argv: list[str]) -> None:
+    """The job worker's process (started by :class:`nucflow.worker.Worker` with ``SOCKET
+    [PARENT_PID]``): import the command modules once, then run commands for the workflow's jobs."""
+    from nucflow import worker
+
+    modules = tuple(module for name, (module, _) in COMMANDS.items() if name not in worker.NOT_PRELOADED)
+    worker.serve(argv[0], main, preload=(*worker.PRELOAD, *modules),
+                 parent=int(argv[1]) if len(argv) > 1 else None)
+
+
 def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
     """Run one command. ``argv`` defaults to the process's arguments; only then (a real
     ``nucflow`` process, not a call from Python) is the timing line printed, and the command runs

@@ -23,6 +23,7 @@ import yaml
 
 from nucflow.data.shapes import check_tile_fits
 from nucflow.errors import NucflowError
+from nucflow.models.registry import model_names
 
 #: The schema ships inside the package (an installed nucflow, not only a source checkout, finds it);
 #: ``config/schema.yaml`` in the repository is a link to it, next to the study configs.
@@ -68,7 +69,25 @@ def _extend_with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
-_Validator = _extend_with_defaults(jsonschema.Draft7Validator)
+def _registry_member(validator, registry, instance, schema):
+    """The schema keywords ``registry: model`` and ``registry: method``: the value names an entry of
+    the model registry or of the post-processing registry, read when the config is checked (so the
+    schema lists no model or method names of its own)."""
+    if registry == "model":
+        names = model_names()
+    elif registry == "method":
+        from nucflow.postprocess.registry import POSTPROCESSORS  # scipy/skimage, no torch
+
+        names = tuple(POSTPROCESSORS)
+    else:
+        raise NucflowError(f"config schema: unknown registry {registry!r}")
+    if isinstance(instance, str) and instance not in names:
+        yield jsonschema.ValidationError(f"{instance!r} is not a registered {registry} (registered: "
+                                         f"{', '.join(names)})")
+
+
+_Validator = jsonschema.validators.extend(_extend_with_defaults(jsonschema.Draft7Validator),
+                                          {"registry": _registry_member})
 
 
 def _describe(error: jsonschema.ValidationError, source: str) -> str:

@@ -58,6 +58,8 @@ MIN_JOBS = 3
 PRELOAD = ("torch", "torch._dynamo", "pytorch_lightning", "numpy", "pandas", "scipy.ndimage",
            "skimage.measure", "skimage.morphology", "skimage.segmentation", "tifffile")
 #: Commands the worker does not preload (rare, or not torch jobs); they still run through it.
+#: The worker process's program: the CLI's server entry (socket path and parent pid as arguments).
+SERVER_MAIN = "import sys; from nucflow.cli import serve_worker; serve_worker(sys.argv[1:])"
 NOT_PRELOADED = ("figures", "bench", "export", "import", "models")
 #: The worker's own thread settings: no BLAS or OpenMP threads before a fork (each command sets
 #: its torch threads itself, and a job's environment is restored in the child).
@@ -284,21 +286,17 @@ def _die_with_parent() -> None:
         pass
 
 
-def serve(path: str, preload=PRELOAD, entry=None, parent: int | None = None) -> None:
-    """Import ``preload`` and the command modules, then answer requests on the socket ``path``
-    until SIGTERM or until the process ``parent`` (default: this process's parent) is gone."""
+def serve(path: str, entry, preload=PRELOAD, parent: int | None = None) -> None:
+    """Import ``preload``, then answer requests on the socket ``path`` by calling
+    ``entry(argv, started=...)`` until SIGTERM or until the process ``parent`` (default: this
+    process's parent) is gone. The worker's process runs :func:`nucflow.cli.serve_worker`, which
+    passes the CLI's ``main`` and its command modules: this module does not import the CLI."""
     if not _supported():
         print("nucflow worker: this system cannot watch child processes (Linux 5.3 pidfds); every command "
               "starts its own process", file=sys.stderr)
         return
     for module in preload:
         importlib.import_module(module)
-    if entry is None:
-        from nucflow.cli import COMMANDS, main
-        for name, (module, _) in COMMANDS.items():
-            if name not in NOT_PRELOADED:
-                importlib.import_module(module)
-        entry = main
     server = _Server(path, entry)
     parent = os.getppid() if parent is None else parent
     signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
@@ -338,7 +336,7 @@ class Worker:
         path = os.path.join(self.folder, "socket")
         env = {**os.environ, **SERVER_ENV}
         env.pop(ENV, None)
-        self.process = subprocess.Popen([sys.executable, "-P", "-m", "nucflow.worker", path, str(os.getpid())],
+        self.process = subprocess.Popen([sys.executable, "-P", "-c", SERVER_MAIN, path, str(os.getpid())],
                                         stdin=subprocess.DEVNULL, env=env)
         os.environ[ENV] = path
 
@@ -355,6 +353,3 @@ class Worker:
         shutil.rmtree(self.folder, ignore_errors=True)
         self.process = None
 
-
-if __name__ == "__main__":
-    serve(sys.argv[1], parent=int(sys.argv[2]) if len(sys.argv) > 2 else None)

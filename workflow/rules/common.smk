@@ -11,6 +11,8 @@ from snakemake_interface_executor_plugins.settings import ExecMode
 
 from nucflow.config import validate_config, yte_configs
 from nucflow.io import read_json
+from nucflow.models.registry import model_names
+from nucflow.postprocess.registry import PROB_PATTERN, method_entry
 from nucflow.study.layout import (
     EVAL_SET_PATTERN,
     FINETUNE_RUN_ID_PATTERN,
@@ -21,7 +23,7 @@ from nucflow.study.layout import (
     LAYOUT,
     EvalSet,
 )
-from nucflow.study.plan import lr_find_run, run_config
+from nucflow.study.plan import lr_find_config, lr_find_run, run_config
 from nucflow.study.targets import (
     RUN_GROUP,
     SIMULATED_ROOT,

@@ -66,9 +66,10 @@ rule aggregate:
         runtime=10,
     params:
         entries=lambda wc, input: entries_of(input.metrics),
+        out_dir=lambda wc: LAYOUT.arm_tables(wc.arm),
     shell:
         "nucflow aggregate --plan {input.plan} --config {input.config} --arm {wildcards.arm} --entries {params.entries}"
-        " --out-dir results/tables/{wildcards.arm} > {log} 2>&1"
+        " --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule multiscale_tradeoff:
@@ -130,8 +131,12 @@ rule best_smoothing:
     conda:
         "../../envs/analysis.yaml"
     threads: 1
+    params:
+        # the runs as data, not the config file: an ancient() config snapshot input here kept a
+        # new factor's runs out of the DAG (Snakemake 9.27)
+        runs=lambda wc: shlex.quote(json.dumps(STUDY.smoothing_runs(), sort_keys=True)),
     shell:
-        "nucflow choose smoothing --plan-config results/config/study.json --summaries {input} --out {output} > {log} 2>&1"
+        "nucflow choose smoothing --runs {params.runs} --summaries {input} --out {output} > {log} 2>&1"
 
 
 checkpoint focal_round:

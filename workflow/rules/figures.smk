@@ -52,8 +52,11 @@ rule compute_table:
     conda:
         "../../envs/analysis.yaml"
     threads: 1
+    params:
+        results=lambda wc: LAYOUT.root,
+        out=lambda wc, output: str(Path(output.jobs).parent),
     shell:
-        "nucflow compute --results results --logs logs --out results/tables/compute > {log} 2>&1"
+        "nucflow compute --results {params.results} --logs logs --out {params.out} > {log} 2>&1"
 
 
 rule figure_tables:
@@ -130,6 +133,8 @@ rule figures:
     params:
         names=" ".join(FIGURES_DRAWN),
         reference=reference_option(),
+        results=lambda wc: LAYOUT.root,
+        out=lambda wc: LAYOUT.figures_dir(),
     shell:
-        "nucflow figures --results results --out results/figures --only {params.names}"
+        "nucflow figures --results {params.results} --out {params.out} --only {params.names}"
         " --summary {output.summary} {params.reference} > {log} 2>&1"

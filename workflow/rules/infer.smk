@@ -25,8 +25,9 @@ rule predict:
     params:
         eval_set=lambda wc: EvalSet.parse(wc.eval_set).text,
         inference=lambda wc: STUDY.inference_args(wc.run_id),
+        folder=lambda wc: LAYOUT.run_dir(wc.run_id),
     shell:
-        "nucflow predict --model results/runs/{wildcards.run_id} --manifest {input.manifest}"
+        "nucflow predict --model {params.folder} --manifest {input.manifest}"
         " --splits {input.splits} --eval-set {params.eval_set} {params.inference} --threads {threads}"
         " --out {output} > {log} 2>&1"
 
@@ -51,8 +52,6 @@ rule postprocess:
         runtime=30,
     params:
         extra=lambda wc: STUDY.postprocess_params(wc.method),
-        pattern=lambda wc: (
-            "*_prob_scales.tif" if wc.method == "multiscale" else "*_prob.tif"
-        ),
+        pattern=lambda wc: PROB_PATTERN[method_entry(wc.method).reads],
     shell:
         "nucflow postprocess --method {wildcards.method} {params.extra} --out-dir {output} {input}/{params.pattern} > {log} 2>&1"

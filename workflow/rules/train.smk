@@ -99,10 +99,7 @@ rule lr_find_config:
         "../../envs/torch.yaml"
     params:
         content=lambda wc: shlex.quote(
-            json.dumps(
-                run_config(config, lr_find_run(config, wc.model, wc.modality)),
-                sort_keys=True,
-            )
+            json.dumps(lr_find_config(config, wc.model, wc.modality), sort_keys=True)
         ),
     shell:
         "nucflow run-config --json {params.content} --out {output} > {log} 2>&1"
@@ -133,6 +130,7 @@ rule lr_find:
         sweep=lambda wc: "--num-steps {num_steps} --min-lr {min_lr} --max-lr {max_lr}".format(
             **config["arms"]["lr_range"]
         ),
+        out_dir=lambda wc: LAYOUT.lr_find_dir(wc.model, wc.modality),
     shell:
         "nucflow lr-find --run {input.run} {params.sweep} --threads {threads}"
-        " --out-dir results/lr_find/{wildcards.model}-{wildcards.modality} > {log} 2>&1"
+        " --out-dir {params.out_dir} > {log} 2>&1"

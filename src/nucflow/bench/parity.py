@@ -25,11 +25,11 @@ import pandas as pd
 import torch
 
 from nucflow import cli
+from nucflow.models.registry import entry
 from nucflow.training.config import RunConfig
 from nucflow.training.train import train
 
 CONFIG = Path(__file__).resolve().parents[3] / "config" / "config.yaml"
-DEMO_BATCH = {"unet": 8, "unetpp": 4, "deeplabv3plus": 4, "tiramisu": 2, "ppunet": 4}
 DEMO_OPTIONS = {"unet": {"batch_norm": True}, "unetpp": {"batch_norm": True, "dropout": 0.0}}
 
 
@@ -56,7 +56,7 @@ def make_tiles(root: Path, config: Path) -> tuple[str, str]:
 def one_run(model: str, precision: str, seed: int, tiles: tuple[str, str], out: Path, steps: int,
             epochs: int) -> dict:
     config = RunConfig(run_id=f"{model}-{precision}-s{seed}", model=model, in_channels=1, modality="fluorescence",
-                       train_tiles=(tiles[0],), val_tiles=(tiles[1],), batch_size=DEMO_BATCH[model],
+                       train_tiles=(tiles[0],), val_tiles=(tiles[1],), batch_size=entry(model).demo_batch_size,
                        out_dir=str(out), width=0.125, model_options=DEMO_OPTIONS.get(model, {}), lr=2e-3,
                        max_epochs=epochs, steps_per_epoch=steps, val_max_tiles=48, lr_patience=2,
                        stop_patience=4, seed=seed, precision=precision, accelerator="cpu")

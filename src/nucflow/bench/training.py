@@ -31,11 +31,10 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from nucflow.models.registry import MODEL_NAMES, build
+from nucflow.models.registry import MODEL_NAMES, build, entry
 from nucflow.precision import Precision, resolve
 from nucflow.training.losses import bce
 
-DEMO_BATCH = {"unet": 8, "unetpp": 4, "deeplabv3plus": 4, "tiramisu": 2, "ppunet": 4}
 MIN_STEPS, SECONDS_PER_CASE = 2, 4.0
 
 
@@ -84,7 +83,7 @@ def steps_per_second(name: str, width: float, batch: int, tile: int, precision: 
 def compare(name: str, size: Size, auto: Precision, seconds: float) -> dict:
     """One row: fp32 and auto tiles/s of one model at one size, and their ratio."""
     fp32 = resolve("32-true", None, "cpu")
-    batch = size.batch or DEMO_BATCH[name]
+    batch = size.batch or entry(name).demo_batch_size
     rate32, n32 = steps_per_second(name, size.width, batch, size.tile, fp32, seconds)
     rate, n = steps_per_second(name, size.width, batch, size.tile, auto, seconds)
     return {"model": name, "size": size.name, "width": size.width, "tile": size.tile, "batch": batch,

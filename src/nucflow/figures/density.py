@@ -5,7 +5,10 @@ mean IoU per nucleus-size bin (Ali et al. 2021, Fig. 4).
 Inputs: ``tables/model_comparison/per_image.csv`` (required; columns ``n_true``, ``f1``,
 ``cell_line``) and ``tables/model_comparison/per_object.csv`` (size panels; ``best_iou`` and
 ``area_um2`` or ``area_px2``). Brightfield rows are used when the tables have any, as in the paper;
-per-image values are averaged over seeds first, so each image is one point per model.
+per-image values are averaged over seeds first, so each image is one point per model. The
+regression lines, Pearson r and the size bins are computed by ``nucflow figure-tables``
+(:func:`nucflow.report.figure_tables.density_tables`) into ``tables/figures/05_density/``
+(``correlations``, ``size_bins``); this module reads them and draws.
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from nucflow.attribution.density import size_bins
-from nucflow.attribution.stats import pearson_r
-from nucflow.figures.inputs import PER_IMAGE, PER_OBJECT, per_image_over_seeds, present, read_results_table
+from nucflow.figures.catalog import stem
+from nucflow.figures.inputs import (PER_IMAGE, PER_OBJECT, per_image_over_seeds, present, read_figure_table,
+                                    read_results_table)
 from nucflow.figures.panels import model_legend, note_empty
 from nucflow.figures.style import (dataset_name, figure_style, group_palette, model_colour, model_name, new_figure,
                                    ordered_datasets, ordered_models, save)
 
 INPUTS = (PER_IMAGE,)
-N_SIZE_BINS = 5
+STEM = stem("density")
 
 
 def focus_modality(table: pd.DataFrame) -> str:
@@ -43,33 +46,14 @@ def density_points(results: Path) -> tuple[pd.DataFrame, str]:
     return points.dropna(subset=["n_true", "f1"]), modality
 
 
-def size_table(results: Path, modality: str) -> tuple[pd.DataFrame, str]:
-    """Detection rate and mean IoU per size bin, per data set and model (bins shared by the models
-    of a data set: quantiles of the true nuclei's areas). Returns (table, area unit)."""
-    head = read_results_table(results, PER_OBJECT, ("model", "dataset", "modality", "best_iou"))
-    area_col = "area_um2" if "area_um2" in head and pd.to_numeric(head["area_um2"], errors="coerce").notna().all() \
-        else "area_px2"
-    table = read_results_table(results, PER_OBJECT, ("model", "dataset", "modality"), ("best_iou", area_col))
-    table = table[table["modality"].astype(str) == modality]
-    rows = []
-    for dataset, part in table.groupby("dataset", sort=True):
-        edges = np.unique(np.quantile(part[area_col], np.linspace(0, 1, N_SIZE_BINS + 1)))
-        if edges.size < 2:
-            edges = np.array([edges[0], edges[0]])
-        for model, objects in part.groupby("model"):
-            bins = size_bins(objects, area_col, "best_iou", edges=edges)
-            rows.append(bins.assign(dataset=dataset, model=model))
-    return pd.concat(rows, ignore_index=True), ("µm²" if area_col == "area_um2" else "px²")
-
-
-def _scatter(ax, points: pd.DataFrame, model: str, palette: dict) -> None:
+def _scatter(ax, points: pd.DataFrame, model: str, palette: dict, fit: pd.Series) -> None:
+    """The points, and the regression line and Pearson r of ``fit`` (a ``correlations`` row)."""
     x, y = points["n_true"].to_numpy(float), points["f1"].to_numpy(float) * 100
     ax.scatter(x, y, s=5, c=[palette[c] for c in points["cell_line"]], linewidths=0, alpha=0.8)
-    r = pearson_r(x, y)
+    r = float(fit["r"])
     if r == r:
-        slope, intercept = np.polyfit(x, y, 1)
         xs = np.array([x.min(), x.max()])
-        ax.plot(xs, slope * xs + intercept, color=model_colour(model), lw=1.4)
+        ax.plot(xs, float(fit["slope"]) * xs + float(fit["intercept"]), color=model_colour(model), lw=1.4)
     ax.text(0.97, 0.96, f"r = {r:.2f}" if r == r else "r undefined", transform=ax.transAxes, ha="right",
             va="top", fontsize=6.5)
     ax.grid(lw=0.4, alpha=0.5)
@@ -92,8 +76,10 @@ def fig_density(results: Path, out_dir: Path) -> list[Path] | None:
     if not present(results, INPUTS):
         return None
     points, modality = density_points(results)
-    has_sizes = present(results, (PER_OBJECT,))
-    bins, unit = size_table(results, modality) if has_sizes else (None, "")
+    fits = read_figure_table(results, STEM, "correlations").astype({"dataset": str}).set_index(["dataset", "model"])
+    bins = read_figure_table(results, STEM, "size_bins")
+    has_sizes = present(results, (PER_OBJECT,)) and not bins.empty
+    unit = str(bins["unit"].iloc[0]) if has_sizes else ""
     datasets = ordered_datasets(points["dataset"])
     models = ordered_models(points["model"])
     palette = group_palette(points["cell_line"])
@@ -108,7 +94,7 @@ def fig_density(results: Path, out_dir: Path) -> list[Path] | None:
                 if part.empty:
                     note_empty(ax, "not run")
                     continue
-                _scatter(ax, part, model, palette)
+                _scatter(ax, part, model, palette, fits.loc[(dataset, model)])
                 ax.set_title(f"{model_name(model)}, {dataset_name(dataset)}", fontsize=7)
                 if i == len(datasets) - 1:
                     ax.set_xlabel("nuclei per image")

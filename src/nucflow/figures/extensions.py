@@ -17,8 +17,9 @@ Inputs (each row of panels drawn when its table exists; the figure is skipped wh
 * ``tables/extensions/multiscale_tradeoff.csv`` (``run_id, threshold, precision, recall, f1``).
 
 Points: mean over images (each averaged over seeds); bars: bootstrap 95% CIs over images; Δ: the
-difference to the baseline paired by image, in percentage points. The intervals and Δ come from
-``tables/figures/13_extensions/`` (``variants``, ``methods``).
+difference to the baseline paired by image, in percentage points. The intervals, Δ and the
+morphology tests come from ``tables/figures/13_extensions/`` (``variants``, ``methods``,
+``morphology_tests``), written by ``nucflow figure-tables``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.attribution.stats import correct_p_values, mann_whitney_table
 from nucflow.figures.catalog import stem
 from nucflow.figures.inputs import (EXTENSIONS, EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS, MULTISCALE, TEXT_COLUMNS,
                                     has_rows, numeric, one_method, present, read_arm_table, read_figure_table,
@@ -161,17 +161,6 @@ def load_morphology(results: Path) -> tuple[pd.DataFrame, str, str, str] | None:
     return table.assign(group=table["method"]), reference, "µm²" if area == "area_um2" else "px²", model
 
 
-def morphology_tests(objects: pd.DataFrame, reference: str, features: list[str]) -> pd.DataFrame:
-    """Each group against ``reference`` per feature: Mann-Whitney U, Holm over the rows returned;
-    ``effect`` = rank-biserial r oriented as group vs reference."""
-    groups = [reference] + [g for g in ordered_methods(objects["group"]) if g != reference]
-    table = mann_whitney_table(objects, "group", features, groups)
-    table = table[table["group_a"] == reference].copy()
-    table["p_adjusted"] = correct_p_values(table["p_value"].to_numpy(), "holm")
-    table["effect"] = -table["rank_biserial"]
-    return table.reset_index(drop=True)
-
-
 def stars(p: float) -> str:
     """Significance marks of an adjusted p-value: *** < 0.001, ** < 0.01, * < 0.05, else ns."""
     if not math.isfinite(p):
@@ -191,11 +180,11 @@ def same_objects(objects: pd.DataFrame, feature: str = "area") -> bool:
     return len(values) > 1 and all(v.shape == values[0].shape and np.array_equal(v, values[0]) for v in values)
 
 
-def _morphology_row(axes, objects: pd.DataFrame, reference: str, unit: str) -> None:
+def _morphology_row(axes, objects: pd.DataFrame, reference: str, unit: str, tests: pd.DataFrame) -> None:
+    """Box plots per feature and group, marked with the tests of ``tests`` (the figure table)."""
     features = [(f, label) for f, label in FEATURES if f in objects.columns]
     groups = [reference] + [g for g in ordered_methods(objects["group"]) if g != reference]
     palette = group_palette(groups)
-    tests = morphology_tests(objects, reference, [f for f, _ in features])
     for ax, (feature, label) in zip(axes, features):
         values = [objects.loc[objects["group"] == g, feature].dropna().to_numpy(float) for g in groups]
         boxes = ax.boxplot(values, positions=range(len(groups)), widths=0.6, showfliers=False, patch_artist=True,
@@ -266,7 +255,8 @@ def fig_extensions(results: Path, out_dir: Path) -> list[Path] | None:
             objects, reference, unit, model = morphology
             bottom = subfigs.pop(0)
             n_features = sum(f in objects.columns for f, _ in FEATURES)
-            _morphology_row(np.atleast_1d(bottom.subplots(1, n_features)), objects, reference, unit)
+            _morphology_row(np.atleast_1d(bottom.subplots(1, n_features)), objects, reference, unit,
+                            read_figure_table(results, STEM, "morphology_tests"))
             bottom.suptitle(f"nucleus morphology per instance method ({model_name(model)}, baseline runs)\n"
                             f"above boxes: "
                             f"Mann-Whitney U vs {reference}, Holm-adjusted p (*** < 0.001, ** < 0.01, * < 0.05) and "

@@ -1,8 +1,8 @@
 """One look for every figure: fixed model colours and order, a seaborn-based style, deterministic saving.
 
-Models always appear in the order of :data:`MODEL_ORDER` with the colours of :data:`MODEL_COLOURS`
-and the names of :data:`MODEL_NAMES`, in every figure. Models outside that list (e.g. ``frem``) come
-after them, sorted by name, in grey shades.
+Models always appear in the order of the model registry (:mod:`nucflow.models.registry`) with the
+colours and names of their entries, in every figure. Names outside the registry (e.g. ``frem``)
+come after them, sorted by name, in grey shades.
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot, no global state); the
 style is applied with :func:`figure_style`, a context manager around ``matplotlib.rc_context``.
@@ -22,12 +22,10 @@ import matplotlib
 import seaborn as sns
 from matplotlib.figure import Figure
 
-MODEL_ORDER = ("unet", "unetpp", "deeplabv3plus", "tiramisu", "ppunet")
-MODEL_NAMES = {"unet": "U-Net", "unetpp": "U-Net++", "deeplabv3plus": "DeepLabv3+", "tiramisu": "Tiramisu",
-               "ppunet": "PPU-Net", "frem": "FREM"}
-# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
-MODEL_COLOURS = {"unet": "#0072B2", "unetpp": "#E69F00", "deeplabv3plus": "#009E73", "tiramisu": "#CC79A7",
-                 "ppunet": "#D55E00"}
+from nucflow.models.registry import REGISTRY, model_names
+
+#: Display names of the variants that figures show in a model column but that are not models.
+OTHER_NAMES = {"frem": "FREM"}
 OTHER_COLOURS = ("#555555", "#888888", "#AAAAAA", "#333333")
 MODALITY_NAMES = {"brightfield": "brightfield", "fluorescence": "fluorescence"}
 DATASET_NAMES = {"seven_lines": "seven lines", "lncap": "LNCaP"}
@@ -56,21 +54,21 @@ _RC = {
 
 
 def ordered_models(models: Iterable) -> list[str]:
-    """Distinct model names: known models in :data:`MODEL_ORDER`, then the others sorted."""
-    present = {str(m) for m in models}
-    return [m for m in MODEL_ORDER if m in present] + sorted(present - set(MODEL_ORDER))
+    """Distinct model names: registered models in registry order, then the others sorted."""
+    present, order = {str(m) for m in models}, model_names()
+    return [m for m in order if m in present] + sorted(present - set(order))
 
 
 def model_colour(model: str) -> str:
-    """The fixed colour of a model (a grey shade for models outside :data:`MODEL_ORDER`)."""
-    if model in MODEL_COLOURS:
-        return MODEL_COLOURS[model]
+    """The fixed colour of a model (a grey shade for names outside the registry)."""
+    if model in REGISTRY:
+        return REGISTRY[model].colour
     return OTHER_COLOURS[sum(map(ord, model)) % len(OTHER_COLOURS)]
 
 
 def model_name(model: str) -> str:
     """Display name of a model (``unetpp`` -> ``U-Net++``); unknown names are shown as they are."""
-    return MODEL_NAMES.get(model, model)
+    return REGISTRY[model].label if model in REGISTRY else OTHER_NAMES.get(model, model)
 
 
 def dataset_name(dataset: str) -> str:

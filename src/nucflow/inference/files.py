@@ -156,11 +156,12 @@ def check_method(method: str, out_channels: int) -> None:
     """Refuse a method that cannot run on this model's output."""
     if method not in POSTPROCESSORS:
         raise NucflowError(f"--method {method!r}: unknown; choose from {', '.join(POSTPROCESSORS)}")
-    if method == "multiscale":
-        raise NucflowError("--method multiscale merges maps predicted at several scales; predict writes one "
+    reads = POSTPROCESSORS[method].reads
+    if reads == "scales":
+        raise NucflowError(f"--method {method} merges maps predicted at several scales; predict writes one "
                            "scale (run nucflow postprocess on maps of several scales)")
-    if method == "three_class" and out_channels != 3:
-        raise NucflowError("--method three_class needs a three-class model; this one predicts one foreground map")
+    if reads == "three_class" and out_channels != 3:
+        raise NucflowError(f"--method {method} needs a three-class model; this one predicts one foreground map")
 
 
 def tile_count(shape: tuple[int, int], spec, settings: InferenceSettings) -> int:
@@ -222,7 +223,7 @@ def segment_file(network, spec, path: Path, out: Path, run: FilesRun, record: di
     prob = predict_field_rescaled(_TileCounter(network, lambda done: report(done, total)), spec, raw, run.settings,
                                   factor, tile=spec.tile, normalisation=spec.normalisation,
                                   percentiles=spec.percentiles, name=str(path))
-    if run.method == "three_class":
+    if POSTPROCESSORS[run.method].reads == "three_class":
         source = prob
     else:  # a three-class model's foreground is everything but background
         source = prob[0] if len(prob) == 1 else 1.0 - prob[0]

@@ -19,6 +19,7 @@ from nucflow.data.normalise import METHODS as NORMALISATIONS
 from nucflow.data.tiles import read_tile_meta
 from nucflow.errors import NucflowError
 from nucflow.io import read_json
+from nucflow.postprocess.registry import methods_reading
 
 SIDECAR = "nucflow_model.json"
 #: the network's weights in an export: a plain state_dict, loaded weights-only into the registry's
@@ -29,8 +30,9 @@ WEIGHTS = "model.pt"
 TORCHSCRIPT = "model.ts"
 #: the instance method chosen for a run on its validation images (nucflow choose method)
 METHOD_RECORD = "instance_method.json"
-#: post-processing methods that read one foreground probability map (a network with one output channel)
-FOREGROUND_METHODS = ("published", "watershed", "seeded")
+#: post-processing methods that read one foreground probability map (a network with one output
+#: channel): the methods registered with ``reads="foreground"``
+FOREGROUND_METHODS = methods_reading("foreground")
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def add_arguments(parser) -> None:
     user.add_argument("--planes", help="comma-separated planes of your stacks that feed the model, in order "
                                        "(default: the planes it was trained on)")
     user.add_argument("--method", help="post-processing method (default: the model's, 'published' or 'three_class'); "
-                                       f"one of {', '.join(p for p in POSTPROCESSORS if p != 'multiscale')}")
+                                       f"one of {', '.join(p for p, m in POSTPROCESSORS.items() if m.reads != 'scales')}")
     user.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                       help="override one post-processing parameter, e.g. threshold=0.4 (repeatable)")
     user.add_argument("--pixel-size-um", type=float,

@@ -12,14 +12,14 @@ import sys
 
 from nucflow.errors import NucflowError
 from nucflow.io import write_csv
-from nucflow.models.registry import MODEL_NAMES, model_class
+from nucflow.models.registry import model_class, model_names
 from nucflow.models.summary import ppunet_size_line, summarize, summary_table, with_ppunet_ratio
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     models = parser.add_argument_group("models")
     models.add_argument("--models", nargs="+", metavar="NAME", default=None,
-                        help=f"models to list (default: all of {', '.join(MODEL_NAMES)}; "
+                        help=f"models to list (default: every registered one, {', '.join(model_names())}; "
                              "unavailable ones are then skipped)")
     models.add_argument("--width", type=float, default=1.0,
                         help="filter-count multiplier; 1.0 is the published size (default: 1.0)")
@@ -43,7 +43,7 @@ def _available(names: list[str], explicit: bool) -> list[str]:
         try:
             model_class(name)
         except NucflowError as exc:
-            if explicit or name not in MODEL_NAMES:
+            if explicit:
                 raise
             print(f"nucflow models: skipping {name}: {exc}", file=sys.stderr)
             continue
@@ -53,7 +53,7 @@ def _available(names: list[str], explicit: bool) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     explicit = args.models is not None
-    names = _available(list(args.models) if explicit else list(MODEL_NAMES), explicit)
+    names = _available(list(args.models) if explicit else list(model_names()), explicit)
     if args.in_channels < 1:
         raise NucflowError(f"--in-channels: must be >= 1, got {args.in_channels}")
     if not args.width > 0:

@@ -1,7 +1,13 @@
-"""Model names -> classes, resolved lazily, and :func:`build`.
+"""The models nucflow knows, each in one registry entry, and :func:`build`.
 
-:data:`REGISTRY` is a plain dict ``name -> "module:ClassName"``; a module is imported only when its
-model is built, so a missing or broken architecture file only affects that model.
+:data:`REGISTRY` maps a name to a :class:`ModelEntry`: where the class lives (``"module:Class"``,
+imported only when the model is built, so a missing or broken architecture file only affects that
+model), the published and the demo batch size, the name and colour figures show, and whether the
+model may predict on windows larger than its training tile. Everything else reads these entries:
+the config check (a model name anywhere in a config must be registered), the Snakefile's
+``{model}`` wildcard, the plan's default batch size, the figures' order, names and colours, the
+predictors' window rule and the benchmarks. A model is added by one more entry (the tests add a
+toy model by setting an item of the dict); ``docs/extending.md`` walks through it.
 
 Every class takes ``(in_channels=1, out_channels=1, width=1.0, frem=None, **arch_options)`` and maps
 ``(N, in_channels, H, W)`` float32 images to raw logits ``(N, out_channels, H, W)`` for any H, W.
@@ -11,30 +17,82 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any
-
-from torch import nn
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from nucflow.errors import NucflowError
 
-REGISTRY: dict[str, str] = {
-    "unet": "nucflow.models.unet:UNet",
-    "unetpp": "nucflow.models.unetpp:UNetPlusPlus",
-    "deeplabv3plus": "nucflow.models.deeplabv3plus:DeepLabV3Plus",
-    "tiramisu": "nucflow.models.tiramisu:Tiramisu",
-    "ppunet": "nucflow.models.ppunet:PPUNet",
-}
+if TYPE_CHECKING:  # the registry itself is torch-free: the workflow reads it while it builds the DAG
+    from torch import nn
 
+#: What a registry name may look like (it becomes part of run ids and file names).
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model.
+
+    Attributes:
+        name: registry name (:data:`NAME_PATTERN`): in configs, run ids and file names.
+        target: ``"package.module:ClassName"`` of the ``nn.Module``.
+        label: the name figures and tables show.
+        colour: its colour in every figure (hex).
+        published_batch_size: the batch its paper trained with (the plan's default).
+        demo_batch_size: the batch the demo config and the benchmarks use (CPU, width 0.5).
+        fixed_window: the output at a pixel depends on the size of the whole input (global
+            pooling), so it predicts only on windows of its training tile size
+            (:func:`nucflow.inference.window.check_window`).
+    """
+
+    name: str
+    target: str
+    label: str
+    colour: str
+    published_batch_size: int
+    demo_batch_size: int
+    fixed_window: bool = False
+
+
+#: The built-in models, in the order figures show them. Colours: Okabe-Ito, distinguishable with
+#: the common colour-vision deficiencies. DeepLabv3+ pools the whole feature map in its ASPP
+#: image-pooling branch and PPU-Net clamps its pyramid pools to the map at the deepest levels, so
+#: both are fixed-window (measured: DeepLabv3+ trained on 64-px tiles and run on 256-px windows fell
+#: from pixel F1 0.93 to 0.07 on the demo's fluorescence test images); U-Net, U-Net++ and Tiramisu
+#: are fully convolutional with local context.
+REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in (
+    ModelEntry("unet", "nucflow.models.unet:UNet", "U-Net", "#0072B2", 16, 8),
+    ModelEntry("unetpp", "nucflow.models.unetpp:UNetPlusPlus", "U-Net++", "#E69F00", 8, 4),
+    ModelEntry("deeplabv3plus", "nucflow.models.deeplabv3plus:DeepLabV3Plus", "DeepLabv3+", "#009E73", 8, 4,
+               fixed_window=True),
+    ModelEntry("tiramisu", "nucflow.models.tiramisu:Tiramisu", "Tiramisu", "#CC79A7", 4, 2),
+    ModelEntry("ppunet", "nucflow.models.ppunet:PPUNet", "PPU-Net", "#D55E00", 8, 4, fixed_window=True),
+)}
+
+#: The built-in models' names (for defaults of benchmarks and tests; :func:`model_names` also
+#: holds registered ones).
 MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)
+
+
+def model_names() -> tuple[str, ...]:
+    """Every registered model's name, built-in first, in figure order."""
+    return tuple(REGISTRY)
+
+
+def entry(name: str) -> ModelEntry:
+    """The registry entry of model ``name``; an unknown name is a :class:`NucflowError` listing the
+    valid ones."""
+    if name not in REGISTRY:
+        raise NucflowError(f"model {name!r}: unknown; valid names: {', '.join(model_names())}")
+    return REGISTRY[name]
 
 _COMMON_ARGUMENTS = ("in_channels", "out_channels", "width", "frem")
 
 
 def model_class(name: str) -> type[nn.Module]:
     """The class registered as ``name`` (imports its module)."""
-    if name not in REGISTRY:
-        raise NucflowError(f"model {name!r}: unknown; valid names: {', '.join(MODEL_NAMES)}")
-    module_name, class_name = REGISTRY[name].split(":")
+    module_name, class_name = entry(name).target.split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -54,7 +112,7 @@ def model_options(name: str) -> dict[str, Any]:
 
 def build(name: str, in_channels: int = 1, out_channels: int = 1, width: float = 1.0,
           **options: Any) -> nn.Module:
-    """Construct model ``name`` (one of :data:`MODEL_NAMES`).
+    """Construct model ``name`` (one of :func:`model_names`).
 
     Args:
         name: registry name, e.g. ``"unet"``.

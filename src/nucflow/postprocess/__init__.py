@@ -17,8 +17,11 @@ from nucflow.postprocess.multiscale import MultiscaleParams, confidence_map, mul
 from nucflow.postprocess.registry import (
     DEFAULT_METHOD,
     POSTPROCESSORS,
+    MethodEntry,
     default_params,
     make_params,
+    method_entry,
+    methods_reading,
     parse_param_strings,
     postprocess,
 )
@@ -28,7 +31,7 @@ from nucflow.postprocess.threshold import PublishedParams, published
 from nucflow.postprocess.watershed import WatershedParams, watershed
 
 __all__ = [
-    "DEFAULT_METHOD", "POSTPROCESSORS", "postprocess", "make_params", "default_params",
+    "DEFAULT_METHOD", "POSTPROCESSORS", "MethodEntry", "method_entry", "methods_reading", "postprocess", "make_params", "default_params",
     "parse_param_strings", "published", "watershed", "three_class", "seeded", "multiscale",
     "confidence_map", "PublishedParams", "WatershedParams",
     "ThreeClassParams", "SeededParams", "MultiscaleParams",

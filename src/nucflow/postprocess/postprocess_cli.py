@@ -53,7 +53,7 @@ def _label_dtype(labels: np.ndarray):
 
 
 def run(args: argparse.Namespace) -> int:
-    function, _ = POSTPROCESSORS[args.method]
+    function = POSTPROCESSORS[args.method].function
     params = make_params(args.method, **parse_param_strings(args.method, args.param))
     names = [output_name(p) for p in args.probs]
     duplicates = sorted({n for n in names if names.count(n) > 1})

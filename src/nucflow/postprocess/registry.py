@@ -1,4 +1,9 @@
-"""Post-processing methods by name: ``POSTPROCESSORS`` maps a name to (function, params class).
+"""Post-processing methods by name: ``POSTPROCESSORS`` maps a name to its :class:`MethodEntry`
+(function, params class, and what probability output it reads). Everything that must know what a
+method needs reads its entry: predict (which methods a model's output can feed), the workflow
+(which probability files a postprocess job globs, which runs predict at several scales), the plan
+(which methods a three-class model is scored with) and the method choice (which methods compete).
+A method is added by one entry; ``docs/extending.md`` walks through it.
 
 ``postprocess(name, prob, **params)`` looks the method up, builds its frozen params dataclass from
 the defaults overridden by ``params`` (an unknown name or key is a :class:`NucflowError` naming it),
@@ -11,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -23,24 +30,53 @@ from nucflow.postprocess.watershed import WatershedParams, watershed
 
 DEFAULT_METHOD = "published"
 
-POSTPROCESSORS: dict[str, tuple[Callable, type]] = {
-    "published": (published, PublishedParams),
-    "watershed": (watershed, WatershedParams),
-    "three_class": (three_class, ThreeClassParams),
-    "seeded": (seeded, SeededParams),
-    "multiscale": (multiscale, MultiscaleParams),
+#: What a method reads: ``foreground`` one foreground probability map (H, W) of a one-channel
+#: network (``*_prob.tif``); ``three_class`` the (3, H, W) background / interior / boundary maps of
+#: a three-class network (``*_prob.tif``); ``scales`` the (S, H, W) foreground maps of one field
+#: predicted at several input scales (``*_prob_scales.tif``).
+Reads = Literal["foreground", "three_class", "scales"]
+#: The probability file each kind of input is read from.
+PROB_PATTERN = {"foreground": "*_prob.tif", "three_class": "*_prob.tif", "scales": "*_prob_scales.tif"}
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """One post-processing method: ``function(prob, params) -> uint32 labels (H, W)``, its frozen
+    params dataclass (defaults = the method's published settings) and what it reads."""
+
+    function: Callable
+    params: type
+    reads: Reads = "foreground"
+
+
+POSTPROCESSORS: dict[str, MethodEntry] = {
+    "published": MethodEntry(published, PublishedParams),
+    "watershed": MethodEntry(watershed, WatershedParams),
+    "three_class": MethodEntry(three_class, ThreeClassParams, "three_class"),
+    "seeded": MethodEntry(seeded, SeededParams),
+    "multiscale": MethodEntry(multiscale, MultiscaleParams, "scales"),
 }
 
 
-def _lookup(name: str) -> tuple[Callable, type]:
+def _lookup(name: str) -> MethodEntry:
     if name not in POSTPROCESSORS:
         raise NucflowError(f"post-processing method {name!r} unknown; choose from: {', '.join(POSTPROCESSORS)}")
     return POSTPROCESSORS[name]
 
 
+def method_entry(name: str) -> MethodEntry:
+    """The registry entry of method ``name`` (an unknown name is a :class:`NucflowError`)."""
+    return _lookup(name)
+
+
+def methods_reading(kind: Reads) -> tuple[str, ...]:
+    """The methods that read ``kind`` of probability output, in registry order."""
+    return tuple(name for name, method in POSTPROCESSORS.items() if method.reads == kind)
+
+
 def make_params(name: str, **overrides):
     """The params dataclass of method ``name`` with defaults replaced by ``overrides``."""
-    _, params_class = _lookup(name)
+    params_class = _lookup(name).params
     fields = {f.name for f in dataclasses.fields(params_class)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
@@ -79,8 +115,7 @@ def postprocess(name: str, prob, **params) -> np.ndarray:
     ``prob`` is float (H, W) for published / watershed / seeded, (3, H, W) for three_class and a
     list of (H, W) maps or an (S, H, W) array for multiscale.
     """
-    function, _ = _lookup(name)
-    return function(prob, make_params(name, **params))
+    return _lookup(name).function(prob, make_params(name, **params))
 
 
 def _convert(text: str, kind, key: str):
@@ -102,7 +137,7 @@ def _convert(text: str, kind, key: str):
 
 def parse_param_strings(name: str, items: Sequence[str]) -> dict:
     """``["threshold=0.4", "thresholds=0.6,0.3"]`` -> typed overrides for method ``name``."""
-    _, params_class = _lookup(name)
+    params_class = _lookup(name).params
     hints = typing.get_type_hints(params_class)
     overrides = {}
     for item in items:

@@ -1,6 +1,6 @@
 """``nucflow choose {smoothing,focal-round,focal-greedy}``: choices made from validation results.
 
-    nucflow choose smoothing --plan-config results/config/study.json --summaries S... --out best.json
+    nucflow choose smoothing (--runs JSON | --plan-config results/config/study.json) --summaries S... --out best.json
     nucflow choose focal-round --round K --summaries S... --out DIR       (DIR/choice.json)
     nucflow choose focal-greedy --rounds DIR... --out greedy.csv
     nucflow choose method --plan-config results/config/study.json --run RUN_DIR --manifest M --splits S \
@@ -10,8 +10,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from nucflow.errors import NucflowError
 from nucflow.io import read_json, write_csv, write_json
 from nucflow.study.layout import FocalGroup
 
@@ -19,7 +21,10 @@ from nucflow.study.layout import FocalGroup
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     smoothing = sub.add_parser("smoothing", help="best label-smoothing factor per model")
-    smoothing.add_argument("--plan-config", required=True, help="study config (results/config/study.json)")
+    runs = smoothing.add_mutually_exclusive_group(required=True)
+    runs.add_argument("--runs", help='the smoothing runs as JSON, {"RUN_ID": {"model": "unet", "factor": 0.1}, ...} '
+                                     "(what the workflow passes)")
+    runs.add_argument("--plan-config", help="study config (results/config/study.json): its smoothing arm's runs")
     smoothing.add_argument("--summaries", nargs="+", required=True, type=Path, help="validation summary.json files")
     smoothing.add_argument("--out", required=True, help="best.json to write")
     focal = sub.add_parser("focal-round", help="the plane one greedy round adds")
@@ -63,16 +68,27 @@ def add_arguments(parser) -> None:
     table.add_argument("--out", required=True, help="method_choice.csv to write")
 
 
+def _smoothing_runs(args) -> dict[str, tuple[str, float]]:
+    """run id -> (model, factor) of the smoothing runs, from ``--runs`` or the study config."""
+    if args.plan_config:
+        from nucflow.config import load_config
+        from nucflow.study.plan import plan_runs
+
+        return {r.run_id: (r.model, r.smoothing) for r in plan_runs(load_config(args.plan_config))
+                if r.arm == "smoothing"}
+    try:
+        given = json.loads(args.runs)
+        return {str(run_id): (str(run["model"]), float(run["factor"])) for run_id, run in given.items()}
+    except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+        raise NucflowError('--runs: expected a JSON object {"RUN_ID": {"model": NAME, "factor": NUMBER}, ...}, '
+                           f"got {args.runs[:80]!r}") from None
+
+
 def run(args) -> int:
     from nucflow.study import choose
 
     if args.what == "smoothing":
-        from nucflow.config import load_config
-        from nucflow.study.plan import plan_runs
-
-        runs = {r.run_id: (r.model, r.smoothing) for r in plan_runs(load_config(args.plan_config))
-                if r.arm == "smoothing"}
-        best = choose.best_smoothing(args.summaries, runs)
+        best = choose.best_smoothing(args.summaries, _smoothing_runs(args))
         write_json(args.out, best)
         print(", ".join(f"{m}: {f:g}" for m, f in best.items()))
     elif args.what == "focal-round":
@@ -101,7 +117,6 @@ def run(args) -> int:
 def choose_method(args) -> int:
     from nucflow.data.manifest import load_manifest
     from nucflow.data.split import select
-    from nucflow.errors import NucflowError
     from nucflow.inference.model_spec import FOREGROUND_METHODS
     from nucflow.inference.predict_cli import parse_eval_set, settings_from
     from nucflow.study import method_choice

@@ -284,8 +284,12 @@ class Layout:
         return f"{self.run_dir(run_id)}/attribution/{eval_set}/{method}/{part}"
 
     # ---- an arm's results ------------------------------------------------------------------------------
+    def arm_tables(self, arm: str) -> str:
+        """The folder of an arm's tables (also ``compute``, the study's costs)."""
+        return f"{self.root}/tables/{arm}"
+
     def arm_table(self, arm: str, name: str = "per_image.csv") -> str:
-        return f"{self.root}/tables/{arm}/{name}"
+        return f"{self.arm_tables(arm)}/{name}"
 
     def arm_attribution(self, arm: str) -> str:
         return f"{self.root}/attribution/{arm}/tables"
@@ -306,8 +310,11 @@ class Layout:
     def models_table(self) -> str:
         return f"{self.root}/models.csv"
 
+    def figures_dir(self) -> str:
+        return f"{self.root}/figures"
+
     def figure(self, stem: str, extension: str = "png") -> str:
-        return f"{self.root}/figures/{stem}.{extension}"
+        return f"{self.figures_dir()}/{stem}.{extension}"
 
     def figure_tables(self, stem: str = "") -> str:
         """The folder of the intervals the figures draw (``stem``: one figure's folder)."""

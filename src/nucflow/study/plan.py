@@ -19,11 +19,12 @@ import json
 import pandas as pd
 
 from nucflow.errors import NucflowError
+from nucflow.models.registry import entry
+from nucflow.postprocess.registry import methods_reading
 from nucflow.study.layout import FINETUNE_MARK, LAYOUT, EvalSet, FocalRunId, TileSelection
 from nucflow.study.run import Run
 from nucflow.training.config import RunConfig
 
-PUBLISHED_BATCH_SIZE = {"unet": 16, "unetpp": 8, "deeplabv3plus": 8, "tiramisu": 4, "ppunet": 8}
 MODALITY_SHORT = {"fluorescence": "fl", "brightfield": "bf"}
 
 
@@ -36,7 +37,7 @@ def _model_settings(config: dict, model: str) -> tuple[float, int, dict, str]:
     its ``models`` entry, else the training defaults."""
     settings = config["models"].get(model, {})
     width = float(settings.get("width", config["training"]["width"]))
-    batch = int(settings.get("batch_size", PUBLISHED_BATCH_SIZE[model]))
+    batch = int(settings.get("batch_size", entry(model).published_batch_size))
     lr_from = settings.get("lr_from", config["training"]["lr_from"])
     return width, batch, dict(settings.get("options", {})), lr_from
 
@@ -262,10 +263,11 @@ def _extensions(config: dict) -> list[Run]:
             fields["normalisation"] = "foreground"
         elif variant in ("bce_dice", "bce_weighted", "three_class"):
             fields["loss"] = variant
+        three_class_methods = methods_reading("three_class")
         if variant == "baseline":
-            fields["methods"] = tuple(m for m in arm["methods"] if m != "three_class")
+            fields["methods"] = tuple(m for m in arm["methods"] if m not in three_class_methods)
         elif variant == "three_class":
-            fields["methods"] = ("three_class",)
+            fields["methods"] = tuple(m for m in arm["methods"] if m in three_class_methods)
         for seed in _seeds(config, arm):
             run_id = f"extensions-{model}-{variant}-{MODALITY_SHORT[modality]}-{dataset}-s{seed}"
             runs.append(_base(config, "extensions", model, dataset, modality, arm["planes"], seed, run_id,
@@ -293,6 +295,20 @@ def lr_find_run(config: dict, model: str, modality: str) -> Run:
     arm = config["arms"]["lr_range"]
     return _base(config, "lr_range", model, arm["dataset"], modality, arm["planes"], config["seed"],
                  f"lr_find-{model}-{modality}")
+
+
+#: Settings a range test does not read (it sweeps the rate over ``num_steps`` steps of one epoch and
+#: never validates): left out of its run.json, so that changing them, the step cap say, does not
+#: rerun the range tests.
+NOT_READ_BY_RANGE_TEST = ("lr", "max_epochs", "steps_per_epoch", "lr_patience", "lr_factor", "stop_patience",
+                          "degenerate_restarts", "val_max_tiles")
+
+
+def lr_find_config(config: dict, model: str, modality: str) -> dict:
+    """The ``run.json`` content of the range test of ``model`` x ``modality``: :func:`run_config`
+    of :func:`lr_find_run` without :data:`NOT_READ_BY_RANGE_TEST`."""
+    content = run_config(config, lr_find_run(config, model, modality))
+    return {key: value for key, value in content.items() if key not in NOT_READ_BY_RANGE_TEST}
 
 
 def plan_runs(config: dict) -> list[Run]:

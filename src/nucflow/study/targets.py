@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nucflow.errors import NucflowError
-from nucflow.inference.window import FIXED_WINDOW
+from nucflow.inference.window import fixed_window
+from nucflow.postprocess.registry import methods_reading
 from nucflow.study.layout import LAYOUT, EvalSet, FocalGroup, TileSelection
 from nucflow.study.method_choice import study_methods
 from nucflow.study.plan import (evaluation_methods, focal_candidates, focal_groups, focal_run_from_id,
@@ -171,14 +172,20 @@ class StudyTargets:
     def arm_attribution(self, arm: str) -> list[str]:
         return [LAYOUT.run_attribution(r, e, m, "tables") for r, e, m in self.arm_entries(arm)]
 
+    def smoothing_runs(self) -> dict[str, dict]:
+        """The smoothing arm's runs for ``nucflow choose smoothing --runs``: {run_id: {model, factor}}."""
+        return {r.run_id: {"model": r.model, "factor": r.smoothing} for r in self.runs.values()
+                if r.arm == "smoothing"}
+
     def smoothing_metrics(self) -> list[str]:
         runs = [r for r in self.runs.values() if r.arm == "smoothing"]
         return [LAYOUT.metrics(*e, "summary.json") for r in runs for e in self.run_entries(r, select=True)]
 
     def tradeoff_files(self) -> list[str]:
         """Trade-off tables of the runs whose maps go through the multi-scale merge."""
+        scales = methods_reading("scales")
         return [LAYOUT.metrics(r, e, m, "tradeoff.csv") for r, e, m in self.arm_entries("extensions")
-                if m == "multiscale"]
+                if m in scales]
 
     #: arms whose trained runs get an instance method chosen on validation (choose_method)
     CHOICE_ARMS = ("model_comparison", "extensions")
@@ -291,7 +298,7 @@ class StudyTargets:
         tta = " --tta" if settings["tta"] else ""
         args = (f"--overlap {settings['overlap']} --batch-size {settings['batch_size']} "
                 f"--precision {settings['precision']}{tta}")
-        if settings["window"] and self.get_run(run_id).model not in FIXED_WINDOW:
+        if settings["window"] and not fixed_window(self.get_run(run_id).model):
             args += f" --window {settings['window']}"
         if scales and "multiscale" in evaluation_methods(list(self.runs.values()), run_id):
             args += " --scales " + " ".join(map(str, self.config["arms"]["extensions"]["scales"]))
