@@ -97,3 +97,50 @@ def test_order_by_gives_consecutive_blocks():
     assert splits["val"] == ["t07"] and splits["test"] == ["t08", "t09"] and splits["order_by"] == "field"
     with pytest.raises(NucflowError, match="has no column 'well'"):
         make_splits(frame, {"ts": (0.7, 0.1, 0.2)}, 0, order_by={"ts": "well"})
+
+
+def _wells(lines=("HeLa", "A549"), wells=12, fields=3):
+    return pd.DataFrame([dict(image_id=f"seven_lines_{line}_w{w:02d}_f{f}", dataset="seven_lines", cell_line=line,
+                              well=f"w{w:02d}") for line in lines for w in range(1, wells + 1)
+                         for f in range(1, fields + 1)])
+
+
+def test_group_by_well_keeps_every_well_in_one_split():
+    frame = _wells()
+    splits = make_splits(frame, FRACTIONS, 0, group_by={"seven_lines": "well"})["seven_lines"]
+    assert splits["group_by"] == "well"
+    well_of = dict(zip(frame["image_id"], frame["cell_line"] + "/" + frame["well"]))
+    wells = {k: {well_of[i] for i in splits[k]} for k in ("train", "val", "test")}
+    assert not (wells["train"] & wells["val"]) and not (wells["train"] & wells["test"]) \
+        and not (wells["val"] & wells["test"])
+    # 12 wells per line: 2 val and 2 test wells (split_counts of 12), all 3 fields each
+    assert [len(wells[k]) for k in ("train", "val", "test")] == [16, 4, 4]
+    assert [len(splits[k]) for k in ("train", "val", "test")] == [48, 12, 12]
+    assert sorted(splits["train"] + splits["val"] + splits["test"]) == sorted(frame["image_id"])
+    # a well's fields stay together and in order; the training list is still a round robin of the lines
+    assert splits["test"][:3] == sorted(splits["test"][:3]) and len({well_of[i] for i in splits["test"][:3]}) == 1
+    assert [i.split("_")[2] for i in splits["train"][:4]] == ["A549", "HeLa", "A549", "HeLa"]
+    assert make_splits(frame, FRACTIONS, 0, group_by={"seven_lines": "well"}) == \
+        make_splits(frame, FRACTIONS, 0, group_by={"seven_lines": "well"})
+
+
+def test_without_group_by_the_split_is_what_it_was():
+    """group_by is opt-in and absent from the config unless set: existing studies keep their
+    splits (and so every result downstream) byte for byte."""
+    from nucflow.config import validate_config
+
+    frame = _wells()
+    assert make_splits(frame, FRACTIONS, 0) == make_splits(frame, FRACTIONS, 0, group_by={})
+    assert "group_by" not in validate_config({})["splits"]
+    assert validate_config({"splits": {"group_by": {"seven_lines": "well"}}})["splits"]["group_by"] == \
+        {"seven_lines": "well"}
+
+
+def test_group_by_errors_name_the_data_set_and_column():
+    frame = _wells()
+    with pytest.raises(NucflowError, match="data set 'seven_lines' has both order_by and group_by"):
+        make_splits(frame, FRACTIONS, 0, order_by={"seven_lines": "well"}, group_by={"seven_lines": "well"})
+    with pytest.raises(NucflowError, match="splits.group_by: seven_lines A549 has no manifest column 'plate'"):
+        make_splits(frame, FRACTIONS, 0, group_by={"seven_lines": "plate"})
+    with pytest.raises(NucflowError, match=r"seven_lines A549 has 2 well group\(s\), too few to split"):
+        make_splits(_wells(wells=2), {"default": (0.0, 0.5, 0.5)}, 0, group_by={"seven_lines": "well"})

@@ -11,6 +11,12 @@ lines round-robin in that order, which makes every training subset a *prefix*:
 
 Randomness is keyed by (seed, data set, cell line) through a stable CRC32, never Python's ``hash``,
 so adding a data set or a line does not reshuffle the others.
+
+``group_by`` (``splits.group_by`` in the config, e.g. ``{seven_lines: well}``) splits a data set's
+groups instead of its images: the fields of one well then all land in the same split, so no test
+field shares a well (and whatever the well's fields have in common) with a training field. The
+fractions then count groups, and the groups' images follow in image-id order. Without it (the
+default) images are split one by one, exactly as before.
 """
 
 from __future__ import annotations
@@ -50,16 +56,21 @@ def split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, in
 
 
 def make_splits(frame: pd.DataFrame, fractions: Mapping[str, Iterable[float]], seed: int,
-                order_by: Mapping[str, str] | None = None) -> dict:
+                order_by: Mapping[str, str] | None = None, group_by: Mapping[str, str] | None = None) -> dict:
     """Split a manifest table (columns ``image_id, dataset, cell_line``) per data set.
 
     ``fractions`` maps a data set name (or ``"default"``) to (train, val, test).
     ``order_by`` maps a data set to a manifest column (e.g. ``field`` for a time series): its
     images are then taken in that column's order instead of a seeded shuffle, so train, val and
     test are consecutive blocks (no near-duplicate neighbours leak across splits).
-    Returns ``{dataset: {"train", "val", "test", "seed", "fractions"[, "order_by"]}}``.
+    ``group_by`` maps a data set to a manifest column (e.g. ``well``) whose groups are split
+    instead of single images (not together with ``order_by`` for the same data set).
+    Returns ``{dataset: {"train", "val", "test", "seed", "fractions"[, "order_by"][, "group_by"]}}``.
     """
-    order_by = dict(order_by or {})
+    order_by, group_by = dict(order_by or {}), dict(group_by or {})
+    both = sorted(set(order_by) & set(group_by))
+    if both:
+        raise NucflowError(f"splits: data set {both[0]!r} has both order_by and group_by; use one")
     splits: dict = {}
     for dataset in sorted(frame["dataset"].unique()):
         if dataset in fractions:
@@ -79,6 +90,13 @@ def make_splits(frame: pd.DataFrame, fractions: Mapping[str, Iterable[float]], s
                 if column not in rows.columns:
                     raise NucflowError(f"splits.order_by: data set {dataset!r} has no column {column!r}")
                 order = list(rows.sort_values([column, "image_id"], kind="stable")["image_id"])
+            elif dataset in group_by:
+                train_ids, val_ids, test_ids = _split_groups(rows, group_by[dataset], fr, _rng(seed, dataset, line),
+                                                             f"{dataset} {line}")
+                per_line_train.append(train_ids)
+                val += val_ids
+                test += test_ids
+                continue
             else:
                 ids = sorted(rows["image_id"])
                 order = [ids[i] for i in _rng(seed, dataset, line).permutation(len(ids))]
@@ -93,8 +111,33 @@ def make_splits(frame: pd.DataFrame, fractions: Mapping[str, Iterable[float]], s
             "seed": int(seed),
             "fractions": list(fr),
             **({"order_by": order_by[dataset]} if dataset in order_by else {}),
+            **({"group_by": group_by[dataset]} if dataset in group_by else {}),
         }
     return splits
+
+
+def _split_groups(rows: pd.DataFrame, column: str, fractions: tuple[float, float, float],
+                  rng: np.random.Generator, where: str) -> tuple[list[str], list[str], list[str]]:
+    """(train, val, test) image ids of one line's ``rows`` with whole groups of ``column`` in one
+    split: the sorted groups in a seeded random order, counted by :func:`split_counts`, each
+    group's images in image-id order."""
+    if column not in rows.columns:
+        raise NucflowError(f"splits.group_by: {where} has no manifest column {column!r}")
+    if rows[column].isna().any():
+        raise NucflowError(f"splits.group_by: {where} has images without a {column!r}")
+    groups = sorted(rows[column].astype(str).unique())
+    order = [groups[i] for i in rng.permutation(len(groups))]
+    try:
+        n_train, n_val, _ = split_counts(len(order), fractions)
+    except NucflowError:
+        raise NucflowError(f"splits.group_by: {where} has {len(groups)} {column} group(s), too few to split with "
+                           f"fractions {list(fractions)}") from None
+    members = {g: sorted(part["image_id"]) for g, part in rows.groupby(rows[column].astype(str))}
+
+    def images(chosen: list[str]) -> list[str]:
+        return [i for g in chosen for i in members[g]]
+
+    return images(order[:n_train]), images(order[n_train:n_train + n_val]), images(order[n_train + n_val:])
 
 
 def _round_robin(lists: list[list[str]]) -> list[str]:

@@ -25,7 +25,8 @@ def run(args) -> int:
         config = validate_config({})
     seed = args.seed if args.seed is not None else config["seed"]
     manifest = load_manifest(args.manifest, check_files=False)
-    splits = make_splits(manifest.frame, config["splits"]["fractions"], seed, config["splits"]["order_by"])
+    splits = make_splits(manifest.frame, config["splits"]["fractions"], seed, config["splits"]["order_by"],
+                         config["splits"].get("group_by"))
     write_json(args.out, splits)
     for dataset, parts in splits.items():
         print(f"{dataset}: " + ", ".join(f"{k} {len(parts[k])}" for k in ("train", "val", "test")))
