@@ -10,7 +10,7 @@ CONFIG ?= config/config.yaml
 
 help:
 	@echo "make run    set up .venv and run the default study (simulated data, 2 cores)"
-	@echo "make reference  the reference study (config/reference.yaml) in reference/, up to 2.5 h on 2 cores"
+	@echo "make reference  the reference study (config/reference.yaml) in reference/, about 3.5 h on 2 cores"
 	@echo "make reference-real  its fluorescence models on a real labelled sample (ndev-sampledata), each instance method"
 	@echo "make reference-docs  copy its results (summary, figures, small tables) into docs/reference/"
 	@echo "make test   set up .venv and run the test suite"
