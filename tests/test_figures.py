@@ -354,7 +354,7 @@ def test_a_failing_figure_keeps_the_figures_already_there(tmp_path, monkeypatch)
 def test_density_correlations_are_computed_for_the_figure_exactly():
     """Figure 05 draws the regression lines and r that nucflow figure-tables computed (it computes
     nothing itself): r, slope and intercept of pixel F1 in % on nuclei per image."""
-    from nucflow.report.figure_tables import density_correlations
+    from nucflow.report.figure_statistics import density_correlations
 
     points = pd.DataFrame({"dataset": ["a"] * 3 + ["b"] * 2, "model": ["unet"] * 5,
                            "n_true": [10, 20, 30, 5, 5], "f1": [0.9, 0.8, 0.7, 0.5, 0.6]})

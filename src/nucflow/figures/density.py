@@ -7,7 +7,7 @@ Inputs: ``tables/model_comparison/per_image.csv`` (required; columns ``n_true``,
 ``area_um2`` or ``area_px2``). Brightfield rows are used when the tables have any, as in the paper;
 per-image values are averaged over seeds first, so each image is one point per model. The
 regression lines, Pearson r and the size bins are computed by ``nucflow figure-tables``
-(:func:`nucflow.report.figure_tables.density_tables`) into ``tables/figures/05_density/``
+(:func:`nucflow.report.figure_statistics.density_tables`) into ``tables/figures/05_density/``
 (``correlations``, ``size_bins``); this module reads them and draws.
 """
 

@@ -41,19 +41,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.attribution.density import size_bins
-from nucflow.attribution.stats import (Estimate, correct_p_values, mann_whitney_table, mean_ci, pearson_r,
-                                       statistic_ci, stratified_mean_ci)
-from nucflow.figures import (attribution, data_size, density, extensions, focal_planes, model_comparison,
-                             smoothing_ablation)
+from nucflow.attribution.stats import Estimate, mean_ci, statistic_ci, stratified_mean_ci
+from nucflow.figures import attribution, data_size, extensions, focal_planes, model_comparison, smoothing_ablation
 from nucflow.figures import transfer
 from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (ABLATION, EXTENSIONS, FOCAL_PLANES, MULTISCALE, PER_OBJECT, SMOOTHING,
-                                    TRANSFER, condition_keys, figure_table_path, numeric, one_method, paired_images,
-                                    per_image_over_seeds, present, read_arm_table, read_results_table)
+from nucflow.figures.inputs import (ABLATION, EXTENSIONS, FOCAL_PLANES, MULTISCALE, SMOOTHING, TRANSFER,
+                                    condition_keys, figure_table_path, numeric, one_method, paired_images,
+                                    per_image_over_seeds, present, read_arm_table)
 from nucflow.figures.panels import condition_order
 from nucflow.figures.style import ordered_models
 from nucflow.io import ensure_dir
+from nucflow.report.figure_statistics import density_tables, morphology_table
 from nucflow.study.layout import Layout
 
 Tables = dict[str, pd.DataFrame]
@@ -128,57 +126,6 @@ def model_comparison_tables(results: Path, n_boot: int = 1000) -> Tables | None:
     frames = [condition_intervals(table, keys, metric, n_boot=n_boot).assign(metric=metric)
               for metric, _ in model_comparison.METRICS]
     return {"intervals": pd.concat(frames, ignore_index=True)}
-
-
-# ---- 05: density -------------------------------------------------------------------------------
-
-#: nucleus-size bins of figure 05 (quantiles of the true nuclei's areas, shared by a data set's models)
-N_SIZE_BINS = 5
-CORRELATION_COLUMNS = ["dataset", "model", "n", "r", "slope", "intercept"]
-SIZE_BIN_COLUMNS = ["dataset", "model", "bin", "area_low", "area_high", "n_objects", "n_detected", "detection_rate",
-                    "mean_iou", "unit"]
-
-
-def density_correlations(points: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model) of seed-averaged image points (``n_true``, ``f1``): Pearson r and the
-    least-squares line of pixel F1 (%) on nuclei per image (NaN where r is undefined)."""
-    rows = []
-    for (dataset, model), part in points.groupby(["dataset", "model"], sort=True):
-        x, y = part["n_true"].to_numpy(float), part["f1"].to_numpy(float) * 100
-        r = pearson_r(x, y)
-        slope, intercept = np.polyfit(x, y, 1) if r == r else (math.nan, math.nan)
-        rows.append({"dataset": dataset, "model": model, "n": len(x), "r": r, "slope": float(slope),
-                     "intercept": float(intercept)})
-    return pd.DataFrame(rows, columns=CORRELATION_COLUMNS)
-
-
-def size_bin_table(results: Path, modality: str) -> pd.DataFrame:
-    """Detection rate and mean IoU per size bin, per data set and model, of ``modality``'s true
-    nuclei (per_object.csv), with the area unit (µm² when every area is known in µm², else px²)."""
-    head = read_results_table(results, PER_OBJECT, ("model", "dataset", "modality", "best_iou"))
-    area_col = "area_um2" if "area_um2" in head and pd.to_numeric(head["area_um2"], errors="coerce").notna().all() \
-        else "area_px2"
-    table = read_results_table(results, PER_OBJECT, ("model", "dataset", "modality"), ("best_iou", area_col))
-    table = table[table["modality"].astype(str) == modality]
-    rows = []
-    for dataset, part in table.groupby("dataset", sort=True):
-        edges = np.unique(np.quantile(part[area_col], np.linspace(0, 1, N_SIZE_BINS + 1)))
-        if edges.size < 2:
-            edges = np.array([edges[0], edges[0]])
-        for model, objects in part.groupby("model"):
-            rows.append(size_bins(objects, area_col, "best_iou", edges=edges).assign(dataset=dataset, model=model))
-    unit = "µm²" if area_col == "area_um2" else "px²"
-    bins = pd.concat(rows, ignore_index=True).assign(unit=unit) if rows else pd.DataFrame(columns=SIZE_BIN_COLUMNS)
-    return bins[SIZE_BIN_COLUMNS]
-
-
-def density_tables(results: Path, n_boot: int = 1000) -> Tables | None:
-    if not present(results, density.INPUTS):
-        return None
-    points, modality = density.density_points(results)
-    bins = size_bin_table(results, modality) if present(results, (PER_OBJECT,)) else pd.DataFrame(
-        columns=SIZE_BIN_COLUMNS)
-    return {"correlations": density_correlations(points), "size_bins": bins}
 
 
 # ---- 08: attribution -------------------------------------------------------------------------
@@ -399,24 +346,10 @@ def extensions_tables(results: Path, n_boot: int = 1000) -> Tables | None:
         if "object_f1" in table.columns and table["method"].nunique() > 0:
             tables["methods"] = group_estimates(extensions.method_rows(table), ["model", "method"], "object_f1",
                                                 n_boot=n_boot)
-        morphology = extensions.load_morphology(results)
-        if morphology is not None and not extensions.same_objects(morphology[0]):
-            objects, reference = morphology[0], morphology[1]
-            features = [f for f, _ in extensions.FEATURES if f in objects.columns]
-            tables["morphology_tests"] = morphology_tests(objects, reference, features)
+        tests = morphology_table(results)
+        if tests is not None:
+            tables["morphology_tests"] = tests
     return tables
-
-
-def morphology_tests(objects: pd.DataFrame, reference: str, features: list[str]) -> pd.DataFrame:
-    """Each group of ``objects`` (column ``group``: instance method or ground truth) against
-    ``reference`` per feature: two-sided Mann-Whitney U, Holm over the rows returned; ``effect`` =
-    rank-biserial r oriented as group vs reference (> 0: the group's values tend to be larger)."""
-    groups = [reference] + [g for g in extensions.ordered_methods(objects["group"]) if g != reference]
-    table = mann_whitney_table(objects, "group", features, groups)
-    table = table[table["group_a"] == reference].copy()
-    table["p_adjusted"] = correct_p_values(table["p_value"].to_numpy(), "holm")
-    table["effect"] = -table["rank_biserial"]
-    return table.reset_index(drop=True)
 
 
 # ---- all figures -----------------------------------------------------------------------------
