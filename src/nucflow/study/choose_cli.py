@@ -1,6 +1,6 @@
 """``nucflow choose {smoothing,focal-round,focal-greedy}``: choices made from validation results.
 
-    nucflow choose smoothing (--runs JSON | --plan-config results/config/study.json) --summaries S... --out best.json
+    nucflow choose smoothing --runs JSON --summaries S... --out best.json
     nucflow choose focal-round --round K --summaries S... --out DIR       (DIR/choice.json)
     nucflow choose focal-greedy --rounds DIR... --out greedy.csv
     nucflow choose method --plan-config results/config/study.json --run RUN_DIR --manifest M --splits S \
@@ -21,10 +21,9 @@ from nucflow.study.layout import FocalGroup
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     smoothing = sub.add_parser("smoothing", help="best label-smoothing factor per model")
-    runs = smoothing.add_mutually_exclusive_group(required=True)
-    runs.add_argument("--runs", help='the smoothing runs as JSON, {"RUN_ID": {"model": "unet", "factor": 0.1}, ...} '
-                                     "(what the workflow passes)")
-    runs.add_argument("--plan-config", help="study config (results/config/study.json): its smoothing arm's runs")
+    smoothing.add_argument("--runs", required=True,
+                           help='the smoothing runs as JSON, {"RUN_ID": {"model": "unet", "factor": 0.1}, ...} '
+                                "(the workflow passes its plan's)")
     smoothing.add_argument("--summaries", nargs="+", required=True, type=Path, help="validation summary.json files")
     smoothing.add_argument("--out", required=True, help="best.json to write")
     focal = sub.add_parser("focal-round", help="the plane one greedy round adds")
@@ -69,13 +68,7 @@ def add_arguments(parser) -> None:
 
 
 def _smoothing_runs(args) -> dict[str, tuple[str, float]]:
-    """run id -> (model, factor) of the smoothing runs, from ``--runs`` or the study config."""
-    if args.plan_config:
-        from nucflow.config import load_config
-        from nucflow.study.plan import plan_runs
-
-        return {r.run_id: (r.model, r.smoothing) for r in plan_runs(load_config(args.plan_config))
-                if r.arm == "smoothing"}
+    """run id -> (model, factor) of the smoothing runs given as ``--runs`` JSON."""
     try:
         given = json.loads(args.runs)
         return {str(run_id): (str(run["model"]), float(run["factor"])) for run_id, run in given.items()}
