@@ -268,3 +268,9 @@ def test_ppunet_size_ratio_beside_the_papers_claim():
                                        "tiramisu (paper: about 20-fold fewer)")
     no_ppunet = with_ppunet_ratio(pd.DataFrame({"model": ["unet"], "params": [10]}))
     assert "params_vs_ppunet" not in no_ppunet and ppunet_size_line(no_ppunet) == ""
+
+
+def test_every_registry_entry_is_named_as_run_ids_need():
+    """Model names become part of run ids and file names: lower case letters and digits only."""
+    for name, entry in registry.REGISTRY.items():
+        assert registry.NAME_PATTERN.fullmatch(name) and entry.name == name, name
