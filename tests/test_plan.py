@@ -155,6 +155,43 @@ def test_transfer_source_and_finetune_runs():
     assert runs["transfer-unet-bf-lncap_to_seven_lines-source-s0"].dataset == "lncap"
 
 
+def _with_plate2(config: dict) -> dict:
+    config["simulation"]["datasets"]["plate2"] = {"instrument": "A", "lines": ["A549", "HepG2"], "wells_per_line": 4,
+                                                  "fields_per_well": 3, "image_size": [256, 256]}
+    return config
+
+
+def test_lolo_target_images_may_come_from_a_second_plate():
+    config = _with_plate2(_only(transfer={"lolo": {"lines": ["HepG2"], "target_dataset": "plate2"}, "sizes": [2],
+                                          "cross": []}))
+    runs = {r.run_id: r for r in plan_runs(config)}
+    source = runs["transfer-unet-bf-loloHepG2-source-s0"]
+    # the source trains and is scored on the other six lines of its own data set ...
+    assert source.dataset == "seven_lines" and source.train_selection == "train-exHepG2"
+    assert source.eval_sets == ("plate2:test:HepG2", "seven_lines:test:exHepG2")
+    # ... and the held-out line's fine-tuning and test images are the second plate's
+    both = runs["transfer-unet-bf-loloHepG2-ft-target+source-n2-s0"]
+    assert both.train_tiles == ["results/tiles/plate2/brightfield-4/train-n2-linesHepG2.npz",
+                                "results/tiles/seven_lines/brightfield-4/train-n2-exHepG2.npz"]
+    assert RunConfig.from_dict(run_config(config, both)).val_tiles == ("results/tiles/plate2/brightfield-4/val-linesHepG2.npz",)
+    assert both.eval_sets == source.eval_sets
+    # unset, the target is the source data set (the earlier behaviour, same ids and tiles)
+    same = {r.run_id: r for r in plan_runs(_only(transfer={"lolo": {"lines": ["HepG2"]}, "sizes": [2], "cross": []}))}
+    assert same["transfer-unet-bf-loloHepG2-source-s0"].eval_sets == ("seven_lines:test:HepG2", "seven_lines:test:exHepG2")
+
+
+def test_a_second_plate_without_the_held_out_line_is_an_error():
+    config = _with_plate2(_only(transfer={"lolo": {"lines": ["MCF7"], "target_dataset": "plate2"}}))
+    with pytest.raises(NucflowError, match=r"lolo.lines \(target_dataset\): cell line 'MCF7' is not in data set 'plate2'"):
+        plan_runs(config)
+
+
+def test_data_size_on_a_second_plate():
+    runs = plan_runs(_with_plate2(_only(data_size={"dataset": "plate2", "sizes": [1]})))
+    assert {r.dataset for r in runs} == {"plate2"}
+    assert {r.eval_sets for r in runs} == {("plate2:test:A549",)}
+
+
 def test_focal_planes_round_one_and_ids_of_later_rounds():
     from nucflow.study.plan import focal_candidates, focal_run_from_id
 

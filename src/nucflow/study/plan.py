@@ -158,18 +158,23 @@ def _transfer(config: dict) -> list[Run]:
     scenarios = []  # (transfer, target, source dataset, target dataset, selections...)
     if arm["lolo"]["enabled"]:
         dataset = arm["lolo"]["dataset"]
+        # the held-out line's own images (fine-tuning and scoring) may come from a second data set
+        # of the same instrument: more of its fields without changing the source data set
+        target_dataset = arm["lolo"]["target_dataset"] or dataset
         lines = arm["lolo"]["lines"] or config["simulation"]["datasets"].get(dataset, {}).get("lines", [])
         if not lines:
             raise NucflowError(f"arms.transfer.lolo: list the held-out lines of data set {dataset!r}")
         _check_lines(config, dataset, lines, "arms.transfer.lolo.lines")
+        _check_lines(config, target_dataset, lines, "arms.transfer.lolo.lines (target_dataset)")
         for line in lines:
             scenarios.append(dict(transfer="lolo", target=line, name=f"lolo{line}", source_dataset=dataset,
-                                  target_dataset=dataset, source_train=TileSelection("train", exclude_lines=(line,)).key,
+                                  target_dataset=target_dataset,
+                                  source_train=TileSelection("train", exclude_lines=(line,)).key,
                                   source_val=TileSelection("val", exclude_lines=(line,)).key,
                                   source_test=EvalSet(dataset, "test", exclude_lines=(line,)).text,
                                   target_train=lambda n, line=line: TileSelection("train", n=n, lines=(line,)).key,
                                   target_val=TileSelection("val", lines=(line,)).key,
-                                  target_test=EvalSet(dataset, "test", lines=(line,)).text,
+                                  target_test=EvalSet(target_dataset, "test", lines=(line,)).text,
                                   extra=lambda n, line=line: TileSelection("train", n=n, exclude_lines=(line,)).key))
     for pair in arm["cross"]:
         source, target = pair["source"], pair["target"]
