@@ -82,9 +82,6 @@ def test_workflow_patterns_match_what_the_layout_writes():
         assert re.fullmatch(layout.SELECTION_PATTERN, TileSelection.parse(key).key)
     for text in ("seven_lines:test", "seven_lines:test:A549+HeLa", "lncap:val:exA549"):
         assert re.fullmatch(layout.EVAL_SET_PATTERN, EvalSet.parse(text).key)
-    train, finetune = "transfer-unet-bf-lncap_to_seven_lines-source-s0", "transfer-unet-bf-loloA549-ft-target-n4-s0"
-    assert re.fullmatch(layout.TRAIN_RUN_ID_PATTERN, train) and not re.fullmatch(layout.TRAIN_RUN_ID_PATTERN, finetune)
-    assert re.fullmatch(layout.FINETUNE_RUN_ID_PATTERN, finetune) and not re.fullmatch(layout.FINETUNE_RUN_ID_PATTERN, train)
     assert re.fullmatch(layout.FOCAL_GROUP_PATTERN, layout.FocalGroup("unetpp", 3).key)
 
 

@@ -15,14 +15,13 @@ from nucflow.models.registry import model_names
 from nucflow.postprocess.registry import PROB_PATTERN, method_entry
 from nucflow.study.layout import (
     EVAL_SET_PATTERN,
-    FINETUNE_RUN_ID_PATTERN,
     FOCAL_GROUP_PATTERN,
     RUN_ID_PATTERN,
     SELECTION_PATTERN,
-    TRAIN_RUN_ID_PATTERN,
     LAYOUT,
     EvalSet,
 )
+from nucflow.study.run_ids import FINETUNE_RUN_ID_PATTERN, TRAIN_RUN_ID_PATTERN
 from nucflow.study.plan import lr_find_config, lr_find_run, run_config
 from nucflow.study.targets import (
     RUN_GROUP,

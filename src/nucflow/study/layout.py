@@ -28,11 +28,6 @@ SELECTION_PATTERN = r"(train|val|test)(-n\d+)?(-(lines|ex)[A-Za-z0-9+]+)?(-fg)?"
 EVAL_SET_PATTERN = r"[A-Za-z0-9_]+-(train|val|test)(-[A-Za-z0-9+]+)?"
 #: any run id: dash-separated parts of letters, digits, ``_ . +``
 RUN_ID_PATTERN = r"[A-Za-z0-9_.+]+(-[A-Za-z0-9_.+]+)*"
-#: the marker of a fine-tuning run's id (``transfer-...-ft-<mode>-n<N>-s<seed>``)
-FINETUNE_MARK = "-ft-"
-#: run ids trained from scratch (no fine-tuning mark) and fine-tuning run ids
-TRAIN_RUN_ID_PATTERN = r"(?![^/]*-ft-)" + RUN_ID_PATTERN
-FINETUNE_RUN_ID_PATTERN = r"[A-Za-z0-9_.+-]*-ft-[A-Za-z0-9_.+-]+"
 #: a focal-plane search group, as :attr:`FocalGroup.key` writes it
 FOCAL_GROUP_PATTERN = r"[a-z0-9]+-s\d+"
 
