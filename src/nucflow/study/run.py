@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from nucflow.study.layout import LAYOUT, TileSelection
+from nucflow.study.plan_table import LIST_COLUMNS, encode_list
 from nucflow.training.config import RunConfig
 
 
@@ -125,8 +126,8 @@ class Run:
         row["planes"] = self.plane_order
         row["in_channels"] = self.in_channels
         row["frem"] = self.frem is not None
-        for key in ("eval_sets", "eval_roles", "select_sets", "methods", "extra_train"):
-            row[key] = ";".join(getattr(self, key))
+        for key in LIST_COLUMNS:
+            row[key] = encode_list(getattr(self, key))
         for key in ("model_options", "training"):
             row[key] = json.dumps(getattr(self, key), sort_keys=True) if getattr(self, key) else ""
         row["init_from"] = self.init_from or ""
