@@ -106,8 +106,8 @@ def test_postprocess_params_per_method(smoke):
     config["postprocess"]["params"] = {"threshold": 0.4}
     config["arms"]["extensions"]["multiscale"] = {"levels": [0.3, 0.5], "min_size": 5}
     study = StudyTargets(config)
-    assert study.postprocess_params("published") == "--param threshold=0.4"
-    assert study.postprocess_params("multiscale") == "--param levels=0.3,0.5 --param min_size=5"
+    assert study.postprocess_params("published") == """--params-json '{"threshold": 0.4}'"""
+    assert study.postprocess_params("multiscale") == """--params-json '{"levels": [0.3, 0.5], "min_size": 5}'"""
     assert study.postprocess_params("watershed") == ""
 
 

@@ -68,9 +68,8 @@ def trained_of(paths) -> list[str]:
 
 
 def param_options(params: dict) -> str:
-    """``--param key=value`` options (lists as comma-separated values)."""
-    return " ".join(f"--param {k}={','.join(map(str, v)) if isinstance(v, list) else v}"
-                    for k, v in params.items())
+    """The ``--params-json`` option of a method's parameters, shell-quoted ("" without any)."""
+    return f"--params-json {shlex.quote(json.dumps(params, sort_keys=True))}" if params else ""
 
 
 class StudyTargets:
@@ -305,7 +304,7 @@ class StudyTargets:
         return args
 
     def postprocess_params(self, method: str) -> str:
-        """``--param`` options of a method: postprocess.params for the configured method, the
+        """The ``--params-json`` option of a method: postprocess.params for the configured method, the
         extensions arm's overrides for multiscale."""
         if method == self.method:
             params = self.config["postprocess"]["params"]
