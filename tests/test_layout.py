@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from nucflow.errors import NucflowError
@@ -107,3 +109,19 @@ def test_layout_gives_paths_and_rule_patterns_from_one_place():
     assert LAYOUT.label_noise("lncap", 0) == "results/attribution/model_comparison/label_noise/lncap-s0"
     assert Layout("out").run_attribution("r", "e", "m", "tables") == "out/runs/r/attribution/e/m/tables"
     assert Layout("out").figure("04_model_comparison", "pdf") == "out/figures/04_model_comparison.pdf"
+
+
+def test_a_plane_set_has_one_maker_for_each_spelling():
+    from nucflow.errors import NucflowError
+    from nucflow.study.layout import PlaneSet
+
+    cycled = PlaneSet((4, 2, 4, 2))
+    assert (cycled.key, cycled.option, cycled.order().key, cycled.order().label) == ("4.2.4.2", "4,2,4,2", "4.2", "{4, 2}")
+    assert PlaneSet.parse("4.2.4.2") == cycled and PlaneSet.parse_option("4,2,4,2") == cycled
+    assert PlaneSet().key == "none" and PlaneSet.parse("none") == PlaneSet() and PlaneSet().option == ""
+    for bad, message in (("4.x", "planes '4.x': expected plane numbers separated by '.'"),
+                         ("-1", "planes '-1': plane numbers start at 0")):
+        with pytest.raises(NucflowError, match=re.escape(message)):
+            PlaneSet.parse(bad)
+    with pytest.raises(NucflowError, match=re.escape("--planes '4.2': expected plane numbers separated by ','")):
+        PlaneSet.parse_option("4.2")

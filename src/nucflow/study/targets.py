@@ -19,7 +19,7 @@ from pathlib import Path
 from nucflow.errors import NucflowError
 from nucflow.inference.window import fixed_window
 from nucflow.postprocess.registry import methods_reading
-from nucflow.study.layout import LAYOUT, EvalSet, FocalGroup, TileSelection
+from nucflow.study.layout import LAYOUT, EvalSet, FocalGroup, PlaneSet, TileSelection
 from nucflow.study.method_choice import study_methods
 from nucflow.study.plan import (evaluation_methods, focal_candidates, focal_groups, focal_run_from_id,
                                 lr_find_keys, plan_runs)
@@ -283,8 +283,8 @@ class StudyTargets:
         args = [split, f"--modality {modality}", *subset]
         norm = self.config["normalisation"]
         method = "foreground" if chosen.foreground else norm["method"]
-        if planes != "none":
-            args.append(f"--planes {planes.replace('.', ',')}")
+        if PlaneSet.parse(planes).planes:
+            args.append(f"--planes {PlaneSet.parse(planes).option}")
         tiles = self.config["tiles"]
         args += [f"--size {tiles['size']}", f"--overlap {tiles['overlap']}", f"--normalisation {method}",
                  "--percentiles {} {}".format(*norm["percentiles"])]
