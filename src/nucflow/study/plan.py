@@ -277,14 +277,16 @@ ARMS = {"model_comparison": _model_comparison, "data_size": _data_size, "smoothi
         "ablation": _ablation, "transfer": _transfer, "focal_planes": _focal_planes, "extensions": _extensions}
 
 
-def lr_find_keys(config: dict) -> list[tuple[str, str]]:
+def lr_find_keys(config: dict, runs: list[Run] | None = None) -> list[tuple[str, str]]:
     """(model, modality) of every learning-rate range test: the lr_range arm's grid, plus every
-    (model, modality) of a run whose rate comes from a range test."""
+    (model, modality) of a run whose rate comes from a range test. ``runs``: the plan already
+    built from ``config`` (built here when not given)."""
     keys = []
     arm = config["arms"]["lr_range"]
     if arm["enabled"]:
         keys += [(m, mod) for m in arm["models"] for mod in arm["modalities"]]
-    keys += [(r.model, r.modality) for r in plan_runs(config) if r.lr_source == "lr_find"]
+    runs = plan_runs(config) if runs is None else runs
+    keys += [(r.model, r.modality) for r in runs if r.lr_source == "lr_find"]
     return list(dict.fromkeys(keys))
 
 

@@ -88,7 +88,7 @@ class StudyTargets:
         self.arm_names = list(config["arms"])
         self.arms_on = [name for name in self.arm_names
                         if config["arms"][name]["enabled"] and any(r.arm == name for r in self.runs.values())]
-        self.lr_find = lr_find_keys(config)
+        self.lr_find = lr_find_keys(config, list(self.runs.values()))  # the plan is built once per parse
         self._focal_choice = focal_choice
 
     # ---- runs ------------------------------------------------------------------------------------
