@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nucflow.figures.catalog import CATALOG
 from nucflow.figures.data_size import fig_data_size
 from nucflow.figures.extensions import fig_extensions
 from nucflow.figures.focal_planes import fig_focal_planes
@@ -22,6 +21,7 @@ from nucflow.figures.smoothing_ablation import fig_smoothing_ablation
 from nucflow.report.figure_tables import greedy_path, step_gains, write_figure_tables
 from nucflow.report.summary import summary_lines
 from nucflow.figures.transfer import fig_transfer
+from nucflow.results.catalog import CATALOG
 from nucflow.study.plan import ARMS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -363,7 +363,7 @@ def test_report_captions_render_with_each_config(config_file):
 def test_empty_pred_object_table_counts_as_absent(tmp_path):
     """Regression: the default study wrote an empty per_pred_object.csv (no run had predicted-object
     shapes yet) and figure 13 stopped the figures rule with 'No columns to parse'."""
-    from nucflow.figures.inputs import has_rows
+    from nucflow.results.inputs import has_rows
 
     empty = tmp_path / "per_pred_object.csv"
     empty.write_text("\n")

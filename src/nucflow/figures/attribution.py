@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 
 from nucflow.figures.density import focus_modality
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import ATTRIBUTION, PER_IMAGE, numeric, read_figure_table, read_results_table, read_table
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import figure_style, model_colour, model_name, new_figure, ordered_models, save
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import ATTRIBUTION, PER_IMAGE, numeric, read_figure_table, read_results_table, read_table
 
 STEM = stem("attribution")
 LABEL_NOISE = f"{ATTRIBUTION}/label_noise.csv"

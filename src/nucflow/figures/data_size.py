@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import DATA_SIZE, one_method, present, read_arm_table, read_figure_table
 from nucflow.figures.panels import note_empty
 from nucflow.figures.style import figure_style, model_colour, model_name, new_figure, ordered_models, save
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import DATA_SIZE, one_method, present, read_arm_table, read_figure_table
 
 INPUTS = (DATA_SIZE,)
 STEM = stem("data_size")

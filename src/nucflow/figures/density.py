@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (PER_IMAGE, PER_OBJECT, per_image_over_seeds, present, read_figure_table,
-                                    read_results_table)
 from nucflow.figures.panels import model_legend, note_empty
 from nucflow.figures.style import (dataset_name, figure_style, group_palette, model_colour, model_name, new_figure,
                                    ordered_datasets, ordered_models, save)
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import (PER_IMAGE, PER_OBJECT, per_image_over_seeds, present, read_figure_table,
+                                    read_results_table)
 
 INPUTS = (PER_IMAGE,)
 STEM = stem("density")

@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (EXTENSIONS, EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS, MULTISCALE, TEXT_COLUMNS,
-                                    has_rows, numeric, one_method, present, read_arm_table, read_figure_table,
-                                    read_table)
 from nucflow.figures.panels import model_legend, note_empty
 from nucflow.figures.style import (figure_style, group_palette, model_colour, model_name, new_figure, ordered_models,
                                    save)
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import (EXTENSIONS, EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS, MULTISCALE, TEXT_COLUMNS,
+                                    has_rows, numeric, one_method, present, read_arm_table, read_figure_table,
+                                    read_table)
 
 ANY_INPUTS = (EXTENSIONS, MULTISCALE)
 STEM = stem("extensions")

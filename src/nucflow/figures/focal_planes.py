@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (FOCAL_GREEDY, FOCAL_PLANES, TEXT_COLUMNS, numeric, one_method, pick_eval_set,
-                                    present, read_arm_table, read_figure_table, read_table)
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import figure_style, jitter, model_colour, new_figure, ordered_models, save
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import (FOCAL_GREEDY, FOCAL_PLANES, TEXT_COLUMNS, numeric, one_method, pick_eval_set,
+                                    present, read_arm_table, read_figure_table, read_table)
 
 INPUTS = (FOCAL_PLANES,)
 STEM = stem("focal_planes")

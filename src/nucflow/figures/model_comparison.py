@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import PER_IMAGE, condition_keys, present, read_figure_table, read_results_table
 from nucflow.figures.panels import condition_order, condition_title, metric_by_condition, model_legend, select
 from nucflow.figures.style import figure_style, model_colour, new_figure, ordered_models, save
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import PER_IMAGE, condition_keys, present, read_figure_table, read_results_table
 
 INPUTS = (PER_IMAGE,)
 STEM = stem("model_comparison")

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (ABLATION, SMOOTHING, SMOOTHING_BEST, one_method, pick_eval_set, present,
-                                    read_arm_table, read_figure_table)
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import figure_style, jitter, model_colour, model_name, new_figure, ordered_models, save
 from nucflow.io import read_json
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import (ABLATION, SMOOTHING, SMOOTHING_BEST, one_method, pick_eval_set, present,
+                                    read_arm_table, read_figure_table)
 
 ANY_INPUTS = (SMOOTHING, ABLATION)
 STEM = stem("smoothing_ablation")

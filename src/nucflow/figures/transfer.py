@@ -19,11 +19,11 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (TRANSFER, one_method, per_image_over_seeds, present, read_arm_table,
-                                    read_figure_table)
 from nucflow.figures.panels import note_empty
 from nucflow.figures.style import dataset_name, figure_style, model_name, new_figure, ordered_models, save
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import (TRANSFER, one_method, per_image_over_seeds, present, read_arm_table,
+                                    read_figure_table)
 
 INPUTS = (TRANSFER,)
 STEM = stem("transfer")

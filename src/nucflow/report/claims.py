@@ -14,7 +14,7 @@ the bootstrap resamples images (seeds are not resampled: the demo has one or two
 the fewest seeds behind any condition compared. Where both sides score the same test images
 (models on one test set, two modalities of the same fields, a fine-tuned model and its source
 model), the difference is paired by image; where they do not (source vs target images), each
-sample is resampled on its own. The estimators are the summary's own (``nucflow.figures.inputs``,
+sample is resampled on its own. The estimators are the summary's own (``nucflow.results.inputs``,
 :func:`nucflow.report.figure_tables.step_gains`, :func:`nucflow.figures.transfer.untuned_values`),
 so with the same ``n_boot`` and seed a claim's numbers equal those of its summary section.
 """
@@ -31,7 +31,7 @@ import pandas as pd
 from nucflow.attribution.stats import Estimate, difference_ci, independent_ci, mean_ci, pearson_r, statistic_ci
 from nucflow.figures import data_size, focal_planes, transfer
 from nucflow.figures.density import focus_modality
-from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, TRANSFER, one_method, paired_images,
+from nucflow.results.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, TRANSFER, one_method, paired_images,
                                     per_image_over_seeds, read_arm_table)
 from nucflow.figures.style import dataset_name, model_name, ordered_datasets, ordered_models
 from nucflow.io import write_csv

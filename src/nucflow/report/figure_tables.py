@@ -44,8 +44,8 @@ import pandas as pd
 from nucflow.attribution.stats import Estimate, mean_ci, statistic_ci, stratified_mean_ci
 from nucflow.figures import attribution, data_size, extensions, focal_planes, model_comparison, smoothing_ablation
 from nucflow.figures import transfer
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (ABLATION, EXTENSIONS, FOCAL_PLANES, MULTISCALE, SMOOTHING, TRANSFER,
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import (ABLATION, EXTENSIONS, FOCAL_PLANES, MULTISCALE, SMOOTHING, TRANSFER,
                                     condition_keys, figure_table_path, numeric, one_method, paired_images,
                                     per_image_over_seeds, present, read_arm_table)
 from nucflow.figures.panels import condition_order

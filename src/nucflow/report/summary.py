@@ -22,7 +22,7 @@ from nucflow.figures import data_size, focal_planes, transfer
 from nucflow.figures.attribution import (ARTIFACTS, ESTIMATORS, LABEL_NOISE, has_column, load_artifacts,
                                          load_composition, load_label_noise, merged_per_100)
 from nucflow.figures.density import focus_modality
-from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, STUDY_CONFIG, TRANSFER, paired_images,
+from nucflow.results.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, STUDY_CONFIG, TRANSFER, paired_images,
                                     per_image_over_seeds, read_results_table, read_table)
 from nucflow.figures.style import dataset_name, model_name, ordered_datasets, ordered_models
 from nucflow.io import read_json

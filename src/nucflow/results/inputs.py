@@ -1,7 +1,8 @@
-"""Reading the result tables figures draw from, with one-line errors that name the file.
+"""Reading the result tables the figures draw from and the report computes from, with one-line
+errors that name the file.
 
 Paths are relative to a results root (``results/`` by default). A missing input is not an error
-(the figure is skipped); an unreadable or incomplete one is (:class:`NucflowError`).
+(the figure or table is skipped); an unreadable or incomplete one is (:class:`NucflowError`).
 """
 
 from __future__ import annotations
