@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "attribution": {"evaluation", "postprocess"},
     "study": {"config", "data", "evaluation", "inference", "models", "postprocess", "training"},
     # the result tables as the figures and the report read them (no matplotlib)
-    "results": {"study"},
+    "results": {"models", "study"},
     "report": {"attribution", "config", "models", "results", "study"},
     "figures": {"models", "results", "study", "evaluation"},
 }
