@@ -229,7 +229,7 @@ def test_registry_stems_and_inputs():
 
 
 def test_data_size_whole_training_split_is_drawn_as_all(tmp_path):
-    from nucflow.figures.data_size import load
+    from nucflow.results.data_size import load
 
     make_data_size(tmp_path, models=("unet",), seeds=(0,))
     path = tmp_path / "tables/data_size/per_image.csv"
@@ -259,7 +259,7 @@ def test_smoothing_only_and_ablation_only_each_draw(tmp_path):
 
 
 def test_focal_greedy_path_derived_and_from_file(tmp_path):
-    from nucflow.figures.focal_planes import greedy_picks, load
+    from nucflow.results.focal_planes import greedy_picks, load
 
     make_focal_planes(tmp_path / "derived", seeds=(0, 1))
     table = load(tmp_path / "derived")
@@ -284,7 +284,7 @@ def test_focal_searches_that_disagree_list_both_planes(tmp_path):
     boost = (per_image["seed"] == 1) & (per_image["planes"] == "4.6")
     per_image.loc[boost, "f1"] += 0.2  # seed 1 prefers plane 6 in round 2
     per_image.to_csv(tmp_path / "tables/focal_planes/per_image.csv", index=False)
-    from nucflow.figures.focal_planes import load
+    from nucflow.results.focal_planes import load
     path = greedy_path(load(tmp_path), None, n_boot=50)
     assert path.loc[path["focal_round"] == 2, "added_plane"].item() in ("2/6", "6/2")
 
