@@ -108,6 +108,16 @@ def test_no_module_imports_above_its_layer():
     assert KNOWN_UPWARD - wrong == set(), "fixed: remove these from KNOWN_UPWARD"
 
 
+@pytest.mark.parametrize("part", ["results", "report"])
+def test_the_tables_are_read_and_computed_without_a_plotting_library(part):
+    """``results`` and ``report`` only read and compute; drawing is the figures' part."""
+    for path in sorted((PACKAGE / part).rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        modules = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        modules += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
+        assert not {m.split(".")[0] for m in modules} & {"matplotlib", "seaborn"}, path
+
+
 def test_no_import_cycle_between_parts():
     edges: dict[str, set[str]] = {}
     for (module, target), part in layer_imports().items():
