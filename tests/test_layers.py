@@ -35,6 +35,8 @@ ALLOWED: dict[str, set[str]] = {
     "inference": {"config", "data", "evaluation", "labels", "models", "postprocess", "training"},
     "attribution": {"evaluation", "postprocess"},
     "study": {"config", "data", "evaluation", "inference", "models", "postprocess", "training"},
+    # other tools trained on the study's images (no torch: it runs where only TensorFlow is)
+    "baselines": {"data"},
     # the result tables as the figures and the report read them (no matplotlib)
     "results": {"models", "study"},
     # the report computes from the result tables and never imports the figures

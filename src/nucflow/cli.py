@@ -54,6 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "figure-tables": ("nucflow.report.figure_tables_cli", "the bootstrap intervals every figure draws, as tables"),
     "figures": ("nucflow.figures.figures_cli", "draw the study figures and results/summary.md from the result tables"),
     "attribute": ("nucflow.attribution.attribute_cli", "density/size, label-noise, artifact and error-composition analyses"),
+    "baseline": ("nucflow.baselines.baseline_cli", "StarDist trained on the study's images, as a baseline (optional extra)"),
 }
 
 
