@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from nucflow.data.calibrate import fit_logistic, label_noise
+from nucflow.simulator.calibrate import fit_logistic, label_noise
 
 
 def test_label_noise_counts_a_merge_and_a_boundary_error_exactly():

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-ENVS = sorted((ROOT / "envs").glob("*.yaml"))
+#: the environments of the workflow's rules (envs/baselines.yaml is for `nucflow baseline`, below)
+ENVS = sorted(p for p in (ROOT / "envs").glob("*.yaml") if p.stem != "baselines")
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9_.\-]+)\s*(.*)$")
 
 
@@ -65,3 +66,17 @@ def test_rule_imports_are_pinned(path):
     requirements, _ = env_pip_requirements(path)
     assert {"torch", "numpy", "scipy", "scikit-image", "pandas", "tifffile", "pyyaml", "jsonschema",
             "matplotlib"} <= set(requirements)
+
+
+def test_the_baselines_environment_meets_the_extra():
+    """envs/baselines.yaml pins versions inside the ``baselines`` extra of pyproject.toml."""
+    from packaging.specifiers import SpecifierSet
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["baselines"]
+    wanted = {_name(n): s for n, s in (_REQUIREMENT.match(line.replace(" ", "")).groups() for line in extra)}
+    requirements, other = env_pip_requirements(ROOT / "envs" / "baselines.yaml")
+    for name, spec in wanted.items():
+        pinned = requirements.get(name) or requirements.get(_name(name + "-cpu"))
+        assert pinned and pinned.startswith("=="), f"envs/baselines.yaml does not pin {name}"
+        assert pinned[2:] in SpecifierSet(spec), f"{name} {pinned} is outside the extra's {spec}"
+    assert any(line.startswith("-e ../") for line in other)

@@ -107,7 +107,7 @@ def test_a_toy_model_and_method_go_through_the_smoke_plan(registered, tmp_path):
     baseline = next(r for r in study.runs.values() if r.arm == "extensions" and r.variant == "baseline")
     assert baseline.methods == ("published", "blobs")
     assert "blobs" in evaluation_methods(list(study.runs.values()), baseline.source_id)
-    assert "min_size=5" in study.postprocess_params("blobs")
+    assert '"min_size": 5' in study.postprocess_params("blobs")
 
     # the planned run trains (a few steps on tiny tiles) and its map goes through the new method
     from test_training import simulated_tiles, write_tile_set

@@ -141,7 +141,6 @@ def make_results(root: Path, *, models=MODELS, seeds=(0, 1), datasets=("seven_li
 # --------------------------------------------------------------------------------------------- tests
 
 from nucflow.figures import figures_cli  # noqa: E402
-from nucflow.figures.inputs import read_benchmarks  # noqa: E402
 from nucflow.figures.lr_range import fig_lr_range  # noqa: E402
 from nucflow.figures.model_comparison import fig_model_comparison  # noqa: E402
 from nucflow.figures.registry import FIGURES  # noqa: E402
@@ -149,6 +148,7 @@ from nucflow.figures.style import model_colour, model_name, ordered_models, save
 from nucflow.models.registry import model_names  # noqa: E402
 from nucflow.report.figure_tables import write_figure_tables  # noqa: E402
 from nucflow.report.summary import write_summary  # noqa: E402
+from nucflow.results.inputs import read_benchmarks  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -371,7 +371,7 @@ def test_figure_tables_hold_every_interval_exactly_and_figures_need_them(full, t
     import shutil
 
     from nucflow.cli import main
-    from nucflow.figures.inputs import read_figure_table
+    from nucflow.results.inputs import read_figure_table
     from nucflow.report.figure_tables import figure_tables
 
     computed = figure_tables(root)

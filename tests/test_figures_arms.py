@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nucflow.figures.catalog import CATALOG
 from nucflow.figures.data_size import fig_data_size
 from nucflow.figures.extensions import fig_extensions
 from nucflow.figures.focal_planes import fig_focal_planes
@@ -22,6 +21,7 @@ from nucflow.figures.smoothing_ablation import fig_smoothing_ablation
 from nucflow.report.figure_tables import greedy_path, step_gains, write_figure_tables
 from nucflow.report.summary import summary_lines
 from nucflow.figures.transfer import fig_transfer
+from nucflow.results.catalog import CATALOG
 from nucflow.study.plan import ARMS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,7 +229,7 @@ def test_registry_stems_and_inputs():
 
 
 def test_data_size_whole_training_split_is_drawn_as_all(tmp_path):
-    from nucflow.figures.data_size import load
+    from nucflow.results.data_size import load
 
     make_data_size(tmp_path, models=("unet",), seeds=(0,))
     path = tmp_path / "tables/data_size/per_image.csv"
@@ -259,7 +259,7 @@ def test_smoothing_only_and_ablation_only_each_draw(tmp_path):
 
 
 def test_focal_greedy_path_derived_and_from_file(tmp_path):
-    from nucflow.figures.focal_planes import greedy_picks, load
+    from nucflow.results.focal_planes import greedy_picks, load
 
     make_focal_planes(tmp_path / "derived", seeds=(0, 1))
     table = load(tmp_path / "derived")
@@ -284,7 +284,7 @@ def test_focal_searches_that_disagree_list_both_planes(tmp_path):
     boost = (per_image["seed"] == 1) & (per_image["planes"] == "4.6")
     per_image.loc[boost, "f1"] += 0.2  # seed 1 prefers plane 6 in round 2
     per_image.to_csv(tmp_path / "tables/focal_planes/per_image.csv", index=False)
-    from nucflow.figures.focal_planes import load
+    from nucflow.results.focal_planes import load
     path = greedy_path(load(tmp_path), None, n_boot=50)
     assert path.loc[path["focal_round"] == 2, "added_plane"].item() in ("2/6", "6/2")
 
@@ -363,7 +363,7 @@ def test_report_captions_render_with_each_config(config_file):
 def test_empty_pred_object_table_counts_as_absent(tmp_path):
     """Regression: the default study wrote an empty per_pred_object.csv (no run had predicted-object
     shapes yet) and figure 13 stopped the figures rule with 'No columns to parse'."""
-    from nucflow.figures.inputs import has_rows
+    from nucflow.results.inputs import has_rows
 
     empty = tmp_path / "per_pred_object.csv"
     empty.write_text("\n")

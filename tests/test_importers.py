@@ -18,7 +18,7 @@ from nucflow.data.importers.common import UNCHECKED_NAME, ImportedField, write_i
 from nucflow.data.importers.folder import import_folder
 from nucflow.data.importers.phenix import import_phenix, parse_name, parse_well, well_name
 from nucflow.data.manifest import COLUMNS, load_manifest
-from nucflow.data.stain_labels import ClassicalLabeller
+from nucflow.labels.stain_labels import ClassicalLabeller
 from nucflow.errors import ManifestError, NucflowError
 
 SHAPE = (16, 20)

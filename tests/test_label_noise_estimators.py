@@ -204,9 +204,10 @@ def test_cli_label_noise_writes_every_estimate(tmp_path):
 
 
 def test_figure_08_estimate_table_and_drawing(tmp_path):
-    from nucflow.figures.attribution import fig_attribution, load_label_noise, merged_per_100
+    from nucflow.figures.attribution import fig_attribution
     from nucflow.report.figure_tables import estimate_table, write_figure_tables
     from nucflow.report.summary import label_noise_estimate_lines
+    from nucflow.results.attribution import load_label_noise, merged_per_100
 
     folder = tmp_path / "attribution/model_comparison/tables"
     folder.mkdir(parents=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from nucflow.errors import NucflowError
@@ -82,9 +84,6 @@ def test_workflow_patterns_match_what_the_layout_writes():
         assert re.fullmatch(layout.SELECTION_PATTERN, TileSelection.parse(key).key)
     for text in ("seven_lines:test", "seven_lines:test:A549+HeLa", "lncap:val:exA549"):
         assert re.fullmatch(layout.EVAL_SET_PATTERN, EvalSet.parse(text).key)
-    train, finetune = "transfer-unet-bf-lncap_to_seven_lines-source-s0", "transfer-unet-bf-loloA549-ft-target-n4-s0"
-    assert re.fullmatch(layout.TRAIN_RUN_ID_PATTERN, train) and not re.fullmatch(layout.TRAIN_RUN_ID_PATTERN, finetune)
-    assert re.fullmatch(layout.FINETUNE_RUN_ID_PATTERN, finetune) and not re.fullmatch(layout.FINETUNE_RUN_ID_PATTERN, train)
     assert re.fullmatch(layout.FOCAL_GROUP_PATTERN, layout.FocalGroup("unetpp", 3).key)
 
 
@@ -110,3 +109,19 @@ def test_layout_gives_paths_and_rule_patterns_from_one_place():
     assert LAYOUT.label_noise("lncap", 0) == "results/attribution/model_comparison/label_noise/lncap-s0"
     assert Layout("out").run_attribution("r", "e", "m", "tables") == "out/runs/r/attribution/e/m/tables"
     assert Layout("out").figure("04_model_comparison", "pdf") == "out/figures/04_model_comparison.pdf"
+
+
+def test_a_plane_set_has_one_maker_for_each_spelling():
+    from nucflow.errors import NucflowError
+    from nucflow.study.layout import PlaneSet
+
+    cycled = PlaneSet((4, 2, 4, 2))
+    assert (cycled.key, cycled.option, cycled.order().key, cycled.order().label) == ("4.2.4.2", "4,2,4,2", "4.2", "{4, 2}")
+    assert PlaneSet.parse("4.2.4.2") == cycled and PlaneSet.parse_option("4,2,4,2") == cycled
+    assert PlaneSet().key == "none" and PlaneSet.parse("none") == PlaneSet() and PlaneSet().option == ""
+    for bad, message in (("4.x", "planes '4.x': expected plane numbers separated by '.'"),
+                         ("-1", "planes '-1': plane numbers start at 0")):
+        with pytest.raises(NucflowError, match=re.escape(message)):
+            PlaneSet.parse(bad)
+    with pytest.raises(NucflowError, match=re.escape("--planes '4.2': expected plane numbers separated by ','")):
+        PlaneSet.parse_option("4.2")

@@ -34,7 +34,7 @@ def test_tiny_unet_overfits_one_simulator_tile():
     """The same on a real simulator field (HepG2: dense, touching nuclei), as the protocol sees it."""
     from nucflow.config import validate_config
     from nucflow.data.normalise import percentile_normalise
-    from nucflow.data.simulate import DatasetSpec, FieldKey, SimulationConfig, simulate_field
+    from nucflow.simulator.simulate import DatasetSpec, FieldKey, SimulationConfig, simulate_field
 
     config = SimulationConfig.from_dict(validate_config({})["simulation"])
     spec = DatasetSpec("seven_lines", "A", ("HepG2",), 1, 1, (96, 96))

@@ -8,7 +8,7 @@ import pytest
 from nucflow.cli import main as cli_main
 from nucflow.config import validate_config
 from nucflow.data.overview import choose_rows, draw_overview
-from nucflow.data.simulate import SimulationConfig, simulate
+from nucflow.simulator.simulate import SimulationConfig, simulate
 from nucflow.errors import NucflowError
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nucflow.config import load_config
-from nucflow.data.lines import resolve_instrument
+from nucflow.simulator.lines import resolve_instrument
 from nucflow.data.split import split_counts
 
 PAPER = load_config(Path(__file__).resolve().parents[1] / "config" / "paper.yaml")

@@ -283,11 +283,13 @@ def test_reused_runs_are_tagged_with_their_own_arm(tmp_path):
     import pandas as pd
 
     from nucflow.study.aggregate import collect
+    from nucflow.study.plan_table import read_plan
 
     config = validate_config({"seeds": [0], "arms": {
         "model_comparison": {"datasets": ["seven_lines"], "models": ["unet"], "modalities": ["brightfield"]},
         "ablation": {"enabled": True, "variants": {"unet": {"double_skips": {"double_skips": True}}}}}})
-    table = plan(config)
+    plan(config).to_csv(tmp_path / "plan.csv", index=False)
+    table = read_plan(tmp_path / "plan.csv")  # what nucflow aggregate reads
     source = "model_comparison-unet-bf-seven_lines-s0"
     folder = tmp_path / "results/runs" / source / "metrics/seven_lines-test/published"
     folder.mkdir(parents=True)

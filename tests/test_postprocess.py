@@ -270,6 +270,26 @@ def test_cli_writes_labels_per_input(tmp_path):
     assert record["method"] == "watershed" and record["params"]["min_distance"] == 4
 
 
+def test_cli_takes_the_workflows_json_parameters(tmp_path, capsys):
+    """The workflow passes a method's parameters as one JSON object; --param overrides its keys."""
+    write_tiff(tmp_path / "a_prob.tif", as_prob(touching_pair() > 0))
+    out = tmp_path / "out"
+    status = nucflow_main(["postprocess", "--method", "watershed", "--params-json",
+                           '{"min_distance": 4, "min_size": 3}', "--param", "min_size=5",
+                           "--out-dir", str(out), str(tmp_path / "a_prob.tif")])
+    assert status == 0
+    params = json.loads((out / "postprocess.json").read_text())["params"]
+    assert (params["min_distance"], params["min_size"]) == (4, 5)
+    for bad, message in (("{min_distance: 4}", "--params-json: not JSON"),
+                         ("[4]", "--params-json: expected a JSON object of parameters"),
+                         ('{"min_distance": "four"}', "parameter 'min_distance': expected int"),
+                         ('{"depth": 2}', "unknown parameter 'depth'")):
+        assert nucflow_main(["postprocess", "--method", "watershed", "--params-json", bad,
+                             "--out-dir", str(out), str(tmp_path / "a_prob.tif")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err, err
+
+
 def test_cli_bad_file_is_one_line_error_naming_it(tmp_path, capsys):
     write_tiff(tmp_path / "bad_prob.tif", np.full((8, 8), 3.0, np.float32))
     status = nucflow_main(["postprocess", "--out-dir", str(tmp_path / "o"), str(tmp_path / "bad_prob.tif")])

@@ -14,10 +14,10 @@ from scipy import ndimage as ndi
 
 from nucflow.cli import main as cli_main
 from nucflow.config import validate_config
-from nucflow.data.classical import classical_labels
-from nucflow.data.groundtruth import place_nuclei, rasterise
-from nucflow.data.lines import CELL_LINES, INSTRUMENTS, plane_defocus_um, resolve_line
-from nucflow.data.simulate import (MANIFEST_COLUMNS, DatasetSpec, FieldKey, SimulationConfig,
+from nucflow.labels.classical import classical_labels
+from nucflow.simulator.groundtruth import place_nuclei, rasterise
+from nucflow.simulator.lines import CELL_LINES, INSTRUMENTS, plane_defocus_um, resolve_line
+from nucflow.simulator.simulate import (MANIFEST_COLUMNS, DatasetSpec, FieldKey, SimulationConfig,
                                    has_artifacts, simulate, simulate_field)
 from nucflow.errors import NucflowError
 from nucflow.io import read_image

@@ -16,7 +16,7 @@ from skimage.draw import disk
 from nucflow.cli import main
 from nucflow.data.importers.folder import import_folder
 from nucflow.data.manifest import load_manifest
-from nucflow.data.stain_labels import ClassicalLabeller, LabelSource, parse_label_source
+from nucflow.labels.stain_labels import ClassicalLabeller, LabelSource, parse_label_source
 from nucflow.inference.stain_model import make_labeller
 from nucflow.errors import ManifestError, NucflowError
 from nucflow.evaluation.matching import match
@@ -159,7 +159,7 @@ def test_a_crowded_field_whose_nuclei_are_clipped_is_not_taken_for_a_plateau():
     into few."""
     from scipy import ndimage as ndi
 
-    from nucflow.data.stain_labels import saturated_plateau, stain_problem
+    from nucflow.labels.stain_labels import saturated_plateau, stain_problem
 
     rows, cols = np.indices((64, 64))
     nuclei = np.zeros((64, 64))

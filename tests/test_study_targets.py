@@ -106,8 +106,8 @@ def test_postprocess_params_per_method(smoke):
     config["postprocess"]["params"] = {"threshold": 0.4}
     config["arms"]["extensions"]["multiscale"] = {"levels": [0.3, 0.5], "min_size": 5}
     study = StudyTargets(config)
-    assert study.postprocess_params("published") == "--param threshold=0.4"
-    assert study.postprocess_params("multiscale") == "--param levels=0.3,0.5 --param min_size=5"
+    assert study.postprocess_params("published") == """--params-json '{"threshold": 0.4}'"""
+    assert study.postprocess_params("multiscale") == """--params-json '{"levels": [0.3, 0.5], "min_size": 5}'"""
     assert study.postprocess_params("watershed") == ""
 
 
@@ -175,3 +175,21 @@ def test_snapshot_and_manifest(smoke):
     config = copy.deepcopy(smoke)
     config["data"] = {**config["data"], "source": "manifest", "manifest": "my/manifest.csv"}
     assert manifest_path(config) == "my/manifest.csv"
+
+
+def test_the_workflow_builds_the_plan_once_per_parse(smoke, monkeypatch):
+    """Regression: the range tests' keys rebuilt the whole plan a second time on every parse."""
+    from nucflow.study import plan as plan_module
+    from nucflow.study import targets as targets_module
+
+    calls = []
+    original = plan_module.plan_runs
+
+    def counting(config):
+        calls.append(1)
+        return original(config)
+
+    monkeypatch.setattr(targets_module, "plan_runs", counting)
+    monkeypatch.setattr(plan_module, "plan_runs", counting)
+    study = StudyTargets(copy.deepcopy(smoke))
+    assert len(calls) == 1 and study.lr_find

@@ -27,9 +27,9 @@ from nucflow.errors import NucflowError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # data
-    "simulate": ("nucflow.data.simulate_cli", "write the simulated study data set and its manifest"),
+    "simulate": ("nucflow.simulator.simulate_cli", "write the simulated study data set and its manifest"),
     "import": ("nucflow.data.import_cli", "convert Cellpose/StarDist folders, Opera Phenix exports, OME-Zarr plates or the ndev sample into a checked data set"),
-    "label": ("nucflow.data.label_cli", "make a manifest's labels from the nuclear stain (classical or a model); their noise against the truth"),
+    "label": ("nucflow.labels.label_cli", "make a manifest's labels from the nuclear stain (classical or a model); their noise against the truth"),
     "validate": ("nucflow.data.validate_cli", "check a manifest and every file it names"),
     "split": ("nucflow.data.split_cli", "write seeded, stratified train/val/test splits (splits.json)"),
     "tiles": ("nucflow.data.tiles_cli", "cut normalised training tiles for one data set / modality / subset"),
@@ -54,6 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "figure-tables": ("nucflow.report.figure_tables_cli", "the bootstrap intervals every figure draws, as tables"),
     "figures": ("nucflow.figures.figures_cli", "draw the study figures and results/summary.md from the result tables"),
     "attribute": ("nucflow.attribution.attribute_cli", "density/size, label-noise, artifact and error-composition analyses"),
+    "baseline": ("nucflow.baselines.baseline_cli", "StarDist trained on the study's images, as a baseline (optional extra)"),
 }
 
 

@@ -86,7 +86,7 @@ def _registry_member(validator, registry, instance, schema):
                                          f"{', '.join(names)})")
 
 
-_Validator = jsonschema.validators.extend(_extend_with_defaults(jsonschema.Draft7Validator),
+_Validator = jsonschema.validators.extend(_extend_with_defaults(jsonschema.Draft202012Validator),
                                           {"registry": _registry_member})
 
 

@@ -7,22 +7,22 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+from snakemake.utils import validate as snakemake_validate
 from snakemake_interface_executor_plugins.settings import ExecMode
 
-from nucflow.config import validate_config, yte_configs
+from nucflow.config import SCHEMA_PATH, validate_config, yte_configs
 from nucflow.io import read_json
 from nucflow.models.registry import model_names
 from nucflow.postprocess.registry import PROB_PATTERN, method_entry
 from nucflow.study.layout import (
     EVAL_SET_PATTERN,
-    FINETUNE_RUN_ID_PATTERN,
     FOCAL_GROUP_PATTERN,
     RUN_ID_PATTERN,
     SELECTION_PATTERN,
-    TRAIN_RUN_ID_PATTERN,
     LAYOUT,
     EvalSet,
 )
+from nucflow.study.run_ids import FINETUNE_RUN_ID_PATTERN, TRAIN_RUN_ID_PATTERN
 from nucflow.study.plan import lr_find_config, lr_find_run, run_config
 from nucflow.study.targets import (
     RUN_GROUP,
@@ -41,6 +41,15 @@ if not config:
     raise WorkflowError(
         "no config given: pass --configfile (the default profile passes the demo config)"
     )
+try:
+    # the catalog's check: Snakemake's own validation against the packaged schema (defaults filled
+    # where the schema gives them directly)
+    snakemake_validate(config, str(SCHEMA_PATH))
+except WorkflowError:
+    # the same error, said in one line
+    validate_config(config, source="snakemake config")
+    raise
+# what a schema cannot say: registry names, parameters of post-processing methods, tile sizes
 validate_config(config, source="snakemake config")
 for _path in yte_configs(workflow.configfiles):
     logger.warning(

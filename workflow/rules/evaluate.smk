@@ -40,10 +40,9 @@ rule aggregate:
     curves and how their training ended (convergence.csv: best step, cap, cut short or not).
     """
     input:
-        # ancient: the plan and the config snapshot change whenever any arm's setting does; an arm's
-        # tables depend only on its own runs, whose metrics (and the entries param) trigger reruns.
+        # ancient: the plan changes whenever any arm's setting does; an arm's tables depend only on
+        # its own runs, whose metrics (and the entries param) trigger reruns.
         plan=ancient(LAYOUT.plan_table()),
-        config=ancient(LAYOUT.config_snapshot("study")),
         metrics=lambda wc: STUDY.arm_metrics(wc.arm),
         # learning curves and convergence: log.csv and run.json beside each train_done.json
         trained=lambda wc: trained_of(STUDY.arm_metrics(wc.arm)),
@@ -68,7 +67,7 @@ rule aggregate:
         entries=lambda wc, input: entries_of(input.metrics),
         out_dir=lambda wc: LAYOUT.arm_tables(wc.arm),
     shell:
-        "nucflow aggregate --plan {input.plan} --config {input.config} --arm {wildcards.arm} --entries {params.entries}"
+        "nucflow aggregate --plan {input.plan} --arm {wildcards.arm} --entries {params.entries}"
         " --out-dir {params.out_dir} > {log} 2>&1"
 
 

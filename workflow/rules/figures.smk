@@ -4,8 +4,8 @@
 # empty); the figures of arms that are off are neither drawn nor expected.
 
 # Which figures exist, their stems, the arms feeding them and their report sections:
-# nucflow.figures.catalog (the figure registry's names; no figure is named here).
-from nucflow.figures.catalog import CATALOG as FIGURE_CATALOG
+# nucflow.results.catalog (the figure registry's names; no figure is named here).
+from nucflow.results.catalog import CATALOG as FIGURE_CATALOG
 
 FIGURES_DRAWN = {
     name: entry

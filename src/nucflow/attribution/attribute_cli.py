@@ -197,7 +197,7 @@ def run_all(args) -> None:
 
 def run_claims(args):
     """claims.csv from the result tables (see :mod:`nucflow.report.claims`)."""
-    from nucflow.report.claims import VERDICTS, write_claims  # imports the figure modules' table readers
+    from nucflow.report.claims import VERDICTS, write_claims  # imports pandas and nucflow.results
 
     check_results_folder(args.results, args.n_boot)
     table = write_claims(args.results, args.out, n_boot=args.n_boot, seed=args.seed)

@@ -1,5 +1,5 @@
 """Simulator benchmark: speed per field, realised vs target statistics per line, label noise,
-and the pixel-classifier difficulty check (``nucflow.data.calibrate``).
+and the pixel-classifier difficulty check (``nucflow.simulator.calibrate``).
 
 Run with ``nucflow bench simulate``; about 1.5 to 2 minutes on one core.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from nucflow.config import validate_config
-from nucflow.data.calibrate import label_noise, pixel_classifier_check
-from nucflow.data.simulate import DatasetSpec, FieldKey, SimulationConfig, simulate_field, write_field
+from nucflow.simulator.calibrate import label_noise, pixel_classifier_check
+from nucflow.simulator.simulate import DatasetSpec, FieldKey, SimulationConfig, simulate_field, write_field
 
 # published field sizes (px): seven lines 1080 x 1080 at 0.59 µm/px, LNCaP 2556 x 2156 at 0.325 µm/px
 PAPER_FIELD_MM2 = {"A": 1080 * 1080 * 0.59**2 / 1e6, "B": 2556 * 2156 * 0.325**2 / 1e6}

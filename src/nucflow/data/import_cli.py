@@ -29,7 +29,7 @@ def _mask_options(group) -> None:
 
 
 def _stain_options(parser: argparse.ArgumentParser) -> None:
-    from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM
+    from nucflow.labels.stain_labels import DEFAULT_DIAMETER_UM
 
     group = parser.add_argument_group("labels from the nuclear stain (fields without masks)")
     group.add_argument("--labels-from", default=None, metavar="classical|model:RUN",

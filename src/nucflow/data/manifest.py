@@ -104,7 +104,7 @@ class Manifest:
 
     def label_sources(self) -> pd.Series:
         """Per row, where its ``labels`` came from (``given`` where the cell or column is empty)."""
-        from nucflow.data.stain_labels import parse_label_source
+        from nucflow.labels.stain_labels import parse_label_source
 
         return self.frame["label_source"].map(lambda value: parse_label_source(value).text)
 
@@ -249,7 +249,7 @@ def _plane_axis_problem(info: ImageInfo, declared, path: Path) -> str:
 
 def label_source_problem(value) -> str:
     """'' for a valid ``label_source`` cell (empty included), else what is wrong with it."""
-    from nucflow.data.stain_labels import parse_label_source
+    from nucflow.labels.stain_labels import parse_label_source
 
     try:
         parse_label_source(value)

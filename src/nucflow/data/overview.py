@@ -105,7 +105,7 @@ def _scale_bar(ax, shape: tuple[int, int], pixel_size_um: float) -> None:
 
 def _source_note(entry: pd.Series) -> str:
     """``, classical(d=12.0um)`` for labels made from the stain; '' for given labels (or no column)."""
-    from nucflow.data.stain_labels import parse_label_source
+    from nucflow.labels.stain_labels import parse_label_source
 
     try:
         source = parse_label_source(entry.get("label_source")).text

@@ -1,7 +1,7 @@
 """Labels made from the stain for an existing manifest, and how close they are to the truth.
 
 :func:`relabel_manifest` writes a new data set folder: the manifest with every row's ``labels``
-made by a :class:`~nucflow.data.stain_labels.StainLabeller` from its fluorescence image (and
+made by a :class:`~nucflow.labels.stain_labels.StainLabeller` from its fluorescence image (and
 ``label_source`` saying so), the new label TIFFs under ``DIR/<dataset>/labels/``, and
 ``DIR/label.json``. Image, truth and artifact paths point at the original files (relative to
 ``DIR``), so nothing is copied. The input manifest may have empty ``labels`` (a data set without
@@ -27,7 +27,7 @@ import pandas as pd
 from nucflow import __version__
 from nucflow.data.importers.common import LEFT_OUT, check_name, check_out_dir
 from nucflow.data.manifest import COLUMNS, Manifest, load_manifest, read_manifest_table
-from nucflow.data.stain_labels import StainLabeller, parse_label_source
+from nucflow.labels.stain_labels import StainLabeller, parse_label_source
 from nucflow.errors import ManifestError, NucflowError
 from nucflow.evaluation.agreement import AGREEMENT_COLUMNS, label_agreement
 from nucflow.io import read_image, replace_dir, staging_dir, write_csv, write_json, write_tiff

@@ -7,13 +7,11 @@ from nucflow.data.split import select
 from nucflow.data.tiles import make_tiles, save_tiles
 from nucflow.errors import NucflowError
 from nucflow.io import read_json
+from nucflow.study.layout import PlaneSet
 
 
 def _int_list(text: str) -> list[int]:
-    try:
-        return [int(p) for p in text.split(",") if p != ""]
-    except ValueError:
-        raise NucflowError(f"--planes {text!r}: expected comma-separated plane numbers, e.g. 0,4,8") from None
+    return list(PlaneSet.parse_option(text).planes)
 
 
 def add_arguments(parser) -> None:

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from nucflow.errors import NucflowError
-from nucflow.figures.inputs import MODELS, PER_IMAGE, numeric, present, read_benchmarks, read_plan, read_table
 from nucflow.figures.style import figure_style, jitter, model_colour, model_name, new_figure, ordered_models, save
+from nucflow.results.inputs import MODELS, PER_IMAGE, numeric, present, read_benchmarks, read_plan, read_table
 
 INPUTS = (MODELS,)
 MODEL_COLUMNS = ("model", "in_channels", "size", "params", "macs")

@@ -1,7 +1,8 @@
 """Figure 08: where the misclassified pixels come from -- label noise, imaging artifacts, and false
 negatives vs false positives, per model (Ali et al. 2021, "Common errors in segmentation").
 
-Inputs (each panel drawn when its file exists; the figure is skipped when none does):
+Inputs (each panel drawn when its file exists; the figure is skipped when none does; read by
+:mod:`nucflow.results.attribution`):
 
 * ``attribution/model_comparison/label_noise.csv`` (``nucflow attribute label-noise``): columns
   ``image_id, model, n_errors, n_flagged_errors`` (the paper's vote), optionally ``n_cl_errors``
@@ -27,73 +28,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.figures.density import focus_modality
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import ATTRIBUTION, PER_IMAGE, numeric, read_figure_table, read_results_table, read_table
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import figure_style, model_colour, model_name, new_figure, ordered_models, save
+from nucflow.results.attribution import (ANY_INPUTS, ESTIMATORS, has_column, load_artifacts,  # noqa: F401 (registry)
+                                         load_composition, load_label_noise, merged_per_100)
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import read_figure_table
 
 STEM = stem("attribution")
-LABEL_NOISE = f"{ATTRIBUTION}/label_noise.csv"
-ARTIFACTS = f"{ATTRIBUTION}/**/artifacts.csv"
-ANY_INPUTS = (LABEL_NOISE, ARTIFACTS, PER_IMAGE)
-OPTIONAL_NOISE_COLUMNS = ("n_cl_errors", "n_calibrated_noise_errors", "n_true_noise_errors", "n_true_nuclei",
-                          "n_merged_nuclei")
-#: Label-noise estimators: name -> (count column of label_noise.csv, marker, legend label).
-ESTIMATORS = {"paper": ("n_flagged_errors", "o", "paper: >= 4 of 5 vote"),
-              "calibrated": ("n_calibrated_noise_errors", "^", "calibrated, held out"),
-              "confident_learning": ("n_cl_errors", "s", "confident learning")}
-
-
-def load_label_noise(results: Path) -> pd.DataFrame | None:
-    """label_noise.csv with its count columns checked numeric; None when absent."""
-    path = Path(results) / LABEL_NOISE
-    if not path.is_file():
-        return None
-    table = read_table(path, ("model", "n_errors", "n_flagged_errors"))
-    optional = [c for c in OPTIONAL_NOISE_COLUMNS if c in table and table[c].notna().any()]
-    table = table.drop(columns=[c for c in OPTIONAL_NOISE_COLUMNS if c in table and c not in optional])
-    return numeric(table.assign(model=table["model"].astype(str)), ["n_errors", "n_flagged_errors"] + optional, path)
-
-
-def has_column(table: pd.DataFrame | None, column: str) -> bool:
-    """True when ``column`` is in ``table`` with a value in every row."""
-    return table is not None and column in table and bool(table[column].notna().all())
-
-
-def merged_per_100(noise: pd.DataFrame | None) -> float | None:
-    """Merged nuclei in the labels per 100 true nuclei (rows of one model; None without the columns)."""
-    if not (has_column(noise, "n_true_nuclei") and has_column(noise, "n_merged_nuclei")):
-        return None
-    one = noise[noise["model"] == noise["model"].iloc[0]]
-    total = float(one["n_true_nuclei"].sum())
-    return 100 * float(one["n_merged_nuclei"].sum()) / total if total else None
-
-
-def load_artifacts(results: Path) -> pd.DataFrame | None:
-    """Every artifacts.csv below the attribution folder, stacked, with a ``model`` column."""
-    root = Path(results) / ATTRIBUTION
-    frames = []
-    for path in sorted(root.glob("**/artifacts.csv")):
-        table = numeric(read_table(path, ("n_errors", "n_errors_in_artifacts")), ("n_errors", "n_errors_in_artifacts"), path)
-        if "model" not in table:
-            table["model"] = path.parent.name if path.parent != root else "all"
-        frames.append(table.assign(model=table["model"].astype(str)))
-    return pd.concat(frames, ignore_index=True) if frames else None
-
-
-def load_composition(results: Path) -> tuple[pd.DataFrame, str] | None:
-    """Per model and image (seeds summed): ``pixel_fn``, ``pixel_fp``, ``n_errors`` of the analysed
-    modality (brightfield when present), and that modality; None without the per-image table."""
-    if not (Path(results) / PER_IMAGE).is_file():
-        return None
-    table = read_results_table(results, PER_IMAGE, ("model", "modality"), ("pixel_fn", "pixel_fp"))
-    modality = focus_modality(table)
-    table = table[table["modality"].astype(str) == modality].assign(model=lambda t: t["model"].astype(str))
-    keys = ["model"] + [c for c in ("dataset", "image_id") if c in table.columns]
-    if len(keys) == 3:  # one row per image: seeds summed, so the bootstrap resamples images
-        table = table.groupby(keys, sort=True)[["pixel_fn", "pixel_fp"]].sum().reset_index()
-    return table.assign(n_errors=table["pixel_fn"] + table["pixel_fp"]), modality
 
 
 def _share_bars(ax, shares: pd.DataFrame, label: str, reference: tuple[float, float] | None = None) -> None:

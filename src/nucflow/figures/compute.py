@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from nucflow.figures.inputs import BENCHMARKS, present, read_benchmarks, read_plan, read_table
 from nucflow.figures.style import figure_style, group_palette, jitter, new_figure, save
+from nucflow.results.inputs import BENCHMARKS, present, read_benchmarks, read_plan, read_table
 
 INPUTS = (f"{BENCHMARKS}/**/*.tsv",)
 COMPUTE_RULES = "tables/compute/rules.csv"
@@ -32,7 +32,7 @@ def ordered_rules(rules) -> list[str]:
 
 
 def load_jobs(results: Path) -> pd.DataFrame:
-    """One row per benchmarked job (see :func:`nucflow.figures.inputs.read_benchmarks`)."""
+    """One row per benchmarked job (see :func:`nucflow.results.inputs.read_benchmarks`)."""
     plan = read_plan(results)
     run_arms = dict(zip(plan["run_id"].astype(str), plan["arm"].astype(str))) if plan is not None else {}
     return read_benchmarks(results, run_arms)

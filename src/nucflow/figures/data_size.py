@@ -7,7 +7,8 @@ Input: ``tables/data_size/per_image.csv``: one row per run and test image of one
 ``variant`` (plain, smooth, aug) and ``n_train`` (training images; 0 = the whole training split,
 drawn right of the largest n as "all"). The full-data reference of a model is its plain variant at
 the largest n. Lines: mean over test images (each averaged over seeds); bands: bootstrap 95% CI
-over images (``tables/figures/09_data_size/curves_<metric>.csv``); faint dots: single seeds.
+over images (``tables/figures/09_data_size/curves_<metric>.csv``); faint dots: single seeds. The
+table is read by :func:`nucflow.results.data_size.load`.
 """
 
 from __future__ import annotations
@@ -18,21 +19,18 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import DATA_SIZE, one_method, present, read_arm_table, read_figure_table
 from nucflow.figures.panels import note_empty
 from nucflow.figures.style import figure_style, model_colour, model_name, new_figure, ordered_models, save
+from nucflow.results.catalog import stem
+from nucflow.results.data_size import CLAIM_N, INPUTS, METRICS, REFERENCE_SHARE, load
+from nucflow.results.inputs import present, read_figure_table
 
-INPUTS = (DATA_SIZE,)
 STEM = stem("data_size")
-METRICS = (("f1", "pixel F1 (%)"), ("object_f1", "object F1 (%)"))
 VARIANT_ORDER = ("plain", "smooth", "aug")
 # Not model colours: within a model's panel, colour and marker tell the training strategies apart.
 VARIANT_STYLES = {"plain": {"color": "0.2", "marker": "o", "label": "plain"},
                   "smooth": {"color": "#56B4E9", "marker": "s", "label": "label smoothing"},
                   "aug": {"color": "#882255", "marker": "^", "label": "augmentation"}}
-REFERENCE_SHARE = 0.95
-CLAIM_N = 16
 
 
 def ordered_variants(variants) -> list[str]:
@@ -42,18 +40,6 @@ def ordered_variants(variants) -> list[str]:
 
 def variant_style(variant: str) -> dict:
     return VARIANT_STYLES.get(variant, {"color": "0.55", "marker": "D", "label": variant})
-
-
-def load(results: Path) -> pd.DataFrame:
-    """The data-size table (one method per run) with ``x``: n_train, and 0 ("all") placed at
-    twice the largest n."""
-    head = read_arm_table(results, DATA_SIZE, ("run_id", "image_id", "variant", "seed"), ("n_train", "f1"))
-    metrics = [m for m, _ in METRICS if m in head.columns]
-    table = one_method(read_arm_table(results, DATA_SIZE, ("run_id", "image_id", "variant", "seed"),
-                                      ("n_train",) + tuple(metrics)))
-    counted = table.loc[table["n_train"] > 0, "n_train"]
-    all_x = 2.0 * counted.max() if not counted.empty else 1.0
-    return table.assign(x=np.where(table["n_train"] > 0, table["n_train"], all_x))
 
 
 def full_reference(curves: pd.DataFrame) -> dict[str, tuple[float, float]]:

@@ -5,7 +5,8 @@ mean IoU per nucleus-size bin (Ali et al. 2021, Fig. 4).
 Inputs: ``tables/model_comparison/per_image.csv`` (required; columns ``n_true``, ``f1``,
 ``cell_line``) and ``tables/model_comparison/per_object.csv`` (size panels; ``best_iou`` and
 ``area_um2`` or ``area_px2``). Brightfield rows are used when the tables have any, as in the paper;
-per-image values are averaged over seeds first, so each image is one point per model. The
+per-image values are averaged over seeds first, so each image is one point per model
+(:func:`nucflow.results.density.density_points`). The
 regression lines, Pearson r and the size bins are computed by ``nucflow figure-tables``
 (:func:`nucflow.report.figure_statistics.density_tables`) into ``tables/figures/05_density/``
 (``correlations``, ``size_bins``); this module reads them and draws.
@@ -19,31 +20,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (PER_IMAGE, PER_OBJECT, per_image_over_seeds, present, read_figure_table,
-                                    read_results_table)
 from nucflow.figures.panels import model_legend, note_empty
 from nucflow.figures.style import (dataset_name, figure_style, group_palette, model_colour, model_name, new_figure,
                                    ordered_datasets, ordered_models, save)
+from nucflow.results.catalog import stem
+from nucflow.results.density import INPUTS, density_points
+from nucflow.results.inputs import PER_OBJECT, present, read_figure_table
 
-INPUTS = (PER_IMAGE,)
 STEM = stem("density")
-
-
-def focus_modality(table: pd.DataFrame) -> str:
-    """The modality analysed: brightfield when present, else the first in sorted order."""
-    values = sorted(table["modality"].astype(str).unique())
-    return "brightfield" if "brightfield" in values else values[0]
-
-
-def density_points(results: Path) -> tuple[pd.DataFrame, str]:
-    """Seed-averaged (dataset, model, image_id, cell_line, n_true, f1) rows of the analysed modality."""
-    table = read_results_table(results, PER_IMAGE, ("model", "dataset", "modality", "image_id", "cell_line"),
-                               ("n_true", "f1"))
-    modality = focus_modality(table)
-    table = table[table["modality"].astype(str) == modality].assign(cell_line=lambda t: t["cell_line"].astype(str))
-    points = per_image_over_seeds(table, ["dataset", "model", "cell_line"], ["n_true", "f1"])
-    return points.dropna(subset=["n_true", "f1"]), modality
 
 
 def _scatter(ax, points: pd.DataFrame, model: str, palette: dict, fit: pd.Series) -> None:

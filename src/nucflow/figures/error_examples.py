@@ -35,10 +35,10 @@ from skimage.measure import regionprops_table
 from skimage.segmentation import find_boundaries
 
 from nucflow.evaluation.overlap import compute_overlap
-from nucflow.figures.inputs import PER_IMAGE, RUNS, SIMULATED_MANIFEST, STUDY_CONFIG, present, read_arm_table
 from nucflow.figures.panels import note_empty
 from nucflow.figures.style import figure_style, model_name, new_figure, save
 from nucflow.io import read_image, read_json
+from nucflow.results.inputs import PER_IMAGE, RUNS, SIMULATED_MANIFEST, STUDY_CONFIG, present, read_arm_table
 
 INPUTS = (PER_IMAGE,)
 OPTIONAL = (f"{RUNS}/*/prob/*/*_prob.tif", f"{RUNS}/*/instances/*/*/*_labels.tif")

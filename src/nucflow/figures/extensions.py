@@ -3,7 +3,8 @@ loss (BCE, BCE + Dice, weighted BCE, 3-class), the instance methods (object F1 a
 of their nuclei, Vasinkova et al. 2024) and the multi-scale merge's precision/recall trade-off
 (LipoPose, Basu et al.).
 
-Inputs (each row of panels drawn when its table exists; the figure is skipped when none does):
+Inputs (each row of panels drawn when its table exists; the figure is skipped when none does; the
+variants, methods and morphology are read by :mod:`nucflow.results.extensions`):
 
 * ``tables/extensions/per_image.csv``: tag ``variant`` in baseline, frem, foreground, bce_dice,
   bce_weighted, three_class, and ``method`` (instance method; several per run). Variant panels use
@@ -30,32 +31,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (EXTENSIONS, EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS, MULTISCALE, TEXT_COLUMNS,
-                                    has_rows, numeric, one_method, present, read_arm_table, read_figure_table,
-                                    read_table)
 from nucflow.figures.panels import model_legend, note_empty
 from nucflow.figures.style import (figure_style, group_palette, model_colour, model_name, new_figure, ordered_models,
                                    save)
+from nucflow.results.catalog import stem
+from nucflow.results.extensions import (BASELINE, FEATURES, VARIANT_PANELS, load_morphology, method_rows,
+                                        ordered_methods, same_objects)
+from nucflow.results.inputs import (EXTENSIONS, EXTENSIONS_PRED_OBJECTS, MULTISCALE, TEXT_COLUMNS, numeric, one_method,
+                                    present, read_arm_table, read_figure_table, read_table)
 
 ANY_INPUTS = (EXTENSIONS, MULTISCALE)
 STEM = stem("extensions")
-BASELINE = "baseline"
-VARIANT_PANELS = (("FREM", {"baseline": "off", "frem": "on"}),
-                  ("input normalisation", {"baseline": "percentile", "foreground": "foreground"}),
-                  ("loss", {"baseline": "BCE", "bce_dice": "BCE + Dice", "bce_weighted": "weighted BCE",
-                            "three_class": "3-class"}))
-METHOD_ORDER = ("published", "watershed", "seeded", "multiscale", "three_class")
-GROUND_TRUTH = "ground truth"
-FEATURES = (("area", "area ({unit})"), ("circularity", "circularity (4πA/P², 1 = disk)"),
-            ("solidity", "solidity (area / convex area)"), ("eccentricity", "eccentricity (0 = circle)"),
-            ("shape_index", "shape index (P/√A)"))
 TRADEOFF = (("precision", "#332288", "-"), ("recall", "#999933", "-"), ("f1", "0.15", "--"))
-
-
-def ordered_methods(methods) -> list[str]:
-    names = {str(m) for m in methods}
-    return [m for m in METHOD_ORDER if m in names] + sorted(names - set(METHOD_ORDER))
 
 
 def _variant_points(ax, table: pd.DataFrame, names: dict[str, str], models: list[str],
@@ -82,15 +69,6 @@ def _variant_points(ax, table: pd.DataFrame, names: dict[str, str], models: list
     ax.set_xlim(-0.6, len(variants) - 0.4)
     ax.margins(y=0.15)
     ax.grid(axis="y", lw=0.4, alpha=0.5)
-
-
-def method_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows of each instance method from the baseline runs, or, for a method the baseline does not
-    use (e.g. three_class, which needs 3-class maps), from the runs that do."""
-    keep = []
-    for method, part in table.groupby("method", sort=True):
-        keep.append(part[part["variant"] == BASELINE] if (part["variant"] == BASELINE).any() else part)
-    return pd.concat(keep) if keep else table
 
 
 def _method_points(ax, table: pd.DataFrame, models: list[str], estimates: pd.DataFrame) -> None:
@@ -134,33 +112,6 @@ def load_tradeoff(results: Path) -> pd.DataFrame:
     return numeric(read_table(path, ("run_id",) + columns, text_columns=TEXT_COLUMNS), columns, path)
 
 
-def load_morphology(results: Path) -> tuple[pd.DataFrame, str, str, str] | None:
-    """(objects, group column values' reference, area unit, model) for the morphology panels, or
-    None without a per-object table. ``objects`` has a ``group`` column (method or ground truth)."""
-    results = Path(results)
-    objects_path = results / EXTENSIONS_OBJECTS
-    pred_path = results / EXTENSIONS_PRED_OBJECTS
-    if not objects_path.is_file():
-        return None
-    truth = read_table(objects_path, ("run_id", "image_id", "method", "model"), text_columns=TEXT_COLUMNS)
-    area = "area_um2" if "area_um2" in truth.columns and truth["area_um2"].notna().all() else "area_px2"
-    if has_rows(pred_path):
-        pred = read_table(pred_path, ("run_id", "image_id", "method", "model"), text_columns=TEXT_COLUMNS)
-        keys = [c for c in ("run_id", "image_id", "object_id") if c in truth.columns]
-        truth = truth.drop_duplicates(keys).assign(method=GROUND_TRUTH)
-        table, reference = pd.concat([pred, truth], ignore_index=True), GROUND_TRUTH
-    else:
-        table = truth
-        reference = "published" if "published" in set(table["method"]) else ordered_methods(table["method"])[0]
-    if "variant" in table.columns:
-        table = method_rows(table)
-    model = ordered_models(table["model"])[0]
-    table = table[table["model"] == model].rename(columns={area: "area"})
-    features = [f for f, _ in FEATURES if f in table.columns]
-    table = numeric(table, features, objects_path)
-    return table.assign(group=table["method"]), reference, "µm²" if area == "area_um2" else "px²", model
-
-
 def stars(p: float) -> str:
     """Significance marks of an adjusted p-value: *** < 0.001, ** < 0.01, * < 0.05, else ns."""
     if not math.isfinite(p):
@@ -171,13 +122,6 @@ def stars(p: float) -> str:
 def _short(r: float) -> str:
     """Rank-biserial r without the leading zero (+0.26 -> +.26), to fit above a narrow box."""
     return "n/a" if not math.isfinite(r) else f"{r:+.2f}".replace("0.", ".", 1)
-
-
-def same_objects(objects: pd.DataFrame, feature: str = "area") -> bool:
-    """True when every group holds the same values of ``feature`` (per-object tables describe the
-    ground-truth nuclei, which do not change with the instance method)."""
-    values = [np.sort(part[feature].dropna().to_numpy(float)) for _, part in objects.groupby("group")]
-    return len(values) > 1 and all(v.shape == values[0].shape and np.array_equal(v, values[0]) for v in values)
 
 
 def _morphology_row(axes, objects: pd.DataFrame, reference: str, unit: str, tests: pd.DataFrame) -> None:

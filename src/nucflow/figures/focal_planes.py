@@ -7,7 +7,8 @@ distinct planes in the order they were added, dot-separated, the candidate's new
 run per candidate, model and seed: each (model, seed) is its own greedy search) and, when present,
 ``tables/focal_planes/greedy.csv`` (one row per search and round: ``round, planes, added_plane``
 and ``run_id`` of the chosen run, or ``model`` where there is no run id). Without it, each search's
-pick of a round is its candidate with the highest mean pixel F1.
+pick of a round is its candidate with the highest mean pixel F1 (:mod:`nucflow.results.focal_planes`
+reads both and picks).
 
 Faint dots: every candidate run of a round (mean over test images); line: the picks, mean over
 images (each averaged over the seeds' picks) with bootstrap 95% CIs, annotated with the added
@@ -22,66 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (FOCAL_GREEDY, FOCAL_PLANES, TEXT_COLUMNS, numeric, one_method, pick_eval_set,
-                                    present, read_arm_table, read_figure_table, read_table)
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import figure_style, jitter, model_colour, new_figure, ordered_models, save
+from nucflow.results.catalog import stem
+from nucflow.results.focal_planes import INPUTS, candidates, load
+from nucflow.results.inputs import present, read_figure_table
 
-INPUTS = (FOCAL_PLANES,)
 STEM = stem("focal_planes")
 PAPER_GAIN_PP = 3.3
-
-
-def plane_set(order: str) -> str:
-    """A plane order as a set a reader can tell apart: ``8.0`` -> ``{8, 0}`` (8 first, then 0)."""
-    return "{" + ", ".join(p for p in str(order).split(".") if p) + "}"
-
-
-def plane_order(planes: str) -> str:
-    """Distinct planes in order of first appearance: ``4.2.4.2`` (cycled channels) -> ``4.2``."""
-    return ".".join(dict.fromkeys(p for p in str(planes).split(".") if p))
-
-
-def load(results: Path) -> pd.DataFrame:
-    """The focal-plane table: one method per run, one evaluation set, ``planes`` as plane order."""
-    table = read_arm_table(results, FOCAL_PLANES, ("run_id", "image_id", "planes", "seed"), ("focal_round", "f1"))
-    table, _ = pick_eval_set(one_method(table[table["focal_round"] > 0]))
-    return table.assign(planes=table["planes"].map(plane_order))
-
-
-def candidates(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per candidate run: ``run_id, model, seed, focal_round, planes, value`` (mean pixel
-    F1 over its images, %)."""
-    runs = table.groupby(["run_id", "model", "seed", "focal_round", "planes"], sort=True)["f1"].mean()
-    return (runs * 100).rename("value").reset_index()
-
-
-def _picks_from_file(results: Path, runs: pd.DataFrame) -> pd.DataFrame | None:
-    """Run ids chosen by the workflow (``greedy.csv``), or None when the file cannot name them."""
-    path = Path(results) / FOCAL_GREEDY
-    if not path.is_file():
-        return None
-    greedy = numeric(read_table(path, ("round", "planes"), text_columns=TEXT_COLUMNS), ("round",), path)
-    if "run_id" in greedy.columns and greedy["run_id"].isin(runs["run_id"]).all():
-        return runs[runs["run_id"].isin(greedy["run_id"])]
-    keys = ["focal_round", "planes"] + (["model"] if "model" in greedy.columns else [])
-    if "model" not in greedy.columns and runs["model"].nunique() != 1:
-        return None
-    greedy = greedy.rename(columns={"round": "focal_round"}).assign(planes=greedy["planes"].map(plane_order))
-    picks = runs.merge(greedy[keys].drop_duplicates(), on=keys)
-    return picks if not picks.empty else None
-
-
-def greedy_picks(table: pd.DataFrame, results: Path | None) -> pd.DataFrame:
-    """The chosen run of every greedy search (model, seed) and round: ``greedy.csv`` when it names
-    runs of the table, else the best candidate. Columns as :func:`candidates`."""
-    runs = candidates(table)
-    picks = _picks_from_file(results, runs) if results is not None else None
-    if picks is None:
-        picks = runs.loc[runs.sort_values(["value", "planes"], ascending=[False, True])
-                         .groupby(["model", "seed", "focal_round"]).head(1).index]
-    return picks.sort_values(["model", "seed", "focal_round"]).reset_index(drop=True)
 
 
 def _path_panel(ax, scores: pd.DataFrame, path: pd.DataFrame, models: list[str]) -> None:

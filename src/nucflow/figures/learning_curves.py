@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from nucflow.figures.inputs import CONVERGENCE, LEARNING_CURVES, numeric, present, read_table
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import MODALITY_NAMES, figure_style, model_colour, new_figure, ordered_models, save
+from nucflow.results.inputs import CONVERGENCE, LEARNING_CURVES, numeric, present, read_table
 
 INPUTS = (LEARNING_CURVES,)
 SEED_STYLES = ("-", "--", ":", "-.")

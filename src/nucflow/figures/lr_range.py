@@ -16,10 +16,10 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from nucflow.errors import NucflowError
-from nucflow.figures.inputs import LR_FIND, numeric, present, read_table
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import MODALITY_NAMES, figure_style, model_colour, new_figure, ordered_models, save
 from nucflow.io import read_json
+from nucflow.results.inputs import LR_FIND, numeric, present, read_table
 
 INPUTS = (f"{LR_FIND}/*/curve.csv",)
 

@@ -1,40 +1,23 @@
 """Figure 04: the five models compared on pixel F1, object F1 and balanced accuracy, and object F1
 against the IoU threshold (Ali et al. 2021, Fig. 3).
 
-Input: ``tables/model_comparison/per_image.csv`` (one row per run and image).
+Input: ``tables/model_comparison/per_image.csv`` (one row per run and image; read by
+:func:`nucflow.results.model_comparison.load`).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import PER_IMAGE, condition_keys, present, read_figure_table, read_results_table
 from nucflow.figures.panels import condition_order, condition_title, metric_by_condition, model_legend, select
 from nucflow.figures.style import figure_style, model_colour, new_figure, ordered_models, save
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import condition_keys, present, read_figure_table
+from nucflow.results.model_comparison import INPUTS, METRICS, iou_columns, load
 
-INPUTS = (PER_IMAGE,)
 STEM = stem("model_comparison")
-ID_COLUMNS = ("run_id", "image_id", "model", "dataset", "modality", "seed")
-METRICS = (("f1", "pixel F1 (%)"), ("object_f1", "object F1, mean over IoU 0.5-0.95 (%)"),
-           ("balanced_accuracy", "balanced pixel accuracy (%)"))
-_IOU_COLUMN = re.compile(r"^f1_iou(\d+\.\d+)$")
-
-
-def iou_columns(table: pd.DataFrame) -> list[tuple[float, str]]:
-    """(threshold, column) of every ``f1_iou<t>`` column, sorted by threshold."""
-    found = [(float(m.group(1)), c) for c in table.columns if (m := _IOU_COLUMN.match(c))]
-    return sorted(found)
-
-
-def load(results: Path) -> pd.DataFrame:
-    """The per-image table with its metric columns checked numeric."""
-    head = read_results_table(results, PER_IMAGE, ID_COLUMNS)
-    wanted = [m for m, _ in METRICS] + [c for _, c in iou_columns(head)]
-    return read_results_table(results, PER_IMAGE, ID_COLUMNS, wanted)
 
 
 def _iou_panel(ax, table: pd.DataFrame, models: list[str], columns: list[tuple[float, str]]) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.figures.inputs import ERROR_CURVE, PER_IMAGE, present, read_results_table
 from nucflow.figures.panels import condition_order, condition_title, model_legend
 from nucflow.figures.style import figure_style, model_colour, model_name, new_figure, ordered_models, save
+from nucflow.results.inputs import ERROR_CURVE, PER_IMAGE, present, read_results_table
 
 INPUTS = (PER_IMAGE,)
 CURVE_COUNTS = ("merges", "splits", "missed")

@@ -1,4 +1,8 @@
-"""Drawing helpers shared by several figures: per-model point estimates over conditions, legends."""
+"""Drawing helpers shared by several figures: per-model point estimates over conditions, legends.
+
+The order of conditions is :func:`nucflow.results.names.condition_order` (the report orders its
+tables the same way); the figure modules import it from here with the drawing helpers.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +16,7 @@ from matplotlib.lines import Line2D
 
 from nucflow.errors import NucflowError
 from nucflow.figures.style import DATASET_NAMES, MODALITY_NAMES, jitter, model_colour, model_name, ordered_models
-
-
-def condition_order(table: pd.DataFrame, keys: Sequence[str]) -> list[tuple]:
-    """Distinct values of ``keys`` in a stable order: known data sets and modalities first."""
-    def rank(value, known):
-        names = list(known)
-        return (names.index(value), "") if value in names else (len(names), str(value))
-
-    tuples = {tuple(row) for row in table[list(keys)].astype(str).itertuples(index=False)}
-    return sorted(tuples, key=lambda t: tuple(rank(v, DATASET_NAMES if k == "dataset" else MODALITY_NAMES
-                                                   if k == "modality" else ()) for k, v in zip(keys, t)))
+from nucflow.results.names import condition_order
 
 
 MODALITY_SHORT = {"brightfield": "BF", "fluorescence": "FL"}

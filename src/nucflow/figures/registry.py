@@ -15,8 +15,8 @@ from pathlib import Path
 from nucflow.figures import (architectures, attribution, compute, data_size, density, error_examples, extensions,
                              focal_planes, learning_curves, lr_range, model_comparison, object_errors,
                              smoothing_ablation, transfer)
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (BENCHMARKS, CONVERGENCE, ERROR_CURVE, EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS,
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import (BENCHMARKS, CONVERGENCE, ERROR_CURVE, EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS,
                                     FOCAL_GREEDY, MODELS, PER_IMAGE, PER_OBJECT, PLAN, SMOOTHING_BEST, present)
 
 

@@ -5,7 +5,8 @@ Left: pixel F1 against the smoothing factor per model, the chosen factor of each
 skip connections, batch norm, more filters, all three) and U-Net++ (half the skip convolutions):
 pixel F1 per variant and its difference to the same model's plain variant.
 
-Inputs (each half drawn when its table exists; the figure is skipped when neither does):
+Inputs (each half drawn when its table exists; the figure is skipped when neither does; read by
+:func:`nucflow.results.smoothing_ablation.load`):
 
 * ``tables/smoothing/per_image.csv`` (tag ``smoothing``) and ``tables/smoothing/best.json``
   (``{model: chosen factor}``; without it the factor with the highest mean is starred);
@@ -25,23 +26,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (ABLATION, SMOOTHING, SMOOTHING_BEST, one_method, pick_eval_set, present,
-                                    read_arm_table, read_figure_table)
 from nucflow.figures.panels import model_legend
 from nucflow.figures.style import figure_style, jitter, model_colour, model_name, new_figure, ordered_models, save
 from nucflow.io import read_json
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import ABLATION, SMOOTHING, SMOOTHING_BEST, present, read_figure_table
+from nucflow.results.smoothing_ablation import BASELINE, load
 
 ANY_INPUTS = (SMOOTHING, ABLATION)
 STEM = stem("smoothing_ablation")
-BASELINE = "plain"
-ABLATION_ORDER = ("plain", "double_skips", "batch_norm", "filters", "double_skips+batch_norm+filters",
-                  "half_skip_convs")
-
-
-def load(results: Path, relative: str, extra: tuple[str, ...] = ()) -> tuple[pd.DataFrame, str]:
-    table = read_arm_table(results, relative, ("run_id", "image_id", "variant"), ("f1",) + extra)
-    return pick_eval_set(one_method(table))
 
 
 def best_factors(results: Path, estimates: pd.DataFrame) -> dict[str, float]:

@@ -1,8 +1,12 @@
-"""One look for every figure: fixed model colours and order, a seaborn-based style, deterministic saving.
+"""One look for every figure: fixed model colours, a seaborn-based style, deterministic saving.
 
-Models always appear in the order of the model registry (:mod:`nucflow.models.registry`) with the
-colours and names of their entries, in every figure. Names outside the registry (e.g. ``frem``)
-come after them, sorted by name, in grey shades.
+Models always appear with the colours of their model registry entries
+(:mod:`nucflow.models.registry`), in every figure; names outside the registry (e.g. ``frem``) get
+grey shades. Their names and order, and those of data sets, come from
+:mod:`nucflow.results.names`, which the report uses too; this module re-exports
+``ordered_models``, ``model_name``, ``dataset_name``, ``ordered_datasets``, ``OTHER_NAMES``,
+``MODALITY_NAMES`` and ``DATASET_NAMES`` so that the figure modules import their look from one
+place.
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot, no global state); the
 style is applied with :func:`figure_style`, a context manager around ``matplotlib.rc_context``.
@@ -22,13 +26,11 @@ import matplotlib
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from nucflow.models.registry import REGISTRY, model_names
+from nucflow.models.registry import REGISTRY
+from nucflow.results.names import (DATASET_NAMES, MODALITY_NAMES, OTHER_NAMES, dataset_name,  # noqa: F401
+                                   model_name, ordered_datasets, ordered_models)
 
-#: Display names of the variants that figures show in a model column but that are not models.
-OTHER_NAMES = {"frem": "FREM"}
 OTHER_COLOURS = ("#555555", "#888888", "#AAAAAA", "#333333")
-MODALITY_NAMES = {"brightfield": "brightfield", "fluorescence": "fluorescence"}
-DATASET_NAMES = {"seven_lines": "seven lines", "lncap": "LNCaP"}
 
 PNG_DPI = 150
 PNG_METADATA = {"Software": None}
@@ -53,37 +55,11 @@ _RC = {
 }
 
 
-def ordered_models(models: Iterable) -> list[str]:
-    """Distinct model names: registered models in registry order, then the others sorted."""
-    present, order = {str(m) for m in models}, model_names()
-    return [m for m in order if m in present] + sorted(present - set(order))
-
-
 def model_colour(model: str) -> str:
     """The fixed colour of a model (a grey shade for names outside the registry)."""
     if model in REGISTRY:
         return REGISTRY[model].colour
     return OTHER_COLOURS[sum(map(ord, model)) % len(OTHER_COLOURS)]
-
-
-def model_name(model: str) -> str:
-    """Display name of a model (``unetpp`` -> ``U-Net++``); unknown names are shown as they are."""
-    return REGISTRY[model].label if model in REGISTRY else OTHER_NAMES.get(model, model)
-
-
-def dataset_name(dataset: str) -> str:
-    return DATASET_NAMES.get(str(dataset), str(dataset))
-
-
-def ordered_datasets(datasets: Iterable) -> list[str]:
-    """Distinct data set names: known ones (seven lines, LNCaP) first, then the others sorted."""
-    present = {str(d) for d in datasets}
-    return [d for d in DATASET_NAMES if d in present] + sorted(present - set(DATASET_NAMES))
-
-
-def condition_name(dataset: str, modality: str) -> str:
-    """Short label of a data set / modality pair, e.g. ``seven lines, brightfield``."""
-    return f"{dataset_name(dataset)}, {MODALITY_NAMES.get(str(modality), str(modality))}"
 
 
 def group_palette(groups: Iterable) -> dict[str, tuple]:

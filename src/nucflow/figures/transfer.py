@@ -9,7 +9,7 @@ or ``<source>_to_<target>``), ``target`` (held-out line / target data set), ``va
 ``eval_role`` (``target`` or ``source``: which domain the images come from). One panel per
 transfer setting and model. Leave-one-line-out values are the mean over the held-out lines of the
 per-line means; bands are bootstrap 95% CIs resampling images within each line; each image is
-first averaged over seeds.
+first averaged over seeds. The table is read by :func:`nucflow.results.transfer.load`.
 """
 
 from __future__ import annotations
@@ -19,38 +19,16 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (TRANSFER, one_method, per_image_over_seeds, present, read_arm_table,
-                                    read_figure_table)
 from nucflow.figures.panels import note_empty
-from nucflow.figures.style import dataset_name, figure_style, model_name, new_figure, ordered_models, save
+from nucflow.figures.style import figure_style, model_name, new_figure, ordered_models, save
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import present, read_figure_table
+from nucflow.results.transfer import INPUTS, UNTUNED, load, ordered_settings, setting_title
 
-INPUTS = (TRANSFER,)
 STEM = stem("transfer")
-KEYS = ["model", "transfer", "variant", "eval_role", "n_train"]
 # Domain colours (Paul Tol's muted scheme), distinct from the model colours.
 ROLE_COLOURS = {"target": "#332288", "source": "#999933"}
 VARIANT_LINES = {"target": "-", "target+source": "--"}
-UNTUNED = "source"
-
-
-def setting_title(transfer: str, n_targets: int) -> str:
-    """``lolo`` -> leave one line out (mean over n lines); ``lncap_to_seven_lines`` -> LNCaP → seven lines."""
-    if transfer == "lolo":
-        return f"leave one line out (mean over {n_targets} held-out lines)"
-    source, sep, target = transfer.partition("_to_")
-    return f"{dataset_name(source)} → {dataset_name(target)}" if sep else transfer
-
-
-def ordered_settings(settings) -> list[str]:
-    names = sorted({str(s) for s in settings})
-    return (["lolo"] if "lolo" in names else []) + [s for s in names if s != "lolo"]
-
-
-def load(results: Path) -> pd.DataFrame:
-    table = read_arm_table(results, TRANSFER, ("run_id", "image_id", "transfer", "target", "variant", "eval_role"),
-                           ("n_train", "f1"))
-    return one_method(table[table["transfer"] != ""])
 
 
 def _panel(ax, part: pd.DataFrame) -> None:
@@ -113,16 +91,3 @@ def fig_transfer(results: Path, out_dir: Path) -> list[Path] | None:
         paths = save(fig, out_dir / "11_transfer")
     return paths
 
-
-def untuned_values(table: pd.DataFrame) -> pd.DataFrame:
-    """Per model and setting: the un-tuned source model's pixel F1 (%) on source and on target
-    images, for the summary. Columns ``model, transfer, source, target``: arrays of per-image
-    values (each averaged over seeds; pooled over held-out lines for leave-one-line-out)."""
-    images = per_image_over_seeds(table[table["variant"] == UNTUNED], ["model", "transfer", "eval_role"], ["f1"])
-    rows = []
-    for (model, transfer), part in images.groupby(["model", "transfer"], sort=True):
-        values = {role: part.loc[part["eval_role"] == role, "f1"].to_numpy(float) * 100
-                  for role in ("source", "target")}
-        if all(v.size for v in values.values()):
-            rows.append({"model": model, "transfer": transfer, **values})
-    return pd.DataFrame(rows, columns=["model", "transfer", "source", "target"])

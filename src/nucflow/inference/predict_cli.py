@@ -29,6 +29,7 @@ from nucflow.inference.predict import InferenceSettings, pick_device
 from nucflow.inference.window import check_window
 from nucflow.io import ensure_dir, read_json, write_json
 from nucflow.precision import resolve
+from nucflow.study.layout import PlaneSet
 
 
 def parse_eval_set(text: str) -> tuple[str, str, list[str] | None, list[str] | None]:
@@ -154,13 +155,7 @@ def settings_from(args) -> InferenceSettings:
 def parse_planes(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
-    try:
-        planes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise NucflowError(f"--planes {text!r}: expected comma-separated plane numbers, e.g. 0,4,8") from None
-    if any(p < 0 for p in planes):
-        raise NucflowError(f"--planes {text!r}: plane numbers start at 0")
-    return planes
+    return PlaneSet.parse_option(text).planes
 
 
 def run_files(args) -> int:

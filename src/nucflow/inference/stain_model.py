@@ -2,7 +2,7 @@
 labeller named by a ``--labels-from`` value.
 
 The labellers' common part (label sources, the classical labeller, the checks of a stain image)
-is :mod:`nucflow.data.stain_labels`; the model labeller lives here because it predicts.
+is :mod:`nucflow.labels.stain_labels`; the model labeller lives here because it predicts.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nucflow.data.stain_labels import (DEFAULT_DIAMETER_UM, ClassicalLabeller, LabelSource, StainLabeller,
+from nucflow.labels.stain_labels import (DEFAULT_DIAMETER_UM, ClassicalLabeller, LabelSource, StainLabeller,
                                        as_label_dtype)
 from nucflow.errors import NucflowError
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     method.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="override one method parameter, e.g. threshold=0.4 or thresholds=0.6,0.3 "
                              "(repeatable; unknown keys are an error)")
+    method.add_argument("--params-json", metavar="JSON",
+                        help="method parameters as one JSON object, e.g. '{\"thresholds\": [0.6, 0.3]}' "
+                             "(what the workflow passes; --param options override its keys)")
     io = parser.add_argument_group("input and output")
     io.add_argument("--out-dir", required=True, type=Path,
                     help="folder for <stem>_labels.tif files and postprocess.json")
@@ -48,13 +52,27 @@ def output_name(path: Path) -> str:
     return f"{stem}_labels.tif"
 
 
+def params_from_json(text: str | None) -> dict:
+    """The ``--params-json`` object (``{}`` without one); anything else is a one-line error."""
+    if text is None:
+        return {}
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise NucflowError(f"--params-json: not JSON ({error.msg} at character {error.pos})") from None
+    if not isinstance(params, dict):
+        raise NucflowError(f"--params-json: expected a JSON object of parameters, got {text[:40]!r}")
+    return params
+
+
 def _label_dtype(labels: np.ndarray):
     return np.uint16 if int(labels.max(initial=0)) <= np.iinfo(np.uint16).max else np.uint32
 
 
 def run(args: argparse.Namespace) -> int:
     function = POSTPROCESSORS[args.method].function
-    params = make_params(args.method, **parse_param_strings(args.method, args.param))
+    params = make_params(args.method, **{**params_from_json(args.params_json),
+                                         **parse_param_strings(args.method, args.param)})
     names = [output_name(p) for p in args.probs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -1,6 +1,8 @@
 """The study's report: the paper's claims checked against the result tables (``claims.csv``,
-:mod:`.claims`) and ``summary.md`` (:mod:`.summary`).
+:mod:`.claims`), ``summary.md`` (:mod:`.summary`) and the figures' interval tables
+(:mod:`.figure_tables`).
 
-It sits above the figures and the attribution: it reuses the figures' estimators and style and the
-attribution statistics, and nothing below imports it.
+It reads the result tables through :mod:`nucflow.results` (the readers, names and per-arm views
+the figures use too) and computes with the attribution statistics; it imports nothing of
+:mod:`nucflow.figures`, and nothing below imports it.
 """

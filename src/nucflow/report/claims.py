@@ -14,8 +14,8 @@ the bootstrap resamples images (seeds are not resampled: the demo has one or two
 the fewest seeds behind any condition compared. Where both sides score the same test images
 (models on one test set, two modalities of the same fields, a fine-tuned model and its source
 model), the difference is paired by image; where they do not (source vs target images), each
-sample is resampled on its own. The estimators are the summary's own (``nucflow.figures.inputs``,
-:func:`nucflow.report.figure_tables.step_gains`, :func:`nucflow.figures.transfer.untuned_values`),
+sample is resampled on its own. The estimators are the summary's own (``nucflow.results.inputs``,
+:func:`nucflow.report.figure_tables.step_gains`, :func:`nucflow.results.transfer.untuned_values`),
 so with the same ``n_boot`` and seed a claim's numbers equal those of its summary section.
 """
 
@@ -29,16 +29,16 @@ import numpy as np
 import pandas as pd
 
 from nucflow.attribution.stats import Estimate, difference_ci, independent_ci, mean_ci, pearson_r, statistic_ci
-from nucflow.figures import data_size, focal_planes, transfer
-from nucflow.figures.density import focus_modality
-from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, TRANSFER, one_method, paired_images,
-                                    per_image_over_seeds, read_arm_table)
-from nucflow.figures.style import dataset_name, model_name, ordered_datasets, ordered_models
 from nucflow.io import write_csv
 from nucflow.report.figure_tables import paired_difference, step_gains
 # the table's columns, findings and verdict rules (re-exported: part of this module's interface)
 from nucflow.report.claims_rows import (COLUMNS, FINDINGS, VERDICTS, claim_row, expectation,  # noqa: F401
                                         not_run, verdict)
+from nucflow.results import data_size, focal_planes, transfer
+from nucflow.results.density import focus_modality
+from nucflow.results.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, TRANSFER, one_method, paired_images,
+                                    per_image_over_seeds, read_arm_table)
+from nucflow.results.names import dataset_name, model_name, ordered_datasets, ordered_models
 
 CLAIMS = "tables/claims.csv"
 

@@ -19,8 +19,8 @@ import pandas as pd
 
 from nucflow.attribution.density import size_bins
 from nucflow.attribution.stats import correct_p_values, mann_whitney_table, pearson_r
-from nucflow.figures import density, extensions
-from nucflow.figures.inputs import PER_OBJECT, present, read_results_table
+from nucflow.results import density, extensions
+from nucflow.results.inputs import PER_OBJECT, present, read_results_table
 
 Tables = dict[str, pd.DataFrame]
 

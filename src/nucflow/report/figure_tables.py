@@ -42,16 +42,15 @@ import numpy as np
 import pandas as pd
 
 from nucflow.attribution.stats import Estimate, mean_ci, statistic_ci, stratified_mean_ci
-from nucflow.figures import attribution, data_size, extensions, focal_planes, model_comparison, smoothing_ablation
-from nucflow.figures import transfer
-from nucflow.figures.catalog import stem
-from nucflow.figures.inputs import (ABLATION, EXTENSIONS, FOCAL_PLANES, MULTISCALE, SMOOTHING, TRANSFER,
-                                    condition_keys, figure_table_path, numeric, one_method, paired_images,
-                                    per_image_over_seeds, present, read_arm_table)
-from nucflow.figures.panels import condition_order
-from nucflow.figures.style import ordered_models
 from nucflow.io import ensure_dir
 from nucflow.report.figure_statistics import density_tables, morphology_table
+from nucflow.results import attribution, data_size, extensions, focal_planes, model_comparison, smoothing_ablation
+from nucflow.results import transfer
+from nucflow.results.catalog import stem
+from nucflow.results.inputs import (ABLATION, EXTENSIONS, FOCAL_PLANES, MULTISCALE, SMOOTHING, TRANSFER,
+                                    condition_keys, figure_table_path, numeric, one_method, paired_images,
+                                    per_image_over_seeds, present, read_arm_table)
+from nucflow.results.names import condition_order, ordered_models
 from nucflow.study.layout import Layout
 
 Tables = dict[str, pd.DataFrame]
@@ -156,7 +155,7 @@ def estimate_table(noise: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
     """Per model and estimator present: the pooled share of errors on label noise (%) with its
     bootstrap CI, the true share (%) and the estimate's error (``error_pp`` = estimate - truth, in
     percentage points; NaN without the truth). Estimators: see
-    :data:`nucflow.figures.attribution.ESTIMATORS`."""
+    :data:`nucflow.results.attribution.ESTIMATORS`."""
     true = None
     if attribution.has_column(noise, "n_true_noise_errors"):
         true = share_table(noise, "n_true_noise_errors", "n_errors", n_boot)
@@ -249,7 +248,7 @@ def smoothing_ablation_tables(results: Path, n_boot: int = 1000) -> Tables | Non
 def transfer_points(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per model, setting, variant, domain and n: mean pixel F1 (%) over held-out targets of the
     per-target image means, with a CI resampling images within targets; columns ``KEYS + [value,
-    low, high, n_images, n_targets]`` (``KEYS`` of :mod:`nucflow.figures.transfer`)."""
+    low, high, n_images, n_targets]`` (``KEYS`` of :mod:`nucflow.results.transfer`)."""
     keys = transfer.KEYS
     images = per_image_over_seeds(table, keys + ["target"], ["f1"])
     rows = []
@@ -320,7 +319,7 @@ def focal_planes_tables(results: Path, n_boot: int = 1000) -> Tables | None:
 # ---- 13: extensions --------------------------------------------------------------------------
 
 def variant_points(table: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
-    """Per panel of :data:`nucflow.figures.extensions.VARIANT_PANELS`, model and variant: pixel F1
+    """Per panel of :data:`nucflow.results.extensions.VARIANT_PANELS`, model and variant: pixel F1
     (value, low, high in %) and, for a variant other than the baseline, the paired difference to
     the baseline (``delta``, pp; NaN where undefined)."""
     columns = ["panel", "model", "variant", "value", "low", "high", "n_images", "n_runs", "run_min", "run_max",

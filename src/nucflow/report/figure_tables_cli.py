@@ -11,8 +11,8 @@ import argparse
 from pathlib import Path
 
 from nucflow.checks import check_results_folder
-from nucflow.figures.catalog import CATALOG
 from nucflow.report.figure_tables import BUILDERS, write_figure_tables
+from nucflow.results.catalog import CATALOG
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

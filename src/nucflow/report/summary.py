@@ -18,17 +18,17 @@ from pathlib import Path
 import pandas as pd
 
 from nucflow.attribution.stats import Estimate, difference_ci, mean_ci, pearson_r, statistic_ci
-from nucflow.figures import data_size, focal_planes, transfer
-from nucflow.figures.attribution import (ARTIFACTS, ESTIMATORS, LABEL_NOISE, has_column, load_artifacts,
-                                         load_composition, load_label_noise, merged_per_100)
-from nucflow.figures.density import focus_modality
-from nucflow.figures.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, STUDY_CONFIG, TRANSFER, paired_images,
-                                    per_image_over_seeds, read_results_table, read_table)
-from nucflow.figures.style import dataset_name, model_name, ordered_datasets, ordered_models
 from nucflow.io import read_json
 from nucflow.report.claims import (CLAIMS, COLUMNS as CLAIM_COLUMNS, PAPER_DENSITY_R, PAPER_OBJECT_F1,
                                    PAPER_PIXEL_F1, PAPER_PLANE_GAIN, PAPER_PLANE_GAIN_MEAN, PAPER_TRANSFER_GAP)
 from nucflow.report.figure_tables import estimate_table, share_table, step_gains
+from nucflow.results import data_size, focal_planes, transfer
+from nucflow.results.attribution import (ARTIFACTS, ESTIMATORS, LABEL_NOISE, has_column, load_artifacts,
+                                         load_composition, load_label_noise, merged_per_100)
+from nucflow.results.density import focus_modality
+from nucflow.results.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, STUDY_CONFIG, TRANSFER, paired_images,
+                                    per_image_over_seeds, read_results_table, read_table)
+from nucflow.results.names import dataset_name, model_name, ordered_datasets, ordered_models
 
 # PAPER_PIXEL_F1, PAPER_OBJECT_F1, PAPER_DENSITY_R, PAPER_PLANE_GAIN(_MEAN) and PAPER_TRANSFER_GAP
 # live with the claims (nucflow.report.claims) and are imported above.

@@ -14,27 +14,11 @@ import pandas as pd
 from nucflow.errors import NucflowError
 from nucflow.study.convergence import convergence, learning_curve
 from nucflow.study.layout import LAYOUT, EvalSet
+from nucflow.study.plan_table import with_focal_rounds
 
 PLAN_COLUMNS = ("run_id", "arm", "dataset", "modality", "planes", "model", "width", "variant", "loss",
                 "smoothing", "smoothing_from", "seed", "train_selection", "augment", "init_from", "n_train",
                 "transfer", "target", "focal_round", "frem", "normalisation", "same_as")
-
-
-def plan_table(plan: pd.DataFrame, config: dict | None, run_ids) -> pd.DataFrame:
-    """The plan rows of ``run_ids``: from ``plan``, or rebuilt from ``config`` for runs decided at
-    run time (focal-plane rounds after the first); an unknown run is an error."""
-    from nucflow.study.plan import focal_run_from_id
-
-    known = set(plan["run_id"])
-    extra = []
-    for run_id in dict.fromkeys(run_ids):
-        if run_id in known:
-            continue
-        run = focal_run_from_id(config, run_id) if config is not None else None
-        if run is None:
-            raise NucflowError(f"run {run_id!r} is not in the plan")
-        extra.append(run.as_row())
-    return pd.concat([plan, pd.DataFrame(extra)], ignore_index=True) if extra else plan
 
 
 def _tags(by_id: pd.DataFrame, run_id: str, eval_set: str, method: str) -> dict:
@@ -42,11 +26,10 @@ def _tags(by_id: pd.DataFrame, run_id: str, eval_set: str, method: str) -> dict:
     tags = {c: by_id.at[run_id, c] for c in PLAN_COLUMNS if c != "run_id" and c in by_id.columns}
     tags = {k: ("" if isinstance(v, float) and v != v and k in _TEXT_COLUMNS else v) for k, v in tags.items()}
     roles = {}
-    if "eval_sets" in by_id.columns and isinstance(by_id.at[run_id, "eval_sets"], str):
-        sets = by_id.at[run_id, "eval_sets"].split(";")
-        names = str(by_id.at[run_id, "eval_roles"]) if "eval_roles" in by_id.columns else ""
-        names = names.split(";") if names and names != "nan" else [""] * len(sets)
-        roles = {EvalSet.parse(s).key: r for s, r in zip(sets, names)}
+    if "eval_sets" in by_id.columns:
+        sets = by_id.at[run_id, "eval_sets"]
+        names = by_id.at[run_id, "eval_roles"] if "eval_roles" in by_id.columns else ()
+        roles = {EvalSet.parse(s).key: r for s, r in zip(sets, names or ("",) * len(sets))}
     tags.update(run_id=run_id, eval_set=eval_set, method=method, eval_role=roles.get(eval_set, ""))
     return tags
 
@@ -73,19 +56,20 @@ def reusing_runs(plan: pd.DataFrame, arm: str | None) -> dict[str, str]:
 
 
 def collect(plan: pd.DataFrame, entries: list[tuple[str, str, str]], root: Path = Path("."),
-            config: dict | None = None, arm: str | None = None) -> dict[str, pd.DataFrame]:
+            arm: str | None = None) -> dict[str, pd.DataFrame]:
     """Concatenate the tables of (run_id, eval_set, method) entries; returns per_image, per_object, per_pred_object
     (shapes of predicted objects, where evaluated), per_run, and per trained run its learning curve
     and how its training ended (learning_curves, convergence; see :mod:`nucflow.study.convergence`).
 
-    ``config`` (the study config) lets runs decided at run time, absent from ``plan``, be tagged.
+    ``plan`` is :func:`nucflow.study.plan_table.read_plan`'s table; runs a focal-plane search
+    decided at run time are tagged from the round-1 row of their search.
     With ``arm``, an entry whose run belongs to another arm is read from that run's folder but
     tagged as the run of ``arm`` that reuses it (``same_as`` in the plan).
     """
     if not entries:
         raise NucflowError("nothing to aggregate: no (run, eval set, method) entries")
     alias = reusing_runs(plan, arm)
-    by_id = plan_table(plan, config, [alias.get(e[0], e[0]) for e in entries]).set_index("run_id")
+    by_id = with_focal_rounds(plan, [alias.get(e[0], e[0]) for e in entries]).set_index("run_id")
     images, objects, pred_objects, runs = [], [], [], []
     trained, curves, endings = {}, [], []
     for source_id, eval_set, method in entries:
@@ -143,7 +127,7 @@ def collect_attribution(plan: pd.DataFrame, entries: list[tuple[str, str, str]],
     label-noise folders are named ``<dataset>-s<seed>``. Returns {name: table}, including
     ``summary`` (one row per run, every scalar of the JSON summaries).
     """
-    by_id = plan_table(plan, None, [e[0] for e in entries]).set_index("run_id")
+    by_id = with_focal_rounds(plan, [e[0] for e in entries]).set_index("run_id")
     tables: dict[str, list[pd.DataFrame]] = {}
     summaries = []
     for run_id, eval_set, method in entries:
@@ -191,7 +175,7 @@ def collect_tradeoffs(plan: pd.DataFrame, paths: list[Path]) -> pd.DataFrame:
             raise NucflowError(f"{path}: expected a non-empty table with a run_id column")
         run_id = str(table["run_id"].iloc[0])
         eval_set = path.parent.parent.name if path.parent.name == "multiscale" else ""
-        by_id = plan_table(plan, None, [run_id]).set_index("run_id")
+        by_id = with_focal_rounds(plan, [run_id]).set_index("run_id")
         tags = _tags(by_id, run_id, eval_set, "multiscale")
         frames.append(table.assign(**{k: v for k, v in tags.items() if k not in table.columns}))
     return pd.concat(frames, ignore_index=True)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from nucflow.errors import NucflowError
 from nucflow.io import write_csv
 from nucflow.study.aggregate import collect, collect_attribution, collect_tradeoffs
+from nucflow.study.plan_table import read_plan
 
 
 def _entry(text: str) -> tuple[str, str, str]:
@@ -20,7 +19,6 @@ def _entry(text: str) -> tuple[str, str, str]:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--plan", required=True, help="results/plan.csv")
-    parser.add_argument("--config", help="study config (results/config/study.json): tags runs decided at run time")
     parser.add_argument("--entries", nargs="+", type=_entry, help="RUN_ID/EVAL_SET/METHOD ...")
     parser.add_argument("--arm", help="the arm being collected: an entry of another arm's run stands for the "
                                       "run of this arm that reuses it (plan column same_as)")
@@ -39,25 +37,20 @@ def run(args) -> int:
     if args.tradeoffs:
         if not args.out:
             raise NucflowError("--tradeoffs needs --out")
-        table = collect_tradeoffs(pd.read_csv(args.plan, keep_default_na=False, na_values=[""]), args.tradeoffs)
+        table = collect_tradeoffs(read_plan(args.plan), args.tradeoffs)
         write_csv(args.out, table)
         print(f"{args.out}: {table['run_id'].nunique()} runs, {len(table)} rows")
         return 0
     if not args.entries or not args.out_dir:
         raise NucflowError("--entries and --out-dir are required (or --tradeoffs and --out)")
     if args.attribution:
-        tables = collect_attribution(pd.read_csv(args.plan), args.entries, args.label_noise)
+        tables = collect_attribution(read_plan(args.plan), args.entries, args.label_noise)
         out = Path(args.out_dir)
         for name, table in tables.items():
             write_csv(out / f"{name}.csv", table)
         print(f"{out}: {', '.join(sorted(tables))}")
         return 0
-    config = None
-    if args.config:
-        from nucflow.config import load_config
-
-        config = load_config(args.config)
-    tables = collect(pd.read_csv(args.plan, keep_default_na=False, na_values=[""]), args.entries, config=config, arm=args.arm)
+    tables = collect(read_plan(args.plan), args.entries, arm=args.arm)
     out = Path(args.out_dir)
     for name, table in tables.items():
         write_csv(out / f"{name}.csv", table)

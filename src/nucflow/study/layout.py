@@ -28,11 +28,6 @@ SELECTION_PATTERN = r"(train|val|test)(-n\d+)?(-(lines|ex)[A-Za-z0-9+]+)?(-fg)?"
 EVAL_SET_PATTERN = r"[A-Za-z0-9_]+-(train|val|test)(-[A-Za-z0-9+]+)?"
 #: any run id: dash-separated parts of letters, digits, ``_ . +``
 RUN_ID_PATTERN = r"[A-Za-z0-9_.+]+(-[A-Za-z0-9_.+]+)*"
-#: the marker of a fine-tuning run's id (``transfer-...-ft-<mode>-n<N>-s<seed>``)
-FINETUNE_MARK = "-ft-"
-#: run ids trained from scratch (no fine-tuning mark) and fine-tuning run ids
-TRAIN_RUN_ID_PATTERN = r"(?![^/]*-ft-)" + RUN_ID_PATTERN
-FINETUNE_RUN_ID_PATTERN = r"[A-Za-z0-9_.+-]*-ft-[A-Za-z0-9_.+-]+"
 #: a focal-plane search group, as :attr:`FocalGroup.key` writes it
 FOCAL_GROUP_PATTERN = r"[a-z0-9]+-s\d+"
 
@@ -40,6 +35,63 @@ _SELECTION = re.compile(r"^(?P<split>train|val|test)(?:-n(?P<n>\d+))?"
                         r"(?:-(?P<kind>lines|ex)(?P<names>[A-Za-z0-9]+(?:\+[A-Za-z0-9]+)*))?(?P<fg>-fg)?$")
 _EVAL_SET = re.compile(r"^(?P<dataset>[A-Za-z0-9_]+)[:-](?P<split>train|val|test)"
                        r"(?:[:-](?P<ex>ex)?(?P<names>[A-Za-z0-9]+(?:\+[A-Za-z0-9]+)*))?$")
+
+
+@dataclass(frozen=True)
+class PlaneSet:
+    """The brightfield planes a network takes, in input order (repeats allowed: a 9-channel input
+    of planes 4 and 2 is ``4,2,4,2,...``); empty for fluorescence. Its spellings, each made here:
+
+    * :attr:`key`: paths, wildcards and tables, ``4.2.4.2`` (``none`` when empty);
+    * :attr:`option`: the ``--planes`` value of ``nucflow tiles`` / ``predict``, ``4,2,4,2``;
+    * :attr:`label`: what a reader sees, ``{4, 2}``.
+    """
+
+    planes: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if any(p < 0 for p in self.planes):
+            raise NucflowError(f"planes {self.planes}: plane numbers start at 0")
+
+    @property
+    def key(self) -> str:
+        return ".".join(map(str, self.planes)) if self.planes else "none"
+
+    @property
+    def option(self) -> str:
+        return ",".join(map(str, self.planes))
+
+    @property
+    def label(self) -> str:
+        return "{" + ", ".join(map(str, self.planes)) + "}"
+
+    def order(self) -> PlaneSet:
+        """The distinct planes in order of first appearance (``4.2.4.2`` -> ``4.2``)."""
+        return PlaneSet(tuple(dict.fromkeys(self.planes)))
+
+    @classmethod
+    def parse(cls, key: str) -> PlaneSet:
+        """From :attr:`key` (``4.2``, ``none``)."""
+        return cls._from(str(key), ".", "planes")
+
+    @classmethod
+    def parse_option(cls, text: str) -> PlaneSet:
+        """From :attr:`option` (``4,2``), as a user types it after ``--planes``."""
+        return cls._from(text, ",", "--planes")
+
+    @classmethod
+    def _from(cls, text: str, separator: str, where: str) -> PlaneSet:
+        if text in ("none", ""):
+            return cls()
+        try:
+            planes = tuple(int(part) for part in text.split(separator))
+        except ValueError:
+            example = separator.join(("0", "4", "8"))
+            raise NucflowError(f"{where} {text!r}: expected plane numbers separated by {separator!r}, "
+                               f"e.g. {example}") from None
+        if any(p < 0 for p in planes):
+            raise NucflowError(f"{where} {text!r}: plane numbers start at 0")
+        return cls(planes)
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,10 @@ import pandas as pd
 from nucflow.errors import NucflowError
 from nucflow.models.registry import entry
 from nucflow.postprocess.registry import methods_reading
-from nucflow.study.layout import FINETUNE_MARK, LAYOUT, EvalSet, FocalRunId, TileSelection
+from nucflow.study.layout import LAYOUT, EvalSet, FocalRunId, TileSelection
 from nucflow.study.run import Run
+from nucflow.study.run_ids import ComparisonId, DataSizeId, LrFindId, SmoothingId, TransferId, VariantId
 from nucflow.training.config import RunConfig
-
-MODALITY_SHORT = {"fluorescence": "fl", "brightfield": "bf"}
-
 
 def _seeds(config: dict, arm: dict) -> list[int]:
     return list(arm.get("seeds") or config["seeds"])
@@ -59,10 +57,6 @@ def _base(config: dict, arm: str, model: str, dataset: str, modality: str, plane
     return Run(**settings)
 
 
-def _factor(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".") if value else "0"
-
-
 def _check_lines(config: dict, dataset: str, lines, where: str) -> None:
     """On simulated data, every named cell line must be simulated in ``dataset``."""
     if config["data"]["source"] != "simulated" or dataset not in config["simulation"]["datasets"]:
@@ -81,7 +75,7 @@ def _model_comparison(config: dict) -> list[Run]:
         for modality in arm["modalities"]:
             for model in arm["models"]:
                 for seed in _seeds(config, arm):
-                    run_id = f"model_comparison-{model}-{MODALITY_SHORT[modality]}-{dataset}-s{seed}"
+                    run_id = ComparisonId(model, modality, dataset, seed).key
                     runs.append(_base(config, "model_comparison", model, dataset, modality, arm["planes"], seed,
                                       run_id, eval_sets=(EvalSet(dataset, "test").text,)))
     return runs
@@ -103,7 +97,7 @@ def _data_size(config: dict) -> list[Run]:
         for n in arm["sizes"]:
             for variant in arm["variants"]:
                 for seed in _seeds(config, arm):
-                    run_id = f"data_size-{model}-{MODALITY_SHORT[modality]}-{line}-n{n}-{variant}-s{seed}"
+                    run_id = DataSizeId(model, modality, line, int(n), variant, seed).key
                     fields = {}
                     if variant == "smooth":
                         fields = dict(loss="bce_smooth", smoothing=float(arm["smoothing"]),
@@ -124,7 +118,7 @@ def _smoothing(config: dict) -> list[Run]:
     for model in arm["models"]:
         for factor in arm["factors"]:
             for seed in _seeds(config, arm):
-                run_id = f"smoothing-{model}-{MODALITY_SHORT[modality]}-{dataset}-ls{_factor(factor)}-s{seed}"
+                run_id = SmoothingId(model, modality, dataset, float(factor), seed).key
                 runs.append(_base(config, "smoothing", model, dataset, modality, arm["planes"], seed, run_id,
                                   variant="smooth", loss="bce_smooth", smoothing=float(factor),
                                   eval_sets=(EvalSet(dataset, "test").text,), select_sets=(EvalSet(dataset, "val").text,)))
@@ -140,7 +134,7 @@ def _ablation(config: dict) -> list[Run]:
         for variant, options in {"plain": {}, **variants}.items():
             for seed in _seeds(config, arm):
                 base_options = _model_settings(config, model)[2]
-                run_id = f"ablation-{model}-{variant}-{MODALITY_SHORT[modality]}-{dataset}-s{seed}"
+                run_id = VariantId("ablation", model, variant, modality, dataset, seed).key
                 runs.append(_base(config, "ablation", model, dataset, modality, arm["planes"], seed, run_id,
                                   variant=variant, model_options={**base_options, **options},
                                   eval_sets=(EvalSet(dataset, "test").text,)))
@@ -153,7 +147,6 @@ def _transfer(config: dict) -> list[Run]:
     target + the same number of source images) and scored again on both."""
     arm = config["arms"]["transfer"]
     model, modality, planes = arm["model"], arm["modality"], arm["planes"]
-    short = MODALITY_SHORT[modality]
     finetune = {k: v for k, v in arm["finetune"].items() if v is not None}
     scenarios = []  # (transfer, target, source dataset, target dataset, selections...)
     if arm["lolo"]["enabled"]:
@@ -188,7 +181,7 @@ def _transfer(config: dict) -> list[Run]:
     for sc in scenarios:
         evals = dict(eval_sets=(sc["target_test"], sc["source_test"]), eval_roles=("target", "source"))
         for seed in _seeds(config, arm):
-            source_id = f"transfer-{model}-{short}-{sc['name']}-source-s{seed}"
+            source_id = TransferId(model, modality, sc["name"], seed).key
             source_run = _base(config, "transfer", model, sc["source_dataset"], modality, planes, seed, source_id,
                                variant="source", transfer=sc["transfer"], target=sc["target"],
                                train_selection=sc["source_train"], val_selection=sc["source_val"], **evals)
@@ -200,7 +193,7 @@ def _transfer(config: dict) -> list[Run]:
                         extra = (source_run.tiles(sc["extra"](n)),)
                     runs.append(_base(
                         config, "transfer", model, sc["target_dataset"], modality, planes, seed,
-                        f"transfer-{model}-{short}-{sc['name']}{FINETUNE_MARK}{mode}-n{n}-s{seed}",
+                        TransferId(model, modality, sc["name"], seed, mode, int(n)).key,
                         variant=mode, transfer=sc["transfer"], target=sc["target"], n_train=int(n),
                         train_selection=sc["target_train"](n), val_selection=sc["target_val"],
                         extra_train=extra, init_from=LAYOUT.model(source_id), training=finetune,
@@ -274,7 +267,7 @@ def _extensions(config: dict) -> list[Run]:
         elif variant == "three_class":
             fields["methods"] = tuple(m for m in arm["methods"] if m in three_class_methods)
         for seed in _seeds(config, arm):
-            run_id = f"extensions-{model}-{variant}-{MODALITY_SHORT[modality]}-{dataset}-s{seed}"
+            run_id = VariantId("extensions", model, variant, modality, dataset, seed).key
             runs.append(_base(config, "extensions", model, dataset, modality, arm["planes"], seed, run_id,
                               variant=variant, eval_sets=(EvalSet(dataset, "test").text,), **fields))
     return runs
@@ -284,14 +277,16 @@ ARMS = {"model_comparison": _model_comparison, "data_size": _data_size, "smoothi
         "ablation": _ablation, "transfer": _transfer, "focal_planes": _focal_planes, "extensions": _extensions}
 
 
-def lr_find_keys(config: dict) -> list[tuple[str, str]]:
+def lr_find_keys(config: dict, runs: list[Run] | None = None) -> list[tuple[str, str]]:
     """(model, modality) of every learning-rate range test: the lr_range arm's grid, plus every
-    (model, modality) of a run whose rate comes from a range test."""
+    (model, modality) of a run whose rate comes from a range test. ``runs``: the plan already
+    built from ``config`` (built here when not given)."""
     keys = []
     arm = config["arms"]["lr_range"]
     if arm["enabled"]:
         keys += [(m, mod) for m in arm["models"] for mod in arm["modalities"]]
-    keys += [(r.model, r.modality) for r in plan_runs(config) if r.lr_source == "lr_find"]
+    runs = plan_runs(config) if runs is None else runs
+    keys += [(r.model, r.modality) for r in runs if r.lr_source == "lr_find"]
     return list(dict.fromkeys(keys))
 
 
@@ -299,7 +294,7 @@ def lr_find_run(config: dict, model: str, modality: str) -> Run:
     """The run whose settings a range test uses (lr_range arm's data set and planes)."""
     arm = config["arms"]["lr_range"]
     return _base(config, "lr_range", model, arm["dataset"], modality, arm["planes"], config["seed"],
-                 f"lr_find-{model}-{modality}")
+                 LrFindId(model, modality).key)
 
 
 #: Settings a range test does not read (it sweeps the rate over ``num_steps`` steps of one epoch and

@@ -11,7 +11,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from nucflow.study.layout import LAYOUT, TileSelection
+from nucflow.study.layout import LAYOUT, PlaneSet, TileSelection
+from nucflow.study.plan_table import LIST_COLUMNS, encode_list
 from nucflow.training.config import RunConfig
 
 
@@ -64,16 +65,18 @@ class Run:
     same_as: str = ""
 
     @property
+    def plane_set(self) -> PlaneSet:
+        return PlaneSet(() if self.modality == "fluorescence" else tuple(self.planes))
+
+    @property
     def planes_key(self) -> str:
         """The ``{planes}`` wildcard: ``none`` for fluorescence, else dot-separated plane numbers."""
-        return "none" if self.modality == "fluorescence" else ".".join(map(str, self.planes))
+        return self.plane_set.key
 
     @property
     def plane_order(self) -> str:
         """Distinct planes in input order (``4.2`` for the 9-channel input 4,2,4,2,...)."""
-        if self.modality == "fluorescence":
-            return "none"
-        return ".".join(map(str, dict.fromkeys(self.planes)))
+        return self.plane_set.order().key
 
     @property
     def source_id(self) -> str:
@@ -125,8 +128,8 @@ class Run:
         row["planes"] = self.plane_order
         row["in_channels"] = self.in_channels
         row["frem"] = self.frem is not None
-        for key in ("eval_sets", "eval_roles", "select_sets", "methods", "extra_train"):
-            row[key] = ";".join(getattr(self, key))
+        for key in LIST_COLUMNS:
+            row[key] = encode_list(getattr(self, key))
         for key in ("model_options", "training"):
             row[key] = json.dumps(getattr(self, key), sort_keys=True) if getattr(self, key) else ""
         row["init_from"] = self.init_from or ""

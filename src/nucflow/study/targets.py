@@ -19,7 +19,7 @@ from pathlib import Path
 from nucflow.errors import NucflowError
 from nucflow.inference.window import fixed_window
 from nucflow.postprocess.registry import methods_reading
-from nucflow.study.layout import LAYOUT, EvalSet, FocalGroup, TileSelection
+from nucflow.study.layout import LAYOUT, EvalSet, FocalGroup, PlaneSet, TileSelection
 from nucflow.study.method_choice import study_methods
 from nucflow.study.plan import (evaluation_methods, focal_candidates, focal_groups, focal_run_from_id,
                                 lr_find_keys, plan_runs)
@@ -68,9 +68,8 @@ def trained_of(paths) -> list[str]:
 
 
 def param_options(params: dict) -> str:
-    """``--param key=value`` options (lists as comma-separated values)."""
-    return " ".join(f"--param {k}={','.join(map(str, v)) if isinstance(v, list) else v}"
-                    for k, v in params.items())
+    """The ``--params-json`` option of a method's parameters, shell-quoted ("" without any)."""
+    return f"--params-json {shlex.quote(json.dumps(params, sort_keys=True))}" if params else ""
 
 
 class StudyTargets:
@@ -89,7 +88,7 @@ class StudyTargets:
         self.arm_names = list(config["arms"])
         self.arms_on = [name for name in self.arm_names
                         if config["arms"][name]["enabled"] and any(r.arm == name for r in self.runs.values())]
-        self.lr_find = lr_find_keys(config)
+        self.lr_find = lr_find_keys(config, list(self.runs.values()))  # the plan is built once per parse
         self._focal_choice = focal_choice
 
     # ---- runs ------------------------------------------------------------------------------------
@@ -284,8 +283,8 @@ class StudyTargets:
         args = [split, f"--modality {modality}", *subset]
         norm = self.config["normalisation"]
         method = "foreground" if chosen.foreground else norm["method"]
-        if planes != "none":
-            args.append(f"--planes {planes.replace('.', ',')}")
+        if PlaneSet.parse(planes).planes:
+            args.append(f"--planes {PlaneSet.parse(planes).option}")
         tiles = self.config["tiles"]
         args += [f"--size {tiles['size']}", f"--overlap {tiles['overlap']}", f"--normalisation {method}",
                  "--percentiles {} {}".format(*norm["percentiles"])]
@@ -305,7 +304,7 @@ class StudyTargets:
         return args
 
     def postprocess_params(self, method: str) -> str:
-        """``--param`` options of a method: postprocess.params for the configured method, the
+        """The ``--params-json`` option of a method: postprocess.params for the configured method, the
         extensions arm's overrides for multiscale."""
         if method == self.method:
             params = self.config["postprocess"]["params"]

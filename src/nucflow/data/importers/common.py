@@ -44,7 +44,7 @@ class ImportedField:
     ``fluorescence``: (H, W) uint8/uint16/float32 or None; ``brightfield``: (n_planes, H, W) planes
     first, or None; ``labels``: (H, W) unsigned integer instance labels (0 = background).
     ``field`` is the field number within its well (or the time point, for time series).
-    ``label_source`` says where ``labels`` came from (:mod:`nucflow.data.stain_labels`): ``given``
+    ``label_source`` says where ``labels`` came from (:mod:`nucflow.labels.stain_labels`): ``given``
     for masks that came with the data, ``classical(d=12.0um)`` or ``model:<run id>`` for labels made
     from the nuclear stain. ``labels`` None with ``left_out`` (the reason): a field whose stain gave
     no labels; it is listed in ``left_out.csv`` and not written.

@@ -9,7 +9,7 @@ If ``DIR`` holds both ``images/`` and ``masks/`` folders the StarDist layout is 
 Cellpose one. The image id is the image's file stem. Every mask needs one image, and every image
 one mask, with two exceptions for fluorescence images: a folder without any mask gets its labels
 made from the stain (``labels_from``, ``classical`` by default; see
-:mod:`nucflow.data.stain_labels`), and with ``labels_from`` given, the images that lack a mask get
+:mod:`nucflow.labels.stain_labels`), and with ``labels_from`` given, the images that lack a mask get
 theirs made so. Anything else (or a shape mismatch) is an error naming the file.
 
 Fluorescence images must be 2-D (H, W). For brightfield a 2-D image becomes a 1-plane stack and a
@@ -31,7 +31,7 @@ import pandas as pd
 from nucflow.data.importers.common import (ImportedField, as_labels, as_plane, as_stack, check_out_dir,
                                            check_pixel_size, check_same_shape, is_image_file, write_import)
 from nucflow.data.manifest import Manifest
-from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM, ClassicalLabeller, StainLabeller
+from nucflow.labels.stain_labels import DEFAULT_DIAMETER_UM, ClassicalLabeller, StainLabeller
 from nucflow.errors import NucflowError
 from nucflow.io import read_image
 

@@ -9,7 +9,7 @@ image's ``omero`` metadata:
   (n_planes, H, W); every field must have the same number of planes;
 * the ground truth is the image's NGFF labels entry ``label_image`` (e.g. ``nuclei``) when given;
   without it the labels are made from the nuclear stain (``labels_from``, ``classical`` by
-  default; see :mod:`nucflow.data.stain_labels`), and the manifest's ``label_source`` says so.
+  default; see :mod:`nucflow.labels.stain_labels`), and the manifest's ``label_source`` says so.
 
 Image ids are ``<well>_f<field>`` for plate fields (``B03_f0``: well B03, the first image the well
 lists) and the store's name for a plain image (``cells.ome.zarr`` -> ``cells``). The pixel size is
@@ -31,7 +31,7 @@ from nucflow.data.importers.common import (ImportedField, as_labels, as_plane, a
                                            check_pixel_size, check_same_shape, write_import)
 from nucflow.data.importers.phenix import parse_well, read_plate_map
 from nucflow.data.manifest import Manifest
-from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM, ClassicalLabeller, StainLabeller
+from nucflow.labels.stain_labels import DEFAULT_DIAMETER_UM, ClassicalLabeller, StainLabeller
 from nucflow.errors import NucflowError
 
 DEFAULT_CELL_LINE = "unknown"

@@ -25,7 +25,7 @@ Per field of view (well, field, time point):
   is ``r02c03f01`` (row, column, field; two digits each), with the time point appended as
   ``r02c03f01sk2`` when the export holds more than one time point. Without a mask folder the labels
   are made from the nuclear stain (``labels_from``, ``classical`` by default; see
-  :mod:`nucflow.data.stain_labels`); with one, a missing mask is an error unless ``labels_from``
+  :mod:`nucflow.labels.stain_labels`); with one, a missing mask is an error unless ``labels_from``
   is given, which then makes the missing ones.
 
 The plate map (CSV, columns ``well`` and ``cell_line``; more columns are ignored) names the cell
@@ -46,7 +46,7 @@ import pandas as pd
 from nucflow.data.importers.common import (IMAGE_SUFFIXES, ImportedField, as_labels, as_plane, as_stack,
                                            check_out_dir, check_pixel_size, check_same_shape, write_import)
 from nucflow.data.manifest import Manifest
-from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM, ClassicalLabeller, StainLabeller
+from nucflow.labels.stain_labels import DEFAULT_DIAMETER_UM, ClassicalLabeller, StainLabeller
 from nucflow.errors import NucflowError
 from nucflow.io import read_image
 

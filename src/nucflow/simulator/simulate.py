@@ -22,12 +22,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from nucflow.data.artifacts import draw_artifacts, empty_layer
-from nucflow.data.classical import classical_labels
-from nucflow.data.groundtruth import place_nuclei, rasterise
-from nucflow.data.lines import (InstrumentParams, LineParams, plane_defocus_um, resolve_instrument,
+from nucflow.simulator.artifacts import draw_artifacts, empty_layer
+from nucflow.labels.classical import classical_labels
+from nucflow.simulator.groundtruth import place_nuclei, rasterise
+from nucflow.simulator.lines import (InstrumentParams, LineParams, plane_defocus_um, resolve_instrument,
                                 resolve_line)
-from nucflow.data.optics import band_noise_pair, brightfield_stack, fluorescence_image, illumination
+from nucflow.simulator.optics import band_noise_pair, brightfield_stack, fluorescence_image, illumination
 from nucflow.errors import NucflowError
 from nucflow.io import ensure_dir, write_csv, write_json, write_tiff
 

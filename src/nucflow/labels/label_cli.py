@@ -23,7 +23,7 @@ from nucflow.errors import NucflowError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM
+    from nucflow.labels.stain_labels import DEFAULT_DIAMETER_UM
 
     parser.add_argument("manifest", type=Path, help="manifest.csv (its labels may be empty; fluorescence needed)")
     how = parser.add_argument_group("how to make the labels")
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _labellers(args) -> list:
-    from nucflow.data.stain_labels import DEFAULT_DIAMETER_UM
+    from nucflow.labels.stain_labels import DEFAULT_DIAMETER_UM
     from nucflow.inference.stain_model import make_labeller
 
     diameters = args.nucleus_diameter_um or [DEFAULT_DIAMETER_UM]

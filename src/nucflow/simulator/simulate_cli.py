@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from nucflow.config import load_config
-from nucflow.data.simulate import SimulationConfig, simulate
+from nucflow.simulator.simulate import SimulationConfig, simulate
 from nucflow.errors import NucflowError
 
 

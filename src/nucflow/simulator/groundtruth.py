@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nucflow.data.lines import LineParams
+from nucflow.simulator.lines import LineParams
 
 N_HARMONICS = 4  # boundary wobble uses harmonics 2..N_HARMONICS+1
 

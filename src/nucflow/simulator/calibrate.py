@@ -21,8 +21,8 @@ import pandas as pd
 from scipy import ndimage as ndi
 from skimage.feature import multiscale_basic_features
 
-from nucflow.data.lines import plane_defocus_um
-from nucflow.data.simulate import DatasetSpec, FieldImages, FieldKey, SimulationConfig, simulate_field
+from nucflow.simulator.lines import plane_defocus_um
+from nucflow.simulator.simulate import DatasetSpec, FieldImages, FieldKey, SimulationConfig, simulate_field
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""Reading the result tables figures draw from, with one-line errors that name the file.
+"""Reading the result tables the figures draw from and the report computes from, with one-line
+errors that name the file.
 
 Paths are relative to a results root (``results/`` by default). A missing input is not an error
-(the figure is skipped); an unreadable or incomplete one is (:class:`NucflowError`).
+(the figure or table is skipped); an unreadable or incomplete one is (:class:`NucflowError`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 from nucflow.errors import NucflowError
 from nucflow.study.compute import benchmark_rule
 from nucflow.study.layout import LAYOUT, Layout
+from nucflow.study.plan_table import read_plan as read_plan_table
 
 def _in_results(path: str) -> str:
     """A path of :data:`LAYOUT` relative to the results folder (figures are given that folder)."""
@@ -244,8 +246,13 @@ def read_benchmarks(results: Path, run_arms: dict[str, str] | None = None) -> pd
 
 
 def read_plan(results: Path) -> pd.DataFrame | None:
-    """``plan.csv`` (run_id, arm, model, modality, dataset, seed …) or None when absent."""
+    """``plan.csv`` (run_id, arm, model, modality, dataset, seed …) or None when absent; read as
+    every step after the plan reads it (:func:`nucflow.study.plan_table.read_plan`)."""
     path = Path(results) / PLAN
     if not path.is_file():
         return None
-    return read_table(path, ("run_id", "arm", "model"))
+    table = read_plan_table(path)
+    missing = [c for c in ("arm", "model") if c not in table.columns]
+    if missing:
+        raise NucflowError(f"{path}: missing column(s) {', '.join(missing)}")
+    return table

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft as sfft
 
-from nucflow.data.lines import InstrumentParams
+from nucflow.simulator.lines import InstrumentParams
 
 
 def frequency_grid(shape: tuple[int, int], pixel_size_um: float) -> tuple[np.ndarray, np.ndarray]:

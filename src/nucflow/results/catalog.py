@@ -2,8 +2,9 @@
 
 One entry per figure: its output stem, the arms that feed it and its category in
 ``snakemake --report``. The workflow (``workflow/rules/figures.smk``) takes its figure outputs
-from here, and :data:`nucflow.figures.registry.FIGURES` (how each figure is drawn) takes its
-stems from here, so a figure is named in one place.
+from here, :data:`nucflow.figures.registry.FIGURES` (how each figure is drawn) takes its stems
+from here, and so does ``nucflow figure-tables`` (:mod:`nucflow.report.figure_tables`, which
+writes each figure's interval tables under its stem), so a figure is named in one place.
 """
 
 from __future__ import annotations

@@ -3,14 +3,14 @@
 A data set with a nuclear-stain channel but no masks gets its labels the way the study made them:
 
 * ``classical``: the tuned classical pipeline of the simulator
-  (:func:`nucflow.data.classical.classical_labels`: smoothing, Otsu, hole filling, size filter,
+  (:func:`nucflow.labels.classical.classical_labels`: smoothing, Otsu, hole filling, size filter,
   distance-transform watershed) with its parameters derived from the pixel size and an expected
   nucleus diameter in µm;
 * ``model:RUN``: a trained *fluorescence* model of this study (a run folder with ``run.json`` and
   ``model.pt``, or a ``nucflow export`` folder) predicts the stain image, and its own
   post-processing turns the probabilities into instance labels
   (:class:`nucflow.inference.stain_model.ModelLabeller`: prediction is the inference layer's, so
-  this data module does not import it; ``make_labeller`` there builds either labeller from a
+  this module does not import it; ``make_labeller`` there builds either labeller from a
   ``--labels-from`` value).
 
 The manifest column ``label_source`` records the origin of each row's ``labels``
@@ -220,7 +220,7 @@ class ClassicalLabeller(StainLabeller):
         super().__init__(LabelSource("classical", diameter_um=check_diameter(diameter_um)))
 
     def label(self, image, pixel_size_um, name):
-        from nucflow.data.classical import classical_labels
+        from nucflow.labels.classical import classical_labels
 
         return as_label_dtype(classical_labels(image, float(pixel_size_um), self.source.diameter_um))
 

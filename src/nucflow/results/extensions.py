@@ -1,0 +1,82 @@
+"""The extensions arm's tables as figure 13 and the report read them: which training variants are
+compared with the baseline, the order of the instance methods and the rows each is scored on, and
+the nucleus morphology per method.
+
+``tables/extensions/per_image.csv``: tag ``variant`` in baseline, frem, foreground, bce_dice,
+bce_weighted, three_class, and ``method`` (instance method; several per run).
+``tables/extensions/per_pred_object.csv`` (morphology of the predicted nuclei per method, with
+the ground truth from ``per_object.csv`` as the reference group) or else
+``tables/extensions/per_object.csv`` (reference: the ``published`` method).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nucflow.results.inputs import (EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS, TEXT_COLUMNS, has_rows, numeric,
+                                    read_table)
+from nucflow.results.names import ordered_models
+
+BASELINE = "baseline"
+#: (panel title, {variant: its label}): the variants each panel compares with the baseline
+VARIANT_PANELS = (("FREM", {"baseline": "off", "frem": "on"}),
+                  ("input normalisation", {"baseline": "percentile", "foreground": "foreground"}),
+                  ("loss", {"baseline": "BCE", "bce_dice": "BCE + Dice", "bce_weighted": "weighted BCE",
+                            "three_class": "3-class"}))
+METHOD_ORDER = ("published", "watershed", "seeded", "multiscale", "three_class")
+GROUND_TRUTH = "ground truth"
+#: (morphology column, axis label; ``{unit}`` is the area unit)
+FEATURES = (("area", "area ({unit})"), ("circularity", "circularity (4πA/P², 1 = disk)"),
+            ("solidity", "solidity (area / convex area)"), ("eccentricity", "eccentricity (0 = circle)"),
+            ("shape_index", "shape index (P/√A)"))
+
+
+def ordered_methods(methods) -> list[str]:
+    names = {str(m) for m in methods}
+    return [m for m in METHOD_ORDER if m in names] + sorted(names - set(METHOD_ORDER))
+
+
+def method_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each instance method from the baseline runs, or, for a method the baseline does not
+    use (e.g. three_class, which needs 3-class maps), from the runs that do."""
+    keep = []
+    for method, part in table.groupby("method", sort=True):
+        keep.append(part[part["variant"] == BASELINE] if (part["variant"] == BASELINE).any() else part)
+    return pd.concat(keep) if keep else table
+
+
+def load_morphology(results: Path) -> tuple[pd.DataFrame, str, str, str] | None:
+    """(objects, group column values' reference, area unit, model) for the morphology panels, or
+    None without a per-object table. ``objects`` has a ``group`` column (method or ground truth)."""
+    results = Path(results)
+    objects_path = results / EXTENSIONS_OBJECTS
+    pred_path = results / EXTENSIONS_PRED_OBJECTS
+    if not objects_path.is_file():
+        return None
+    truth = read_table(objects_path, ("run_id", "image_id", "method", "model"), text_columns=TEXT_COLUMNS)
+    area = "area_um2" if "area_um2" in truth.columns and truth["area_um2"].notna().all() else "area_px2"
+    if has_rows(pred_path):
+        pred = read_table(pred_path, ("run_id", "image_id", "method", "model"), text_columns=TEXT_COLUMNS)
+        keys = [c for c in ("run_id", "image_id", "object_id") if c in truth.columns]
+        truth = truth.drop_duplicates(keys).assign(method=GROUND_TRUTH)
+        table, reference = pd.concat([pred, truth], ignore_index=True), GROUND_TRUTH
+    else:
+        table = truth
+        reference = "published" if "published" in set(table["method"]) else ordered_methods(table["method"])[0]
+    if "variant" in table.columns:
+        table = method_rows(table)
+    model = ordered_models(table["model"])[0]
+    table = table[table["model"] == model].rename(columns={area: "area"})
+    features = [f for f, _ in FEATURES if f in table.columns]
+    table = numeric(table, features, objects_path)
+    return table.assign(group=table["method"]), reference, "µm²" if area == "area_um2" else "px²", model
+
+
+def same_objects(objects: pd.DataFrame, feature: str = "area") -> bool:
+    """True when every group holds the same values of ``feature`` (per-object tables describe the
+    ground-truth nuclei, which do not change with the instance method)."""
+    values = [np.sort(part[feature].dropna().to_numpy(float)) for _, part in objects.groupby("group")]
+    return len(values) > 1 and all(v.shape == values[0].shape and np.array_equal(v, values[0]) for v in values)
