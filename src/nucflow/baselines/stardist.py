@@ -28,14 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from nucflow.data.manifest import Manifest
+from nucflow.data.manifest import Manifest, scale_factor
+from nucflow.data.normalise import percentile_normalise
 from nucflow.errors import NucflowError
 from nucflow.io import read_image, write_json, write_tiff
 
 EXTRA_MISSING = ("the StarDist baseline needs TensorFlow and StarDist, which nucflow leaves out by default: "
                  "pip install 'nucflow[baselines]' (or use envs/baselines.yaml)")
-#: a pixel-size difference below this fraction is not worth a resize (as ``nucflow predict``)
-RESCALE_TOLERANCE = 0.05
 PERCENTILES = (1.0, 99.8)
 
 
@@ -58,10 +57,8 @@ def available() -> bool:
 
 
 def normalise(image: np.ndarray) -> np.ndarray:
-    """Percentile normalisation of the study's networks: (x - p1) / (p99.8 - p1), float32."""
-    image = np.asarray(image, np.float32)
-    low, high = np.percentile(image, PERCENTILES)
-    return (image - low) / max(float(high - low), 1e-6)
+    """The study's percentile normalisation of one (H, W) image, float32."""
+    return percentile_normalise(image[None], *PERCENTILES)[0]
 
 
 def _fluorescence(manifest: Manifest, image_id: str) -> np.ndarray:
@@ -75,26 +72,13 @@ def _fluorescence(manifest: Manifest, image_id: str) -> np.ndarray:
 
 
 def _labels(manifest: Manifest, image_id: str) -> np.ndarray:
-    from scipy import ndimage
+    from stardist import fill_label_holes
 
     path = manifest.file(image_id, "labels")
     if path is None:
         raise NucflowError(f"{manifest.path}: image {image_id} has no labels")
-    labels = np.squeeze(read_image(path)).astype(np.int32)
     # StarDist learns star-convex objects; a label with a hole has no well-defined distances
-    filled = np.zeros_like(labels)
-    for index, box in enumerate(ndimage.find_objects(labels), start=1):
-        if box is not None:
-            filled[box][ndimage.binary_fill_holes(labels[box] == index)] = index
-    return filled
-
-
-def _pixel_size(manifest: Manifest, image_id: str) -> float | None:
-    try:
-        value = float(manifest.row(image_id).get("pixel_size_um"))
-    except (TypeError, ValueError):
-        return None
-    return value if value > 0 else None
+    return fill_label_holes(np.squeeze(read_image(path)).astype(np.int32))
 
 
 def _augment(image: np.ndarray, labels: np.ndarray):
@@ -139,7 +123,7 @@ def train(manifest: Manifest, train_ids: list[str], val_ids: list[str], out: Pat
                 steps_per_epoch=steps_per_epoch)
     seconds = time.perf_counter() - start
     thresholds = model.optimize_thresholds(x_val, y_val)
-    sizes = [s for s in (_pixel_size(manifest, i) for i in train_ids) if s is not None]
+    sizes = [s for s in (manifest.pixel_size(i) for i in train_ids) if s is not None]
     record = {"method": "stardist", "data": data_label or str(manifest.path), "train_images": len(train_ids),
               "val_images": len(val_ids), "pixel_size_um": float(np.median(sizes)) if sizes else None,
               "epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "patch": patch,
@@ -174,10 +158,7 @@ def predict(model_dir: Path, manifest: Manifest, ids: list[str], out: Path, *, r
     start = time.perf_counter()
     for image_id in ids:
         image = _fluorescence(manifest, image_id)
-        factor = 1.0
-        image_um, model_um = _pixel_size(manifest, image_id), record.get("pixel_size_um")
-        if rescale and image_um and model_um and abs(image_um / model_um - 1.0) > RESCALE_TOLERANCE:
-            factor = image_um / model_um
+        factor = scale_factor(manifest.pixel_size(image_id), record.get("pixel_size_um")) if rescale else 1.0
         shape = image.shape
         if factor != 1.0:
             image = _resize(image.astype(np.float32), tuple(max(1, round(d * factor)) for d in shape), order=1)

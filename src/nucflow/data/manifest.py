@@ -87,6 +87,14 @@ class Manifest:
             raise NucflowError(f"{self.path}: no image_id {image_id!r}")
         return rows.iloc[0]
 
+    def pixel_size(self, image_id: str) -> float | None:
+        """The image's ``pixel_size_um``; None when missing or not a positive number."""
+        try:
+            value = float(self.row(image_id).get("pixel_size_um"))
+        except (TypeError, ValueError):
+            return None
+        return value if value > 0 else None
+
     def file(self, image_id: str, column: str) -> Path | None:
         """Absolute path of ``column`` for ``image_id``; None where the cell is empty."""
         value = self.row(image_id).get(column)
@@ -115,6 +123,18 @@ class Manifest:
         counts = self.label_sources().value_counts()
         sources = ", ".join(f"{counts[name]} {name}" for name in sorted(counts.index))
         return f"{self.path}: valid; {len(self.frame)} images ({'; '.join(parts)}); labels: {sources}"
+
+
+#: rescale an image to a model's pixel size when the two differ by more than this fraction
+RESCALE_TOLERANCE = 0.05
+
+
+def scale_factor(image_um: float | None, model_um: float | None) -> float:
+    """Image / model pixel size when both are known and differ by more than 5 %, else 1."""
+    if image_um is None or model_um is None:
+        return 1.0
+    factor = float(image_um) / float(model_um)
+    return factor if abs(factor - 1.0) > RESCALE_TOLERANCE else 1.0
 
 
 def _image_info(path: Path, deep: bool) -> ImageInfo:

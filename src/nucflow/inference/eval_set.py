@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from nucflow.data.manifest import scale_factor
 from nucflow.data.tiles import read_tile_meta
 from nucflow.errors import NucflowError
-from nucflow.inference.files import scale_factor
 from nucflow.inference.images import read_field
 from nucflow.inference.model_spec import recorded_input
 from nucflow.inference.predict import InferenceSettings, load_run, predict_field_rescaled, predict_field_scales
@@ -32,15 +32,6 @@ def manifest_planes(manifest, image_id: str, modality: str) -> int | None:
         return int(float(value))
     except (TypeError, ValueError):
         return None
-
-
-def _pixel_size(manifest, image_id: str) -> float | None:
-    value = manifest.row(image_id).get("pixel_size_um")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if value > 0 else None
 
 
 def predict_eval_set(run_dir: str | Path, manifest, ids: list[str], out: str | Path,
@@ -68,7 +59,7 @@ def predict_eval_set(run_dir: str | Path, manifest, ids: list[str], out: str | P
         if path is None:
             raise NucflowError(f"{manifest.path}: image {image_id} has no {run_config.modality} image")
         raw = read_field(path, manifest_planes(manifest, image_id, run_config.modality))
-        factor = scale_factor(_pixel_size(manifest, image_id), trained.get("pixel_size_um")) if rescale else 1.0
+        factor = scale_factor(manifest.pixel_size(image_id), trained.get("pixel_size_um")) if rescale else 1.0
         prob = predict_field_rescaled(model, run_config, raw, settings, factor, tile=window,
                                       normalisation=trained["normalisation"], percentiles=trained["percentiles"],
                                       name=str(path))

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nucflow.data.manifest import RESCALE_TOLERANCE, scale_factor
 from nucflow.errors import NucflowError
 from nucflow.evaluation.morphology import object_morphology, unit_suffixes
 from nucflow.inference.images import expand_inputs, output_stem, read_field, read_pixel_size_um
@@ -52,8 +53,6 @@ from nucflow.postprocess import POSTPROCESSORS, postprocess
 OUTPUTS = ("_prob.tif", "_labels.tif", "_objects.csv", "_objects.geojson")
 #: bumped when the outputs of one image gain content, so a rerun redoes older outputs
 OUTPUTS_VERSION = 2
-#: rescale an image to the model's pixel size when the two differ by more than this fraction
-RESCALE_TOLERANCE = 0.05
 #: rescaling by more than this factor either way is refused (memory grows with its square, and such a
 #: factor almost always means a wrong pixel size)
 MAX_RESCALE = 8.0
@@ -176,14 +175,6 @@ def expected_planes(spec) -> int:
     if spec.modality == "fluorescence":
         return 1
     return max(spec.planes) + 1 if spec.planes else spec.in_channels
-
-
-def scale_factor(image_um: float | None, model_um: float | None) -> float:
-    """Image / model pixel size when both are known and differ by more than 5 %, else 1."""
-    if image_um is None or model_um is None:
-        return 1.0
-    factor = float(image_um) / float(model_um)
-    return factor if abs(factor - 1.0) > RESCALE_TOLERANCE else 1.0
 
 
 def provenance(path: Path, spec, run: FilesRun, pixel_size_um: float | None, factor: float) -> dict:

@@ -38,7 +38,7 @@ class ModelLabeller(StainLabeller):
         super().__init__(LabelSource("model", run_id=self.spec.run_id))
 
     def label(self, image, pixel_size_um, name):
-        from nucflow.inference.files import scale_factor
+        from nucflow.data.manifest import scale_factor
         from nucflow.inference.predict import predict_field_rescaled
         from nucflow.postprocess import postprocess
 
