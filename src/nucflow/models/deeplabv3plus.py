@@ -42,6 +42,7 @@ from torch import nn
 from nucflow.errors import NucflowError
 from nucflow.models.blocks import (ConvBNReLU, crop_to, init_he_normal, pad_to_multiple,
                                    scaled_channels)
+from nucflow.models.deep_blocks import deep_block_from_options
 from nucflow.models.frem import frem_from_options
 
 OUTPUT_STRIDE = 16
@@ -189,13 +190,15 @@ class DeepLabV3Plus(nn.Module):
         width: multiplies every filter count (1.0 = the published network).
         frem: ``{"channels": B, "factor": X}`` to apply FREM to the backbone output before ASPP
             (training only), or ``None``.
+        deep_block: a block after FREM at the same place (:mod:`nucflow.models.deep_blocks`), or ``None``.
         separable_head: separable (published) or plain 3x3 convolutions in ASPP and decoder.
 
     Shape: ``(N, in_channels, H, W) float32 -> (N, out_channels, H, W)`` logits, any H, W.
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, width: float = 1.0,
-                 frem: dict | None = None, *, separable_head: bool = True):
+                 frem: dict | None = None, *, separable_head: bool = True,
+                 deep_block: dict | None = None):
         super().__init__()
         if in_channels < 1 or out_channels < 1:
             raise NucflowError(f"DeepLabV3Plus: in_channels and out_channels must be >= 1, "
@@ -203,6 +206,7 @@ class DeepLabV3Plus(nn.Module):
         c = lambda n: scaled_channels(n, width)  # noqa: E731 - local shorthand
         self.backbone = AlignedXception(in_channels, width)
         self.frem = frem_from_options(frem, self.backbone.out_channels)
+        self.deep_block = deep_block_from_options(deep_block, self.backbone.out_channels)
         self.aspp = ASPP(self.backbone.out_channels, c(256), ASPP_RATES,
                          separable=separable_head)
         self.low_level_project = ConvBNReLU(self.backbone.low_level_channels, c(48), 1, bias=False)
@@ -215,7 +219,7 @@ class DeepLabV3Plus(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         padded, size = pad_to_multiple(images, OUTPUT_STRIDE)
         deep, low_level = self.backbone(padded)
-        deep = self.frem(deep)
+        deep = self.deep_block(self.frem(deep))
         context = self.aspp(deep)
         low_level = self.low_level_project(low_level)
         context = F.interpolate(context, size=low_level.shape[-2:], mode="bilinear",

@@ -40,6 +40,7 @@ from torch import nn
 from nucflow.errors import NucflowError
 from nucflow.models.blocks import (DoubleConv, crop_to, init_he_normal, pad_to_multiple,
                                    scaled_channels)
+from nucflow.models.deep_blocks import deep_block_from_options
 from nucflow.models.frem import frem_from_options
 
 CONTRACTION_BLOCKS = 10
@@ -125,6 +126,7 @@ class PPUNet(nn.Module):
         width: multiplies the 64 block filters and the 16 pyramid filters (1.0 = published).
         frem: ``{"channels": B, "factor": X}`` applied to the bottleneck input (training only), or
             ``None``.
+        deep_block: a block after FREM at the same place (:mod:`nucflow.models.deep_blocks`), or ``None``.
         downsample_every: a 2x2 max-pool after every this many contraction blocks (default 2).
         pool_sizes: pyramid pooling sizes (= strides), default ``(16, 8, 4, 2, 1)``.
         upsample: ``"bilinear"`` (default) or ``"transposed"`` 2x up-sampling in the expansion path.
@@ -137,7 +139,8 @@ class PPUNet(nn.Module):
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, width: float = 1.0,
                  frem: dict | None = None, *, downsample_every: int = 2,
-                 pool_sizes: tuple[int, ...] = (16, 8, 4, 2, 1), upsample: str = "bilinear"):
+                 pool_sizes: tuple[int, ...] = (16, 8, 4, 2, 1), upsample: str = "bilinear",
+                 deep_block: dict | None = None):
         super().__init__()
         _check_options(downsample_every, pool_sizes, upsample)
         if in_channels < 1 or out_channels < 1:
@@ -156,6 +159,7 @@ class PPUNet(nn.Module):
             PyramidPooling(filters, pyramid_filters, tuple(pool_sizes))
             for _ in range(CONTRACTION_BLOCKS))
         self.frem = frem_from_options(frem, filters)
+        self.deep_block = deep_block_from_options(deep_block, filters)
         self.bottleneck = nn.Sequential(
             *(DoubleConv(filters, filters) for _ in range(BOTTLENECK_BLOCKS)))
         skip_channels = self.pyramids[0].out_channels
@@ -185,7 +189,7 @@ class PPUNet(nn.Module):
             next_level = self.levels[k + 1] if k + 1 < CONTRACTION_BLOCKS else self.bottleneck_level
             if next_level > self.levels[k]:
                 features = F.max_pool2d(features, 2)
-        features = self.bottleneck(self.frem(features))
+        features = self.bottleneck(self.deep_block(self.frem(features)))
         for block, upsampler, skip in zip(self.expansion, self.upsamplers, reversed(skips)):
             features = block(torch.cat([upsampler(features), skip], dim=1))
         return crop_to(self.classifier(features), size)

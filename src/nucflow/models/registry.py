@@ -11,6 +11,8 @@ toy model by setting an item of the dict); ``docs/extending.md`` walks through i
 
 Every class takes ``(in_channels=1, out_channels=1, width=1.0, frem=None, **arch_options)`` and maps
 ``(N, in_channels, H, W)`` float32 images to raw logits ``(N, out_channels, H, W)`` for any H, W.
+The five published models also take ``deep_block=None`` (a squeeze-and-excitation or channel-dropout
+block right after FREM, :mod:`nucflow.models.deep_blocks`); a model without it refuses the option.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def entry(name: str) -> ModelEntry:
         raise NucflowError(f"model {name!r}: unknown; valid names: {', '.join(model_names())}")
     return REGISTRY[name]
 
-_COMMON_ARGUMENTS = ("in_channels", "out_channels", "width", "frem")
+_COMMON_ARGUMENTS = ("in_channels", "out_channels", "width", "frem", "deep_block")
 
 
 def model_class(name: str) -> type[nn.Module]:
@@ -119,7 +121,9 @@ def build(name: str, in_channels: int = 1, out_channels: int = 1, width: float =
         in_channels: image channels (focal planes), >= 1.
         out_channels: logit channels (1 for binary, 3 for background/interior/boundary), >= 1.
         width: multiplies every filter count; 1.0 is the published size.
-        **options: ``frem={"channels": B, "factor": X}`` and the architecture's own options
+        **options: ``frem={"channels": B, "factor": X}``, ``deep_block`` (a squeeze-and-excitation or
+            channel-dropout block at FREM's place, :mod:`nucflow.models.deep_blocks`) and the
+            architecture's own options
             (see :func:`model_options`); an unknown option raises :class:`NucflowError`.
 
     Returns: the freshly initialised module (train mode).
@@ -131,6 +135,8 @@ def build(name: str, in_channels: int = 1, out_channels: int = 1, width: float =
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
         raise NucflowError(f"model {name!r}: width must be a number > 0, got {width!r}")
     valid = {"frem", *model_options(name)}
+    if "deep_block" in inspect.signature(cls.__init__).parameters:
+        valid.add("deep_block")
     unknown = sorted(set(options) - valid)
     if unknown:
         raise NucflowError(f"model {name!r}: unknown option(s) {', '.join(unknown)}; "

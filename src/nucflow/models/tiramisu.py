@@ -34,6 +34,7 @@ from torch import nn
 
 from nucflow.errors import NucflowError
 from nucflow.models.blocks import crop_to, init_he_normal, pad_to_multiple, scaled_channels
+from nucflow.models.deep_blocks import deep_block_from_options
 from nucflow.models.frem import frem_from_options
 
 
@@ -113,6 +114,7 @@ class Tiramisu(nn.Module):
         width: multiplies growth rate and initial filters (1.0 = published).
         frem: ``{"channels": B, "factor": X}`` applied to the new feature maps of the bottleneck
             dense block, the deepest features handed to the up path (training only), or ``None``.
+        deep_block: a block after FREM at the same place (:mod:`nucflow.models.deep_blocks`), or ``None``.
         variant: ``"103"``, ``"67"`` or ``"56"``.
         dropout: dropout rate after every convolution of dense layers and transitions down, in
             [0, 1) (element-wise, as published).
@@ -121,7 +123,8 @@ class Tiramisu(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, width: float = 1.0,
-                 frem: dict | None = None, *, variant: str = "103", dropout: float = 0.2):
+                 frem: dict | None = None, *, variant: str = "103", dropout: float = 0.2,
+                 deep_block: dict | None = None):
         super().__init__()
         if variant not in VARIANTS:
             raise NucflowError(f"Tiramisu: variant must be one of {', '.join(VARIANTS)}, "
@@ -150,6 +153,7 @@ class Tiramisu(nn.Module):
         self.bottleneck = DenseBlock(channels, layout.bottleneck_layers, growth, dropout)
         upsampled = layout.bottleneck_layers * growth
         self.frem = frem_from_options(frem, upsampled)
+        self.deep_block = deep_block_from_options(deep_block, upsampled)
 
         self.transitions_up = nn.ModuleList()
         self.up_blocks = nn.ModuleList()
@@ -170,7 +174,7 @@ class Tiramisu(nn.Module):
             skips.append(features)
             features = transition(features)
         _, new = self.bottleneck(features)
-        new = self.frem(new)
+        new = self.deep_block(self.frem(new))
         for transition, block, skip in zip(self.transitions_up, self.up_blocks, reversed(skips)):
             stack, new = block(torch.cat([transition(new), skip], dim=1))
         return crop_to(self.classifier(stack), size)

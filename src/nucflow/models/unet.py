@@ -24,7 +24,7 @@ Ablation variants of the paper (section "architecture choices") are options, not
   bottleneck, the decoder mirrors the encoder.
 
 FREM (``frem={"channels": B, "factor": X}``) is applied to the bottleneck output, the deepest
-feature map, before the first up-sampling.
+feature map, before the first up-sampling, and ``deep_block`` right after it.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from torch import nn
 from nucflow.errors import NucflowError
 from nucflow.models.blocks import (ConvBNReLU, DoubleConv, crop_to, init_he_normal,
                                    pad_to_multiple, scaled_channels)
+from nucflow.models.deep_blocks import deep_block_from_options
 from nucflow.models.frem import frem_from_options
 
 BASELINE_FILTERS: tuple[int, ...] = (64, 64, 64, 64, 64)
@@ -48,7 +49,7 @@ class UNet(nn.Module):
     """U-Net; ``(N, in_channels, H, W)`` float32 -> logits ``(N, out_channels, H, W)``, any H, W.
 
     Args:
-        in_channels, out_channels, width, frem: see :func:`nucflow.models.build`.
+        in_channels, out_channels, width, frem, deep_block: see :func:`nucflow.models.build`.
         filters: published filter count per level, encoder levels then bottleneck; its length
             minus one is the number of down-sampling steps (default: five times 64, four steps).
         batch_norm: batch normalisation after every convolution.
@@ -59,7 +60,8 @@ class UNet(nn.Module):
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, width: float = 1.0,
                  frem: Mapping[str, Any] | None = None, filters: Sequence[int] = BASELINE_FILTERS,
-                 batch_norm: bool = False, double_skips: bool = False):
+                 batch_norm: bool = False, double_skips: bool = False, *,
+                 deep_block: Mapping[str, Any] | None = None):
         super().__init__()
         if (isinstance(filters, (str, bytes)) or len(filters) < 2
                 or not all(isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in filters)):
@@ -78,6 +80,7 @@ class UNet(nn.Module):
         self.pool = nn.MaxPool2d(2)
         self.bottleneck = DoubleConv(previous, channels[-1], batch_norm=batch_norm)
         self.frem = frem_from_options(frem, channels[-1])
+        self.deep_block = deep_block_from_options(deep_block, channels[-1])
 
         self.up = nn.ModuleList()
         self.skip_convs = nn.ModuleList()
@@ -99,7 +102,7 @@ class UNet(nn.Module):
             x = block(x)
             skips.append(x)
             x = self.pool(x)
-        x = self.frem(self.bottleneck(x))
+        x = self.deep_block(self.frem(self.bottleneck(x)))
         for i, (up, block) in enumerate(zip(self.up, self.decoder)):
             skip = skips[self.depth - 1 - i]
             parts = [up(x), skip]

@@ -42,6 +42,7 @@ from torch import nn
 
 from nucflow.errors import NucflowError
 from nucflow.models.blocks import DoubleConv, crop_to, init_he_normal, pad_to_multiple, scaled_channels
+from nucflow.models.deep_blocks import deep_block_from_options
 from nucflow.models.frem import frem_from_options
 
 REFERENCE_FILTERS: tuple[int, ...] = (32, 64, 128, 256, 512)
@@ -51,7 +52,7 @@ class UNetPlusPlus(nn.Module):
     """U-Net++; ``(N, in_channels, H, W)`` float32 -> logits ``(N, out_channels, H, W)``, any H, W.
 
     Args:
-        in_channels, out_channels, width, frem: see :func:`nucflow.models.build`.
+        in_channels, out_channels, width, frem, deep_block: see :func:`nucflow.models.build`.
         filters: published filter count per level (length = number of levels, >= 2).
         batch_norm: batch normalisation after every convolution (reference: off).
         dropout: dropout rate after every ReLU (reference: 0.5).
@@ -64,7 +65,7 @@ class UNetPlusPlus(nn.Module):
     def __init__(self, in_channels: int = 1, out_channels: int = 1, width: float = 1.0,
                  frem: Mapping[str, Any] | None = None, filters: Sequence[int] = REFERENCE_FILTERS,
                  batch_norm: bool = False, dropout: float = 0.5, deep_supervision: bool = False,
-                 half_skip_convs: bool = False):
+                 half_skip_convs: bool = False, *, deep_block: Mapping[str, Any] | None = None):
         super().__init__()
         if (isinstance(filters, (str, bytes)) or len(filters) < 2
                 or not all(isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in filters)):
@@ -91,6 +92,7 @@ class UNetPlusPlus(nn.Module):
                                                     n_convs=n_convs, **unit)
         self.pool = nn.MaxPool2d(2)
         self.frem = frem_from_options(frem, channels[-1])
+        self.deep_block = deep_block_from_options(deep_block, channels[-1])
         n_heads = self.depth if self.deep_supervision else 1
         self.heads = nn.ModuleList(nn.Conv2d(channels[0], out_channels, 1) for _ in range(n_heads))
         self.apply(init_he_normal)
@@ -102,7 +104,7 @@ class UNetPlusPlus(nn.Module):
         for i in range(self.depth + 1):
             x = self.nodes[_key(i, 0)](x if i == 0 else self.pool(x))
             grid[i, 0] = x
-        grid[self.depth, 0] = self.frem(grid[self.depth, 0])
+        grid[self.depth, 0] = self.deep_block(self.frem(grid[self.depth, 0]))
         for j in range(1, self.depth + 1):
             for i in range(self.depth + 1 - j):
                 parts = [grid[i, k] for k in range(j)]
