@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("nucflow.models.models_cli", "table of parameters, MACs and forward time per model"),
     "train": ("nucflow.training.train_cli", "train (or resume) one run from its run.json"),
     "lr-find": ("nucflow.training.lr_find_cli", "learning-rate range test; writes the curve and the chosen rate"),
+    "frem-search": ("nucflow.training.frem_search_cli", "TPE search (optuna) of FREM's channels and factor on validation; resumable"),
     "predict": ("nucflow.inference.predict_cli", "probability maps of a trained run on manifest images"),
     "export": ("nucflow.inference.export_cli", "a trained run as TorchScript + JSON sidecar (+ bioimage.io description)"),
     # evaluation
