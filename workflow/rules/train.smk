@@ -1,4 +1,5 @@
-# Training stage: the plan, one run.json per run, training (resumable), learning-rate range tests.
+# Training stage: the plan, one run.json per run, training (resumable), learning-rate range tests,
+# the FREM settings search.
 
 
 rule plan:
@@ -134,3 +135,62 @@ rule lr_find:
     shell:
         "nucflow lr-find --run {input.run} {params.sweep} --threads {threads}"
         " --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule frem_search_config:
+    """run.json of the FREM search's base run: what every trial trains, with its own B and X."""
+    input:
+        unpack(lambda wc: STUDY.frem_search_sources(wc.search)),
+    output:
+        LAYOUT.frem_search_json("{search}"),
+    log:
+        "logs/plan/frem_search/{search}.log",
+    wildcard_constraints:
+        search=FREM_SEARCH_PATTERN,
+    localrule: True
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        content=lambda wc: shlex.quote(
+            json.dumps(
+                run_config(config, STUDY.frem_search_base(wc.search)), sort_keys=True
+            )
+        ),
+        options=lambda wc, input: STUDY.run_config_options(
+            {k: getattr(input, k) for k in input.keys()}
+        ),
+    shell:
+        "nucflow run-config --json {params.content} {params.options} --out {output} > {log} 2>&1"
+
+
+rule frem_search:
+    """TPE search (optuna) of FREM's channels and factor on the validation split; study.db in the
+    search folder is not an output, so a killed or retried job resumes it without repeating a
+    finished trial."""
+    input:
+        run=LAYOUT.frem_search_json("{search}"),
+        tiles=lambda wc: STUDY.frem_search_tiles(wc.search),
+    output:
+        trials=LAYOUT.frem_search_result("{search}", "trials.csv"),
+        best=LAYOUT.frem_search_result("{search}", "best.json"),
+    log:
+        "logs/frem_search/{search}.log",
+    benchmark:
+        "results/benchmarks/frem_search/{search}.tsv"
+    wildcard_constraints:
+        search=FREM_SEARCH_PATTERN,
+    retries: 1
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=GPUS,
+        mem_mb=lambda wc, attempt: config["training"]["mem_mb"] * attempt,
+        runtime=lambda wc, attempt: config["arms"]["frem_search"]["runtime_min"]
+        * attempt,
+    params:
+        settings=STUDY.frem_search_settings(),
+        out_dir=lambda wc: LAYOUT.frem_search_dir(wc.search),
+    shell:
+        "nucflow frem-search --run {input.run} --settings-json {params.settings}"
+        " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"

@@ -299,6 +299,17 @@ class Layout:
     def lr_find_result(self, model: str, modality: str, name: str = "lr.json") -> str:
         return f"{self.lr_find_dir(model, modality)}/{name}"
 
+    def frem_search_json(self, search: str) -> str:
+        """The base run every trial of a FREM search trains (``search``: :attr:`FremSearchId.search`)."""
+        return f"{self.root}/plan/frem_search/{search}.json"
+
+    def frem_search_dir(self, search: str) -> str:
+        """``study.db``, ``trials/``, ``search.json``, ``trials.csv`` and ``best.json`` of one FREM search."""
+        return f"{self.root}/frem_search/{search}"
+
+    def frem_search_result(self, search: str, name: str = "best.json") -> str:
+        return f"{self.frem_search_dir(search)}/{name}"
+
     def runs_root(self) -> str:
         """The folder of every run folder."""
         return f"{self.root}/runs"

@@ -23,7 +23,8 @@ from nucflow.models.registry import entry
 from nucflow.postprocess.registry import methods_reading
 from nucflow.study.layout import LAYOUT, EvalSet, FocalRunId, TileSelection
 from nucflow.study.run import Run
-from nucflow.study.run_ids import ComparisonId, DataSizeId, LrFindId, SmoothingId, TransferId, VariantId
+from nucflow.study.run_ids import (ComparisonId, DataSizeId, FremSearchId, LrFindId, SmoothingId, TransferId,
+                                   VariantId)
 from nucflow.training.config import RunConfig
 
 def _seeds(config: dict, arm: dict) -> list[int]:
@@ -273,8 +274,58 @@ def _extensions(config: dict) -> list[Run]:
     return runs
 
 
+def frem_search_run(config: dict) -> Run:
+    """The base run of the FREM search: what every trial trains, with the trial's FREM setting, on
+    the arm's data set (validated on its val split). The search itself is seeded with the study seed."""
+    arm = config["arms"]["frem_search"]
+    search = FremSearchId(arm["model"], "frem", arm["modality"], arm["dataset"], config["seed"]).search
+    return _base(config, "frem_search", arm["model"], arm["dataset"], arm["modality"], arm["planes"], config["seed"],
+                 f"frem_search-{search}", variant="search")
+
+
+def frem_search_name(config: dict) -> str:
+    """The name of the config's FREM search (``unet-bf-seven_lines``): its results folder."""
+    arm = config["arms"]["frem_search"]
+    return FremSearchId(arm["model"], "frem", arm["modality"], arm["dataset"], config["seed"]).search
+
+
+def frem_search_settings(config: dict) -> dict:
+    """The ``--settings-json`` of ``nucflow frem-search``: the arm's search keys."""
+    arm = config["arms"]["frem_search"]
+    return {"n_trials": arm["n_trials"], "channels": [arm["channels"]["min"], arm["channels"]["max"]],
+            "factor": [arm["factor"]["min"], arm["factor"]["max"]], "seed": config["seed"],
+            "max_epochs": arm["max_epochs"], "pruning": arm["pruning"]["enabled"],
+            "pruner_startup_trials": arm["pruning"]["startup_trials"],
+            "pruner_warmup_epochs": arm["pruning"]["warmup_epochs"]}
+
+
+def _frem_search(config: dict) -> list[Run]:
+    """The setting the FREM search chose (``frem``, read from its ``best.json`` when ``run.json`` is
+    written) against FREM off, a squeeze-and-excitation block and channel dropout at rate B/C (B
+    from the same ``best.json``) at FREM's place, each with the arm's replicate seeds."""
+    arm = config["arms"]["frem_search"]
+    model, dataset, modality = arm["model"], arm["dataset"], arm["modality"]
+    base_options = _model_settings(config, model)[2]
+    search = frem_search_name(config)
+    runs = []
+    for variant in arm["variants"]:
+        fields: dict = {}
+        if variant == "frem":
+            fields["frem_from"] = search
+        elif variant == "se":
+            fields["model_options"] = {**base_options, "deep_block": {"kind": "se", "reduction": arm["se_reduction"]}}
+        elif variant == "dropout":
+            fields.update(model_options={**base_options, "deep_block": {"kind": "dropout"}}, frem_from=search)
+        for seed in _seeds(config, arm):
+            run_id = FremSearchId(model, variant, modality, dataset, seed).key
+            runs.append(_base(config, "frem_search", model, dataset, modality, arm["planes"], seed, run_id,
+                              variant=variant, eval_sets=(EvalSet(dataset, "test").text,), **fields))
+    return runs
+
+
 ARMS = {"model_comparison": _model_comparison, "data_size": _data_size, "smoothing": _smoothing,
-        "ablation": _ablation, "transfer": _transfer, "focal_planes": _focal_planes, "extensions": _extensions}
+        "ablation": _ablation, "transfer": _transfer, "focal_planes": _focal_planes, "extensions": _extensions,
+        "frem_search": _frem_search}
 
 
 def lr_find_keys(config: dict, runs: list[Run] | None = None) -> list[tuple[str, str]]:
@@ -335,6 +386,8 @@ def _training_key(config: dict, run: Run) -> str:
     for key in ("run_id", "out_dir"):
         settings.pop(key)
     settings.update(lr_source=run.lr_source, smoothing_from=run.smoothing_from)
+    if run.frem_from:  # left out while empty: the keys of earlier plans stay what they were
+        settings["frem_from"] = run.frem_from
     return json.dumps(settings, sort_keys=True)
 
 

@@ -25,6 +25,10 @@ class Run:
     ``select_sets`` are scored only to choose between runs (validation images: the smoothing
     factor, the next focal plane) and never enter the reported tables.
 
+    ``frem_from`` names the FREM search (:attr:`FremSearchId.search`) whose ``best.json`` gives the
+    run its FREM ``B`` and ``X`` (or, with a channel-dropout block, its ``B``) when ``run.json`` is
+    written.
+
     ``same_as`` names an earlier run of the plan that trains exactly this model (same settings, same
     data, same seed): the run is not trained again, its evaluations are read from that run's folder
     and tagged with this run's arm and variant (the ablation's "plain" variants and the extensions
@@ -44,6 +48,7 @@ class Run:
     loss: str = "bce"
     smoothing: float = 0.0
     smoothing_from: str = ""
+    frem_from: str = ""
     seed: int = 0
     train_selection: str = "train"
     val_selection: str = "val"

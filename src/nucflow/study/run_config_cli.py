@@ -18,6 +18,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="run.json to write")
     parser.add_argument("--lr-from", help="lr.json of a range test: its 'lr' replaces the run's learning rate")
     parser.add_argument("--smoothing-from", help="best.json of the smoothing arm ({model: factor}): the factor of the run's model")
+    parser.add_argument("--frem-from", help="best.json of a FREM search: its channels and factor become the run's "
+                                            "frem, or, for a run with a channel-dropout block "
+                                            "(model_options.deep_block.kind dropout), its channels the block's")
 
 
 def run(args) -> int:
@@ -38,7 +41,25 @@ def run(args) -> int:
         if not isinstance(best, dict) or model not in best:
             raise NucflowError(f"{args.smoothing_from}: no smoothing factor for model {model!r}")
         data["smoothing"] = float(best[model])
+    if args.frem_from:
+        data = with_searched_frem(data, args.frem_from)
     config = RunConfig.from_dict(data, source=args.out)
     config.to_json(args.out)
     print(f"{args.out}: {config.run_id}")
     return 0
+
+
+def with_searched_frem(data: dict, path: str) -> dict:
+    """``data`` (a run's settings) with the FREM search's chosen ``B`` (and ``X``) from ``path``."""
+    best = read_json(path)
+    channels = best.get("channels") if isinstance(best, dict) else None
+    factor = best.get("factor") if isinstance(best, dict) else None
+    if (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1
+            or isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0):
+        raise NucflowError(f"{path}: expected a JSON object with an integer 'channels' >= 1 and a number 'factor' > 0")
+    options = dict(data.get("model_options") or {})
+    block = options.get("deep_block")
+    if isinstance(block, dict) and block.get("kind") == "dropout":
+        options["deep_block"] = {"kind": "dropout", "channels": channels}
+        return {**data, "model_options": options}
+    return {**data, "frem": {"channels": channels, "factor": float(factor)}}

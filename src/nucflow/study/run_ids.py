@@ -15,6 +15,7 @@ family                 key
                        ``transfer-unet-bf-loloHepG2-ft-target+source-n4-s0`` (fine-tuning)
 :class:`FocalRunId`    ``focal_planes-unet-lncap-r2-p4.0-s0`` (in :mod:`nucflow.study.layout`)
 :class:`LrFindId`      ``lr_find-unet-brightfield``
+:class:`FremSearchId`  ``frem_search-unet-frem-bf-seven_lines-s0`` (variants plain, frem, se, dropout)
 =====================  ============================================================================
 
 Whether a run is fine-tuned is a field of its id (:attr:`TransferId.mode`), and the workflow's
@@ -224,8 +225,46 @@ class LrFindId:
         return cls(m["model"], m["modality"])
 
 
-RunId = ComparisonId | DataSizeId | SmoothingId | VariantId | TransferId | FocalRunId | LrFindId
-FAMILIES = (ComparisonId, DataSizeId, SmoothingId, VariantId, TransferId, FocalRunId, LrFindId)
+@dataclass(frozen=True)
+class FremSearchId:
+    """A run of the FREM search arm: ``variant`` ``plain`` (FREM off), ``frem`` (the searched setting),
+    ``se`` (squeeze-and-excitation) or ``dropout`` (channel dropout at rate B/C) at FREM's place.
+    :attr:`search` names the search whose ``best.json`` the runs read (``unet-bf-seven_lines``)."""
+
+    model: str
+    variant: str
+    modality: str
+    dataset: str
+    seed: int
+
+    VARIANTS = ("plain", "frem", "se", "dropout")
+    REGEX = re.compile(rf"^frem_search-(?P<model>{_MODEL})-(?P<variant>plain|frem|se|dropout)-(?P<mod>{_MOD})"
+                       rf"-(?P<dataset>{_DATASET}){_SEED}$")
+    SEARCH = re.compile(rf"^(?P<model>{_MODEL})-(?P<mod>{_MOD})-(?P<dataset>{_DATASET})$")
+
+    def __post_init__(self):
+        if self.variant not in self.VARIANTS:
+            raise NucflowError(f"frem_search run id: variant {self.variant!r} is not one of {', '.join(self.VARIANTS)}")
+
+    @property
+    def key(self) -> str:
+        return (f"frem_search-{self.model}-{self.variant}-{MODALITY_SHORT[self.modality]}-{self.dataset}"
+                f"-s{self.seed}")
+
+    @property
+    def search(self) -> str:
+        """The search of this model on this data (the folder name of its results)."""
+        return f"{self.model}-{MODALITY_SHORT[self.modality]}-{self.dataset}"
+
+    @classmethod
+    def parse(cls, run_id: str) -> FremSearchId | None:
+        if (m := _match(cls.REGEX, run_id)) is None:
+            return None
+        return cls(m["model"], m["variant"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]))
+
+
+RunId = ComparisonId | DataSizeId | SmoothingId | VariantId | TransferId | FocalRunId | LrFindId | FremSearchId
+FAMILIES = (ComparisonId, DataSizeId, SmoothingId, VariantId, TransferId, FocalRunId, LrFindId, FremSearchId)
 
 
 def parse_run_id(run_id: str) -> RunId:
@@ -236,7 +275,7 @@ def parse_run_id(run_id: str) -> RunId:
             return parsed
     raise NucflowError(f"run id {run_id!r} is not one the study writes (expected one of: "
                        "model_comparison-, data_size-, smoothing-, ablation-, extensions-, transfer-, "
-                       "focal_planes-, lr_find-...)")
+                       "focal_planes-, lr_find-, frem_search-...)")
 
 
 def _pattern(regex: re.Pattern) -> str:
@@ -244,6 +283,8 @@ def _pattern(regex: re.Pattern) -> str:
     return re.sub(r"\(\?P<[a-z]+>", "(", regex.pattern.removeprefix("^").removesuffix("$"))
 
 
+#: a FREM search's name (the workflow's frem_search rules), from :attr:`FremSearchId.SEARCH`
+FREM_SEARCH_PATTERN = _pattern(FremSearchId.SEARCH)
 #: fine-tuning run ids (the workflow's finetune rule), from :attr:`TransferId.FINETUNE`
 FINETUNE_RUN_ID_PATTERN = _pattern(TransferId.FINETUNE)
 #: every other run id (the train rule); in a path a run id ends where its characters end

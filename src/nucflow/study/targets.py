@@ -22,7 +22,7 @@ from nucflow.postprocess.registry import methods_reading
 from nucflow.study.layout import LAYOUT, EvalSet, FocalGroup, PlaneSet, TileSelection
 from nucflow.study.method_choice import study_methods
 from nucflow.study.plan import (evaluation_methods, focal_candidates, focal_groups, focal_run_from_id,
-                                lr_find_keys, plan_runs)
+                                frem_search_name, frem_search_run, frem_search_settings, lr_find_keys, plan_runs)
 from nucflow.study.run import Run
 
 SIMULATED_ROOT = "resources/simulated"
@@ -105,13 +105,19 @@ class StudyTargets:
         return [*run.train_tiles, run.tiles(run.val_selection)]
 
     def run_config_sources(self, run_id: str) -> dict[str, str]:
-        """Results a run's settings come from: the range test's rate, the smoothing arm's best factor."""
-        run = self.get_run(run_id)
+        """Results a run's settings come from: the range test's rate, the smoothing arm's best factor,
+        the FREM search's chosen setting."""
+        return self._sources(self.get_run(run_id))
+
+    @staticmethod
+    def _sources(run: Run) -> dict[str, str]:
         sources = {}
         if run.lr_source == "lr_find":
             sources["lr"] = LAYOUT.lr_find_result(run.model, run.modality)
         if run.smoothing_from:
             sources["smoothing"] = LAYOUT.arm_table("smoothing", "best.json")
+        if run.frem_from:
+            sources["frem"] = LAYOUT.frem_search_result(run.frem_from, "best.json")
         return sources
 
     @staticmethod
@@ -122,7 +128,35 @@ class StudyTargets:
             options.append(f"--lr-from {sources['lr']}")
         if "smoothing" in sources:
             options.append(f"--smoothing-from {sources['smoothing']}")
+        if "frem" in sources:
+            options.append(f"--frem-from {sources['frem']}")
         return " ".join(options)
+
+    # ---- the FREM search: one study per config, its base run written like any run.json ----------
+    def frem_search(self) -> str | None:
+        """The name of the config's FREM search, or None when the arm is off."""
+        return frem_search_name(self.config) if self.config["arms"]["frem_search"]["enabled"] else None
+
+    def frem_search_base(self, search: str) -> Run:
+        if search != self.frem_search():
+            raise NucflowError(f"FREM search {search!r} is not this config's ({self.frem_search()})")
+        return frem_search_run(self.config)
+
+    def frem_search_sources(self, search: str) -> dict[str, str]:
+        """Results the search's base run takes its settings from (a range test's rate)."""
+        return self._sources(self.frem_search_base(search))
+
+    def frem_search_tiles(self, search: str) -> list[str]:
+        run = self.frem_search_base(search)
+        return [*run.train_tiles, run.tiles(run.val_selection)]
+
+    def frem_search_settings(self) -> str:
+        """``--settings-json`` of ``nucflow frem-search``, shell-quoted (a change reruns the search)."""
+        return shlex.quote(json.dumps(frem_search_settings(self.config), sort_keys=True))
+
+    def frem_search_outputs(self) -> list[str]:
+        search = self.frem_search()
+        return [LAYOUT.frem_search_result(search, n) for n in ("trials.csv", "best.json")] if search else []
 
     def run_entries(self, run: Run, select: bool = False) -> list[tuple[str, str, str]]:
         """(run_id, eval_set_key, method) of a run's reported evaluations, or (``select``) of the
@@ -223,6 +257,8 @@ class StudyTargets:
             targets.append(LAYOUT.arm_table("smoothing", "best.json"))
         if arm == "focal_planes":
             targets.append(LAYOUT.arm_table("focal_planes", "greedy.csv"))
+        if arm == "frem_search":
+            targets += self.frem_search_outputs()
         if arm == "extensions" and self.tradeoff_files():
             targets.append(LAYOUT.arm_table("extensions", "multiscale_tradeoff.csv"))
         if arm in self.CHOICE_ARMS and self.method_choice_runs(arm):
