@@ -373,3 +373,42 @@ def test_empty_pred_object_table_counts_as_absent(tmp_path):
     assert not has_rows(header_only)
     header_only.write_text("run_id,area_px2\nr,3\n")
     assert has_rows(header_only)
+
+
+def make_frem_search(root: Path, seeds=(0, 1)) -> None:
+    """The FREM search's trials and choice, and its comparison runs (searched FREM best)."""
+    gain = {"plain": 0.0, "frem": 0.02, "se": 0.01, "dropout": -0.01}
+    runs = [{"model": "unet", "variant": v, "seed": s, "method": "published"} for v in gain for s in seeds]
+    write_arm(root, "frem_search", runs, lambda r, i: 0.8 + gain[r["variant"]] + 0.002 * i)
+    folder = root / "frem_search" / "unet-bf-seven_lines"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"number": [0, 1, 2, 3], "state": ["complete", "pruned", "fail", "complete"],
+                  "channels": [3, 40, 7, 12], "factor": [250.0, 2.0, 5.0, 480.0], "value": [0.21, 0.35, None, 0.18],
+                  "epochs": [30, 5, None, 28], "seconds": [10.0, 2.0, None, 9.0]}).to_csv(folder / "trials.csv",
+                                                                                     index=False)
+    (folder / "best.json").write_text(json.dumps({"channels": 12, "factor": 480.0, "value": 0.18, "trial": 3,
+                                                  "feature_channels": 64, "objective": "best validation loss"}))
+
+
+def test_extensions_figure_draws_the_frem_search_alone_and_with_the_arm(tmp_path):
+    from nucflow.results.extensions import load_frem_trials
+
+    only = tmp_path / "only"
+    make_frem_search(only)
+    tables = write_figure_tables(only, n_boot=50)
+    points = pd.read_csv(only / "tables/figures/13_extensions/frem_search.csv")
+    assert [p.name for p in tables] == ["frem_search.csv"]
+    assert list(points["variant"]) == ["dropout", "frem", "plain", "se"]
+    frem = points[points["variant"] == "frem"].iloc[0]
+    assert 1.0 < frem["delta"] < 3.5 and frem["low"] < frem["value"] < frem["high"]  # +2 pp, 1 pp noise per image
+    assert points[points["variant"] == "plain"]["delta"].isna().all()
+    trials, best = load_frem_trials(only)
+    assert list(trials["state"]) == ["complete", "pruned", "fail", "complete"] and best["trial"] == 3
+    paths = fig_extensions(only, tmp_path / "out")
+    assert [p.name for p in paths] == ["13_extensions.png", "13_extensions.pdf"]
+    both = tmp_path / "both"
+    make_extensions(both)
+    make_frem_search(both)
+    write_figure_tables(both, n_boot=50)
+    assert fig_extensions(both, tmp_path / "out2") is not None
+    assert "frem_search" in CATALOG["extensions"].arms

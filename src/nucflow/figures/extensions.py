@@ -16,6 +16,12 @@ variants, methods and morphology are read by :mod:`nucflow.results.extensions`):
   model. Two-sided Mann-Whitney U of each method against the reference, Holm-corrected over all
   tests drawn; effect size: rank-biserial r (> 0: the method's values tend to be larger).
 * ``tables/extensions/multiscale_tradeoff.csv`` (``run_id, threshold, precision, recall, f1``).
+* ``frem_search/<name>/trials.csv`` and ``best.json`` (the FREM settings search): objective
+  (best validation loss) per trial, pruned trials marked with their last reported loss, the
+  chosen trial highlighted with its B and X; ``tables/frem_search/per_image.csv`` (variant plain,
+  frem, se, dropout): pixel F1 of the searched setting against FREM off, squeeze-and-excitation
+  and channel dropout at rate B/C, with intervals and Δ to FREM off from the figure table
+  ``frem_search``.
 
 Points: mean over images (each averaged over seeds); bars: bootstrap 95% CIs over images; Δ: the
 difference to the baseline paired by image, in percentage points. The intervals, Δ and the
@@ -35,12 +41,13 @@ from nucflow.figures.panels import model_legend, note_empty
 from nucflow.figures.style import (figure_style, group_palette, model_colour, model_name, new_figure, ordered_models,
                                    save)
 from nucflow.results.catalog import stem
-from nucflow.results.extensions import (BASELINE, FEATURES, VARIANT_PANELS, load_morphology, method_rows,
-                                        ordered_methods, same_objects)
-from nucflow.results.inputs import (EXTENSIONS, EXTENSIONS_PRED_OBJECTS, MULTISCALE, TEXT_COLUMNS, numeric, one_method,
-                                    present, read_arm_table, read_figure_table, read_table)
+from nucflow.results.extensions import (BASELINE, FEATURES, FREM_SEARCH_BASELINE, FREM_SEARCH_VARIANTS, VARIANT_PANELS,
+                                        load_frem_trials, load_morphology, method_rows, ordered_methods, same_objects)
+from nucflow.results.inputs import (EXTENSIONS, EXTENSIONS_PRED_OBJECTS, FREM_SEARCH, FREM_TRIALS, MULTISCALE,
+                                    TEXT_COLUMNS, numeric, one_method, present, read_arm_table, read_figure_table,
+                                    read_table)
 
-ANY_INPUTS = (EXTENSIONS, MULTISCALE)
+ANY_INPUTS = (EXTENSIONS, MULTISCALE, FREM_TRIALS, FREM_SEARCH)
 STEM = stem("extensions")
 TRADEOFF = (("precision", "#332288", "-"), ("recall", "#999933", "-"), ("f1", "0.15", "--"))
 
@@ -148,12 +155,65 @@ def _morphology_row(axes, objects: pd.DataFrame, reference: str, unit: str, test
         ax.grid(axis="y", lw=0.4, alpha=0.5)
 
 
+def _search_trials(ax, trials: pd.DataFrame, best: dict) -> None:
+    """Objective per trial: complete trials as dots, pruned ones as crosses at their last reported
+    validation loss, the chosen one ringed and labelled with its B and X."""
+    for state, marker, colour, label in (("complete", "o", "#332288", "complete"),
+                                         ("pruned", "x", "#CC6677", "pruned (last epoch's loss)")):
+        rows = trials[(trials["state"] == state) & trials["value"].notna()]
+        if not rows.empty:
+            ax.scatter(rows["number"], rows["value"], marker=marker, s=14, color=colour, label=label, lw=1)
+    chosen = trials[trials["number"] == best["trial"]]
+    if not chosen.empty:
+        x, y = float(chosen["number"].iloc[0]), float(chosen["value"].iloc[0])
+        ax.scatter([x], [y], s=70, facecolors="none", edgecolors="#DDAA33", lw=1.5, label="chosen")
+        ax.annotate(f"B = {best['channels']} of {best['feature_channels']}, X = {best['factor']:.3g}", (x, y),
+                    xytext=(4, 6), textcoords="offset points", fontsize=6)
+    ax.set_xlabel("trial")
+    ax.set_ylabel("best validation loss")
+    ax.set_title(f"FREM search: {int((trials['state'] == 'complete').sum())} complete, "
+                 f"{int((trials['state'] == 'pruned').sum())} pruned trials (TPE)", fontsize=8)
+    ax.legend(loc="best", fontsize=6)
+    ax.grid(lw=0.4, alpha=0.5)
+
+
+def _as_baseline(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with FREM off named as the drawing helper's baseline (drawn as an open circle)."""
+    return frame.assign(variant=frame["variant"].where(frame["variant"] != FREM_SEARCH_BASELINE, BASELINE))
+
+
+def _search_comparison(ax, table: pd.DataFrame, models: list[str], estimates: pd.DataFrame) -> None:
+    names = {(BASELINE if key == FREM_SEARCH_BASELINE else key): label for key, label in FREM_SEARCH_VARIANTS.items()}
+    _variant_points(ax, _as_baseline(table), names, models, _as_baseline(estimates))
+    ax.set_ylabel("pixel F1 (%)")
+    ax.set_title("searched FREM vs FREM off (open), SE and channel dropout at its place", fontsize=8)
+
+
+def _search_row(subfig, results: Path, search: tuple[pd.DataFrame, dict] | None, models: list[str]) -> list[str]:
+    """The FREM search's row; returns the models it drew."""
+    trials_ax, compare_ax = subfig.subplots(1, 2, width_ratios=[1.0, 1.2])
+    if search is not None:
+        _search_trials(trials_ax, *search)
+    else:
+        note_empty(trials_ax, "FREM search: not run")
+    if present(results, (FREM_SEARCH,)):
+        head = read_arm_table(results, FREM_SEARCH, ("run_id", "image_id", "variant", "method"), ("f1",))
+        table = one_method(head)
+        models = ordered_models(table["model"])
+        _search_comparison(compare_ax, table, models, read_figure_table(results, STEM, "frem_search"))
+        return models
+    note_empty(compare_ax, "FREM search comparison: not run")
+    return []
+
+
 def fig_extensions(results: Path, out_dir: Path) -> list[Path] | None:
-    """Draw ``13_extensions`` (PNG + PDF); None when neither the per-image table nor the
-    multi-scale trade-off exists."""
+    """Draw ``13_extensions`` (PNG + PDF); None when neither the per-image table, the multi-scale
+    trade-off nor the FREM search's results exist."""
     results, out_dir = Path(results), Path(out_dir)
     has_table, has_tradeoff = present(results, (EXTENSIONS,)), present(results, (MULTISCALE,))
-    if not (has_table or has_tradeoff):
+    search = load_frem_trials(results)
+    has_search = search is not None or present(results, (FREM_SEARCH,))
+    if not (has_table or has_tradeoff or has_search):
         return None
     table = None
     if has_table:
@@ -164,7 +224,7 @@ def fig_extensions(results: Path, out_dir: Path) -> list[Path] | None:
     models = ordered_models(table["model"]) if table is not None else []
     identical = morphology is not None and same_objects(morphology[0])
     rows = [h for h, on in ((2.3, table is not None), (2.4, table is not None or tradeoff is not None),
-                            (0.6 if identical else 2.5, morphology is not None)) if on]
+                            (0.6 if identical else 2.5, morphology is not None), (2.4, has_search)) if on]
     with figure_style():
         fig = new_figure(7.6, sum(rows) + 0.5)
         subfigs = list(np.atleast_1d(fig.subfigures(len(rows), 1, height_ratios=rows)))
@@ -182,16 +242,17 @@ def fig_extensions(results: Path, out_dir: Path) -> list[Path] | None:
                 _variant_points(ax, variants, names, models, points[points["panel"] == title])
                 ax.set_title(title, fontsize=8)
             axes[0].set_ylabel("pixel F1 (%)")
-        middle = subfigs.pop(0)
-        method_ax, tradeoff_ax = middle.subplots(1, 2, width_ratios=[1.0, 1.2])
-        if table is not None and "object_f1" in table.columns and table["method"].nunique() > 0:
-            _method_points(method_ax, table, models, read_figure_table(results, STEM, "methods"))
-        else:
-            note_empty(method_ax, "instance methods: not run")
-        if tradeoff is not None:
-            _tradeoff(tradeoff_ax, tradeoff)
-        else:
-            note_empty(tradeoff_ax, "multi-scale trade-off: not run")
+        if table is not None or tradeoff is not None:
+            middle = subfigs.pop(0)
+            method_ax, tradeoff_ax = middle.subplots(1, 2, width_ratios=[1.0, 1.2])
+            if table is not None and "object_f1" in table.columns and table["method"].nunique() > 0:
+                _method_points(method_ax, table, models, read_figure_table(results, STEM, "methods"))
+            else:
+                note_empty(method_ax, "instance methods: not run")
+            if tradeoff is not None:
+                _tradeoff(tradeoff_ax, tradeoff)
+            else:
+                note_empty(tradeoff_ax, "multi-scale trade-off: not run")
         if identical:
             note_empty(subfigs.pop(0).subplots(), "morphology: the per-object table describes the ground-truth nuclei "
                        f"(identical for every method);\nthe predicted nuclei's shapes need {EXTENSIONS_PRED_OBJECTS}")
@@ -205,6 +266,9 @@ def fig_extensions(results: Path, out_dir: Path) -> list[Path] | None:
                             f"above boxes: "
                             f"Mann-Whitney U vs {reference}, Holm-adjusted p (*** < 0.001, ** < 0.01, * < 0.05) and "
                             f"rank-biserial r", fontsize=7)
+        if has_search:
+            drawn = _search_row(subfigs.pop(0), results, search, models)
+            models = ordered_models([*models, *drawn])
         if models:
             model_legend(fig, models)
         paths = save(fig, out_dir / "13_extensions")

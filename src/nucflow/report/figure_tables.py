@@ -28,6 +28,8 @@ figure                 table                one row per
                        ``methods``          model and instance method
                        ``morphology_tests``  feature and method vs the reference group (Mann-Whitney
                                             U, Holm-adjusted p, rank-biserial effect)
+                       ``frem_search``      model and frem_search variant, with the paired difference
+                                            to FREM off
 =====================  ===================  ==========================================================
 """
 
@@ -47,7 +49,7 @@ from nucflow.report.figure_statistics import density_tables, morphology_table
 from nucflow.results import attribution, data_size, extensions, focal_planes, model_comparison, smoothing_ablation
 from nucflow.results import transfer
 from nucflow.results.catalog import stem
-from nucflow.results.inputs import (ABLATION, EXTENSIONS, FOCAL_PLANES, MULTISCALE, SMOOTHING, TRANSFER,
+from nucflow.results.inputs import (ABLATION, EXTENSIONS, FOCAL_PLANES, FREM_SEARCH, MULTISCALE, SMOOTHING, TRANSFER,
                                     condition_keys, figure_table_path, numeric, one_method, paired_images,
                                     per_image_over_seeds, present, read_arm_table)
 from nucflow.results.names import condition_order, ordered_models
@@ -334,10 +336,20 @@ def variant_points(table: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
+def frem_search_points(table: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
+    """Per model and frem_search variant (FREM off, searched FREM, SE, dropout): pixel F1 (%) with
+    its interval and the paired difference to FREM off (:func:`estimates_with_deltas`)."""
+    table = table[table["variant"].isin(list(extensions.FREM_SEARCH_VARIANTS))]
+    return estimates_with_deltas(table, extensions.FREM_SEARCH_BASELINE, n_boot)
+
+
 def extensions_tables(results: Path, n_boot: int = 1000) -> Tables | None:
-    if not (present(results, (EXTENSIONS,)) or present(results, (MULTISCALE,))):
+    if not any(present(results, (name,)) for name in (EXTENSIONS, MULTISCALE, FREM_SEARCH)):
         return None
     tables: Tables = {}
+    if present(results, (FREM_SEARCH,)):
+        head = read_arm_table(results, FREM_SEARCH, ("run_id", "image_id", "variant", "method"), ("f1",))
+        tables["frem_search"] = frem_search_points(one_method(head), n_boot)
     if present(results, (EXTENSIONS,)):
         head = read_arm_table(results, EXTENSIONS, ("run_id", "image_id", "variant", "method"), ("f1",))
         table = numeric(head, ["object_f1"], results / EXTENSIONS) if "object_f1" in head.columns else head

@@ -40,7 +40,7 @@ CATALOG: dict[str, FigureEntry] = {
     "smoothing_ablation": FigureEntry("10_smoothing_ablation", ("smoothing", "ablation"), LITTLE_DATA),
     "transfer": FigureEntry("11_transfer", ("transfer",), LITTLE_DATA),
     "focal_planes": FigureEntry("12_focal_planes", ("focal_planes",), INPUTS),
-    "extensions": FigureEntry("13_extensions", ("extensions",), INPUTS),
+    "extensions": FigureEntry("13_extensions", ("extensions", "frem_search"), INPUTS),
     "compute": FigureEntry("14_compute", (), COMPUTE),
     "learning_curves": FigureEntry("15_learning_curves", ("model_comparison",), MODELS),
 }

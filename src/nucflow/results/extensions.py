@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucflow.results.inputs import (EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS, TEXT_COLUMNS, has_rows, numeric,
-                                    read_table)
+from nucflow.errors import NucflowError
+from nucflow.io import read_json
+from nucflow.results.inputs import (EXTENSIONS_OBJECTS, EXTENSIONS_PRED_OBJECTS, FREM_TRIALS, TEXT_COLUMNS, has_rows,
+                                    numeric, read_table)
 from nucflow.results.names import ordered_models
 
 BASELINE = "baseline"
@@ -26,6 +28,10 @@ VARIANT_PANELS = (("FREM", {"baseline": "off", "frem": "on"}),
                   ("input normalisation", {"baseline": "percentile", "foreground": "foreground"}),
                   ("loss", {"baseline": "BCE", "bce_dice": "BCE + Dice", "bce_weighted": "weighted BCE",
                             "three_class": "3-class"}))
+#: the frem_search arm's variants with their labels; ``plain`` is its baseline
+FREM_SEARCH_VARIANTS = {"plain": "FREM off", "frem": "searched FREM", "se": "squeeze-excitation",
+                        "dropout": "dropout B/C"}
+FREM_SEARCH_BASELINE = "plain"
 METHOD_ORDER = ("published", "watershed", "seeded", "multiscale", "three_class")
 GROUND_TRUTH = "ground truth"
 #: (morphology column, axis label; ``{unit}`` is the area unit)
@@ -80,3 +86,20 @@ def same_objects(objects: pd.DataFrame, feature: str = "area") -> bool:
     ground-truth nuclei, which do not change with the instance method)."""
     values = [np.sort(part[feature].dropna().to_numpy(float)) for _, part in objects.groupby("group")]
     return len(values) > 1 and all(v.shape == values[0].shape and np.array_equal(v, values[0]) for v in values)
+
+
+def load_frem_trials(results: Path) -> tuple[pd.DataFrame, dict] | None:
+    """(trials, best) of the study's FREM search (``frem_search/<name>/trials.csv`` and the
+    ``best.json`` beside it), or None when no search has finished. ``trials`` has columns number,
+    state, channels, factor, value (numeric), epochs, seconds."""
+    paths = sorted(Path(results).glob(FREM_TRIALS))
+    if not paths:
+        return None
+    if len(paths) > 1:
+        raise NucflowError(f"{Path(results)}: more than one FREM search ({', '.join(str(p) for p in paths)})")
+    trials = read_table(paths[0], ("number", "state", "channels", "factor", "value"), text_columns=("state",))
+    trials = numeric(trials, ["number", "factor", "value"], paths[0])
+    best_path = paths[0].with_name("best.json")
+    if not best_path.is_file():
+        raise NucflowError(f"{best_path}: missing beside {paths[0].name}; rerun the FREM search")
+    return trials, read_json(best_path)

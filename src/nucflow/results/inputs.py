@@ -52,6 +52,9 @@ EXTENSIONS_OBJECTS = _in_results(LAYOUT.arm_table("extensions", "per_object.csv"
 # ground-truth nuclei, which are the same for every method).
 EXTENSIONS_PRED_OBJECTS = _in_results(LAYOUT.arm_table("extensions", "per_pred_object.csv"))
 MULTISCALE = _in_results(LAYOUT.arm_table("extensions", "multiscale_tradeoff.csv"))
+FREM_SEARCH = _in_results(LAYOUT.arm_table("frem_search"))
+# The FREM search's trials and choice (one search per study; a glob over its name).
+FREM_TRIALS = _in_results(LAYOUT.frem_search_result("*", "trials.csv"))
 RUNS = _in_results(LAYOUT.runs_root())
 # The simulator's manifest, beside (not in) the results folder.
 SIMULATED_MANIFEST = "resources/simulated/manifest.csv"
