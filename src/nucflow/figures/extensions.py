@@ -168,7 +168,8 @@ def _search_trials(ax, trials: pd.DataFrame, best: dict) -> None:
         x, y = float(chosen["number"].iloc[0]), float(chosen["value"].iloc[0])
         ax.scatter([x], [y], s=70, facecolors="none", edgecolors="#DDAA33", lw=1.5, label="chosen")
         ax.annotate(f"B = {best['channels']} of {best['feature_channels']}, X = {best['factor']:.3g}", (x, y),
-                    xytext=(4, 6), textcoords="offset points", fontsize=6)
+                    xytext=(-4, 6), textcoords="offset points", ha="right", fontsize=6)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("trial")
     ax.set_ylabel("best validation loss")
     ax.set_title(f"FREM search: {int((trials['state'] == 'complete').sum())} complete, "
@@ -186,7 +187,7 @@ def _search_comparison(ax, table: pd.DataFrame, models: list[str], estimates: pd
     names = {(BASELINE if key == FREM_SEARCH_BASELINE else key): label for key, label in FREM_SEARCH_VARIANTS.items()}
     _variant_points(ax, _as_baseline(table), names, models, _as_baseline(estimates))
     ax.set_ylabel("pixel F1 (%)")
-    ax.set_title("searched FREM vs FREM off (open), SE and channel dropout at its place", fontsize=8)
+    ax.set_title("searched FREM vs off (open), SE, dropout B/C; Δ vs off (pp)", fontsize=8)
 
 
 def _search_row(subfig, results: Path, search: tuple[pd.DataFrame, dict] | None, models: list[str]) -> list[str]:

@@ -29,8 +29,7 @@ VARIANT_PANELS = (("FREM", {"baseline": "off", "frem": "on"}),
                   ("loss", {"baseline": "BCE", "bce_dice": "BCE + Dice", "bce_weighted": "weighted BCE",
                             "three_class": "3-class"}))
 #: the frem_search arm's variants with their labels; ``plain`` is its baseline
-FREM_SEARCH_VARIANTS = {"plain": "FREM off", "frem": "searched FREM", "se": "squeeze-excitation",
-                        "dropout": "dropout B/C"}
+FREM_SEARCH_VARIANTS = {"plain": "off", "frem": "FREM", "se": "SE", "dropout": "dropout"}
 FREM_SEARCH_BASELINE = "plain"
 METHOD_ORDER = ("published", "watershed", "seeded", "multiscale", "three_class")
 GROUND_TRUTH = "ground truth"
