@@ -245,4 +245,6 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
                      "factor": t.params.get("factor"), "value": trial_value(t),
                      "epochs": t.user_attrs.get("epochs", len(t.intermediate_values) or None),
                      "seconds": None if seconds is None else round(seconds, 3)})
-    return pd.DataFrame(rows, columns=list(TRIAL_COLUMNS))
+    # integer columns stay integers when a failed trial leaves them empty
+    return pd.DataFrame(rows, columns=list(TRIAL_COLUMNS)).astype({"number": int, "channels": "Int64",
+                                                                   "epochs": "Int64"})
