@@ -22,7 +22,11 @@ from nucflow.study.layout import (
     LAYOUT,
     EvalSet,
 )
-from nucflow.study.run_ids import FINETUNE_RUN_ID_PATTERN, TRAIN_RUN_ID_PATTERN
+from nucflow.study.run_ids import (
+    BASELINE_ID_PATTERN,
+    FINETUNE_RUN_ID_PATTERN,
+    TRAIN_RUN_ID_PATTERN,
+)
 from nucflow.study.plan import lr_find_config, lr_find_run, run_config
 from nucflow.study.targets import (
     RUN_GROUP,

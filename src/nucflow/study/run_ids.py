@@ -15,6 +15,8 @@ family                 key
                        ``transfer-unet-bf-loloHepG2-ft-target+source-n4-s0`` (fine-tuning)
 :class:`FocalRunId`    ``focal_planes-unet-lncap-r2-p4.0-s0`` (in :mod:`nucflow.study.layout`)
 :class:`LrFindId`      ``lr_find-unet-brightfield``
+:class:`BaselineId`    ``baselines-stardist-fl-lncap-s0`` (a baseline method, not a network of the
+                       registry: its folder is ``results/baselines/<id>/``)
 =====================  ============================================================================
 
 Whether a run is fine-tuned is a field of its id (:attr:`TransferId.mode`), and the workflow's
@@ -224,8 +226,30 @@ class LrFindId:
         return cls(m["model"], m["modality"])
 
 
-RunId = ComparisonId | DataSizeId | SmoothingId | VariantId | TransferId | FocalRunId | LrFindId
-FAMILIES = (ComparisonId, DataSizeId, SmoothingId, VariantId, TransferId, FocalRunId, LrFindId)
+@dataclass(frozen=True)
+class BaselineId:
+    """A baseline method (``stardist``) trained on ``dataset``'s training tiles in ``modality``, seed ``seed``."""
+
+    method: str
+    modality: str
+    dataset: str
+    seed: int
+
+    REGEX = re.compile(rf"^baselines-(?P<method>[a-z][a-z0-9]*)-(?P<mod>{_MOD})-(?P<dataset>{_DATASET}){_SEED}$")
+
+    @property
+    def key(self) -> str:
+        return f"baselines-{self.method}-{MODALITY_SHORT[self.modality]}-{self.dataset}-s{self.seed}"
+
+    @classmethod
+    def parse(cls, run_id: str) -> BaselineId | None:
+        if (m := _match(cls.REGEX, run_id)) is None:
+            return None
+        return cls(m["method"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]))
+
+
+RunId = ComparisonId | DataSizeId | SmoothingId | VariantId | TransferId | FocalRunId | LrFindId | BaselineId
+FAMILIES = (ComparisonId, DataSizeId, SmoothingId, VariantId, TransferId, FocalRunId, LrFindId, BaselineId)
 
 
 def parse_run_id(run_id: str) -> RunId:
@@ -236,7 +260,7 @@ def parse_run_id(run_id: str) -> RunId:
             return parsed
     raise NucflowError(f"run id {run_id!r} is not one the study writes (expected one of: "
                        "model_comparison-, data_size-, smoothing-, ablation-, extensions-, transfer-, "
-                       "focal_planes-, lr_find-...)")
+                       "focal_planes-, lr_find-, baselines-...)")
 
 
 def _pattern(regex: re.Pattern) -> str:
@@ -244,6 +268,8 @@ def _pattern(regex: re.Pattern) -> str:
     return re.sub(r"\(\?P<[a-z]+>", "(", regex.pattern.removeprefix("^").removesuffix("$"))
 
 
+#: baseline ids (the workflow's baselines rules), from :attr:`BaselineId.REGEX`
+BASELINE_ID_PATTERN = _pattern(BaselineId.REGEX)
 #: fine-tuning run ids (the workflow's finetune rule), from :attr:`TransferId.FINETUNE`
 FINETUNE_RUN_ID_PATTERN = _pattern(TransferId.FINETUNE)
 #: every other run id (the train rule); in a path a run id ends where its characters end
