@@ -224,3 +224,20 @@ def test_the_paper_study_schedules_the_baselines_arm(tmp_path):
             counts[parts[0]] = int(parts[1])
     assert {k: counts.get(k) for k in ("baseline_train", "baseline_predict", "baseline_evaluate", "baseline_table")} == {
         "baseline_train": 4, "baseline_predict": 4, "baseline_evaluate": 4, "baseline_table": 1}
+
+
+@pytest.mark.workflow
+def test_without_the_extra_the_first_baseline_job_stops_with_one_line(tmp_path):
+    from nucflow.baselines.stardist import EXTRA_MISSING, available
+    from tests.studies import snakemake
+
+    if available():
+        pytest.skip("the optional extra is installed here")
+    override = tmp_path / "baselines.yaml"
+    override.write_text("arms:\n  baselines:\n    enabled: true\n")
+    result = snakemake(tmp_path, "arm_baselines", "--configfile", str(ROOT / "config" / "smoke.yaml"), str(override),
+                       check=False)
+    assert result.returncode != 0 and "Error in rule baseline_train" in result.stderr + result.stdout
+    log = (tmp_path / "logs" / "baselines" / "baselines-stardist-fl-lncap-s0" / "train.log").read_text()
+    assert log.strip() == f"nucflow baseline: error: {EXTRA_MISSING}"
+    assert not (tmp_path / LAYOUT.baseline_model("baselines-stardist-fl-lncap-s0")).exists()
