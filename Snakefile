@@ -29,12 +29,14 @@ wildcard_constraints:
     model="|".join(model_names()),  # the model registry
     group=FOCAL_GROUP_PATTERN,
     round=r"\d+",
+    baseline=BASELINE_ID_PATTERN,
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/infer.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/baselines.smk"
 include: "workflow/rules/attribute.smk"
 include: "workflow/rules/figures.smk"
 

@@ -64,3 +64,46 @@ def test_stardist_trains_predicts_and_is_scored_like_the_networks(tiny_data, tmp
                  "--ids-file", str(labels / "ids.txt"), "--out-images", str(tmp_path / "per_image.csv"),
                  "--out-objects", str(tmp_path / "per_object.csv"), "--out-summary", str(tmp_path / "summary.json")]) == 0
     assert len(pd.read_csv(tmp_path / "per_image.csv")) == 2
+
+
+def test_train_needs_one_source_of_images(tiny_data, tmp_path, capsys):
+    status = main(["baseline", "train", "--tiles", str(tmp_path / "t.npz"), "--out", str(tmp_path / "m")])
+    assert status == 2 and "give either --tiles and --val-tiles, or --manifest" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.skipif(not baseline.available(), reason="optional extra nucflow[baselines] not installed")
+def test_stardist_learns_from_brightfield_tiles_and_predicts_whole_fields(tiny_data, tmp_path):
+    """The workflow's route: the same tile sets the networks train on (three brightfield planes as
+    three input channels), then whole test fields fed the same way."""
+    import json
+
+    import pandas as pd
+
+    from nucflow.data.manifest import load_manifest
+    from nucflow.data.split import select
+    from nucflow.data.tiles import make_tiles, save_tiles
+    from nucflow.io import read_json
+
+    manifest = load_manifest(tiny_data / "manifest.csv", check_files=False)
+    splits = read_json(tiny_data / "splits.json")
+    for split in ("train", "val"):
+        ids = select(splits, manifest.frame, "seven_lines", split)
+        save_tiles(tmp_path / f"{split}.npz", make_tiles(manifest, ids, "brightfield", [0, 1, 2], size=64))
+    model = tmp_path / "stardist"
+    assert main(["baseline", "train", "--tiles", str(tmp_path / "train.npz"), "--val-tiles", str(tmp_path / "val.npz"),
+                 "--out", str(model), "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2"]) == 0
+    record = json.loads((model / "baseline.json").read_text())
+    assert (record["modality"], record["planes"], record["n_channel_in"], record["patch"]) == (
+        "brightfield", [0, 1, 2], 3, 64)
+    assert record["train_images"] == 16 and record["train_fields"] == 4  # 4 fields of 128 px, 4 tiles each
+    labels = tmp_path / "labels"
+    assert main(["baseline", "predict", "--model", str(model), "--manifest", str(tiny_data / "manifest.csv"),
+                 "--eval-set", "seven_lines-test", "--splits", str(tiny_data / "splits.json"),
+                 "--out", str(labels)]) == 0
+    ids = (labels / "ids.txt").read_text().split()
+    assert ids == select(splits, manifest.frame, "seven_lines", "test")
+    assert main(["evaluate", "--manifest", str(tiny_data / "manifest.csv"), "--pred-dir", str(labels),
+                 "--ids-file", str(labels / "ids.txt"), "--out-images", str(tmp_path / "per_image.csv"),
+                 "--out-objects", str(tmp_path / "per_object.csv"), "--out-summary", str(tmp_path / "summary.json")]) == 0
+    assert pd.read_csv(tmp_path / "per_image.csv")["image_id"].tolist() == ids

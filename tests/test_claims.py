@@ -232,7 +232,7 @@ def test_cli_writes_the_table_and_the_summary_renders_it(tmp_path, capsys):
     out = tmp_path / CLAIMS
     assert main(["attribute", "claims", "--results", str(tmp_path), "--n-boot", "200", "--out", str(out)]) == 0
     # claim 3: F1 rises with n_true in these tables (r = +1): disagrees
-    assert capsys.readouterr().out == (f"wrote {out}: 8 rows, 1 agrees, 1 disagrees, 0 inconclusive, 6 not run\n")
+    assert capsys.readouterr().out == (f"wrote {out}: 9 rows, 1 agrees, 1 disagrees, 0 inconclusive, 7 not run\n")
     assert pd.read_csv(out)["verdict"].tolist()[0] == "agrees"
     text = "\n".join(summary_lines(tmp_path, n_boot=50))
     assert text.index("### The paper's claims") < text.index("### Pixel F1")

@@ -42,11 +42,11 @@ SUBMITTED_RULES = {"overview", "lr_find", "run"}
 DATA_RULES = {"simulate", "validate_manifest", "split", "overview", "tiles"}
 GPU_RULES = {"run", "lr_find"}
 #: GPU rules that are jobs of their own (not part of a run's group)
-SEPARATE_GPU_RULES = {"lr_find", "choose_method"}
+SEPARATE_GPU_RULES = {"lr_find", "choose_method", "baseline_train", "baseline_predict"}
 #: the rules that use the GPU (the others of a run's job ask for its partition but no GPU)
-TORCH_RULES = {"train", "finetune", "predict", "lr_find", "choose_method"}
+TORCH_RULES = {"train", "finetune", "predict", "lr_find", "choose_method", "baseline_train", "baseline_predict"}
 #: the rules whose GPUs are the devices one run trains on (training.devices)
-TRAINING_RULES = {"train", "finetune"}
+TRAINING_RULES = {"train", "finetune", "baseline_train"}
 #: every rule that may run inside a run's job, and so asks for the GPU partition
 RUN_RULES = {"train", "finetune", "predict", "postprocess", "evaluate", "multiscale_tradeoff", "attribute_run"}
 # Non-default names everywhere, so the test proves that the profile's one place of settings is used.

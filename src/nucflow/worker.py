@@ -112,9 +112,12 @@ def _launches_processes(argv: list[str]) -> bool:
     """Whether the command runs in processes of its own that Lightning's DDP launcher starts: a
     process it started (``LOCAL_RANK``), or ``train`` of a run on several devices (by
     ``--devices`` or its run.json), whose launcher reruns the command line of the process it runs
-    in -- which, in the worker's child, would be the worker's. Such commands bypass the worker."""
+    in -- which, in the worker's child, would be the worker's. Such commands bypass the worker, and
+    so do ``baseline train`` and ``baseline predict`` (TensorFlow, in a process of their own)."""
     if "LOCAL_RANK" in os.environ:
         return True
+    if argv[:1] == ["baseline"] and argv[1:2] != ["table"]:
+        return True  # TensorFlow: not to be started in a fork of a process that has imported torch
     if not argv or argv[0] != "train":
         return False
     options = dict(zip(argv[1:], argv[2:]))

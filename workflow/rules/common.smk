@@ -23,6 +23,7 @@ from nucflow.study.layout import (
     EvalSet,
 )
 from nucflow.study.run_ids import (
+    BASELINE_ID_PATTERN,
     FINETUNE_RUN_ID_PATTERN,
     FREM_SEARCH_PATTERN,
     TRAIN_RUN_ID_PATTERN,

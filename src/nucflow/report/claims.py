@@ -1,6 +1,8 @@
 """The paper's claims checked against the study's result tables: one row per finding and sub-row.
 
-Ali et al. 2021 state eight findings that the study's arms can test (:data:`FINDINGS`). For each,
+Ali et al. 2021 state eight findings that the study's arms can test, and the CLL study (Vasinkova et
+al. 2024) one more that the baselines arm tests (9, :mod:`nucflow.report.claims_baselines`; its
+verdict is against an equivalence margin) (:data:`FINDINGS`). For each,
 :func:`claims_table` computes our estimate from the per-image result tables, a percentile bootstrap
 95% CI over test images, the paper's value (as text) and a verdict:
 
@@ -30,6 +32,7 @@ import pandas as pd
 
 from nucflow.attribution.stats import Estimate, difference_ci, independent_ci, mean_ci, pearson_r, statistic_ci
 from nucflow.io import write_csv
+from nucflow.report.claims_baselines import baseline_claims
 from nucflow.report.figure_tables import paired_difference, step_gains
 # the table's columns, findings and verdict rules (re-exported: part of this module's interface)
 from nucflow.report.claims_rows import (COLUMNS, FINDINGS, VERDICTS, claim_row, expectation,  # noqa: F401
@@ -406,7 +409,8 @@ def claims_table(results: Path, n_boot: int = 1000, seed: int = 0) -> pd.DataFra
     rows = (deeper_models(model_comparison, n_boot, seed)
             + fluorescence_over_brightfield(model_comparison, n_boot, seed)
             + density(model_comparison, n_boot, seed) + data_size_claims(results, n_boot, seed)
-            + plane_gain(results, n_boot) + transfer_claims(results, n_boot, seed))
+            + plane_gain(results, n_boot) + transfer_claims(results, n_boot, seed)
+            + baseline_claims(results, n_boot, seed))
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table.sort_values("claim", kind="stable").reset_index(drop=True)
 

@@ -27,6 +27,8 @@ def _in_results(path: str) -> str:
 # Every table the figures read, spelled by the study's Layout (the workflow writes them there).
 PER_IMAGE = _in_results(LAYOUT.arm_table("model_comparison"))
 PER_OBJECT = _in_results(LAYOUT.arm_table("model_comparison", "per_object.csv"))
+#: the baselines arm (StarDist on the model comparison's tiles): rows shown beside the five models
+BASELINES = _in_results(LAYOUT.arm_table("baselines"))
 PER_RUN = _in_results(LAYOUT.arm_table("model_comparison", "per_run.csv"))
 LEARNING_CURVES = _in_results(LAYOUT.arm_table("model_comparison", "learning_curves.csv"))
 CONVERGENCE = _in_results(LAYOUT.arm_table("model_comparison", "convergence.csv"))
@@ -207,11 +209,13 @@ def condition_keys(per_image: pd.DataFrame) -> list[str]:
     """Columns that separate experimental conditions in a model-comparison table.
 
     Always ``dataset`` and ``modality``; ``method`` and ``eval_set`` too when they take more
-    than one value per data set (never average over post-processing methods silently).
+    than one value per data set and model (never average over post-processing methods silently; a
+    baseline, whose method is its own name, is one more model, not one more condition).
     """
     keys = ["dataset", "modality"]
+    by = keys + (["model"] if "model" in per_image.columns else [])
     for extra in ("method", "eval_set"):
-        if extra in per_image.columns and per_image.groupby(["dataset", "modality"])[extra].nunique().max() > 1:
+        if extra in per_image.columns and per_image.groupby(by)[extra].nunique().max() > 1:
             keys.append(extra)
     return keys
 

@@ -15,8 +15,9 @@ import pandas as pd
 
 from nucflow.models.registry import REGISTRY, model_names
 
-#: Display names of the variants that figures show in a model column but that are not models.
-OTHER_NAMES = {"frem": "FREM"}
+#: Display names of the variants and baselines that figures show in a model column but that are not
+#: models of the registry.
+OTHER_NAMES = {"frem": "FREM", "stardist": "StarDist"}
 MODALITY_NAMES = {"brightfield": "brightfield", "fluorescence": "fluorescence"}
 DATASET_NAMES = {"seven_lines": "seven lines", "lncap": "LNCaP"}
 

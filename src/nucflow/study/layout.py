@@ -317,6 +317,21 @@ class Layout:
     def run_dir(self, run_id: str) -> str:
         return f"{self.runs_root()}/{run_id}"
 
+    # ---- baselines (methods outside the model registry, e.g. StarDist) --------------------------------
+    def baseline_dir(self, baseline_id: str) -> str:
+        """A baseline's folder: ``model/`` (the method's own files), ``labels/`` and ``metrics/``."""
+        return f"{self.root}/baselines/{baseline_id}"
+
+    def baseline_model(self, baseline_id: str) -> str:
+        return f"{self.baseline_dir(baseline_id)}/model"
+
+    def baseline_labels(self, baseline_id: str, eval_set: str) -> str:
+        """Instance labels of a baseline on an evaluation set (``eval_set`` in its path form)."""
+        return f"{self.baseline_dir(baseline_id)}/labels/{eval_set}"
+
+    def baseline_metrics(self, baseline_id: str, eval_set: str, name: str = "per_image.csv") -> str:
+        return f"{self.baseline_dir(baseline_id)}/metrics/{eval_set}/{name}"
+
     def model(self, run_id: str) -> str:
         return f"{self.run_dir(run_id)}/model.pt"
 

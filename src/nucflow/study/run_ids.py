@@ -16,6 +16,8 @@ family                 key
 :class:`FocalRunId`    ``focal_planes-unet-lncap-r2-p4.0-s0`` (in :mod:`nucflow.study.layout`)
 :class:`LrFindId`      ``lr_find-unet-brightfield``
 :class:`FremSearchId`  ``frem_search-unet-frem-bf-seven_lines-s0`` (variants plain, frem, se, dropout)
+:class:`BaselineId`    ``baselines-stardist-fl-lncap-s0`` (a baseline method, not a network of the
+                       registry: its folder is ``results/baselines/<id>/``)
 =====================  ============================================================================
 
 Whether a run is fine-tuned is a field of its id (:attr:`TransferId.mode`), and the workflow's
@@ -263,8 +265,34 @@ class FremSearchId:
         return cls(m["model"], m["variant"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]))
 
 
-RunId = ComparisonId | DataSizeId | SmoothingId | VariantId | TransferId | FocalRunId | LrFindId | FremSearchId
-FAMILIES = (ComparisonId, DataSizeId, SmoothingId, VariantId, TransferId, FocalRunId, LrFindId, FremSearchId)
+
+@dataclass(frozen=True)
+class BaselineId:
+    """A baseline method (``stardist``) trained on ``dataset``'s training tiles in ``modality``, seed ``seed``."""
+
+    method: str
+    modality: str
+    dataset: str
+    seed: int
+
+    REGEX = re.compile(rf"^baselines-(?P<method>[a-z][a-z0-9]*)-(?P<mod>{_MOD})-(?P<dataset>{_DATASET}){_SEED}$")
+
+    @property
+    def key(self) -> str:
+        return f"baselines-{self.method}-{MODALITY_SHORT[self.modality]}-{self.dataset}-s{self.seed}"
+
+    @classmethod
+    def parse(cls, run_id: str) -> BaselineId | None:
+        if (m := _match(cls.REGEX, run_id)) is None:
+            return None
+        return cls(m["method"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]))
+
+
+
+RunId = (ComparisonId | DataSizeId | SmoothingId | VariantId | TransferId | FocalRunId | LrFindId | FremSearchId
+         | BaselineId)
+FAMILIES = (ComparisonId, DataSizeId, SmoothingId, VariantId, TransferId, FocalRunId, LrFindId, FremSearchId,
+            BaselineId)
 
 
 def parse_run_id(run_id: str) -> RunId:
@@ -275,7 +303,7 @@ def parse_run_id(run_id: str) -> RunId:
             return parsed
     raise NucflowError(f"run id {run_id!r} is not one the study writes (expected one of: "
                        "model_comparison-, data_size-, smoothing-, ablation-, extensions-, transfer-, "
-                       "focal_planes-, lr_find-, frem_search-...)")
+                       "focal_planes-, lr_find-, frem_search-, baselines-...)")
 
 
 def _pattern(regex: re.Pattern) -> str:
@@ -285,6 +313,8 @@ def _pattern(regex: re.Pattern) -> str:
 
 #: a FREM search's name (the workflow's frem_search rules), from :attr:`FremSearchId.SEARCH`
 FREM_SEARCH_PATTERN = _pattern(FremSearchId.SEARCH)
+#: baseline ids (the workflow's baselines rules), from :attr:`BaselineId.REGEX`
+BASELINE_ID_PATTERN = _pattern(BaselineId.REGEX)
 #: fine-tuning run ids (the workflow's finetune rule), from :attr:`TransferId.FINETUNE`
 FINETUNE_RUN_ID_PATTERN = _pattern(TransferId.FINETUNE)
 #: every other run id (the train rule); in a path a run id ends where its characters end

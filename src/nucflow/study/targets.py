@@ -19,6 +19,7 @@ from pathlib import Path
 from nucflow.errors import NucflowError
 from nucflow.inference.window import fixed_window
 from nucflow.postprocess.registry import methods_reading
+from nucflow.study.baselines import Baseline, baseline_plan
 from nucflow.study.layout import LAYOUT, EvalSet, FocalGroup, PlaneSet, TileSelection
 from nucflow.study.method_choice import study_methods
 from nucflow.study.plan import (evaluation_methods, focal_candidates, focal_groups, focal_run_from_id,
@@ -31,7 +32,7 @@ SNAPSHOTS = {"simulation": ("simulation",), "splits": ("splits",), "study": ()}
 #: arms whose runs get the per-run error attribution (the paper's analyses of the five models)
 ATTRIBUTED_ARMS = ("model_comparison",)
 #: arms whose tables the paper's claims are checked against (nucflow.report.claims)
-CLAIM_ARMS = ("model_comparison", "data_size", "focal_planes", "transfer")
+CLAIM_ARMS = ("model_comparison", "data_size", "focal_planes", "transfer", "baselines")
 #: the cluster group of every job of one run (training, prediction, post-processing, evaluation,
 #: attribution): one submission per run. Fine-tuned runs have their own run id, so their own group.
 RUN_GROUP = "run-{run_id}"
@@ -89,6 +90,7 @@ class StudyTargets:
         self.arms_on = [name for name in self.arm_names
                         if config["arms"][name]["enabled"] and any(r.arm == name for r in self.runs.values())]
         self.lr_find = lr_find_keys(config, list(self.runs.values()))  # the plan is built once per parse
+        self.baselines = {b.baseline_id: b for b in baseline_plan(config, list(self.runs.values()))}
         self._focal_choice = focal_choice
 
     # ---- runs ------------------------------------------------------------------------------------
@@ -242,8 +244,34 @@ class StudyTargets:
         """The candidates with their parameters, as JSON (a rule parameter: a change reruns the choice)."""
         return json.dumps(study_methods(self.config), sort_keys=True)
 
+    # ---- baselines (StarDist): trained on the model comparison's tiles, not planned runs -------------
+    def get_baseline(self, baseline_id: str) -> Baseline:
+        if baseline_id not in self.baselines:
+            raise NucflowError(f"baseline {baseline_id!r} is not in the study (arms.baselines)")
+        return self.baselines[baseline_id]
+
+    def baseline_metrics(self, name: str = "per_image.csv") -> list[str]:
+        return [LAYOUT.baseline_metrics(b.baseline_id, b.eval_key, name) for b in self.baselines.values()]
+
+    def baseline_tags(self) -> str:
+        """The ``--baselines`` JSON of ``nucflow baseline table``: each baseline's table columns."""
+        return json.dumps({i: b.tags() for i, b in self.baselines.items()}, sort_keys=True)
+
+    def baseline_command(self) -> str:
+        """``nucflow baseline``, or ``<python> -m nucflow baseline`` with ``arms.baselines.python``."""
+        python = self.config["arms"]["baselines"]["python"]
+        return f"{shlex.quote(python)} -m nucflow baseline" if python else "nucflow baseline"
+
+    def baseline_train_args(self, baseline_id: str) -> str:
+        arm = self.config["arms"]["baselines"]
+        return (f"--epochs {arm['epochs']} --steps-per-epoch {arm['steps_per_epoch']} "
+                f"--batch-size {arm['batch_size']} --seed {self.get_baseline(baseline_id).seed}")
+
     def arm_targets(self, arm: str) -> list[str]:
         """What ``snakemake arm_<name>`` builds."""
+        if arm == "baselines":
+            return ([LAYOUT.arm_table("baselines"), LAYOUT.arm_table("baselines", "per_object.csv")]
+                    if self.baselines else [])
         if arm == "lr_range":
             return ([LAYOUT.lr_find_result(m, mod) for m, mod in self.lr_find]
                     if self.config["arms"]["lr_range"]["enabled"] else [])
