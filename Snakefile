@@ -29,6 +29,7 @@ wildcard_constraints:
     model="|".join(model_names()),  # the model registry
     group=FOCAL_GROUP_PATTERN,
     round=r"\d+",
+    seed=LABEL_NOISE_SEED_PATTERN,
 
 
 include: "workflow/rules/data.smk"

@@ -25,6 +25,9 @@ class Run:
     ``select_sets`` are scored only to choose between runs (validation images: the smoothing
     factor, the next focal plane) and never enter the reported tables.
 
+    ``fold`` is the run's 0-based cross-validation fold (``splits.folds``; 0 in a study with one
+    split); its tile selections and evaluation sets name the fold when the study has folds.
+
     ``same_as`` names an earlier run of the plan that trains exactly this model (same settings, same
     data, same seed): the run is not trained again, its evaluations are read from that run's folder
     and tagged with this run's arm and variant (the ablation's "plain" variants and the extensions
@@ -45,6 +48,7 @@ class Run:
     smoothing: float = 0.0
     smoothing_from: str = ""
     seed: int = 0
+    fold: int = 0
     train_selection: str = "train"
     val_selection: str = "val"
     augment: bool = False
