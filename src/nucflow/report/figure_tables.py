@@ -4,7 +4,9 @@ Every bootstrap interval a figure shows is computed here and written to
 ``results/tables/figures/<figure stem>/<name>.csv``; the figure modules (:mod:`nucflow.figures`)
 only read these tables and the result tables, so the numbers behind every error bar and band can
 be cited, compared between studies and checked without opening a figure. All intervals are
-percentile bootstraps over images (:mod:`nucflow.attribution.stats`), seeded, values in %.
+percentile bootstraps over images (:mod:`nucflow.attribution.stats`), seeded, values in %. In a
+study with folds (``splits.folds`` k > 1) an estimate pools the folds (every image is tested in
+one fold) and its interval resamples folds, then images within each fold.
 
 =====================  ===================  ==========================================================
 figure                 table                one row per
@@ -48,8 +50,8 @@ from nucflow.results import attribution, data_size, extensions, focal_planes, mo
 from nucflow.results import transfer
 from nucflow.results.catalog import stem
 from nucflow.results.inputs import (ABLATION, EXTENSIONS, FOCAL_PLANES, MULTISCALE, SMOOTHING, TRANSFER,
-                                    condition_keys, figure_table_path, numeric, one_method, paired_images,
-                                    per_image_over_seeds, present, read_arm_table)
+                                    condition_keys, figure_table_path, folds_of, numeric, one_method, paired_images,
+                                    per_image_over_seeds, pooled_eval_set, present, read_arm_table)
 from nucflow.results.names import condition_order, ordered_models
 from nucflow.study.layout import Layout
 
@@ -62,8 +64,9 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, metric: str, *, scale: f
                       seed: int = 0) -> Estimate:
     """Mean over the shared images of ``scale * (a - b)`` with a bootstrap CI over those images
     (tables as for :func:`paired_images`); NaN when no image is shared."""
-    pairs = paired_images(a, b, metric)
-    return mean_ci((pairs[:, 0] - pairs[:, 1]) * scale if len(pairs) else [], n_boot=n_boot, seed=seed)
+    pairs, folds = paired_images(a, b, metric, with_folds=True)
+    return mean_ci((pairs[:, 0] - pairs[:, 1]) * scale if len(pairs) else [], n_boot=n_boot, seed=seed,
+                   folds=folds if len(pairs) else None)
 
 
 def group_estimates(table: pd.DataFrame, keys: Sequence[str], metric: str, *, scale: float = 100.0,
@@ -81,7 +84,7 @@ def group_estimates(table: pd.DataFrame, keys: Sequence[str], metric: str, *, sc
     rows = []
     for key, part in images.groupby(keys, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        estimate = mean_ci(part[metric].to_numpy(float) * scale, n_boot=n_boot, seed=seed)
+        estimate = mean_ci(part[metric].to_numpy(float) * scale, n_boot=n_boot, seed=seed, folds=folds_of(part))
         mask = np.ones(len(runs), bool)
         for column, value in zip(keys, key):
             mask &= (runs[column] == value).to_numpy()
@@ -101,6 +104,8 @@ def condition_intervals(per_image: pd.DataFrame, keys: list[str], metric: str, *
     bootstrap CI. Columns ``keys + [model, value, low, high, n_images]``; keys as text."""
     table = per_image.dropna(subset=[metric])
     table = table.assign(**{k: table[k].astype(str) for k in keys})
+    if "eval_set" in keys:  # one condition per evaluation set, whatever fold tested its images
+        table = table.assign(eval_set=table["eval_set"].map(pooled_eval_set))
     images = per_image_over_seeds(table, list(keys) + ["model"], [metric])
     rows = []
     for condition in condition_order(table, keys):
@@ -111,7 +116,7 @@ def condition_intervals(per_image: pd.DataFrame, keys: list[str], metric: str, *
             values = images.loc[mask, metric].to_numpy(float) * scale
             if values.size == 0:
                 continue
-            estimate = mean_ci(values, n_boot=n_boot, seed=seed)
+            estimate = mean_ci(values, n_boot=n_boot, seed=seed, folds=folds_of(images.loc[mask]))
             rows.append({**dict(zip(keys, condition)), "model": model, "value": estimate.value, "low": estimate.low,
                          "high": estimate.high, "n_images": estimate.n})
     return pd.DataFrame(rows, columns=list(keys) + ["model", "value", "low", "high", "n_images"])
@@ -129,15 +134,15 @@ def model_comparison_tables(results: Path, n_boot: int = 1000) -> Tables | None:
 
 # ---- 08: attribution -------------------------------------------------------------------------
 
-def pooled_share(parts, totals, n_boot: int = 1000, seed: int = 0) -> Estimate:
-    """sum(parts) / sum(totals) with a bootstrap CI over rows (images)."""
+def pooled_share(parts, totals, n_boot: int = 1000, seed: int = 0, folds=None) -> Estimate:
+    """sum(parts) / sum(totals) with a bootstrap CI over rows (images; over ``folds`` first)."""
     values = np.column_stack([np.asarray(parts, float), np.asarray(totals, float)])
 
     def ratio(rows: np.ndarray) -> float:
         total = rows[:, 1].sum()
         return float(rows[:, 0].sum() / total) if total else float("nan")
 
-    return statistic_ci(values, ratio, n_boot=n_boot, seed=seed)
+    return statistic_ci(values, ratio, n_boot=n_boot, seed=seed, folds=folds)
 
 
 def share_table(table: pd.DataFrame, part: str, total: str, n_boot: int = 1000) -> pd.DataFrame:
@@ -145,7 +150,8 @@ def share_table(table: pd.DataFrame, part: str, total: str, n_boot: int = 1000) 
     rows = []
     for model in ordered_models(table["model"]):
         rows_of_model = table[table["model"] == model]
-        estimate = pooled_share(rows_of_model[part], rows_of_model[total], n_boot=n_boot)
+        estimate = pooled_share(rows_of_model[part], rows_of_model[total], n_boot=n_boot,
+                                folds=folds_of(rows_of_model))
         rows.append({"model": model, "share": 100 * estimate.value, "low": 100 * estimate.low,
                      "high": 100 * estimate.high, "n_images": estimate.n})
     return pd.DataFrame(rows, columns=["model", "share", "low", "high", "n_images"])
@@ -254,7 +260,7 @@ def transfer_points(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> p
     rows = []
     for key, part in images.groupby(keys, sort=True):
         estimate = stratified_mean_ci(part["f1"].to_numpy(float) * 100, part["target"].to_numpy(), n_boot=n_boot,
-                                      seed=seed)
+                                      seed=seed, folds=folds_of(part))
         rows.append({**dict(zip(keys, key)), "value": estimate.value, "low": estimate.low, "high": estimate.high,
                      "n_images": estimate.n, "n_targets": part["target"].nunique()})
     return pd.DataFrame(rows, columns=keys + ["value", "low", "high", "n_images", "n_targets"])
