@@ -414,8 +414,18 @@ def claims_table(results: Path, n_boot: int = 1000, seed: int = 0) -> pd.DataFra
             + fluorescence_over_brightfield(model_comparison, n_boot, seed)
             + density(model_comparison, n_boot, seed) + data_size_claims(results, n_boot, seed)
             + plane_gain(results, n_boot) + transfer_claims(results, n_boot, seed))
-    table = pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS).assign(n_folds=_study_folds(results))
     return table.sort_values("claim", kind="stable").reset_index(drop=True)
+
+
+def _study_folds(results: Path) -> int:
+    """The number of folds in the claim arms' per-image tables (1 without folds or tables)."""
+    found = [1]
+    for relative in (PER_IMAGE, DATA_SIZE, FOCAL_PLANES, TRANSFER):
+        path = Path(results) / relative
+        if path.is_file() and "fold" in pd.read_csv(path, nrows=0).columns:
+            found.append(int(pd.read_csv(path, usecols=["fold"])["fold"].nunique()))
+    return max(found)
 
 
 def write_claims(results: Path, out_path: Path, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:

@@ -19,8 +19,9 @@ import pandas as pd
 
 from nucflow.attribution.stats import Estimate, difference_ci, mean_ci, pearson_r, statistic_ci
 from nucflow.io import read_json
-from nucflow.report.claims import (CLAIMS, COLUMNS as CLAIM_COLUMNS, PAPER_DENSITY_R, PAPER_OBJECT_F1,
-                                   PAPER_PIXEL_F1, PAPER_PLANE_GAIN, PAPER_PLANE_GAIN_MEAN, PAPER_TRANSFER_GAP)
+from nucflow.report.claims import (CLAIMS, PAPER_DENSITY_R, PAPER_OBJECT_F1, PAPER_PIXEL_F1, PAPER_PLANE_GAIN,
+                                   PAPER_PLANE_GAIN_MEAN, PAPER_TRANSFER_GAP)
+from nucflow.report.claims_rows import REQUIRED_COLUMNS as REQUIRED_CLAIM_COLUMNS
 from nucflow.report.figure_tables import estimate_table, share_table, step_gains
 from nucflow.results import data_size, focal_planes, transfer
 from nucflow.results.attribution import (ARTIFACTS, ESTIMATORS, LABEL_NOISE, has_column, load_artifacts,
@@ -171,7 +172,7 @@ def reference_lines(reference: Path | None, results: Path) -> tuple[list[str], d
     lines = budget_lines(results)
     if not path.is_file():
         return lines + [f"No reference result at `{path}`: the verdicts below are this study's alone.", ""], {}
-    table = read_table(path, CLAIM_COLUMNS)
+    table = read_table(path, REQUIRED_CLAIM_COLUMNS)
     verdicts = {_claim_key(row): str(row["verdict"]) for _, row in table.iterrows()}
     lines += [f"**Where the findings are read: the reference study** (`{Path(reference) / 'summary.md'}`: the "
               f"same arms on more images, at a budget where early stopping ends most runs). A study whose runs "
@@ -187,7 +188,7 @@ def _claims_section(results: Path, reference: Path | None = None) -> list[str]:
     lines = ["### The paper's claims", ""]
     if not (Path(results) / CLAIMS).is_file():
         return lines + [f"not run (missing {CLAIMS}; `nucflow attribute claims` writes it)", ""]
-    table = read_table(Path(results) / CLAIMS, CLAIM_COLUMNS)
+    table = read_table(Path(results) / CLAIMS, REQUIRED_CLAIM_COLUMNS)
     above, reference_verdicts = reference_lines(reference, results)
     lines += above
     with_reference = reference is not None and bool(reference_verdicts)

@@ -183,6 +183,11 @@ def folds_of(table: pd.DataFrame):
     return table["fold"].to_numpy() if "fold" in table.columns else None
 
 
+def n_folds(table: pd.DataFrame) -> int:
+    """How many folds a pooled estimate over ``table``'s rows takes in (1 without a ``fold`` column)."""
+    return int(table["fold"].nunique()) if "fold" in table.columns and len(table) else 1
+
+
 _FOLD_PART = re.compile(r"-f\d+(?=-(?:train|val|test)(?:-|$))")
 
 
