@@ -53,7 +53,8 @@ def train_val_counts(n: int, fractions: tuple[float, float, float], where: str) 
     try:
         n_train, n_val, _ = split_counts(n, (train_f / (train_f + val_f), val_f / (train_f + val_f), 0.0))
     except NucflowError:
-        raise NucflowError(f"splits.folds: {where} leaves {n} unit(s) outside a test fold, too few to train on") from None
+        raise NucflowError(f"splits.folds: {where} leaves {n} unit(s) outside a test fold, "
+                           "too few to train on") from None
     return n_train, n_val
 
 

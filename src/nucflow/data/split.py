@@ -94,7 +94,8 @@ def make_splits(frame: pd.DataFrame, fractions: Mapping[str, Iterable[float]], s
             from nucflow.data.folds import fold_splits  # it builds on this module's helpers
 
             splits[dataset] = {
-                "folds": fold_splits(group, dataset, fr, seed, int(folds), order_by.get(dataset), group_by.get(dataset)),
+                "folds": fold_splits(group, dataset, fr, seed, int(folds), order_by.get(dataset),
+                                     group_by.get(dataset)),
                 "seed": int(seed),
                 "fractions": list(fr),
                 **({"order_by": order_by[dataset]} if dataset in order_by else {}),
