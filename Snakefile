@@ -30,6 +30,7 @@ wildcard_constraints:
     group=FOCAL_GROUP_PATTERN,
     round=r"\d+",
     baseline=BASELINE_ID_PATTERN,
+    seed=LABEL_NOISE_SEED_PATTERN,
 
 
 include: "workflow/rules/data.smk"

@@ -43,6 +43,28 @@ def test_choose_smoothing_takes_the_runs_as_json_and_names_a_bad_argument(tmp_pa
         "got '[1, 2]'")
 
 
+def test_with_folds_each_fold_gets_its_own_factor_and_its_runs_read_it(tmp_path):
+    """splits.folds > 1: a factor per model and fold, chosen on that fold's validation images;
+    run-config looks the run's fold up from its id."""
+    head = "smoothing-unet-bf-seven_lines"
+    ids = {f"{head}-ls0.05-s0-f0": (0.05, 0, 0.6), f"{head}-ls0.1-s0-f0": (0.1, 0, 0.7),
+           f"{head}-ls0.05-s0-f1": (0.05, 1, 0.8), f"{head}-ls0.1-s0-f1": (0.1, 1, 0.5)}
+    paths = [summary(tmp_path, run_id, f1) for run_id, (_, _, f1) in ids.items()]
+    runs = json.dumps({run_id: {"model": "unet", "factor": factor, "fold": fold}
+                       for run_id, (factor, fold, _) in ids.items()})
+    best = tmp_path / "best.json"
+    assert main(["choose", "smoothing", "--runs", runs, "--summaries", *map(str, paths), "--out", str(best)]) == 0
+    assert json.loads(best.read_text()) == {"unet-f0": 0.1, "unet-f1": 0.05}
+    settings = {"run_id": "data_size-unet-bf-A549-n1-smooth-s0-f1", "model": "unet", "in_channels": 1, "modality": "fluorescence",
+                "train_tiles": ["t.npz"], "val_tiles": ["v.npz"], "batch_size": 2, "out_dir": "results/runs/x",
+                "loss": "bce_smooth"}
+    out = tmp_path / "run.json"
+    assert main(["run-config", "--json", json.dumps(settings), "--smoothing-from", str(best), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["smoothing"] == 0.05
+    settings["run_id"] = "data_size-unet-bf-A549-n1-smooth-s0"  # no fold: looked up as plain "unet"
+    assert main(["run-config", "--json", json.dumps(settings), "--smoothing-from", str(best), "--out", str(out)]) == 2
+
+
 def test_focal_round_picks_the_best_candidate_and_rejects_mixed_rounds(tmp_path):
     ids = {"focal_planes-unet-lncap-r2-p4.0-s0": 0.61, "focal_planes-unet-lncap-r2-p4.8-s0": 0.64,
            "focal_planes-unet-lncap-r2-p4.2-s0": 0.64}

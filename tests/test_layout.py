@@ -19,6 +19,9 @@ from nucflow.study.layout import EvalSet, TileSelection
     ("train-n4-exHepG2", TileSelection("train", n=4, exclude_lines=("HepG2",)),
      ["--split train", "--n 4", "--exclude-lines HepG2"]),
     ("val-linesHeLa+MCF7", TileSelection("val", lines=("HeLa", "MCF7")), ["--split val", "--lines HeLa MCF7"]),
+    ("f2-train-n16-linesA549-fg", TileSelection("train", n=16, lines=("A549",), foreground=True, fold=2),
+     ["--split train", "--n 16", "--lines A549", "--fold 2"]),
+    ("f0-val", TileSelection("val", fold=0), ["--split val", "--fold 0"]),
 ])
 def test_tile_selection_key_parse_and_options(key, selection, options):
     assert TileSelection.parse(key) == selection
@@ -26,7 +29,8 @@ def test_tile_selection_key_parse_and_options(key, selection, options):
     assert selection.tiles_options() == options
 
 
-@pytest.mark.parametrize("bad", ["", "training", "train-n", "train-fg-n4", "train-linesA-exB", "train-lines"])
+@pytest.mark.parametrize("bad", ["", "training", "train-n", "train-fg-n4", "train-linesA-exB", "train-lines",
+                                 "train-f1", "f-train", "fold1-train"])
 def test_tile_selection_refuses_what_it_cannot_read(bad):
     with pytest.raises(NucflowError, match="tile selection"):
         TileSelection.parse(bad)
@@ -46,6 +50,9 @@ def test_tile_selection_checks_its_fields():
     ("seven_lines:test:exA549+HeLa", "seven_lines-test-exA549+HeLa",
      EvalSet("seven_lines", "test", exclude_lines=("A549", "HeLa"))),
     ("lncap:val", "lncap-val", EvalSet("lncap", "val")),
+    ("seven_lines:f1:test:exA549", "seven_lines-f1-test-exA549",
+     EvalSet("seven_lines", "test", exclude_lines=("A549",), fold=1)),
+    ("lncap:f0:val", "lncap-f0-val", EvalSet("lncap", "val", fold=0)),
 ])
 def test_eval_set_text_and_key(text, key, eval_set):
     assert EvalSet.parse(text) == eval_set == EvalSet.parse(key)
@@ -125,3 +132,10 @@ def test_a_plane_set_has_one_maker_for_each_spelling():
             PlaneSet.parse(bad)
     with pytest.raises(NucflowError, match=re.escape("--planes '4.2': expected plane numbers separated by ','")):
         PlaneSet.parse_option("4.2")
+
+
+def test_eval_set_without_its_fold():
+    folded = EvalSet.parse("seven_lines-f2-test-A549")
+    assert folded.without_fold().key == "seven_lines-test-A549"
+    assert EvalSet.parse("f1-test") == EvalSet("f1", "test")  # a data set named f1: no fold part
+

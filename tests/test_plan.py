@@ -326,3 +326,41 @@ def test_a_range_test_is_not_rerun_for_settings_it_does_not_read():
     assert lr_find_config(config, "unet", "brightfield")["width"] == 0.5
     parsed = RunConfig.from_dict(before)  # still a valid run.json for nucflow lr-find
     assert parsed.model == "unet" and parsed.in_channels == 1
+
+
+def test_folds_repeat_every_run_and_name_the_fold_in_its_sets():
+    """splits.folds: 3 on the smoke study: three runs where there was one, each training,
+    validating and scored on its own fold's images; the range test sweeps on fold 0."""
+    from nucflow.config import load_config
+    from nucflow.study.targets import StudyTargets
+
+    config = load_config("config/smoke.yaml")
+    single = plan_runs(config)
+    config["splits"]["folds"] = 3
+    folded = plan_runs(config)
+    assert len(folded) == 3 * len(single)
+    by_id = {r.run_id: r for r in folded}
+    run = by_id["data_size-unet-bf-A549-n1-plain-s0-f2"]
+    assert (run.fold, run.train_selection, run.val_selection, run.eval_sets) == (
+        2, "f2-train-n1-linesA549", "f2-val-linesA549", ("seven_lines:f2:test:A549",))
+    source = by_id["transfer-unet-bf-loloA549-source-s0-f1"]
+    assert (source.train_selection, source.eval_sets) == ("f1-train-exA549",
+                                                          ("seven_lines:f1:test:A549", "seven_lines:f1:test:exA549"))
+    tuned = by_id["transfer-unet-bf-loloA549-ft-target+source-n1-s0-f1"]
+    assert tuned.init_from == "results/runs/transfer-unet-bf-loloA549-source-s0-f1/model.pt"
+    assert tuned.extra_train == ("results/tiles/seven_lines/brightfield-4/f1-train-n1-exA549.npz",)
+    study = StudyTargets(config, focal_choice=lambda group, round_: (6,))
+    assert study.choice_eval_set("model_comparison-unet-fl-lncap-s0-f1") == "lncap:f1:val"
+    assert sorted(study.label_noise_groups()) == [("lncap", "0-f0"), ("lncap", "0-f1"), ("lncap", "0-f2")]
+    assert study.label_noise_inputs("lncap", "0-f1")[0] == (
+        "results/runs/model_comparison-deeplabv3plus-fl-lncap-s0-f1/prob/lncap-f1-test")
+    assert study.smoothing_runs()["smoothing-unet-bf-seven_lines-ls0.1-s0-f2"] == {"model": "unet", "factor": 0.1,
+                                                                                   "fold": 2}
+    assert study.focal_round_dirs()[:2] == ["results/focal_planes/unet-s0-f0/round1",
+                                            "results/focal_planes/unet-s0-f0/round2"]
+    from nucflow.study.plan import lr_find_run
+
+    assert lr_find_run(config, "unet", "brightfield").train_selection == "f0-train"
+    single_study = StudyTargets(load_config("config/smoke.yaml"))
+    assert "fold" not in single_study.smoothing_runs()["smoothing-unet-bf-seven_lines-ls0.1-s0"]
+

@@ -36,6 +36,15 @@ IDS = {
         TransferId("unet", "brightfield", "lncap_to_seven_lines", 1, "target+source", 4),
     "focal_planes-unet-lncap-r2-p4.0-s0": FocalRunId("unet", "lncap", (4, 0), 0),
     "lr_find-deeplabv3plus-fluorescence": LrFindId("deeplabv3plus", "fluorescence"),
+    # a study with folds (splits.folds > 1): the fold ends the id
+    "model_comparison-unet-bf-seven_lines-s0-f2": ComparisonId("unet", "brightfield", "seven_lines", 0, 2),
+    "data_size-unet-bf-A549-n1-plain-s0-f0": DataSizeId("unet", "brightfield", "A549", 1, "plain", 0, 0),
+    "smoothing-unet-bf-seven_lines-ls0.1-s0-f1": SmoothingId("unet", "brightfield", "seven_lines", 0.1, 0, 1),
+    "ablation-unet-plain-bf-seven_lines-s0-f1": VariantId("ablation", "unet", "plain", "brightfield", "seven_lines",
+                                                         0, 1),
+    "transfer-unet-bf-loloA549-source-s0-f1": TransferId("unet", "brightfield", "loloA549", 0, fold=1),
+    "transfer-unet-bf-loloA549-ft-target-n1-s0-f1": TransferId("unet", "brightfield", "loloA549", 0, "target", 1, 1),
+    "focal_planes-unet-lncap-r1-p2-s0-f2": FocalRunId("unet", "lncap", (2,), 0, 2),
 }
 
 
@@ -51,6 +60,8 @@ def test_fine_tuning_is_a_field_of_the_id():
     assert finetune.source().key == "transfer-unet-bf-loloHepG2-source-s0" and not finetune.source().finetune
     with pytest.raises(NucflowError, match="both a mode and n"):
         TransferId("unet", "brightfield", "loloHepG2", 0, mode="target")
+    folded = parse_run_id("transfer-unet-bf-loloHepG2-ft-target-n1-s0-f2")
+    assert folded.source().key == "transfer-unet-bf-loloHepG2-source-s0-f2"
 
 
 @pytest.mark.parametrize("text", ["model_comparison-UNet-bf-seven_lines-s0", "data_size-unet-bf-A549-n16-s0",
@@ -65,10 +76,15 @@ def _path_rule(pattern: str) -> re.Pattern:
     return re.compile(rf"results/runs/(?P<run_id>{pattern})/model\.pt$")
 
 
+@pytest.mark.parametrize("folds", [1, 3])
 @pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml", "config/smoke.yaml"])
-def test_train_and_finetune_rules_split_the_plan_by_the_id_family(config):
-    runs = plan_runs(load_config(config))
+def test_train_and_finetune_rules_split_the_plan_by_the_id_family(config, folds):
+    loaded = load_config(config)
+    loaded["splits"]["folds"] = folds
+    runs = plan_runs(loaded)
     assert runs
+    assert {parse_run_id(r.run_id).fold for r in runs if r.arm != "lr_range"} == ({None} if folds == 1
+                                                                                    else {0, 1, 2})
     for run in runs:
         path = f"results/runs/{run.run_id}/model.pt"
         is_finetune = run.init_from is not None

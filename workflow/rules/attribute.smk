@@ -43,7 +43,7 @@ rule label_noise:
     the ground truth; with the simulator's exact truth, checked against the true noise.
     """
     input:
-        probs=lambda wc: STUDY.label_noise_inputs(wc.dataset, int(wc.seed)),
+        probs=lambda wc: STUDY.label_noise_inputs(wc.dataset, wc.seed),
         manifest=MANIFEST,
     output:
         directory(LAYOUT.label_noise("{dataset}", "{seed}")),
@@ -58,7 +58,7 @@ rule label_noise:
         mem_mb=4000,
         runtime=30,
     params:
-        names=lambda wc: " ".join(STUDY.label_noise_models(wc.dataset, int(wc.seed))),
+        names=lambda wc: " ".join(STUDY.label_noise_models(wc.dataset, wc.seed)),
         first=lambda wc, input: input.probs[0],
     shell:
         "nucflow attribute label-noise --manifest {input.manifest} --pred-dirs {input.probs}"

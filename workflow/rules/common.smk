@@ -17,6 +17,7 @@ from nucflow.postprocess.registry import PROB_PATTERN, method_entry
 from nucflow.study.layout import (
     EVAL_SET_PATTERN,
     FOCAL_GROUP_PATTERN,
+    LABEL_NOISE_SEED_PATTERN,
     RUN_ID_PATTERN,
     SELECTION_PATTERN,
     LAYOUT,

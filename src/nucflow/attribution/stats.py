@@ -7,6 +7,11 @@
   same interval. :func:`mean_ci`, :func:`independent_ci` (k samples of different images, e.g.
   :func:`difference_ci`) and :func:`stratified_mean_ci` draw the same resamples vectorised for
   means (:func:`resample_means`), so every interval comes from the same resampling stream.
+* Cross-validation folds (``splits.folds`` k > 1): every interval function takes the rows'
+  ``folds`` and then bootstraps hierarchically (:func:`resample_rows`): each resample draws k folds
+  with replacement, then within each drawn fold its rows (images) with replacement, and the
+  statistic is computed on all rows drawn. The estimate itself pools the folds (each image is in
+  one test fold). With one fold (or ``folds`` None) the draws are exactly the plain bootstrap's.
 * :func:`mann_whitney_table`: two-sided Mann–Whitney U for every pair of groups and every feature
   (``scipy.stats.mannwhitneyu``), effect size = rank-biserial correlation ``r = 2 U1 / (n1 n2) - 1``
   (U1 the statistic of the first group; r > 0 means the first group tends to larger values), and
@@ -73,19 +78,48 @@ def percentile_interval(draws: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def resample_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def fold_groups(folds, n: int) -> list[np.ndarray] | None:
+    """Row indices of each fold (folds in sorted order) of ``n`` rows labelled ``folds``; None when
+    ``folds`` is None or names one fold (the bootstrap is then the plain one over rows)."""
+    if folds is None:
+        return None
+    folds = np.asarray(folds)
+    if folds.shape != (n,):
+        raise NucflowError(f"bootstrap: {folds.shape[0] if folds.ndim else 0} fold labels for {n} rows")
+    labels = sorted(set(folds.tolist()), key=str)
+    if len(labels) < 2:
+        return None
+    return [np.flatnonzero(folds == label) for label in labels]
+
+
+def resample_rows(n: int, groups: list[np.ndarray] | None, rng: np.random.Generator) -> np.ndarray:
+    """Row indices of one bootstrap resample of ``n`` rows: ``n`` rows with replacement, or with
+    fold ``groups`` (:func:`fold_groups`) as many folds with replacement as there are, then each
+    drawn fold's rows with replacement (a hierarchical bootstrap: folds, then images)."""
+    if groups is None:
+        return rng.integers(0, n, n)
+    picked = rng.integers(0, len(groups), len(groups))
+    return np.concatenate([groups[g][rng.integers(0, groups[g].size, groups[g].size)] for g in picked])
+
+
+def resample_means(values: np.ndarray, n_boot: int, rng: np.random.Generator, folds=None) -> np.ndarray:
     """Means of ``n_boot`` resamples (with replacement) of the 1-D ``values``: the draws
-    :func:`bootstrap_ci` makes for ``np.mean`` from the same generator state, in one array."""
-    return values[rng.integers(0, values.size, (int(n_boot), values.size))].mean(axis=1)
+    :func:`bootstrap_ci` makes for ``np.mean`` from the same generator state, in one array.
+    ``folds``: the values' folds, resampled first (:func:`resample_rows`)."""
+    groups = fold_groups(folds, values.size)
+    if groups is None:
+        return values[rng.integers(0, values.size, (int(n_boot), values.size))].mean(axis=1)
+    return np.array([values[resample_rows(values.size, groups, rng)].mean() for _ in range(int(n_boot))])
 
 
 def bootstrap_ci(values, statistic: Callable = np.mean, n_boot: int = 2000, level: float = 0.95,
-                 seed: int = 0) -> Estimate:
+                 seed: int = 0, folds=None) -> Estimate:
     """Percentile bootstrap interval of ``statistic(values)``.
 
     values: array (N, ...) resampled along axis 0 (one row per image); ``statistic`` maps such an
     array to a float. Resamples where the statistic is not finite (e.g. a correlation of constant
-    values) are dropped; if fewer than half remain, the interval is NaN.
+    values) are dropped; if fewer than half remain, the interval is NaN. ``folds`` (N,): the rows'
+    cross-validation folds, resampled first (:func:`resample_rows`).
     """
     values = np.asarray(values)
     if values.ndim == 0 or values.shape[0] == 0:
@@ -94,9 +128,10 @@ def bootstrap_ci(values, statistic: Callable = np.mean, n_boot: int = 2000, leve
     estimate = float(statistic(values))
     rng = np.random.default_rng(seed)
     n = values.shape[0]
+    groups = fold_groups(folds, n)
     draws = np.empty(int(n_boot))
     for b in range(int(n_boot)):
-        draws[b] = statistic(values[rng.integers(0, n, n)])
+        draws[b] = statistic(values[resample_rows(n, groups, rng)])
     finite = draws[np.isfinite(draws)]
     if finite.size < max(1, int(n_boot) // 2):
         return Estimate(estimate, math.nan, math.nan, int(n), float(level), int(n_boot))
@@ -104,65 +139,84 @@ def bootstrap_ci(values, statistic: Callable = np.mean, n_boot: int = 2000, leve
     return Estimate(estimate, low, high, int(n), float(level), int(n_boot))
 
 
-def statistic_ci(values, statistic: Callable, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
+def statistic_ci(values, statistic: Callable, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                 folds=None) -> Estimate:
     """:func:`bootstrap_ci` that gives an undefined estimate (``n == 0``) for no rows instead of an error."""
     values = np.asarray(values, float)
     if values.shape[0] == 0:
         return _undefined(level, n_boot)
-    return bootstrap_ci(values, statistic, n_boot=n_boot, level=level, seed=seed)
+    return bootstrap_ci(values, statistic, n_boot=n_boot, level=level, seed=seed, folds=folds)
 
 
-def _finite(values) -> np.ndarray:
+def _finite(values, folds=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The finite ``values`` and their ``folds`` (None stays None)."""
     values = np.asarray(values, float)
-    return values[np.isfinite(values)]
+    keep = np.isfinite(values)
+    if folds is None:
+        return values[keep], None
+    folds = np.asarray(folds)
+    if folds.shape != values.shape:
+        raise NucflowError(f"bootstrap: {folds.size} fold labels for {values.size} values")
+    return values[keep], folds[keep]
 
 
-def mean_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
-    """Mean of the finite ``values`` (1-D) with a percentile bootstrap CI over them."""
-    values = _finite(values)
+def mean_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0, folds=None) -> Estimate:
+    """Mean of the finite ``values`` (1-D) with a percentile bootstrap CI over them (over their
+    ``folds``, then the values within each fold, when given)."""
+    values, folds = _finite(values, folds)
     if values.size == 0:
         return _undefined(level, n_boot)
     _check(level, n_boot, "bootstrap")
-    draws = resample_means(values, n_boot, np.random.default_rng(seed))
+    draws = resample_means(values, n_boot, np.random.default_rng(seed), folds)
     low, high = percentile_interval(draws, level)
     return Estimate(float(values.mean()), low, high, int(values.size), float(level), int(n_boot))
 
 
 def independent_ci(samples: Sequence, statistic: Callable, n_boot: int = 1000, level: float = 0.95,
-                   seed: int = 0) -> Estimate:
+                   seed: int = 0, folds: Sequence | None = None) -> Estimate:
     """``statistic(mean_1, ..., mean_k)`` of k independent samples (e.g. images of different
     domains), each resampled on its own with one seeded generator, in order. ``statistic`` must
-    work on arrays of means; ``n`` is the smallest sample."""
-    arrays = [_finite(s) for s in samples]
+    work on arrays of means; ``n`` is the smallest sample. ``folds``: per sample its values' folds
+    (or None), each sample then resampled by folds first."""
+    folds = list(folds) if folds is not None else [None] * len(samples)
+    pairs = [_finite(s, f) for s, f in zip(samples, folds)]
+    arrays = [a for a, _ in pairs]
     if not arrays or any(a.size == 0 for a in arrays):
         return _undefined(level, n_boot)
     _check(level, n_boot, "bootstrap")
     rng = np.random.default_rng(seed)
-    draws = statistic(*[resample_means(a, n_boot, rng) for a in arrays])
+    draws = statistic(*[resample_means(a, n_boot, rng, f) for a, f in pairs])
     low, high = percentile_interval(np.asarray(draws, float), level)
     return Estimate(float(statistic(*[a.mean() for a in arrays])), low, high,
                     int(min(a.size for a in arrays)), float(level), int(n_boot))
 
 
 def difference_ci(a, b, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
-                  statistic: Callable = lambda mean_a, mean_b: mean_a - mean_b) -> Estimate:
+                  statistic: Callable = lambda mean_a, mean_b: mean_a - mean_b,
+                  folds: Sequence | None = None) -> Estimate:
     """``statistic(mean(a), mean(b))`` (default: the difference) of two independent samples:
-    :func:`independent_ci` of ``[a, b]``."""
-    return independent_ci([a, b], statistic, n_boot=n_boot, level=level, seed=seed)
+    :func:`independent_ci` of ``[a, b]`` (``folds``: ``[folds of a, folds of b]``)."""
+    return independent_ci([a, b], statistic, n_boot=n_boot, level=level, seed=seed, folds=folds)
 
 
-def stratified_mean_ci(values, strata, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
+def stratified_mean_ci(values, strata, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                       folds=None) -> Estimate:
     """Mean over strata of the per-stratum means (e.g. over held-out cell lines), with a bootstrap
-    that resamples the values within each stratum. ``n`` is the number of values."""
+    that resamples the values within each stratum (by their ``folds`` first, when given). ``n``
+    is the number of values."""
     values, strata = np.asarray(values, float), np.asarray(strata)
+    folds = np.asarray(folds) if folds is not None else None
     keep = np.isfinite(values)
     values, strata = values[keep], strata[keep]
+    folds = folds[keep] if folds is not None else None
     if values.size == 0:
         return _undefined(level, n_boot)
     _check(level, n_boot, "bootstrap")
     rng = np.random.default_rng(seed)
-    groups = [values[strata == s] for s in sorted(set(strata.tolist()), key=str)]
-    draws = np.mean([resample_means(g, n_boot, rng) for g in groups], axis=0)
+    names = sorted(set(strata.tolist()), key=str)
+    groups = [values[strata == s] for s in names]
+    fold_of = [folds[strata == s] if folds is not None else None for s in names]
+    draws = np.mean([resample_means(g, n_boot, rng, f) for g, f in zip(groups, fold_of)], axis=0)
     low, high = percentile_interval(draws, level)
     return Estimate(float(np.mean([g.mean() for g in groups])), low, high, int(values.size),
                     float(level), int(n_boot))

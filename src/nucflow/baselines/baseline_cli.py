@@ -106,11 +106,9 @@ def _predict(args) -> int:
     if bool(args.eval_set) != bool(args.splits):
         raise NucflowError("--eval-set and --splits go together")
     if args.eval_set:
-        from nucflow.study.layout import EvalSet
+        from nucflow.inference.predict_cli import eval_set_ids
 
-        chosen = EvalSet.parse(args.eval_set)
-        ids = select(read_json(args.splits), manifest.frame, chosen.dataset, chosen.split,
-                     lines=list(chosen.lines) or None, exclude_lines=list(chosen.exclude_lines) or None)
+        ids = eval_set_ids(read_json(args.splits), manifest.frame, args.eval_set)
     else:
         modality = stardist.model_record(args.model).get("modality", "fluorescence")
         ids = [i for i in manifest.frame["image_id"].astype(str) if manifest.file(i, modality) is not None]

@@ -17,6 +17,11 @@ groups instead of its images: the fields of one well then all land in the same s
 field shares a well (and whatever the well's fields have in common) with a training field. The
 fractions then count groups, and the groups' images follow in image-id order. Without it (the
 default) images are split one by one, exactly as before.
+
+``folds`` (``splits.folds``) k > 1 makes k-fold cross-validation splits instead
+(:mod:`nucflow.data.folds`): a data set's entry then holds ``"folds": [{"train", "val", "test"},
+...]`` (fold 0 first) instead of one ``train`` / ``val`` / ``test``, and :func:`select` takes the
+fold. With k = 1 (the default) the file is exactly the single split above.
 """
 
 from __future__ import annotations
@@ -56,7 +61,8 @@ def split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, in
 
 
 def make_splits(frame: pd.DataFrame, fractions: Mapping[str, Iterable[float]], seed: int,
-                order_by: Mapping[str, str] | None = None, group_by: Mapping[str, str] | None = None) -> dict:
+                order_by: Mapping[str, str] | None = None, group_by: Mapping[str, str] | None = None,
+                folds: int = 1) -> dict:
     """Split a manifest table (columns ``image_id, dataset, cell_line``) per data set.
 
     ``fractions`` maps a data set name (or ``"default"``) to (train, val, test).
@@ -65,8 +71,12 @@ def make_splits(frame: pd.DataFrame, fractions: Mapping[str, Iterable[float]], s
     test are consecutive blocks (no near-duplicate neighbours leak across splits).
     ``group_by`` maps a data set to a manifest column (e.g. ``well``) whose groups are split
     instead of single images (not together with ``order_by`` for the same data set).
+    ``folds`` > 1: k-fold splits (:func:`nucflow.data.folds.fold_splits`) in ``"folds"`` instead of
+    ``"train", "val", "test"``.
     Returns ``{dataset: {"train", "val", "test", "seed", "fractions"[, "order_by"][, "group_by"]}}``.
     """
+    if int(folds) < 1:
+        raise NucflowError(f"splits.folds must be at least 1, got {folds}")
     order_by, group_by = dict(order_by or {}), dict(group_by or {})
     both = sorted(set(order_by) & set(group_by))
     if both:
@@ -80,6 +90,18 @@ def make_splits(frame: pd.DataFrame, fractions: Mapping[str, Iterable[float]], s
         else:
             raise NucflowError(f"no split fractions for data set {dataset!r} (and no 'default')")
         group = frame[frame["dataset"] == dataset]
+        if int(folds) > 1:
+            from nucflow.data.folds import fold_splits  # it builds on this module's helpers
+
+            splits[dataset] = {
+                "folds": fold_splits(group, dataset, fr, seed, int(folds), order_by.get(dataset),
+                                     group_by.get(dataset)),
+                "seed": int(seed),
+                "fractions": list(fr),
+                **({"order_by": order_by[dataset]} if dataset in order_by else {}),
+                **({"group_by": group_by[dataset]} if dataset in group_by else {}),
+            }
+            continue
         per_line_train: list[list[str]] = []
         val: list[str] = []
         test: list[str] = []
@@ -147,23 +169,37 @@ def _round_robin(lists: list[list[str]]) -> list[str]:
     return out
 
 
-def _dataset(splits: Mapping, dataset: str) -> Mapping:
+def _dataset(splits: Mapping, dataset: str, fold: int | None = None) -> Mapping:
+    """The ``train`` / ``val`` / ``test`` of a data set: its single split (``fold`` None), or fold
+    ``fold`` of its k-fold splits."""
     if dataset not in splits:
         raise NucflowError(f"splits have no data set {dataset!r} (have: {', '.join(sorted(splits))})")
-    return splits[dataset]
+    entry = splits[dataset]
+    folds = entry.get("folds")
+    if folds is None:
+        if fold is not None:
+            raise NucflowError(f"splits of data set {dataset!r} have no folds (splits.folds: 1), "
+                               f"but fold {fold} was asked for")
+        return entry
+    if fold is None:
+        raise NucflowError(f"splits of data set {dataset!r} have {len(folds)} folds; name the fold")
+    if not 0 <= fold < len(folds):
+        raise NucflowError(f"splits of data set {dataset!r} have folds 0-{len(folds) - 1}, not {fold}")
+    return folds[fold]
 
 
 def select(splits: Mapping, frame: pd.DataFrame, dataset: str, split: str, *,
            lines: Iterable[str] | None = None, exclude_lines: Iterable[str] | None = None,
-           n: int | None = None) -> list[str]:
-    """Ids of one split of one data set, optionally restricted to / excluding cell lines, and for
-    ``train`` optionally the nested subset of the first ``n``.
+           n: int | None = None, fold: int | None = None) -> list[str]:
+    """Ids of one split of one data set (of fold ``fold`` when the splits have folds), optionally
+    restricted to / excluding cell lines, and for ``train`` optionally the nested subset of the
+    first ``n``.
 
     Asking for more training images than exist is an error rather than a silent cap.
     """
     if split not in SPLIT_NAMES:
         raise NucflowError(f"unknown split {split!r}; choose from {', '.join(SPLIT_NAMES)}")
-    ids = list(_dataset(splits, dataset)[split])
+    ids = list(_dataset(splits, dataset, fold)[split])
     line_of = dict(zip(frame["image_id"], frame["cell_line"]))
     unknown = [i for i in ids if i not in line_of]
     if unknown:
@@ -176,21 +212,23 @@ def select(splits: Mapping, frame: pd.DataFrame, dataset: str, split: str, *,
         ids = [i for i in ids if line_of[i] not in drop]
     if n is not None:
         if n < 1 or n > len(ids):
-            raise NucflowError(f"asked for {n} {split} images of {dataset}"
+            raise NucflowError(f"asked for {n} {split} images of {dataset}{'' if fold is None else f' fold {fold}'}"
                                f"{' ' + ','.join(lines) if lines else ''}, but only {len(ids)} exist")
         ids = ids[:n]
     if not ids:
-        raise NucflowError(f"no {split} images of {dataset} match the selection")
+        where = f" fold {fold}" if fold is not None else ""
+        raise NucflowError(f"no {split} images of {dataset}{where} match the selection")
     return ids
 
 
-def leave_one_line_out(splits: Mapping, frame: pd.DataFrame, dataset: str, target_line: str) -> dict[str, list[str]]:
+def leave_one_line_out(splits: Mapping, frame: pd.DataFrame, dataset: str, target_line: str,
+                       fold: int | None = None) -> dict[str, list[str]]:
     """Transfer split: source = the other lines, target = ``target_line``, each with train/val/test."""
     lines = set(frame.loc[frame["dataset"] == dataset, "cell_line"])
     if target_line not in lines:
         raise NucflowError(f"cell line {target_line!r} is not in data set {dataset!r} (have: {', '.join(sorted(lines))})")
     out = {}
     for split in SPLIT_NAMES:
-        out[f"source_{split}"] = select(splits, frame, dataset, split, exclude_lines=[target_line])
-        out[f"target_{split}"] = select(splits, frame, dataset, split, lines=[target_line])
+        out[f"source_{split}"] = select(splits, frame, dataset, split, exclude_lines=[target_line], fold=fold)
+        out[f"target_{split}"] = select(splits, frame, dataset, split, lines=[target_line], fold=fold)
     return out

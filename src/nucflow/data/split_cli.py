@@ -26,8 +26,10 @@ def run(args) -> int:
     seed = args.seed if args.seed is not None else config["seed"]
     manifest = load_manifest(args.manifest, check_files=False)
     splits = make_splits(manifest.frame, config["splits"]["fractions"], seed, config["splits"]["order_by"],
-                         config["splits"].get("group_by"))
+                         config["splits"].get("group_by"), config["splits"].get("folds", 1))
     write_json(args.out, splits)
-    for dataset, parts in splits.items():
-        print(f"{dataset}: " + ", ".join(f"{k} {len(parts[k])}" for k in ("train", "val", "test")))
+    for dataset, entry in splits.items():
+        for fold, parts in enumerate(entry.get("folds", [entry])):
+            name = f"{dataset} fold {fold}" if "folds" in entry else dataset
+            print(f"{name}: " + ", ".join(f"{k} {len(parts[k])}" for k in ("train", "val", "test")))
     return 0

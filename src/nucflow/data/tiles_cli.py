@@ -25,6 +25,7 @@ def add_arguments(parser) -> None:
     which.add_argument("--lines", nargs="+", help="only these cell lines")
     which.add_argument("--exclude-lines", nargs="+", help="all cell lines but these")
     which.add_argument("--n", type=int, help="the nested subset of the first N training images")
+    which.add_argument("--fold", type=int, help="the fold's split (splits.json with folds, splits.folds > 1)")
     inp = parser.add_argument_group("network input")
     inp.add_argument("--modality", required=True, choices=("fluorescence", "brightfield"))
     inp.add_argument("--planes", type=_int_list, help="brightfield planes in input order, e.g. 4 or 0,4,8 (repeats allowed)")
@@ -52,7 +53,7 @@ def run(args) -> int:
         raise NucflowError("--planes applies to brightfield input only")
     manifest = load_manifest(args.manifest, check_files=False)
     ids = select(read_json(args.splits), manifest.frame, args.dataset, args.split,
-                 lines=args.lines, exclude_lines=args.exclude_lines, n=args.n)
+                 lines=args.lines, exclude_lines=args.exclude_lines, n=args.n, fold=args.fold)
     fill_schema_defaults(args)
     tiles = make_tiles(manifest, ids, args.modality, args.planes, size=args.size, overlap=args.overlap,
                        normalisation=args.normalisation, percentiles=tuple(args.percentiles), dataset=args.dataset)

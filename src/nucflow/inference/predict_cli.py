@@ -40,6 +40,16 @@ def parse_eval_set(text: str) -> tuple[str, str, list[str] | None, list[str] | N
     return (eval_set.dataset, eval_set.split, list(eval_set.lines) or None, list(eval_set.exclude_lines) or None)
 
 
+def eval_set_ids(splits: dict, frame, text: str) -> list[str]:
+    """Image ids of the evaluation set ``text`` (``dataset[:fK]:split[:...]``) in ``splits``."""
+    from nucflow.data.split import select
+    from nucflow.study.layout import EvalSet
+
+    chosen = EvalSet.parse(text)
+    return select(splits, frame, chosen.dataset, chosen.split, lines=list(chosen.lines) or None,
+                  exclude_lines=list(chosen.exclude_lines) or None, fold=chosen.fold)
+
+
 def add_arguments(parser) -> None:
     from nucflow.data.normalise import METHODS as NORMALISATIONS
     from nucflow.postprocess import POSTPROCESSORS
@@ -50,7 +60,7 @@ def add_arguments(parser) -> None:
     study = parser.add_argument_group("study mode: manifest images (the workflow)")
     study.add_argument("--manifest", help="manifest.csv; chooses study mode")
     study.add_argument("--splits", help="splits.json")
-    study.add_argument("--eval-set", help="dataset:split[:Line1+Line2|:exLine], e.g. seven_lines:test or seven_lines:test:exHepG2")
+    study.add_argument("--eval-set", help="dataset[:fK]:split[:Line1+Line2|:exLine], e.g. seven_lines:test, seven_lines:test:exHepG2 or (fold 1) seven_lines:f1:test")
     user = parser.add_argument_group("user mode: your own image files")
     user.add_argument("images", nargs="*", metavar="IMAGE",
                       help="TIFF / OME-TIFF / PNG files, folders of them, globs ('data/*.tif'), or OME-Zarr "
@@ -223,13 +233,11 @@ def run_files(args) -> int:
 def run_study(args) -> int:
     """Study mode: probability maps of manifest images (the workflow's predict rule)."""
     from nucflow.data.manifest import load_manifest
-    from nucflow.data.split import select
     from nucflow.inference.eval_set import predict_eval_set
 
     settings = settings_from(args)
     manifest = load_manifest(args.manifest, check_files=False)
-    dataset, split, lines, excluded = parse_eval_set(args.eval_set)
-    ids = select(read_json(args.splits), manifest.frame, dataset, split, lines=lines, exclude_lines=excluded)
+    ids = eval_set_ids(read_json(args.splits), manifest.frame, args.eval_set)
     done = predict_eval_set(args.model, manifest, ids, args.out, settings, window=args.window, scales=args.scales)
     trained = {key: value for key, value in done.items() if key not in ("images", "window", "seconds")}
     write_json(ensure_dir(args.out) / "predict.json",

@@ -176,8 +176,11 @@ def density(table: pd.DataFrame | None, n_boot: int = 1000, seed: int = 0) -> li
         models = ordered_models(images["model"])
         wide = images.pivot(index="image_id", columns="model", values="f1")[models]
         counts = images.groupby("image_id")["n_true"].mean()
-        values = pd.concat([counts, wide], axis=1).dropna().to_numpy(float)
-        estimate = statistic_ci(values, _mean_r, n_boot=n_boot, seed=seed)
+        joined = pd.concat([counts, wide], axis=1).dropna()
+        values = joined.to_numpy(float)
+        folds = images.groupby("image_id")["fold"].first().reindex(joined.index).to_numpy() \
+            if "fold" in images.columns else None
+        estimate = statistic_ci(values, _mean_r, n_boot=n_boot, seed=seed, folds=folds)
         note = "" if modality == "brightfield" else f"{modality}: the model comparison has no brightfield runs"
         if values.shape[0] < 3:
             note = "; ".join(filter(None, [note, "fewer than 3 images"]))
@@ -228,8 +231,8 @@ def few_augmented(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> lis
                          "training at the same n")
         if n != CLAIM_N:
             notes.append(f"n = {CLAIM_N} not run; shown for n = {n}")
-        pairs = paired_images(aug[aug["n_train"] == n], full, "f1")
-        estimate = statistic_ci(pairs, _ratio_of_means, n_boot=n_boot, seed=seed)
+        pairs, folds = paired_images(aug[aug["n_train"] == n], full, "f1", with_folds=True)
+        estimate = statistic_ci(pairs, _ratio_of_means, n_boot=n_boot, seed=seed, folds=folds)
         row = claim_row(4, model_name(model), f"pixel F1, augmented n = {n} / plain full data, paired by image (%)",
                         "%", estimate, _n_seeds(table[table["model"] == model]), paper, REFERENCE_SHARE, True,
                         "; ".join(notes))
@@ -260,9 +263,12 @@ def small_n_strategies(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -
                 missing = "plain" if plain.empty else VARIANT_NAMES[variant]
                 rows.append(not_run(5, paper, f"no {missing} runs at n <= {CLAIM_N}", subject))
                 continue
-            joined = other.merge(plain, on=["n_train", "image_id"], suffixes=("", "_plain"))
+            on = ["n_train", "image_id"] + (["fold"] if "fold" in images.columns else [])
+            joined = other.merge(plain, on=on, suffixes=("", "_plain"))
             per_image = (joined["f1"] - joined["f1_plain"]).groupby(joined["image_id"]).mean() * 100
-            estimate = mean_ci(per_image.to_numpy(float), n_boot=n_boot, seed=seed)
+            folds = joined.groupby("image_id")["fold"].first().reindex(per_image.index).to_numpy() \
+                if "fold" in joined.columns else None
+            estimate = mean_ci(per_image.to_numpy(float), n_boot=n_boot, seed=seed, folds=folds)
             seeds = _n_seeds(*(small[(small["model"] == model) & (small["variant"] == v)] for v in ("plain", variant)))
             rows.append(claim_row(5, subject, "pixel F1 with the strategy − plain at the same n, paired by image, "
                                               f"mean over n = {_sizes(joined['n_train'].unique())} (pp)",
@@ -336,10 +342,11 @@ def shift_costs(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> list[
                                     subject))
                 continue
             samples = [other["source"].iloc[0], other["target"].iloc[0], lolo["source"].iloc[0], lolo["target"].iloc[0]]
+            folds = [frame[f"{role}_folds"].iloc[0] for frame in (other, lolo) for role in ("source", "target")]
             estimate = independent_ci(samples, lambda a, b, c, d: _relative_gap(a, b) - _relative_gap(c, d),
-                                      n_boot=n_boot, seed=seed)
-            gaps = [difference_ci(s, t, n_boot=n_boot, seed=seed, statistic=_relative_gap)
-                    for s, t in (samples[:2], samples[2:])]
+                                      n_boot=n_boot, seed=seed, folds=folds)
+            gaps = [difference_ci(s, t, n_boot=n_boot, seed=seed, statistic=_relative_gap, folds=f)
+                    for s, t, f in ((*samples[:2], folds[:2]), (*samples[2:], folds[2:]))]
             note = "relative gap: instrument {}, cell line {} (%)".format(
                 *(f"{g.value:.1f} [{g.low:.1f}, {g.high:.1f}]" for g in gaps))
             untuned = table[(table["model"] == model) & (table["variant"] == transfer.UNTUNED)]
@@ -411,8 +418,18 @@ def claims_table(results: Path, n_boot: int = 1000, seed: int = 0) -> pd.DataFra
             + density(model_comparison, n_boot, seed) + data_size_claims(results, n_boot, seed)
             + plane_gain(results, n_boot) + transfer_claims(results, n_boot, seed)
             + baseline_claims(results, n_boot, seed))
-    table = pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS).assign(n_folds=_study_folds(results))
     return table.sort_values("claim", kind="stable").reset_index(drop=True)
+
+
+def _study_folds(results: Path) -> int:
+    """The number of folds in the claim arms' per-image tables (1 without folds or tables)."""
+    found = [1]
+    for relative in (PER_IMAGE, DATA_SIZE, FOCAL_PLANES, TRANSFER):
+        path = Path(results) / relative
+        if path.is_file() and "fold" in pd.read_csv(path, nrows=0).columns:
+            found.append(int(pd.read_csv(path, usecols=["fold"])["fold"].nunique()))
+    return max(found)
 
 
 def write_claims(results: Path, out_path: Path, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 from nucflow.attribution.stats import Estimate
+#: n_folds: the cross-validation folds every estimate pools (splits.folds; 1 with one split)
 COLUMNS = ["claim", "finding", "subject", "quantity", "unit", "estimate", "ci_low", "ci_high", "n_images", "n_seeds",
-           "paper", "expected", "verdict", "note"]
+           "n_folds", "paper", "expected", "verdict", "note"]
+#: the columns every claims.csv has (one written before folds existed has no n_folds)
+REQUIRED_COLUMNS = [c for c in COLUMNS if c != "n_folds"]
 VERDICTS = ("agrees", "disagrees", "inconclusive", "not run")
 
 FINDINGS = {

@@ -4,7 +4,9 @@ Every bootstrap interval a figure shows is computed here and written to
 ``results/tables/figures/<figure stem>/<name>.csv``; the figure modules (:mod:`nucflow.figures`)
 only read these tables and the result tables, so the numbers behind every error bar and band can
 be cited, compared between studies and checked without opening a figure. All intervals are
-percentile bootstraps over images (:mod:`nucflow.attribution.stats`), seeded, values in %.
+percentile bootstraps over images (:mod:`nucflow.attribution.stats`), seeded, values in %. In a
+study with folds (``splits.folds`` k > 1) an estimate pools the folds (every image is tested in
+one fold) and its interval resamples folds, then images within each fold.
 
 =====================  ===================  ==========================================================
 figure                 table                one row per
@@ -50,8 +52,8 @@ from nucflow.results import attribution, data_size, extensions, focal_planes, mo
 from nucflow.results import transfer
 from nucflow.results.catalog import stem
 from nucflow.results.inputs import (ABLATION, EXTENSIONS, FOCAL_PLANES, FREM_SEARCH, MULTISCALE, SMOOTHING, TRANSFER,
-                                    condition_keys, figure_table_path, numeric, one_method, paired_images,
-                                    per_image_over_seeds, present, read_arm_table)
+                                    condition_keys, figure_table_path, folds_of, n_folds, numeric, one_method,
+                                    paired_images, per_image_over_seeds, pooled_eval_set, present, read_arm_table)
 from nucflow.results.names import condition_order, ordered_models
 from nucflow.study.layout import Layout
 
@@ -64,8 +66,9 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, metric: str, *, scale: f
                       seed: int = 0) -> Estimate:
     """Mean over the shared images of ``scale * (a - b)`` with a bootstrap CI over those images
     (tables as for :func:`paired_images`); NaN when no image is shared."""
-    pairs = paired_images(a, b, metric)
-    return mean_ci((pairs[:, 0] - pairs[:, 1]) * scale if len(pairs) else [], n_boot=n_boot, seed=seed)
+    pairs, folds = paired_images(a, b, metric, with_folds=True)
+    return mean_ci((pairs[:, 0] - pairs[:, 1]) * scale if len(pairs) else [], n_boot=n_boot, seed=seed,
+                   folds=folds if len(pairs) else None)
 
 
 def group_estimates(table: pd.DataFrame, keys: Sequence[str], metric: str, *, scale: float = 100.0,
@@ -73,8 +76,9 @@ def group_estimates(table: pd.DataFrame, keys: Sequence[str], metric: str, *, sc
     """Per group of ``keys``: the mean over images (each image averaged over the seeds that scored
     it) with a bootstrap CI over images, and the spread of the seeds (runs).
 
-    Returns columns ``keys + [value, low, high, n_images, n_runs, run_min, run_max]``, values
-    multiplied by ``scale``; groups sorted by ``keys``.
+    Returns columns ``keys + [value, low, high, n_images, n_runs, run_min, run_max, n_folds]``,
+    values multiplied by ``scale`` (``n_folds``: the cross-validation folds pooled, 1 with one
+    split); groups sorted by ``keys``.
     """
     keys = list(keys)
     table = table.dropna(subset=[metric])
@@ -83,7 +87,7 @@ def group_estimates(table: pd.DataFrame, keys: Sequence[str], metric: str, *, sc
     rows = []
     for key, part in images.groupby(keys, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        estimate = mean_ci(part[metric].to_numpy(float) * scale, n_boot=n_boot, seed=seed)
+        estimate = mean_ci(part[metric].to_numpy(float) * scale, n_boot=n_boot, seed=seed, folds=folds_of(part))
         mask = np.ones(len(runs), bool)
         for column, value in zip(keys, key):
             mask &= (runs[column] == value).to_numpy()
@@ -91,8 +95,9 @@ def group_estimates(table: pd.DataFrame, keys: Sequence[str], metric: str, *, sc
         rows.append({**dict(zip(keys, key)), "value": estimate.value, "low": estimate.low, "high": estimate.high,
                      "n_images": estimate.n, "n_runs": int(run_values.size),
                      "run_min": float(run_values.min()) if run_values.size else math.nan,
-                     "run_max": float(run_values.max()) if run_values.size else math.nan})
-    return pd.DataFrame(rows, columns=keys + ["value", "low", "high", "n_images", "n_runs", "run_min", "run_max"])
+                     "run_max": float(run_values.max()) if run_values.size else math.nan, "n_folds": n_folds(part)})
+    return pd.DataFrame(rows, columns=keys + ["value", "low", "high", "n_images", "n_runs", "run_min", "run_max",
+                                              "n_folds"])
 
 
 # ---- 04: model comparison --------------------------------------------------------------------
@@ -100,9 +105,11 @@ def group_estimates(table: pd.DataFrame, keys: Sequence[str], metric: str, *, sc
 def condition_intervals(per_image: pd.DataFrame, keys: list[str], metric: str, *, scale: float = 100.0,
                         n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per condition (``keys``) and model: the mean over images (each averaged over seeds) with its
-    bootstrap CI. Columns ``keys + [model, value, low, high, n_images]``; keys as text."""
+    bootstrap CI. Columns ``keys + [model, value, low, high, n_images, n_folds]``; keys as text."""
     table = per_image.dropna(subset=[metric])
     table = table.assign(**{k: table[k].astype(str) for k in keys})
+    if "eval_set" in keys:  # one condition per evaluation set, whatever fold tested its images
+        table = table.assign(eval_set=table["eval_set"].map(pooled_eval_set))
     images = per_image_over_seeds(table, list(keys) + ["model"], [metric])
     rows = []
     for condition in condition_order(table, keys):
@@ -113,10 +120,10 @@ def condition_intervals(per_image: pd.DataFrame, keys: list[str], metric: str, *
             values = images.loc[mask, metric].to_numpy(float) * scale
             if values.size == 0:
                 continue
-            estimate = mean_ci(values, n_boot=n_boot, seed=seed)
+            estimate = mean_ci(values, n_boot=n_boot, seed=seed, folds=folds_of(images.loc[mask]))
             rows.append({**dict(zip(keys, condition)), "model": model, "value": estimate.value, "low": estimate.low,
-                         "high": estimate.high, "n_images": estimate.n})
-    return pd.DataFrame(rows, columns=list(keys) + ["model", "value", "low", "high", "n_images"])
+                         "high": estimate.high, "n_images": estimate.n, "n_folds": n_folds(images.loc[mask])})
+    return pd.DataFrame(rows, columns=list(keys) + ["model", "value", "low", "high", "n_images", "n_folds"])
 
 
 def model_comparison_tables(results: Path, n_boot: int = 1000) -> Tables | None:
@@ -131,15 +138,15 @@ def model_comparison_tables(results: Path, n_boot: int = 1000) -> Tables | None:
 
 # ---- 08: attribution -------------------------------------------------------------------------
 
-def pooled_share(parts, totals, n_boot: int = 1000, seed: int = 0) -> Estimate:
-    """sum(parts) / sum(totals) with a bootstrap CI over rows (images)."""
+def pooled_share(parts, totals, n_boot: int = 1000, seed: int = 0, folds=None) -> Estimate:
+    """sum(parts) / sum(totals) with a bootstrap CI over rows (images; over ``folds`` first)."""
     values = np.column_stack([np.asarray(parts, float), np.asarray(totals, float)])
 
     def ratio(rows: np.ndarray) -> float:
         total = rows[:, 1].sum()
         return float(rows[:, 0].sum() / total) if total else float("nan")
 
-    return statistic_ci(values, ratio, n_boot=n_boot, seed=seed)
+    return statistic_ci(values, ratio, n_boot=n_boot, seed=seed, folds=folds)
 
 
 def share_table(table: pd.DataFrame, part: str, total: str, n_boot: int = 1000) -> pd.DataFrame:
@@ -147,10 +154,11 @@ def share_table(table: pd.DataFrame, part: str, total: str, n_boot: int = 1000) 
     rows = []
     for model in ordered_models(table["model"]):
         rows_of_model = table[table["model"] == model]
-        estimate = pooled_share(rows_of_model[part], rows_of_model[total], n_boot=n_boot)
+        estimate = pooled_share(rows_of_model[part], rows_of_model[total], n_boot=n_boot,
+                                folds=folds_of(rows_of_model))
         rows.append({"model": model, "share": 100 * estimate.value, "low": 100 * estimate.low,
-                     "high": 100 * estimate.high, "n_images": estimate.n})
-    return pd.DataFrame(rows, columns=["model", "share", "low", "high", "n_images"])
+                     "high": 100 * estimate.high, "n_images": estimate.n, "n_folds": n_folds(rows_of_model)})
+    return pd.DataFrame(rows, columns=["model", "share", "low", "high", "n_images", "n_folds"])
 
 
 def estimate_table(noise: pd.DataFrame, n_boot: int = 1000) -> pd.DataFrame:
@@ -250,16 +258,16 @@ def smoothing_ablation_tables(results: Path, n_boot: int = 1000) -> Tables | Non
 def transfer_points(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per model, setting, variant, domain and n: mean pixel F1 (%) over held-out targets of the
     per-target image means, with a CI resampling images within targets; columns ``KEYS + [value,
-    low, high, n_images, n_targets]`` (``KEYS`` of :mod:`nucflow.results.transfer`)."""
+    low, high, n_images, n_targets, n_folds]`` (``KEYS`` of :mod:`nucflow.results.transfer`)."""
     keys = transfer.KEYS
     images = per_image_over_seeds(table, keys + ["target"], ["f1"])
     rows = []
     for key, part in images.groupby(keys, sort=True):
         estimate = stratified_mean_ci(part["f1"].to_numpy(float) * 100, part["target"].to_numpy(), n_boot=n_boot,
-                                      seed=seed)
+                                      seed=seed, folds=folds_of(part))
         rows.append({**dict(zip(keys, key)), "value": estimate.value, "low": estimate.low, "high": estimate.high,
-                     "n_images": estimate.n, "n_targets": part["target"].nunique()})
-    return pd.DataFrame(rows, columns=keys + ["value", "low", "high", "n_images", "n_targets"])
+                     "n_images": estimate.n, "n_targets": part["target"].nunique(), "n_folds": n_folds(part)})
+    return pd.DataFrame(rows, columns=keys + ["value", "low", "high", "n_images", "n_targets", "n_folds"])
 
 
 def transfer_tables(results: Path, n_boot: int = 1000) -> Tables | None:
@@ -283,7 +291,7 @@ def greedy_path(table: pd.DataFrame, results: Path | None, n_boot: int = 1000) -
     searches = picks.groupby(["model", "focal_round"])["seed"].nunique()
     path = path.merge(labels.rename("added_plane").reset_index(), on=["model", "focal_round"])
     path = path.merge(searches.rename("n_searches").reset_index(), on=["model", "focal_round"])
-    return path[["model", "focal_round", "added_plane", "value", "low", "high", "n_searches"]]
+    return path[["model", "focal_round", "added_plane", "value", "low", "high", "n_searches", "n_folds"]]
 
 
 def step_gains(table: pd.DataFrame, results: Path | None, n_boot: int = 1000) -> pd.DataFrame:

@@ -19,15 +19,16 @@ import pandas as pd
 
 from nucflow.attribution.stats import Estimate, difference_ci, mean_ci, pearson_r, statistic_ci
 from nucflow.io import read_json
-from nucflow.report.claims import (CLAIMS, COLUMNS as CLAIM_COLUMNS, PAPER_DENSITY_R, PAPER_OBJECT_F1,
-                                   PAPER_PIXEL_F1, PAPER_PLANE_GAIN, PAPER_PLANE_GAIN_MEAN, PAPER_TRANSFER_GAP)
+from nucflow.report.claims import (CLAIMS, PAPER_DENSITY_R, PAPER_OBJECT_F1, PAPER_PIXEL_F1, PAPER_PLANE_GAIN,
+                                   PAPER_PLANE_GAIN_MEAN, PAPER_TRANSFER_GAP)
+from nucflow.report.claims_rows import REQUIRED_COLUMNS as REQUIRED_CLAIM_COLUMNS
 from nucflow.report.figure_tables import estimate_table, share_table, step_gains
 from nucflow.results import data_size, focal_planes, transfer
 from nucflow.results.attribution import (ARTIFACTS, ESTIMATORS, LABEL_NOISE, has_column, load_artifacts,
                                          load_composition, load_label_noise, merged_per_100)
 from nucflow.results.density import focus_modality
-from nucflow.results.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, STUDY_CONFIG, TRANSFER, paired_images,
-                                    per_image_over_seeds, read_results_table, read_table)
+from nucflow.results.inputs import (DATA_SIZE, FOCAL_PLANES, PER_IMAGE, STUDY_CONFIG, TRANSFER, folds_of,
+                                    paired_images, per_image_over_seeds, read_results_table, read_table)
 from nucflow.results.names import dataset_name, model_name, ordered_datasets, ordered_models
 
 # PAPER_PIXEL_F1, PAPER_OBJECT_F1, PAPER_DENSITY_R, PAPER_PLANE_GAIN(_MEAN) and PAPER_TRANSFER_GAP
@@ -84,7 +85,7 @@ def _metric_section(per_image: pd.DataFrame | None, modality: str, metric: str, 
             part = images[(images["dataset"].astype(str) == dataset) & (images["model"] == model)]
             if part.empty:
                 continue
-            estimate = mean_ci(part[metric].to_numpy(float), n_boot=n_boot, seed=seed)
+            estimate = mean_ci(part[metric].to_numpy(float), n_boot=n_boot, seed=seed, folds=folds_of(part))
             lines.append(f"| {dataset_name(dataset)} | {model_name(model)} | {_fmt(estimate, scale=100)} | "
                          f"{_paper(paper, dataset, model)} |")
     return lines + [""]
@@ -103,7 +104,8 @@ def _density_section(per_image: pd.DataFrame | None, modality: str, n_boot: int,
             if part.empty:
                 continue
             values = part[["n_true", "f1"]].to_numpy(float)
-            estimate = statistic_ci(values, lambda v: pearson_r(v[:, 0], v[:, 1]), n_boot=n_boot, seed=seed)
+            estimate = statistic_ci(values, lambda v: pearson_r(v[:, 0], v[:, 1]), n_boot=n_boot, seed=seed,
+                                    folds=folds_of(part))
             lines.append(f"| {dataset_name(dataset)} | {model_name(model)} | {len(part)} | {_fmt(estimate, 2)} | "
                          f"{_paper(PAPER_DENSITY_R, dataset, model, 2)} |")
     return lines + ["", "(The paper prints the LNCaP Tiramisu value as \"−16\"; −0.16 is assumed.)", ""]
@@ -171,7 +173,7 @@ def reference_lines(reference: Path | None, results: Path) -> tuple[list[str], d
     lines = budget_lines(results)
     if not path.is_file():
         return lines + [f"No reference result at `{path}`: the verdicts below are this study's alone.", ""], {}
-    table = read_table(path, CLAIM_COLUMNS)
+    table = read_table(path, REQUIRED_CLAIM_COLUMNS)
     verdicts = {_claim_key(row): str(row["verdict"]) for _, row in table.iterrows()}
     lines += [f"**Where the findings are read: the reference study** (`{Path(reference) / 'summary.md'}`: the "
               f"same arms on more images, at a budget where early stopping ends most runs). A study whose runs "
@@ -187,7 +189,7 @@ def _claims_section(results: Path, reference: Path | None = None) -> list[str]:
     lines = ["### The paper's claims", ""]
     if not (Path(results) / CLAIMS).is_file():
         return lines + [f"not run (missing {CLAIMS}; `nucflow attribute claims` writes it)", ""]
-    table = read_table(Path(results) / CLAIMS, CLAIM_COLUMNS)
+    table = read_table(Path(results) / CLAIMS, REQUIRED_CLAIM_COLUMNS)
     above, reference_verdicts = reference_lines(reference, results)
     lines += above
     with_reference = reference is not None and bool(reference_verdicts)
@@ -238,9 +240,9 @@ def _data_size_section(results: Path, n_boot: int, seed: int) -> list[str]:
         if plain.empty:
             continue
         full = plain[plain["x"] == plain["x"].max()]
-        pairs = paired_images(part[(part["variant"] == "aug") & (part["x"] == n)], full, "f1")
-        ratio = _fmt(statistic_ci(pairs, lambda v: 100 * v[:, 0].mean() / v[:, 1].mean(), n_boot=n_boot, seed=seed)) \
-            if len(pairs) else f"n = {n} not run"
+        pairs, folds = paired_images(part[(part["variant"] == "aug") & (part["x"] == n)], full, "f1", with_folds=True)
+        ratio = _fmt(statistic_ci(pairs, lambda v: 100 * v[:, 0].mean() / v[:, 1].mean(), n_boot=n_boot, seed=seed,
+                                  folds=folds)) if len(pairs) else f"n = {n} not run"
         augmented = part[part["variant"] == "aug"].groupby("x")["f1"].mean()
         reaching = augmented[augmented >= data_size.REFERENCE_SHARE * full["f1"].mean()]
         smallest = f"{int(reaching.index.min())}" if not reaching.empty else "none"
@@ -288,9 +290,10 @@ def _transfer_section(results: Path, n_boot: int, seed: int) -> list[str]:
     settings = transfer.ordered_settings(values["transfer"])
     for setting in settings:
         for row in values[values["transfer"] == setting].itertuples():
-            gap = difference_ci(row.source, row.target, n_boot=n_boot, seed=seed)
+            folds = [row.source_folds, row.target_folds]
+            gap = difference_ci(row.source, row.target, n_boot=n_boot, seed=seed, folds=folds)
             relative = difference_ci(row.source, row.target, n_boot=n_boot, seed=seed,
-                                     statistic=lambda s, t: 100 * (s - t) / s)
+                                     statistic=lambda s, t: 100 * (s - t) / s, folds=folds)
             n_targets = int(table.loc[table["transfer"] == setting, "target"].nunique())
             lines.append(f"| {transfer.setting_title(setting, n_targets)} | {model_name(row.model)} | "
                          f"{row.source.mean():.1f} | {row.target.mean():.1f} | {_fmt(gap)} | {_fmt(relative)} | "

@@ -8,6 +8,7 @@ Paths are relative to a results root (``results/`` by default). A missing input 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -167,21 +168,49 @@ def read_arm_table(results: Path, relative: str, columns: Sequence[str] = (),
     return numeric(table, numeric_columns, path)
 
 
-def paired_images(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> np.ndarray:
-    """(n, 2) values of ``metric`` of the images two conditions share (joined on ``image_id``,
-    each table one row per image, e.g. from :func:`per_image_over_seeds`)."""
-    joined = a[["image_id", metric]].merge(b[["image_id", metric]], on="image_id", suffixes=("_a", "_b"))
-    return joined[[f"{metric}_a", f"{metric}_b"]].dropna().to_numpy(float)
+def paired_images(a: pd.DataFrame, b: pd.DataFrame, metric: str, with_folds: bool = False):
+    """(n, 2) values of ``metric`` of the images two conditions share (joined on ``image_id``, and
+    on ``fold`` where both tables have it; each table one row per image, e.g. from
+    :func:`per_image_over_seeds`). ``with_folds``: also the pairs' folds (n,), or None without a
+    ``fold`` column."""
+    on = ["image_id", "fold"] if "fold" in a.columns and "fold" in b.columns else ["image_id"]
+    joined = a[on + [metric]].merge(b[on + [metric]], on=on, suffixes=("_a", "_b"))
+    joined = joined.dropna(subset=[f"{metric}_a", f"{metric}_b"])
+    pairs = joined[[f"{metric}_a", f"{metric}_b"]].to_numpy(float)
+    if not with_folds:
+        return pairs
+    return pairs, (joined["fold"].to_numpy() if "fold" in on else None)
+
+
+def folds_of(table: pd.DataFrame):
+    """The rows' cross-validation folds (for the hierarchical bootstrap), None without a ``fold``
+    column (tables written before folds existed: one split)."""
+    return table["fold"].to_numpy() if "fold" in table.columns else None
+
+
+def n_folds(table: pd.DataFrame) -> int:
+    """How many folds a pooled estimate over ``table``'s rows takes in (1 without a ``fold`` column)."""
+    return int(table["fold"].nunique()) if "fold" in table.columns and len(table) else 1
+
+
+_FOLD_PART = re.compile(r"-f\d+(?=-(?:train|val|test)(?:-|$))")
+
+
+def pooled_eval_set(name: str) -> str:
+    """An evaluation set's name without its fold (``seven_lines-f1-test`` -> ``seven_lines-test``):
+    the images all folds together test, which the tables pool."""
+    return _FOLD_PART.sub("", str(name))
 
 
 def pick_eval_set(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """Rows of one evaluation set: the only one, else the first test set (held-out images), else
-    the first in sorted order. Returns (rows, eval set name)."""
-    sets = sorted(set(table["eval_set"])) if "eval_set" in table.columns else [""]
+    """Rows of one evaluation set (pooled over folds): the only one, else the first test set
+    (held-out images), else the first in sorted order. Returns (rows, eval set name)."""
+    pooled = table["eval_set"].map(pooled_eval_set) if "eval_set" in table.columns else None
+    sets = sorted(set(pooled)) if pooled is not None else [""]
     if len(sets) == 1:
         return table, sets[0]
     chosen = next((s for s in sets if "-test" in s), sets[0])
-    return table[table["eval_set"] == chosen], chosen
+    return table[pooled == chosen], chosen
 
 
 def one_method(table: pd.DataFrame, preferred: str = "published") -> pd.DataFrame:
@@ -199,9 +228,11 @@ def per_image_over_seeds(per_image: pd.DataFrame, keys: Sequence[str], columns: 
     """Per-image values averaged over the seeds (runs) that scored the same image.
 
     per_image: rows per (run, image); keys: grouping columns besides ``image_id`` (e.g. model,
-    modality, dataset). Returns one row per key + image with the mean of ``columns``.
+    modality, dataset). Returns one row per key + image with the mean of ``columns``; a ``fold``
+    column is kept (grouped by, before ``image_id``), so the bootstrap can resample folds.
     """
-    return (per_image.groupby(list(keys) + ["image_id"], sort=True, dropna=False)[list(columns)]
+    keys = list(keys) + (["fold"] if "fold" in per_image.columns and "fold" not in keys else [])
+    return (per_image.groupby(keys + ["image_id"], sort=True, dropna=False)[list(columns)]
             .mean().reset_index())
 
 
@@ -215,7 +246,10 @@ def condition_keys(per_image: pd.DataFrame) -> list[str]:
     keys = ["dataset", "modality"]
     by = keys + (["model"] if "model" in per_image.columns else [])
     for extra in ("method", "eval_set"):
-        if extra in per_image.columns and per_image.groupby(by)[extra].nunique().max() > 1:
+        if extra not in per_image.columns:
+            continue
+        values = per_image[extra].map(pooled_eval_set) if extra == "eval_set" else per_image[extra]
+        if values.groupby([per_image[k] for k in by]).nunique().max() > 1:
             keys.append(extra)
     return keys
 

@@ -46,12 +46,15 @@ def load(results: Path) -> pd.DataFrame:
 def untuned_values(table: pd.DataFrame) -> pd.DataFrame:
     """Per model and setting: the un-tuned source model's pixel F1 (%) on source and on target
     images, for the summary. Columns ``model, transfer, source, target``: arrays of per-image
-    values (each averaged over seeds; pooled over held-out lines for leave-one-line-out)."""
+    values (each averaged over seeds; pooled over held-out lines for leave-one-line-out), and
+    ``source_folds, target_folds``: the images' folds (None in a table without folds)."""
     images = per_image_over_seeds(table[table["variant"] == UNTUNED], ["model", "transfer", "eval_role"], ["f1"])
     rows = []
     for (model, transfer), part in images.groupby(["model", "transfer"], sort=True):
-        values = {role: part.loc[part["eval_role"] == role, "f1"].to_numpy(float) * 100
-                  for role in ("source", "target")}
+        roles = {role: part[part["eval_role"] == role] for role in ("source", "target")}
+        values = {role: rows_of["f1"].to_numpy(float) * 100 for role, rows_of in roles.items()}
+        folds = {f"{role}_folds": rows_of["fold"].to_numpy() if "fold" in rows_of.columns else None
+                 for role, rows_of in roles.items()}
         if all(v.size for v in values.values()):
-            rows.append({"model": model, "transfer": transfer, **values})
-    return pd.DataFrame(rows, columns=["model", "transfer", "source", "target"])
+            rows.append({"model": model, "transfer": transfer, **values, **folds})
+    return pd.DataFrame(rows, columns=["model", "transfer", "source", "target", "source_folds", "target_folds"])

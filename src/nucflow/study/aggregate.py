@@ -17,7 +17,7 @@ from nucflow.study.layout import LAYOUT, EvalSet
 from nucflow.study.plan_table import with_focal_rounds
 
 PLAN_COLUMNS = ("run_id", "arm", "dataset", "modality", "planes", "model", "width", "variant", "loss",
-                "smoothing", "smoothing_from", "seed", "train_selection", "augment", "init_from", "n_train",
+                "smoothing", "smoothing_from", "seed", "fold", "train_selection", "augment", "init_from", "n_train",
                 "transfer", "target", "focal_round", "frem", "normalisation", "same_as")
 
 
@@ -31,6 +31,7 @@ def _tags(by_id: pd.DataFrame, run_id: str, eval_set: str, method: str) -> dict:
         names = by_id.at[run_id, "eval_roles"] if "eval_roles" in by_id.columns else ()
         roles = {EvalSet.parse(s).key: r for s, r in zip(sets, names or ("",) * len(sets))}
     tags.update(run_id=run_id, eval_set=eval_set, method=method, eval_role=roles.get(eval_set, ""))
+    tags.setdefault("fold", 0)  # a plan written before folds existed: its study has one split
     return tags
 
 
@@ -124,7 +125,8 @@ def collect_attribution(plan: pd.DataFrame, entries: list[tuple[str, str, str]],
     """One table per analysis over all runs of an arm, rows tagged with their run's plan columns.
 
     Per run it reads ``results/runs/<run>/attribution/<eval_set>/<method>/{tables,artifacts}/``;
-    label-noise folders are named ``<dataset>-s<seed>``. Returns {name: table}, including
+    label-noise folders are named ``<dataset>-s<seed>`` (``<dataset>-s<seed>-f<fold>`` with
+    folds). Returns {name: table}, including
     ``summary`` (one row per run, every scalar of the JSON summaries).
     """
     by_id = with_focal_rounds(plan, [e[0] for e in entries]).set_index("run_id")
@@ -146,15 +148,17 @@ def collect_attribution(plan: pd.DataFrame, entries: list[tuple[str, str, str]],
         summaries.append(row)
     for folder in label_noise_dirs:
         folder = Path(folder)
-        dataset, _, seed = folder.name.rpartition("-s")
+        dataset, _, seed_key = folder.name.rpartition("-s")
+        seed, _, fold = seed_key.partition("-f")
+        group = {"dataset": dataset, "seed": int(seed), "fold": int(fold) if fold else 0}
         path = folder / "label_noise.csv"
         if not path.is_file():
             raise NucflowError(f"{path}: missing; run the label_noise step first")
-        tables.setdefault("label_noise", []).append(pd.read_csv(path).assign(dataset=dataset, seed=int(seed)))
+        tables.setdefault("label_noise", []).append(pd.read_csv(path).assign(**group))
         summary_path = folder / "label_noise.json"
         if summary_path.is_file():
             tables.setdefault("label_noise_summary", []).append(
-                pd.DataFrame([{"dataset": dataset, "seed": int(seed), **_flat("", json.loads(summary_path.read_text()))}]))
+                pd.DataFrame([{**group, **_flat("", json.loads(summary_path.read_text()))}]))
     out = {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
     out["summary"] = pd.DataFrame(summaries)
     return out

@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     smoothing = sub.add_parser("smoothing", help="best label-smoothing factor per model")
     smoothing.add_argument("--runs", required=True,
-                           help='the smoothing runs as JSON, {"RUN_ID": {"model": "unet", "factor": 0.1}, ...} '
+                           help='the smoothing runs as JSON, {"RUN_ID": {"model": "unet", "factor": 0.1[, "fold": 1]}, ...} '
                                 "(the workflow passes its plan's)")
     smoothing.add_argument("--summaries", nargs="+", required=True, type=Path, help="validation summary.json files")
     smoothing.add_argument("--out", required=True, help="best.json to write")
@@ -68,10 +68,15 @@ def add_arguments(parser) -> None:
 
 
 def _smoothing_runs(args) -> dict[str, tuple[str, float]]:
-    """run id -> (model, factor) of the smoothing runs given as ``--runs`` JSON."""
+    """run id -> (model, factor) of the smoothing runs given as ``--runs`` JSON; a run with a
+    ``fold`` (a study with folds) is chosen for as ``<model>-f<fold>``, so each fold gets its own
+    factor from its own validation images."""
+    from nucflow.study.layout import fold_suffix
+
     try:
         given = json.loads(args.runs)
-        return {str(run_id): (str(run["model"]), float(run["factor"])) for run_id, run in given.items()}
+        return {str(run_id): (str(run["model"]) + fold_suffix(None if run.get("fold") is None else int(run["fold"])),
+                              float(run["factor"])) for run_id, run in given.items()}
     except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
         raise NucflowError('--runs: expected a JSON object {"RUN_ID": {"model": NAME, "factor": NUMBER}, ...}, '
                            f"got {args.runs[:80]!r}") from None
@@ -109,9 +114,8 @@ def run(args) -> int:
 
 def choose_method(args) -> int:
     from nucflow.data.manifest import load_manifest
-    from nucflow.data.split import select
     from nucflow.inference.model_spec import FOREGROUND_METHODS
-    from nucflow.inference.predict_cli import parse_eval_set, settings_from
+    from nucflow.inference.predict_cli import eval_set_ids, settings_from
     from nucflow.study import method_choice
     from nucflow.training.config import RunConfig
 
@@ -133,8 +137,7 @@ def choose_method(args) -> int:
     settings = settings_from(args)
     manifest = load_manifest(args.manifest, check_files=False)
     if args.eval_set:
-        dataset, split, lines, excluded = parse_eval_set(args.eval_set)
-        ids = select(read_json(args.splits), manifest.frame, dataset, split, lines=lines, exclude_lines=excluded)
+        ids = eval_set_ids(read_json(args.splits), manifest.frame, args.eval_set)
         images = args.eval_set
     else:
         ids = [i for i in manifest.frame["image_id"].astype(str) if manifest.file(i, run.modality) is not None]

@@ -2,10 +2,13 @@
 
 * :class:`TileSelection`: which images of a split a tile set holds, as the last part of its path
   ``results/tiles/<dataset>/<modality>-<planes>/<key>.npz``:
-  ``split[-n<N>][-lines<A+B> | -ex<A+B>][-fg]`` (``train-n16-linesA549-fg``: the first 16
-  training images of A549, foreground-normalised).
+  ``[f<fold>-]split[-n<N>][-lines<A+B> | -ex<A+B>][-fg]`` (``train-n16-linesA549-fg``: the first 16
+  training images of A549, foreground-normalised; ``f2-train-n16-linesA549``: the same of fold 2).
 * :class:`EvalSet`: the images a run is scored on. On the command line and in the plan
-  ``dataset:split[:A+B | :exA+B]``; in paths (``metrics/<key>/``) the same with ``-``.
+  ``dataset[:f<fold>]:split[:A+B | :exA+B]``; in paths (``metrics/<key>/``) the same with ``-``.
+
+The fold (``splits.folds`` k > 1, 0-based) is part of a name only when the study has folds, so a
+study with one split (k = 1) keeps the names it always had.
 
 Data set names hold letters, digits and ``_`` only, and cell-line names letters and digits, so
 neither form is ambiguous. Torch-free and cheap: the workflow imports it.
@@ -23,17 +26,19 @@ SPLITS = ("train", "val", "test")
 
 # Wildcard patterns of the workflow (Snakemake wildcard_constraints), kept beside the parsers.
 #: a tile selection key, as :meth:`TileSelection.key` writes it
-SELECTION_PATTERN = r"(train|val|test)(-n\d+)?(-(lines|ex)[A-Za-z0-9+]+)?(-fg)?"
+SELECTION_PATTERN = r"(f\d+-)?(train|val|test)(-n\d+)?(-(lines|ex)[A-Za-z0-9+]+)?(-fg)?"
 #: an evaluation set in path form, as :attr:`EvalSet.key` writes it
-EVAL_SET_PATTERN = r"[A-Za-z0-9_]+-(train|val|test)(-[A-Za-z0-9+]+)?"
+EVAL_SET_PATTERN = r"[A-Za-z0-9_]+(-f\d+)?-(train|val|test)(-[A-Za-z0-9+]+)?"
 #: any run id: dash-separated parts of letters, digits, ``_ . +``
 RUN_ID_PATTERN = r"[A-Za-z0-9_.+]+(-[A-Za-z0-9_.+]+)*"
 #: a focal-plane search group, as :attr:`FocalGroup.key` writes it
-FOCAL_GROUP_PATTERN = r"[a-z0-9]+-s\d+"
+FOCAL_GROUP_PATTERN = r"[a-z0-9]+-s\d+(-f\d+)?"
+#: a label-noise group's seed part (``0``, or ``0-f2`` in a study with folds)
+LABEL_NOISE_SEED_PATTERN = r"\d+(-f\d+)?"
 
-_SELECTION = re.compile(r"^(?P<split>train|val|test)(?:-n(?P<n>\d+))?"
+_SELECTION = re.compile(r"^(?:f(?P<fold>\d+)-)?(?P<split>train|val|test)(?:-n(?P<n>\d+))?"
                         r"(?:-(?P<kind>lines|ex)(?P<names>[A-Za-z0-9]+(?:\+[A-Za-z0-9]+)*))?(?P<fg>-fg)?$")
-_EVAL_SET = re.compile(r"^(?P<dataset>[A-Za-z0-9_]+)[:-](?P<split>train|val|test)"
+_EVAL_SET = re.compile(r"^(?P<dataset>[A-Za-z0-9_]+)(?:[:-]f(?P<fold>\d+))?[:-](?P<split>train|val|test)"
                        r"(?:[:-](?P<ex>ex)?(?P<names>[A-Za-z0-9]+(?:\+[A-Za-z0-9]+)*))?$")
 
 
@@ -96,14 +101,15 @@ class PlaneSet:
 
 @dataclass(frozen=True)
 class TileSelection:
-    """``split``, optionally the first ``n`` images, only ``lines`` or all but ``exclude_lines``,
-    and ``foreground`` normalisation."""
+    """``split`` (of fold ``fold`` in a study with folds), optionally the first ``n`` images, only
+    ``lines`` or all but ``exclude_lines``, and ``foreground`` normalisation."""
 
     split: str
     n: int | None = None
     lines: tuple[str, ...] = ()
     exclude_lines: tuple[str, ...] = ()
     foreground: bool = False
+    fold: int | None = None
 
     def __post_init__(self):
         if self.split not in SPLITS:
@@ -113,7 +119,7 @@ class TileSelection:
 
     @property
     def key(self) -> str:
-        parts = [self.split]
+        parts = [self.split] if self.fold is None else [f"f{self.fold}", self.split]
         if self.n is not None:
             parts.append(f"n{self.n}")
         if self.lines:
@@ -128,11 +134,12 @@ class TileSelection:
     def parse(cls, key: str) -> TileSelection:
         match = _SELECTION.match(key)
         if match is None:
-            raise NucflowError(f"tile selection {key!r}: expected split[-nN][-linesA+B | -exA+B][-fg]")
+            raise NucflowError(f"tile selection {key!r}: expected [fK-]split[-nN][-linesA+B | -exA+B][-fg]")
         names = tuple(match["names"].split("+")) if match["names"] else ()
         return cls(match["split"], n=int(match["n"]) if match["n"] else None,
                    lines=names if match["kind"] == "lines" else (),
-                   exclude_lines=names if match["kind"] == "ex" else (), foreground=bool(match["fg"]))
+                   exclude_lines=names if match["kind"] == "ex" else (), foreground=bool(match["fg"]),
+                   fold=int(match["fold"]) if match["fold"] else None)
 
     def with_foreground(self) -> TileSelection:
         return replace(self, foreground=True)
@@ -146,20 +153,24 @@ class TileSelection:
             options.append(f"--lines {' '.join(self.lines)}")
         if self.exclude_lines:
             options.append(f"--exclude-lines {' '.join(self.exclude_lines)}")
+        if self.fold is not None:
+            options.append(f"--fold {self.fold}")
         return options
 
 
 @dataclass(frozen=True)
 class EvalSet:
-    """The ``split`` images of ``dataset``, optionally only ``lines`` or all but ``exclude_lines``."""
+    """The ``split`` images of ``dataset`` (of fold ``fold`` in a study with folds), optionally only
+    ``lines`` or all but ``exclude_lines``."""
 
     dataset: str
     split: str
     lines: tuple[str, ...] = ()
     exclude_lines: tuple[str, ...] = ()
+    fold: int | None = None
 
     def _parts(self) -> list[str]:
-        parts = [self.dataset, self.split]
+        parts = [self.dataset, self.split] if self.fold is None else [self.dataset, f"f{self.fold}", self.split]
         if self.lines:
             parts.append("+".join(self.lines))
         elif self.exclude_lines:
@@ -173,8 +184,12 @@ class EvalSet:
 
     @property
     def key(self) -> str:
-        """Path form: ``seven_lines-test-exA549``."""
+        """Path form: ``seven_lines-test-exA549`` (``seven_lines-f1-test-exA549`` in fold 1)."""
         return "-".join(self._parts())
+
+    def without_fold(self) -> EvalSet:
+        """The same images in every fold: what tables pool over folds (``seven_lines-test``)."""
+        return replace(self, fold=None)
 
     @classmethod
     def parse(cls, value: str) -> EvalSet:
@@ -182,28 +197,34 @@ class EvalSet:
         match = _EVAL_SET.match(value)
         if match is None:
             raise NucflowError(f"--eval-set {value!r}: expected dataset:split, dataset:split:Line1+Line2"
-                               " or dataset:split:exLine1+Line2")
+                               " or dataset:split:exLine1+Line2 (dataset:fK:split... for fold K)")
         names = tuple(match["names"].split("+")) if match["names"] else ()
         return cls(match["dataset"], match["split"], lines=() if match["ex"] else names,
-                   exclude_lines=names if match["ex"] else ())
+                   exclude_lines=names if match["ex"] else (), fold=int(match["fold"]) if match["fold"] else None)
 
 
 _FOCAL_RUN = re.compile(r"^focal_planes-(?P<model>[a-z0-9]+)-(?P<dataset>[A-Za-z0-9_]+)-r(?P<round>\d+)"
-                        r"-p(?P<order>\d+(?:\.\d+)*)-s(?P<seed>\d+)$")
+                        r"-p(?P<order>\d+(?:\.\d+)*)-s(?P<seed>\d+)(?:-f(?P<fold>\d+))?$")
 _ROUND = re.compile(r"^round(?P<round>\d+)$")
-_FOCAL_GROUP = re.compile(r"^(?P<model>[a-z0-9]+)-s(?P<seed>\d+)$")
+_FOCAL_GROUP = re.compile(r"^(?P<model>[a-z0-9]+)-s(?P<seed>\d+)(?:-f(?P<fold>\d+))?$")
+
+
+def fold_suffix(fold: int | None) -> str:
+    """The ``-f<fold>`` that ends a run id or group key in a study with folds; "" without."""
+    return "" if fold is None else f"-f{fold}"
 
 
 @dataclass(frozen=True)
 class FocalRunId:
     """A run of the greedy focal-plane search: ``model`` on ``dataset`` with the distinct input
-    planes ``order`` (the last one is the candidate of round ``len(order)``), seed ``seed``.
-    Key: ``focal_planes-unet-seven_lines-r2-p4.0-s0``."""
+    planes ``order`` (the last one is the candidate of round ``len(order)``), seed ``seed``, fold
+    ``fold`` (None without folds). Key: ``focal_planes-unet-seven_lines-r2-p4.0-s0`` (``...-s0-f1``)."""
 
     model: str
     dataset: str
     order: tuple[int, ...]
     seed: int
+    fold: int | None = None
 
     @property
     def round(self) -> int:
@@ -212,7 +233,7 @@ class FocalRunId:
     @property
     def key(self) -> str:
         return (f"focal_planes-{self.model}-{self.dataset}-r{self.round}-p{'.'.join(map(str, self.order))}"
-                f"-s{self.seed}")
+                f"-s{self.seed}{fold_suffix(self.fold)}")
 
     @classmethod
     def parse(cls, run_id: str) -> FocalRunId | None:
@@ -224,27 +245,29 @@ class FocalRunId:
         order = tuple(int(p) for p in match["order"].split("."))
         if int(match["round"]) != len(order):
             return None
-        return cls(match["model"], match["dataset"], order, int(match["seed"]))
+        return cls(match["model"], match["dataset"], order, int(match["seed"]),
+                   int(match["fold"]) if match["fold"] else None)
 
 
 @dataclass(frozen=True)
 class FocalGroup:
-    """One greedy focal-plane search (``model``, ``seed``); key ``unet-s0`` names its folder
-    (:meth:`Layout.focal_round`)."""
+    """One greedy focal-plane search (``model``, ``seed``, ``fold``); key ``unet-s0`` (``unet-s0-f1``
+    in fold 1) names its folder (:meth:`Layout.focal_round`)."""
 
     model: str
     seed: int
+    fold: int | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.model}-s{self.seed}"
+        return f"{self.model}-s{self.seed}{fold_suffix(self.fold)}"
 
     @classmethod
     def parse(cls, key: str) -> FocalGroup:
         match = _FOCAL_GROUP.match(key)
         if match is None:
-            raise NucflowError(f"focal-plane group {key!r}: expected <model>-s<seed>")
-        return cls(match["model"], int(match["seed"]))
+            raise NucflowError(f"focal-plane group {key!r}: expected <model>-s<seed>[-f<fold>]")
+        return cls(match["model"], int(match["seed"]), int(match["fold"]) if match["fold"] else None)
 
     @staticmethod
     def round_of(folder: str | Path) -> int:
@@ -373,6 +396,7 @@ class Layout:
         return f"{self.root}/attribution/{arm}/tables"
 
     def label_noise(self, dataset: str, seed) -> str:
+        """One (data set, seed) group's label-noise folder; ``seed`` is ``0`` or, with folds, ``0-f1``."""
         return f"{self.root}/attribution/model_comparison/label_noise/{dataset}-s{seed}"
 
     def focal_round(self, group: str, round_) -> str:

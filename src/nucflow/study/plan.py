@@ -31,6 +31,13 @@ def _seeds(config: dict, arm: dict) -> list[int]:
     return list(arm.get("seeds") or config["seeds"])
 
 
+def folds(config: dict) -> list[int | None]:
+    """The folds every run is repeated for: ``[None]`` with one split (``splits.folds: 1``: names
+    carry no fold), else ``0 .. k-1``."""
+    k = int(config["splits"].get("folds", 1))
+    return [None] if k == 1 else list(range(k))
+
+
 def _model_settings(config: dict, model: str) -> tuple[float, int, dict, str]:
     """(width, batch size, architecture options, where the learning rate comes from) of a model:
     its ``models`` entry, else the training defaults."""
@@ -46,11 +53,14 @@ def _planes(modality: str, planes) -> tuple[int, ...]:
 
 
 def _base(config: dict, arm: str, model: str, dataset: str, modality: str, planes, seed: int, run_id: str,
-          **fields) -> Run:
-    """A run with the model's configured width, batch size and options; ``fields`` override."""
+          fold: int | None = None, **fields) -> Run:
+    """A run of fold ``fold`` (None: the study has one split) with the model's configured width,
+    batch size and options, training on the fold's train and val images; ``fields`` override."""
     width, batch, options, lr_from = _model_settings(config, model)
     settings = dict(run_id=run_id, arm=arm, dataset=dataset, modality=modality, planes=_planes(modality, planes),
                     model=model, width=width, batch_size=batch, model_options=options, seed=seed,
+                    fold=fold or 0, train_selection=TileSelection("train", fold=fold).key,
+                    val_selection=TileSelection("val", fold=fold).key,
                     lr_source=lr_from, methods=(config["postprocess"]["method"],))
     settings.update(fields)
     if "eval_sets" in settings and "eval_roles" not in settings:
@@ -76,9 +86,10 @@ def _model_comparison(config: dict) -> list[Run]:
         for modality in arm["modalities"]:
             for model in arm["models"]:
                 for seed in _seeds(config, arm):
-                    run_id = ComparisonId(model, modality, dataset, seed).key
-                    runs.append(_base(config, "model_comparison", model, dataset, modality, arm["planes"], seed,
-                                      run_id, eval_sets=(EvalSet(dataset, "test").text,)))
+                    for fold in folds(config):
+                        run_id = ComparisonId(model, modality, dataset, seed, fold).key
+                        runs.append(_base(config, "model_comparison", model, dataset, modality, arm["planes"], seed,
+                                          run_id, fold, eval_sets=(EvalSet(dataset, "test", fold=fold).text,)))
     return runs
 
 
@@ -97,17 +108,17 @@ def _data_size(config: dict) -> list[Run]:
     for model in arm["models"]:
         for n in arm["sizes"]:
             for variant in arm["variants"]:
-                for seed in _seeds(config, arm):
-                    run_id = DataSizeId(model, modality, line, int(n), variant, seed).key
+                for seed, fold in ((s, f) for s in _seeds(config, arm) for f in folds(config)):
+                    run_id = DataSizeId(model, modality, line, int(n), variant, seed, fold).key
                     fields = {}
                     if variant == "smooth":
                         fields = dict(loss="bce_smooth", smoothing=float(arm["smoothing"]),
                                       smoothing_from="smoothing" if model in tuned else "")
                     runs.append(_base(config, "data_size", model, dataset, modality, arm["planes"], seed, run_id,
-                                      variant=variant, n_train=int(n), augment=variant == "aug",
-                                      train_selection=TileSelection("train", n=n, lines=(line,)).key,
-                                      val_selection=TileSelection("val", lines=(line,)).key,
-                                      eval_sets=(EvalSet(dataset, "test", lines=(line,)).text,), **fields))
+                                      fold, variant=variant, n_train=int(n), augment=variant == "aug",
+                                      train_selection=TileSelection("train", n=n, lines=(line,), fold=fold).key,
+                                      val_selection=TileSelection("val", lines=(line,), fold=fold).key,
+                                      eval_sets=(EvalSet(dataset, "test", lines=(line,), fold=fold).text,), **fields))
     return runs
 
 
@@ -118,11 +129,12 @@ def _smoothing(config: dict) -> list[Run]:
     runs = []
     for model in arm["models"]:
         for factor in arm["factors"]:
-            for seed in _seeds(config, arm):
-                run_id = SmoothingId(model, modality, dataset, float(factor), seed).key
-                runs.append(_base(config, "smoothing", model, dataset, modality, arm["planes"], seed, run_id,
+            for seed, fold in ((s, f) for s in _seeds(config, arm) for f in folds(config)):
+                run_id = SmoothingId(model, modality, dataset, float(factor), seed, fold).key
+                runs.append(_base(config, "smoothing", model, dataset, modality, arm["planes"], seed, run_id, fold,
                                   variant="smooth", loss="bce_smooth", smoothing=float(factor),
-                                  eval_sets=(EvalSet(dataset, "test").text,), select_sets=(EvalSet(dataset, "val").text,)))
+                                  eval_sets=(EvalSet(dataset, "test", fold=fold).text,),
+                                  select_sets=(EvalSet(dataset, "val", fold=fold).text,)))
     return runs
 
 
@@ -133,23 +145,18 @@ def _ablation(config: dict) -> list[Run]:
     runs = []
     for model, variants in arm["variants"].items():
         for variant, options in {"plain": {}, **variants}.items():
-            for seed in _seeds(config, arm):
+            for seed, fold in ((s, f) for s in _seeds(config, arm) for f in folds(config)):
                 base_options = _model_settings(config, model)[2]
-                run_id = VariantId("ablation", model, variant, modality, dataset, seed).key
-                runs.append(_base(config, "ablation", model, dataset, modality, arm["planes"], seed, run_id,
+                run_id = VariantId("ablation", model, variant, modality, dataset, seed, fold).key
+                runs.append(_base(config, "ablation", model, dataset, modality, arm["planes"], seed, run_id, fold,
                                   variant=variant, model_options={**base_options, **options},
-                                  eval_sets=(EvalSet(dataset, "test").text,)))
+                                  eval_sets=(EvalSet(dataset, "test", fold=fold).text,)))
     return runs
 
 
-def _transfer(config: dict) -> list[Run]:
-    """Leave-one-line-out and cross-data-set transfer: a source model per scenario, scored on the
-    target and source test sets as it is, then fine-tuned on n target images (target only, or
-    target + the same number of source images) and scored again on both."""
-    arm = config["arms"]["transfer"]
-    model, modality, planes = arm["model"], arm["modality"], arm["planes"]
-    finetune = {k: v for k, v in arm["finetune"].items() if v is not None}
-    scenarios = []  # (transfer, target, source dataset, target dataset, selections...)
+def _transfer_scenarios(config: dict, arm: dict, fold: int | None) -> list[dict]:
+    """The transfer scenarios of one fold: (transfer, target, source / target data set, selections...)."""
+    scenarios = []
     if arm["lolo"]["enabled"]:
         dataset = arm["lolo"]["dataset"]
         # the held-out line's own images (fine-tuning and scoring) may come from a second data set
@@ -161,69 +168,87 @@ def _transfer(config: dict) -> list[Run]:
         _check_lines(config, dataset, lines, "arms.transfer.lolo.lines")
         _check_lines(config, target_dataset, lines, "arms.transfer.lolo.lines (target_dataset)")
         for line in lines:
-            scenarios.append(dict(transfer="lolo", target=line, name=f"lolo{line}", source_dataset=dataset,
-                                  target_dataset=target_dataset,
-                                  source_train=TileSelection("train", exclude_lines=(line,)).key,
-                                  source_val=TileSelection("val", exclude_lines=(line,)).key,
-                                  source_test=EvalSet(dataset, "test", exclude_lines=(line,)).text,
-                                  target_train=lambda n, line=line: TileSelection("train", n=n, lines=(line,)).key,
-                                  target_val=TileSelection("val", lines=(line,)).key,
-                                  target_test=EvalSet(target_dataset, "test", lines=(line,)).text,
-                                  extra=lambda n, line=line: TileSelection("train", n=n, exclude_lines=(line,)).key))
+            scenarios.append(dict(
+                transfer="lolo", target=line, name=f"lolo{line}", source_dataset=dataset,
+                target_dataset=target_dataset,
+                source_train=TileSelection("train", exclude_lines=(line,), fold=fold).key,
+                source_val=TileSelection("val", exclude_lines=(line,), fold=fold).key,
+                source_test=EvalSet(dataset, "test", exclude_lines=(line,), fold=fold).text,
+                target_train=lambda n, line=line: TileSelection("train", n=n, lines=(line,), fold=fold).key,
+                target_val=TileSelection("val", lines=(line,), fold=fold).key,
+                target_test=EvalSet(target_dataset, "test", lines=(line,), fold=fold).text,
+                extra=lambda n, line=line: TileSelection("train", n=n, exclude_lines=(line,), fold=fold).key))
     for pair in arm["cross"]:
         source, target = pair["source"], pair["target"]
         scenarios.append(dict(transfer=f"{source}_to_{target}", target=target, name=f"{source}_to_{target}",
-                              source_dataset=source, target_dataset=target, source_train="train", source_val="val",
-                              source_test=EvalSet(source, "test").text,
-                              target_train=lambda n: TileSelection("train", n=n).key, target_val="val",
-                              target_test=EvalSet(target, "test").text,
-                              extra=lambda n: TileSelection("train", n=n).key))
+                              source_dataset=source, target_dataset=target,
+                              source_train=TileSelection("train", fold=fold).key,
+                              source_val=TileSelection("val", fold=fold).key,
+                              source_test=EvalSet(source, "test", fold=fold).text,
+                              target_train=lambda n: TileSelection("train", n=n, fold=fold).key,
+                              target_val=TileSelection("val", fold=fold).key,
+                              target_test=EvalSet(target, "test", fold=fold).text,
+                              extra=lambda n: TileSelection("train", n=n, fold=fold).key))
+    return scenarios
+
+
+def _transfer(config: dict) -> list[Run]:
+    """Leave-one-line-out and cross-data-set transfer: a source model per scenario, scored on the
+    target and source test sets as it is, then fine-tuned on n target images (target only, or
+    target + the same number of source images) and scored again on both. With folds, fold f of
+    the source and of the target data set go together."""
+    arm = config["arms"]["transfer"]
+    model, modality, planes = arm["model"], arm["modality"], arm["planes"]
+    finetune = {k: v for k, v in arm["finetune"].items() if v is not None}
     runs = []
-    for sc in scenarios:
-        evals = dict(eval_sets=(sc["target_test"], sc["source_test"]), eval_roles=("target", "source"))
-        for seed in _seeds(config, arm):
-            source_id = TransferId(model, modality, sc["name"], seed).key
-            source_run = _base(config, "transfer", model, sc["source_dataset"], modality, planes, seed, source_id,
-                               variant="source", transfer=sc["transfer"], target=sc["target"],
-                               train_selection=sc["source_train"], val_selection=sc["source_val"], **evals)
-            runs.append(source_run)
-            for mode in arm["modes"]:
-                for n in arm["sizes"]:
-                    extra = ()
-                    if mode == "target+source":
-                        extra = (source_run.tiles(sc["extra"](n)),)
-                    runs.append(_base(
-                        config, "transfer", model, sc["target_dataset"], modality, planes, seed,
-                        TransferId(model, modality, sc["name"], seed, mode, int(n)).key,
-                        variant=mode, transfer=sc["transfer"], target=sc["target"], n_train=int(n),
-                        train_selection=sc["target_train"](n), val_selection=sc["target_val"],
-                        extra_train=extra, init_from=LAYOUT.model(source_id), training=finetune,
-                        lr_source="fixed", **evals))
+    for fold in folds(config):
+        for sc in _transfer_scenarios(config, arm, fold):
+            evals = dict(eval_sets=(sc["target_test"], sc["source_test"]), eval_roles=("target", "source"))
+            for seed in _seeds(config, arm):
+                source_id = TransferId(model, modality, sc["name"], seed, fold=fold).key
+                source_run = _base(config, "transfer", model, sc["source_dataset"], modality, planes, seed, source_id,
+                                   fold, variant="source", transfer=sc["transfer"], target=sc["target"],
+                                   train_selection=sc["source_train"], val_selection=sc["source_val"], **evals)
+                runs.append(source_run)
+                for mode in arm["modes"]:
+                    for n in arm["sizes"]:
+                        extra = ()
+                        if mode == "target+source":
+                            extra = (source_run.tiles(sc["extra"](n)),)
+                        runs.append(_base(
+                            config, "transfer", model, sc["target_dataset"], modality, planes, seed,
+                            TransferId(model, modality, sc["name"], seed, mode, int(n), fold).key, fold,
+                            variant=mode, transfer=sc["transfer"], target=sc["target"], n_train=int(n),
+                            train_selection=sc["target_train"](n), val_selection=sc["target_val"],
+                            extra_train=extra, init_from=LAYOUT.model(source_id), training=finetune,
+                            lr_source="fixed", **evals))
     return runs
 
 
-def focal_run(config: dict, model: str, seed: int, order: tuple[int, ...]) -> Run:
+def focal_run(config: dict, model: str, seed: int, order: tuple[int, ...], fold: int | None = None) -> Run:
     """The focal-plane run whose distinct input planes are ``order`` (the last one is the candidate
     of its round), cycled to fill ``arms.focal_planes.channels`` input channels."""
     arm = config["arms"]["focal_planes"]
     dataset, channels = arm["dataset"], arm["channels"]
     planes = tuple(order[i % len(order)] for i in range(channels))
-    run_id = FocalRunId(model, dataset, tuple(order), seed).key
-    return _base(config, "focal_planes", model, dataset, "brightfield", planes, seed, run_id,
+    run_id = FocalRunId(model, dataset, tuple(order), seed, fold).key
+    return _base(config, "focal_planes", model, dataset, "brightfield", planes, seed, run_id, fold,
                  variant=f"round{len(order)}", focal_round=len(order),
-                 eval_sets=(EvalSet(dataset, "test").text,), select_sets=(EvalSet(dataset, "val").text,))
+                 eval_sets=(EvalSet(dataset, "test", fold=fold).text,),
+                 select_sets=(EvalSet(dataset, "val", fold=fold).text,))
 
 
-def focal_candidates(config: dict, model: str, seed: int, chosen: tuple[int, ...]) -> list[Run]:
+def focal_candidates(config: dict, model: str, seed: int, chosen: tuple[int, ...],
+                     fold: int | None = None) -> list[Run]:
     """Runs of the round after ``chosen``: one per remaining candidate plane."""
     arm = config["arms"]["focal_planes"]
-    return [focal_run(config, model, seed, (*chosen, p)) for p in arm["candidates"] if p not in chosen]
+    return [focal_run(config, model, seed, (*chosen, p), fold) for p in arm["candidates"] if p not in chosen]
 
 
-def focal_groups(config: dict) -> list[tuple[str, int]]:
-    """(model, seed) of every greedy focal-plane search."""
+def focal_groups(config: dict) -> list[tuple[str, int, int | None]]:
+    """(model, seed, fold) of every greedy focal-plane search (one search per fold)."""
     arm = config["arms"]["focal_planes"]
-    return [(model, seed) for model in arm["models"] for seed in _seeds(config, arm)]
+    return [(model, seed, fold) for model in arm["models"] for seed in _seeds(config, arm) for fold in folds(config)]
 
 
 def focal_run_from_id(config: dict, run_id: str) -> Run | None:
@@ -231,7 +256,7 @@ def focal_run_from_id(config: dict, run_id: str) -> Run | None:
     focal = FocalRunId.parse(run_id)
     if focal is None or not config["arms"]["focal_planes"]["enabled"]:
         return None
-    run = focal_run(config, focal.model, focal.seed, focal.order)
+    run = focal_run(config, focal.model, focal.seed, focal.order, focal.fold)
     return run if run.run_id == run_id else None
 
 
@@ -245,7 +270,7 @@ def _focal_planes(config: dict) -> list[Run]:
     if n_planes is not None and max(arm["candidates"]) >= n_planes:
         raise NucflowError(f"arms.focal_planes.candidates: plane {max(arm['candidates'])} does not exist "
                            f"(the simulated stacks have {n_planes} planes, 0-{n_planes - 1})")
-    return [run for model, seed in focal_groups(config) for run in focal_candidates(config, model, seed, ())]
+    return [run for model, seed, fold in focal_groups(config) for run in focal_candidates(config, model, seed, (), fold)]
 
 
 def _extensions(config: dict) -> list[Run]:
@@ -267,26 +292,28 @@ def _extensions(config: dict) -> list[Run]:
             fields["methods"] = tuple(m for m in arm["methods"] if m not in three_class_methods)
         elif variant == "three_class":
             fields["methods"] = tuple(m for m in arm["methods"] if m in three_class_methods)
-        for seed in _seeds(config, arm):
-            run_id = VariantId("extensions", model, variant, modality, dataset, seed).key
-            runs.append(_base(config, "extensions", model, dataset, modality, arm["planes"], seed, run_id,
-                              variant=variant, eval_sets=(EvalSet(dataset, "test").text,), **fields))
+        for seed, fold in ((s, f) for s in _seeds(config, arm) for f in folds(config)):
+            run_id = VariantId("extensions", model, variant, modality, dataset, seed, fold).key
+            runs.append(_base(config, "extensions", model, dataset, modality, arm["planes"], seed, run_id, fold,
+                              variant=variant, eval_sets=(EvalSet(dataset, "test", fold=fold).text,), **fields))
     return runs
 
 
-def frem_search_run(config: dict) -> Run:
-    """The base run of the FREM search: what every trial trains, with the trial's FREM setting, on
-    the arm's data set (validated on its val split). The search itself is seeded with the study seed."""
+def frem_search_run(config: dict, fold: int | None = None) -> Run:
+    """The base run of the FREM search of ``fold``: what every trial trains, with the trial's FREM
+    setting, on the arm's data set (validated on the fold's val split). The search itself is seeded
+    with the study seed."""
     arm = config["arms"]["frem_search"]
-    search = FremSearchId(arm["model"], "frem", arm["modality"], arm["dataset"], config["seed"]).search
+    search = frem_search_name(config, fold)
     return _base(config, "frem_search", arm["model"], arm["dataset"], arm["modality"], arm["planes"], config["seed"],
-                 f"frem_search-{search}", variant="search")
+                 f"frem_search-{search}", fold, variant="search")
 
 
-def frem_search_name(config: dict) -> str:
-    """The name of the config's FREM search (``unet-bf-seven_lines``): its results folder."""
+def frem_search_name(config: dict, fold: int | None = None) -> str:
+    """The name of the config's FREM search of ``fold`` (``unet-bf-seven_lines``, ``...-f1`` in a
+    study with folds): its results folder."""
     arm = config["arms"]["frem_search"]
-    return FremSearchId(arm["model"], "frem", arm["modality"], arm["dataset"], config["seed"]).search
+    return FremSearchId(arm["model"], "frem", arm["modality"], arm["dataset"], config["seed"], fold).search
 
 
 def frem_search_settings(config: dict) -> dict:
@@ -306,20 +333,21 @@ def _frem_search(config: dict) -> list[Run]:
     arm = config["arms"]["frem_search"]
     model, dataset, modality = arm["model"], arm["dataset"], arm["modality"]
     base_options = _model_settings(config, model)[2]
-    search = frem_search_name(config)
     runs = []
     for variant in arm["variants"]:
-        fields: dict = {}
-        if variant == "frem":
-            fields["frem_from"] = search
-        elif variant == "se":
-            fields["model_options"] = {**base_options, "deep_block": {"kind": "se", "reduction": arm["se_reduction"]}}
-        elif variant == "dropout":
-            fields.update(model_options={**base_options, "deep_block": {"kind": "dropout"}}, frem_from=search)
-        for seed in _seeds(config, arm):
-            run_id = FremSearchId(model, variant, modality, dataset, seed).key
-            runs.append(_base(config, "frem_search", model, dataset, modality, arm["planes"], seed, run_id,
-                              variant=variant, eval_sets=(EvalSet(dataset, "test").text,), **fields))
+        for seed, fold in ((s, f) for s in _seeds(config, arm) for f in folds(config)):
+            search = frem_search_name(config, fold)  # each fold's runs take its own search's choice
+            fields: dict = {}
+            if variant == "frem":
+                fields["frem_from"] = search
+            elif variant == "se":
+                fields["model_options"] = {**base_options,
+                                           "deep_block": {"kind": "se", "reduction": arm["se_reduction"]}}
+            elif variant == "dropout":
+                fields.update(model_options={**base_options, "deep_block": {"kind": "dropout"}}, frem_from=search)
+            run_id = FremSearchId(model, variant, modality, dataset, seed, fold).key
+            runs.append(_base(config, "frem_search", model, dataset, modality, arm["planes"], seed, run_id, fold,
+                              variant=variant, eval_sets=(EvalSet(dataset, "test", fold=fold).text,), **fields))
     return runs
 
 
@@ -342,10 +370,12 @@ def lr_find_keys(config: dict, runs: list[Run] | None = None) -> list[tuple[str,
 
 
 def lr_find_run(config: dict, model: str, modality: str) -> Run:
-    """The run whose settings a range test uses (lr_range arm's data set and planes)."""
+    """The run whose settings a range test uses (lr_range arm's data set and planes); with folds it
+    sweeps on fold 0's training images: one rate per model and modality serves every fold (the
+    test only reads the training loss)."""
     arm = config["arms"]["lr_range"]
     return _base(config, "lr_range", model, arm["dataset"], modality, arm["planes"], config["seed"],
-                 LrFindId(model, modality).key)
+                 LrFindId(model, modality).key, folds(config)[0])
 
 
 #: Settings a range test does not read (it sweeps the rate over ``num_steps`` steps of one epoch and

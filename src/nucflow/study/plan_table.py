@@ -76,6 +76,8 @@ def with_focal_rounds(plan: pd.DataFrame, run_ids) -> pd.DataFrame:
             rows = plan[(plan["arm"] == "focal_planes") & (plan["model"] == focal.model)
                         & (plan["dataset"] == focal.dataset) & (plan["seed"].astype(int) == focal.seed)
                         & (plan["focal_round"].astype(int) == 1)]
+            if "fold" in plan.columns:  # the round-1 run of the same search (fold)
+                rows = rows[rows["fold"].astype(int) == (focal.fold or 0)]
             first = rows.iloc[0].to_dict() if not rows.empty else None
         if first is None:
             raise NucflowError(f"run {run_id!r} is not in the plan")

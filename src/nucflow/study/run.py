@@ -29,6 +29,9 @@ class Run:
     run its FREM ``B`` and ``X`` (or, with a channel-dropout block, its ``B``) when ``run.json`` is
     written.
 
+    ``fold`` is the run's 0-based cross-validation fold (``splits.folds``; 0 in a study with one
+    split); its tile selections and evaluation sets name the fold when the study has folds.
+
     ``same_as`` names an earlier run of the plan that trains exactly this model (same settings, same
     data, same seed): the run is not trained again, its evaluations are read from that run's folder
     and tagged with this run's arm and variant (the ablation's "plain" variants and the extensions
@@ -50,6 +53,7 @@ class Run:
     smoothing_from: str = ""
     frem_from: str = ""
     seed: int = 0
+    fold: int = 0
     train_selection: str = "train"
     val_selection: str = "val"
     augment: bool = False

@@ -10,6 +10,7 @@ import json
 
 from nucflow.errors import NucflowError
 from nucflow.io import read_json
+from nucflow.study.layout import fold_suffix
 from nucflow.training.config import RunConfig
 
 
@@ -17,10 +18,22 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", required=True, help="the run's settings as a JSON object")
     parser.add_argument("--out", required=True, help="run.json to write")
     parser.add_argument("--lr-from", help="lr.json of a range test: its 'lr' replaces the run's learning rate")
-    parser.add_argument("--smoothing-from", help="best.json of the smoothing arm ({model: factor}): the factor of the run's model")
+    parser.add_argument("--smoothing-from", help="best.json of the smoothing arm ({model: factor}; {model-fK: factor} with folds): "
+                                                  "the factor of the run's model (and fold)")
     parser.add_argument("--frem-from", help="best.json of a FREM search: its channels and factor become the run's "
                                             "frem, or, for a run with a channel-dropout block "
                                             "(model_options.deep_block.kind dropout), its channels the block's")
+
+
+def _fold_of(run_id) -> int | None:
+    """The fold a run id names (``...-f2``), None without: in a study with folds the smoothing
+    factor is chosen per model and fold (``best.json`` key ``unet-f2``)."""
+    from nucflow.study.run_ids import parse_run_id
+
+    try:
+        return getattr(parse_run_id(str(run_id)), "fold", None)
+    except NucflowError:
+        return None
 
 
 def run(args) -> int:
@@ -37,7 +50,7 @@ def run(args) -> int:
         data["lr"] = float(lr)
     if args.smoothing_from:
         best = read_json(args.smoothing_from)
-        model = data.get("model")
+        model = f"{data.get('model')}{fold_suffix(_fold_of(data.get('run_id')))}"
         if not isinstance(best, dict) or model not in best:
             raise NucflowError(f"{args.smoothing_from}: no smoothing factor for model {model!r}")
         data["smoothing"] = float(best[model])

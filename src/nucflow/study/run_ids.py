@@ -20,6 +20,10 @@ family                 key
                        registry: its folder is ``results/baselines/<id>/``)
 =====================  ============================================================================
 
+In a study with folds (``splits.folds`` k > 1) every id but the range test's ends in the run's
+0-based fold, ``-f<fold>`` (``model_comparison-unet-bf-seven_lines-s0-f2``); with one split it has
+no fold part, so the ids are the ones a study always had.
+
 Whether a run is fine-tuned is a field of its id (:attr:`TransferId.mode`), and the workflow's
 train / finetune wildcard patterns are built from the same regular expressions as ``parse``, so
 the two cannot drift. Names inside an id hold no ``-``: models ``[a-z][a-z0-9]*`` (the model
@@ -33,14 +37,14 @@ import re
 from dataclasses import dataclass
 
 from nucflow.errors import NucflowError
-from nucflow.study.layout import RUN_ID_PATTERN, FocalRunId
+from nucflow.study.layout import RUN_ID_PATTERN, FocalRunId, fold_suffix
 
 #: the modality as it appears in run ids
 MODALITY_SHORT = {"fluorescence": "fl", "brightfield": "bf"}
 _MODALITY_LONG = {short: long for long, short in MODALITY_SHORT.items()}
 
 _MODEL, _MOD, _DATASET, _LINE = r"[a-z][a-z0-9]*", r"fl|bf", r"[A-Za-z0-9_]+", r"[A-Za-z0-9]+"
-_VARIANT, _SEED = r"[A-Za-z0-9_+]+", r"-s(?P<seed>\d+)"
+_VARIANT, _SEED = r"[A-Za-z0-9_+]+", r"-s(?P<seed>\d+)(?:-f(?P<fold>\d+))?"
 #: a transfer scenario: ``lolo<Line>`` or ``<source>_to_<target>``
 _SCENARIO = rf"lolo{_LINE}|{_DATASET}_to_{_DATASET}"
 _MODE = r"target|target\+source"
@@ -56,6 +60,10 @@ def _match(pattern: re.Pattern, run_id: str) -> dict | None:
     return found.groupdict() if found else None
 
 
+def _fold(m: dict) -> int | None:
+    return int(m["fold"]) if m.get("fold") else None
+
+
 @dataclass(frozen=True)
 class ComparisonId:
     """A model comparison run: ``model`` on ``dataset`` in ``modality``, seed ``seed``."""
@@ -64,18 +72,20 @@ class ComparisonId:
     modality: str
     dataset: str
     seed: int
+    fold: int | None = None
 
     REGEX = re.compile(rf"^model_comparison-(?P<model>{_MODEL})-(?P<mod>{_MOD})-(?P<dataset>{_DATASET}){_SEED}$")
 
     @property
     def key(self) -> str:
-        return f"model_comparison-{self.model}-{MODALITY_SHORT[self.modality]}-{self.dataset}-s{self.seed}"
+        return (f"model_comparison-{self.model}-{MODALITY_SHORT[self.modality]}-{self.dataset}-s{self.seed}"
+                f"{fold_suffix(self.fold)}")
 
     @classmethod
     def parse(cls, run_id: str) -> ComparisonId | None:
         if (m := _match(cls.REGEX, run_id)) is None:
             return None
-        return cls(m["model"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]))
+        return cls(m["model"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]), _fold(m))
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,7 @@ class DataSizeId:
     n: int
     variant: str
     seed: int
+    fold: int | None = None
 
     REGEX = re.compile(rf"^data_size-(?P<model>{_MODEL})-(?P<mod>{_MOD})-(?P<line>{_LINE})-n(?P<n>\d+)"
                        rf"-(?P<variant>{_VARIANT}){_SEED}$")
@@ -96,13 +107,14 @@ class DataSizeId:
     @property
     def key(self) -> str:
         return (f"data_size-{self.model}-{MODALITY_SHORT[self.modality]}-{self.line}-n{self.n}-{self.variant}"
-                f"-s{self.seed}")
+                f"-s{self.seed}{fold_suffix(self.fold)}")
 
     @classmethod
     def parse(cls, run_id: str) -> DataSizeId | None:
         if (m := _match(cls.REGEX, run_id)) is None:
             return None
-        return cls(m["model"], _MODALITY_LONG[m["mod"]], m["line"], int(m["n"]), m["variant"], int(m["seed"]))
+        return cls(m["model"], _MODALITY_LONG[m["mod"]], m["line"], int(m["n"]), m["variant"], int(m["seed"]),
+                   _fold(m))
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,7 @@ class SmoothingId:
     dataset: str
     factor: float
     seed: int
+    fold: int | None = None
 
     REGEX = re.compile(rf"^smoothing-(?P<model>{_MODEL})-(?P<mod>{_MOD})-(?P<dataset>{_DATASET})"
                        rf"-ls(?P<factor>\d+(?:\.\d+)?){_SEED}$")
@@ -121,13 +134,13 @@ class SmoothingId:
     @property
     def key(self) -> str:
         return (f"smoothing-{self.model}-{MODALITY_SHORT[self.modality]}-{self.dataset}-ls{_factor(self.factor)}"
-                f"-s{self.seed}")
+                f"-s{self.seed}{fold_suffix(self.fold)}")
 
     @classmethod
     def parse(cls, run_id: str) -> SmoothingId | None:
         if (m := _match(cls.REGEX, run_id)) is None:
             return None
-        return cls(m["model"], _MODALITY_LONG[m["mod"]], m["dataset"], float(m["factor"]), int(m["seed"]))
+        return cls(m["model"], _MODALITY_LONG[m["mod"]], m["dataset"], float(m["factor"]), int(m["seed"]), _fold(m))
 
 
 @dataclass(frozen=True)
@@ -140,6 +153,7 @@ class VariantId:
     modality: str
     dataset: str
     seed: int
+    fold: int | None = None
 
     ARMS = ("ablation", "extensions")
     REGEX = re.compile(rf"^(?P<arm>ablation|extensions)-(?P<model>{_MODEL})-(?P<variant>{_VARIANT})-(?P<mod>{_MOD})"
@@ -152,13 +166,14 @@ class VariantId:
     @property
     def key(self) -> str:
         return (f"{self.arm}-{self.model}-{self.variant}-{MODALITY_SHORT[self.modality]}-{self.dataset}"
-                f"-s{self.seed}")
+                f"-s{self.seed}{fold_suffix(self.fold)}")
 
     @classmethod
     def parse(cls, run_id: str) -> VariantId | None:
         if (m := _match(cls.REGEX, run_id)) is None:
             return None
-        return cls(m["arm"], m["model"], m["variant"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]))
+        return cls(m["arm"], m["model"], m["variant"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]),
+                   _fold(m))
 
 
 _TRANSFER_HEAD = rf"transfer-(?P<model>{_MODEL})-(?P<mod>{_MOD})-(?P<scenario>{_SCENARIO})"
@@ -175,6 +190,7 @@ class TransferId:
     seed: int
     mode: str | None = None
     n: int | None = None
+    fold: int | None = None
 
     SOURCE = re.compile(rf"^{_TRANSFER_HEAD}-source{_SEED}$")
     FINETUNE = re.compile(rf"^{_TRANSFER_HEAD}-ft-(?P<mode>{_MODE})-n(?P<n>\d+){_SEED}$")
@@ -189,21 +205,22 @@ class TransferId:
 
     def source(self) -> TransferId:
         """The id of the run this one is fine-tuned from (itself for a source run)."""
-        return TransferId(self.model, self.modality, self.scenario, self.seed)
+        return TransferId(self.model, self.modality, self.scenario, self.seed, fold=self.fold)
 
     @property
     def key(self) -> str:
         head = f"transfer-{self.model}-{MODALITY_SHORT[self.modality]}-{self.scenario}"
         if self.mode is None:
-            return f"{head}-source-s{self.seed}"
-        return f"{head}-ft-{self.mode}-n{self.n}-s{self.seed}"
+            return f"{head}-source-s{self.seed}{fold_suffix(self.fold)}"
+        return f"{head}-ft-{self.mode}-n{self.n}-s{self.seed}{fold_suffix(self.fold)}"
 
     @classmethod
     def parse(cls, run_id: str) -> TransferId | None:
         if (m := _match(cls.SOURCE, run_id)) is not None:
-            return cls(m["model"], _MODALITY_LONG[m["mod"]], m["scenario"], int(m["seed"]))
+            return cls(m["model"], _MODALITY_LONG[m["mod"]], m["scenario"], int(m["seed"]), fold=_fold(m))
         if (m := _match(cls.FINETUNE, run_id)) is not None:
-            return cls(m["model"], _MODALITY_LONG[m["mod"]], m["scenario"], int(m["seed"]), m["mode"], int(m["n"]))
+            return cls(m["model"], _MODALITY_LONG[m["mod"]], m["scenario"], int(m["seed"]), m["mode"], int(m["n"]),
+                       _fold(m))
         return None
 
 
@@ -238,11 +255,12 @@ class FremSearchId:
     modality: str
     dataset: str
     seed: int
+    fold: int | None = None
 
     VARIANTS = ("plain", "frem", "se", "dropout")
     REGEX = re.compile(rf"^frem_search-(?P<model>{_MODEL})-(?P<variant>plain|frem|se|dropout)-(?P<mod>{_MOD})"
                        rf"-(?P<dataset>{_DATASET}){_SEED}$")
-    SEARCH = re.compile(rf"^(?P<model>{_MODEL})-(?P<mod>{_MOD})-(?P<dataset>{_DATASET})$")
+    SEARCH = re.compile(rf"^(?P<model>{_MODEL})-(?P<mod>{_MOD})-(?P<dataset>{_DATASET})(?:-f(?P<fold>\d+))?$")
 
     def __post_init__(self):
         if self.variant not in self.VARIANTS:
@@ -251,18 +269,19 @@ class FremSearchId:
     @property
     def key(self) -> str:
         return (f"frem_search-{self.model}-{self.variant}-{MODALITY_SHORT[self.modality]}-{self.dataset}"
-                f"-s{self.seed}")
+                f"-s{self.seed}{fold_suffix(self.fold)}")
 
     @property
     def search(self) -> str:
-        """The search of this model on this data (the folder name of its results)."""
-        return f"{self.model}-{MODALITY_SHORT[self.modality]}-{self.dataset}"
+        """The search of this model on this data and fold (the folder name of its results; each
+        fold searches on its own validation images)."""
+        return f"{self.model}-{MODALITY_SHORT[self.modality]}-{self.dataset}{fold_suffix(self.fold)}"
 
     @classmethod
     def parse(cls, run_id: str) -> FremSearchId | None:
         if (m := _match(cls.REGEX, run_id)) is None:
             return None
-        return cls(m["model"], m["variant"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]))
+        return cls(m["model"], m["variant"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]), _fold(m))
 
 
 
@@ -274,18 +293,20 @@ class BaselineId:
     modality: str
     dataset: str
     seed: int
+    fold: int | None = None
 
     REGEX = re.compile(rf"^baselines-(?P<method>[a-z][a-z0-9]*)-(?P<mod>{_MOD})-(?P<dataset>{_DATASET}){_SEED}$")
 
     @property
     def key(self) -> str:
-        return f"baselines-{self.method}-{MODALITY_SHORT[self.modality]}-{self.dataset}-s{self.seed}"
+        return (f"baselines-{self.method}-{MODALITY_SHORT[self.modality]}-{self.dataset}-s{self.seed}"
+                f"{fold_suffix(self.fold)}")
 
     @classmethod
     def parse(cls, run_id: str) -> BaselineId | None:
         if (m := _match(cls.REGEX, run_id)) is None:
             return None
-        return cls(m["method"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]))
+        return cls(m["method"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]), _fold(m))
 
 
 

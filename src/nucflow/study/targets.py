@@ -20,11 +20,12 @@ from nucflow.errors import NucflowError
 from nucflow.inference.window import fixed_window
 from nucflow.postprocess.registry import methods_reading
 from nucflow.study.baselines import Baseline, baseline_plan
-from nucflow.study.layout import LAYOUT, EvalSet, FocalGroup, PlaneSet, TileSelection
+from nucflow.study.layout import LAYOUT, EvalSet, FocalGroup, PlaneSet, TileSelection, fold_suffix
 from nucflow.study.method_choice import study_methods
-from nucflow.study.plan import (evaluation_methods, focal_candidates, focal_groups, focal_run_from_id,
+from nucflow.study.plan import (evaluation_methods, focal_candidates, focal_groups, focal_run_from_id, folds,
                                 frem_search_name, frem_search_run, frem_search_settings, lr_find_keys, plan_runs)
 from nucflow.study.run import Run
+from nucflow.study.run_ids import FremSearchId
 
 SIMULATED_ROOT = "resources/simulated"
 #: config sections (plus the seed) that each snapshot file holds; "study" is the whole config
@@ -38,13 +39,28 @@ CLAIM_ARMS = ("model_comparison", "data_size", "focal_planes", "transfer", "base
 RUN_GROUP = "run-{run_id}"
 
 
+#: (section, key): default of config keys added after studies had begun; a snapshot leaves them
+#: out while they have that default, so a finished study's snapshots (and so everything after
+#: them) stay as they were
+SNAPSHOT_LEFT_OUT_AT_DEFAULT = {("splits", "folds"): 1}
+
+
 def snapshot(config: dict, *names: str) -> str:
     """Config sections (plus the seed) as shell-quoted canonical JSON, or the whole config when no
     section is named: the params of the step that writes them to a file, so editing a section
-    reruns exactly what depends on that file."""
+    reruns exactly what depends on that file. Keys of :data:`SNAPSHOT_LEFT_OUT_AT_DEFAULT` at their
+    default are left out."""
     content = {name: config[name] for name in names} if names else dict(config)
+    for (section, key), default in SNAPSHOT_LEFT_OUT_AT_DEFAULT.items():
+        if section in content and isinstance(content[section], dict) and content[section].get(key) == default:
+            content[section] = {k: v for k, v in content[section].items() if k != key}
     content.setdefault("seed", config["seed"])
     return shlex.quote(json.dumps(content, sort_keys=True))
+
+
+def run_fold(run: Run) -> int | None:
+    """The fold a run's names carry: None in a study with one split (``splits.folds: 1``)."""
+    return TileSelection.parse(run.val_selection).fold
 
 
 def manifest_path(config: dict) -> str:
@@ -135,14 +151,18 @@ class StudyTargets:
         return " ".join(options)
 
     # ---- the FREM search: one study per config, its base run written like any run.json ----------
-    def frem_search(self) -> str | None:
-        """The name of the config's FREM search, or None when the arm is off."""
-        return frem_search_name(self.config) if self.config["arms"]["frem_search"]["enabled"] else None
+    def frem_searches(self) -> list[str]:
+        """The names of the config's FREM searches, one per fold (none when the arm is off)."""
+        if not self.config["arms"]["frem_search"]["enabled"]:
+            return []
+        return [frem_search_name(self.config, fold) for fold in folds(self.config)]
 
     def frem_search_base(self, search: str) -> Run:
-        if search != self.frem_search():
-            raise NucflowError(f"FREM search {search!r} is not this config's ({self.frem_search()})")
-        return frem_search_run(self.config)
+        if search not in self.frem_searches():
+            raise NucflowError(f"FREM search {search!r} is not one of this config's "
+                               f"({', '.join(self.frem_searches()) or 'arm off'})")
+        found = FremSearchId.SEARCH.match(search)
+        return frem_search_run(self.config, int(found["fold"]) if found["fold"] else None)
 
     def frem_search_sources(self, search: str) -> dict[str, str]:
         """Results the search's base run takes its settings from (a range test's rate)."""
@@ -157,8 +177,8 @@ class StudyTargets:
         return shlex.quote(json.dumps(frem_search_settings(self.config), sort_keys=True))
 
     def frem_search_outputs(self) -> list[str]:
-        search = self.frem_search()
-        return [LAYOUT.frem_search_result(search, n) for n in ("trials.csv", "best.json")] if search else []
+        return [LAYOUT.frem_search_result(search, n) for search in self.frem_searches()
+                for n in ("trials.csv", "best.json")]
 
     def run_entries(self, run: Run, select: bool = False) -> list[tuple[str, str, str]]:
         """(run_id, eval_set_key, method) of a run's reported evaluations, or (``select``) of the
@@ -169,33 +189,36 @@ class StudyTargets:
         return [(run.source_id, EvalSet.parse(e).key, m) for e in run.eval_sets for m in run.methods]
 
     # ---- focal planes: a greedy search over rounds, each decided by a checkpoint -------------------
-    def focal_search(self, model: str, seed: int, last_round: int | None = None) -> tuple[list[Run], tuple[int, ...]]:
-        """(runs of rounds 1..last_round, plane order chosen after last_round)."""
+    def focal_search(self, model: str, seed: int, last_round: int | None = None,
+                     fold: int | None = None) -> tuple[list[Run], tuple[int, ...]]:
+        """(runs of rounds 1..last_round, plane order chosen after last_round) of one search."""
         rounds = self.config["arms"]["focal_planes"]["rounds"] if last_round is None else last_round
         chosen, runs = (), []
         for k in range(1, rounds + 1):
-            runs += focal_candidates(self.config, model, seed, chosen)
+            runs += focal_candidates(self.config, model, seed, chosen, fold)
             if self._focal_choice is None:
                 raise NucflowError("the focal-plane search needs the choices of its earlier rounds")
-            chosen = tuple(self._focal_choice(FocalGroup(model, seed).key, k))
+            chosen = tuple(self._focal_choice(FocalGroup(model, seed, fold).key, k))
         return runs, chosen
 
     def focal_round_metrics(self, group_key: str, round_: int) -> list[str]:
         """Validation summaries of one round's candidates."""
         group = FocalGroup.parse(group_key)
-        _, chosen = self.focal_search(group.model, group.seed, round_ - 1)
-        runs = focal_candidates(self.config, group.model, group.seed, chosen)
+        _, chosen = self.focal_search(group.model, group.seed, round_ - 1, group.fold)
+        runs = focal_candidates(self.config, group.model, group.seed, chosen, group.fold)
         return [LAYOUT.metrics(*e, "summary.json") for r in runs for e in self.run_entries(r, select=True)]
 
     def focal_round_dirs(self) -> list[str]:
         rounds = self.config["arms"]["focal_planes"]["rounds"]
-        return [LAYOUT.focal_round(FocalGroup(m, s).key, k) for m, s in focal_groups(self.config) for k in range(1, rounds + 1)]
+        return [LAYOUT.focal_round(FocalGroup(m, s, f).key, k) for m, s, f in focal_groups(self.config)
+                for k in range(1, rounds + 1)]
 
     # ---- arms --------------------------------------------------------------------------------------
     def arm_runs(self, arm: str) -> list[Run]:
         """Every run of an arm (for focal_planes: of every round, through the choices)."""
         if arm == "focal_planes":
-            return [r for model, seed in focal_groups(self.config) for r in self.focal_search(model, seed)[0]]
+            return [r for model, seed, fold in focal_groups(self.config)
+                    for r in self.focal_search(model, seed, fold=fold)[0]]
         return [r for r in self.runs.values() if r.arm == arm]
 
     def arm_entries(self, arm: str) -> list[tuple[str, str, str]]:
@@ -208,9 +231,11 @@ class StudyTargets:
         return [LAYOUT.run_attribution(r, e, m, "tables") for r, e, m in self.arm_entries(arm)]
 
     def smoothing_runs(self) -> dict[str, dict]:
-        """The smoothing arm's runs for ``nucflow choose smoothing --runs``: {run_id: {model, factor}}."""
-        return {r.run_id: {"model": r.model, "factor": r.smoothing} for r in self.runs.values()
-                if r.arm == "smoothing"}
+        """The smoothing arm's runs for ``nucflow choose smoothing --runs``: {run_id: {model, factor}},
+        with the run's ``fold`` in a study with folds (a factor is chosen per model and fold)."""
+        return {r.run_id: {"model": r.model, "factor": r.smoothing,
+                           **({"fold": r.fold} if run_fold(r) is not None else {})}
+                for r in self.runs.values() if r.arm == "smoothing"}
 
     def smoothing_metrics(self) -> list[str]:
         runs = [r for r in self.runs.values() if r.arm == "smoothing"]
@@ -237,8 +262,10 @@ class StudyTargets:
         return list(dict.fromkeys(r.source_id for r in runs))
 
     def choice_eval_set(self, run_id: str) -> str:
-        """The validation images a run's instance method is chosen on: its data set's val split."""
-        return EvalSet(self.get_run(run_id).dataset, "val").text
+        """The validation images a run's instance method is chosen on: its data set's val split (of
+        its fold)."""
+        run = self.get_run(run_id)
+        return EvalSet(run.dataset, "val", fold=run_fold(run)).text
 
     def choice_methods(self) -> str:
         """The candidates with their parameters, as JSON (a rule parameter: a change reruns the choice)."""
@@ -301,21 +328,25 @@ class StudyTargets:
         return targets + [LAYOUT.summary()]
 
     # ---- label noise, claims, figures ----------------------------------------------------------------
-    def label_noise_groups(self) -> dict[tuple[str, int], dict[str, str]]:
-        """(dataset, seed) -> {model: run_id} of fluorescence model-comparison runs; only groups
-        with at least five models can carry the paper's 4-of-5 estimate."""
-        groups: dict[tuple[str, int], dict[str, str]] = {}
+    def label_noise_groups(self) -> dict[tuple[str, str], dict[str, str]]:
+        """(dataset, seed key) -> {model: run_id} of fluorescence model-comparison runs; the seed
+        key is the seed (``0``), with folds the seed and fold (``0-f1``: the models are compared on
+        one fold's test images). Only groups with at least five models can carry the paper's
+        4-of-5 estimate."""
+        groups: dict[tuple[str, str], dict[str, str]] = {}
         for run in self.runs.values():
             if run.arm == "model_comparison" and run.modality == "fluorescence":
-                groups.setdefault((run.dataset, run.seed), {})[run.model] = run.run_id
+                key = f"{run.seed}{fold_suffix(run_fold(run))}"
+                groups.setdefault((run.dataset, key), {})[run.model] = run.run_id
         return {key: models for key, models in groups.items() if len(models) >= 5}
 
-    def label_noise_models(self, dataset: str, seed: int) -> list[str]:
-        return sorted(self.label_noise_groups()[(dataset, seed)])
+    def label_noise_models(self, dataset: str, seed) -> list[str]:
+        return sorted(self.label_noise_groups()[(dataset, str(seed))])
 
-    def label_noise_inputs(self, dataset: str, seed: int) -> list[str]:
-        models = self.label_noise_groups()[(dataset, seed)]
-        return [LAYOUT.prob_dir(models[m], EvalSet(dataset, "test").key) for m in sorted(models)]
+    def label_noise_inputs(self, dataset: str, seed) -> list[str]:
+        models = self.label_noise_groups()[(dataset, str(seed))]
+        fold = self.runs[next(iter(models.values()))]
+        return [LAYOUT.prob_dir(models[m], EvalSet(dataset, "test", fold=run_fold(fold)).key) for m in sorted(models)]
 
     def arm_label_noise(self, arm: str) -> list[str]:
         if arm != "model_comparison":
