@@ -53,7 +53,23 @@ def test_each_baseline_trains_on_its_model_comparison_condition_tiles():
         assert b.eval_set == "lncap:test" and b.eval_key == "lncap-test"
     assert baselines[0].tags() == {"arm": "baselines", "dataset": "lncap", "modality": "fluorescence",
                                    "planes": "none", "model": "stardist", "variant": "plain", "seed": 0,
-                                   "eval_set": "lncap-test", "method": "stardist", "eval_role": ""}
+                                   "fold": 0, "eval_set": "lncap-test", "method": "stardist", "eval_role": ""}
+
+
+def test_with_folds_each_fold_has_its_baseline_on_that_fold_s_tiles_and_test_images():
+    config = load_config(ROOT / "config" / "smoke.yaml")
+    config["splits"]["folds"] = 3
+    config["arms"]["baselines"] = {"enabled": True}
+    config = validate_config(config)
+    runs = plan_runs(config)
+    baselines = baseline_plan(config, runs)
+    assert [b.baseline_id for b in baselines] == [f"baselines-stardist-fl-lncap-s0-f{k}" for k in range(3)]
+    for k, b in enumerate(baselines):
+        unet = next(r for r in runs if r.run_id == f"model_comparison-unet-fl-lncap-s0-f{k}")
+        assert (b.train_tiles, b.val_tiles, b.eval_set) == (unet.train_tiles[0], unet.tiles(unet.val_selection),
+                                                             unet.eval_sets[0])
+        assert b.fold == k and b.tags()["fold"] == k and parse_run_id(b.baseline_id).fold == k
+    assert len({b.eval_key for b in baselines}) == 3
 
 
 def test_brightfield_baselines_take_the_planes_and_modalities_can_be_chosen():

@@ -58,8 +58,22 @@ def test_runs_take_the_searched_setting_from_best_json(paper):
     assert study.arm_targets("frem_search")[-2:] == [f"results/frem_search/{SEARCH}/trials.csv", BEST]
     assert f"results/frem_search/{SEARCH}/trials.csv" in study.figure_inputs()
     assert study.frem_search_base(SEARCH).run_id == f"frem_search-{SEARCH}"
-    with pytest.raises(NucflowError, match="FREM search 'unet-fl-x' is not this config's"):
+    with pytest.raises(NucflowError, match="FREM search 'unet-fl-x' is not one of this config's"):
         study.frem_search_base("unet-fl-x")
+
+
+def test_with_folds_each_fold_searches_on_its_own_validation_images(paper):
+    config = dict(paper, splits={**paper["splits"], "folds": 3})
+    study = StudyTargets(config)
+    assert study.frem_searches() == [f"{SEARCH}-f{k}" for k in range(3)]
+    for k in range(3):
+        base = study.frem_search_base(f"{SEARCH}-f{k}")
+        assert (base.run_id, base.fold) == (f"frem_search-{SEARCH}-f{k}", k)
+        assert base.val_selection == f"f{k}-val"
+        frem = study.get_run(f"frem_search-unet-frem-bf-seven_lines-s0-f{k}")
+        assert frem.frem_from == f"{SEARCH}-f{k}" and frem.eval_sets == (f"seven_lines:f{k}:test",)
+        assert parse_run_id(frem.run_id) == FremSearchId("unet", "frem", "brightfield", "seven_lines", 0, k)
+    assert len(study.frem_search_outputs()) == 6
 
 
 def test_run_config_reads_best_json(paper, tmp_path, capsys):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nucflow.errors import NucflowError
+from nucflow.study.layout import EvalSet
 from nucflow.study.plan import folds
 from nucflow.study.run import Run
 from nucflow.study.run_ids import BaselineId
