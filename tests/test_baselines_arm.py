@@ -1,5 +1,6 @@
 """The baselines arm without TensorFlow: its plan, ids, table, figure-04 rows and claim 9, and the
-paper study's dry run scheduling it. (StarDist itself: tests/test_baselines.py.)"""
+job that stops in one line without the extra. (StarDist itself: tests/test_baselines.py; the
+paper study's dry run scheduling the arm: tests/test_frem_search_arm.py.)"""
 
 from __future__ import annotations
 
@@ -217,29 +218,6 @@ def test_claim_9_is_not_run_without_the_arm(tmp_path):
     _comparison(tmp_path, {"unet": [0.5]}, None)
     (row,) = claims_table(tmp_path, n_boot=10).query("claim == 9").to_dict("records")
     assert row["verdict"] == "not run" and row["note"] == "baselines arm off (missing tables/baselines/per_image.csv)"
-
-
-@pytest.mark.workflow
-def test_the_paper_study_schedules_the_baselines_arm(tmp_path):
-    """``paper.yaml``'s dry run of the arm: StarDist on both modalities of both data sets, each
-    trained, predicting, scored and tabulated (without TensorFlow: a dry run runs nothing)."""
-    import os
-    import subprocess
-    import sys
-
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "--snakefile", str(ROOT / "Snakefile"),
-                             "--directory", str(tmp_path), "--workflow-profile", str(ROOT / "profiles" / "default"),
-                             "--configfile", str(ROOT / "config" / "paper.yaml"), "--cores", "2", "-n",
-                             "arm_baselines"], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    counts = {}
-    for line in result.stdout.split("Job stats:")[1].split("\n\n")[0].splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            counts[parts[0]] = int(parts[1])
-    assert {k: counts.get(k) for k in ("baseline_train", "baseline_predict", "baseline_evaluate", "baseline_table")} == {
-        "baseline_train": 4, "baseline_predict": 4, "baseline_evaluate": 4, "baseline_table": 1}
 
 
 @pytest.mark.workflow

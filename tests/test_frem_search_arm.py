@@ -96,9 +96,10 @@ def test_run_config_reads_best_json(paper, tmp_path, capsys):
 
 
 @pytest.mark.workflow
-def test_paper_dry_run_includes_the_search_its_runs_and_figure_13(tmp_path):
-    """``snakemake -n --configfile config/paper.yaml``: search -> run.json -> training, and the
-    figures job reads the search's trials."""
+def test_paper_dry_run_includes_the_search_its_runs_and_figure_13_and_the_baselines(tmp_path):
+    """``snakemake -n --configfile config/paper.yaml``: search -> run.json -> training, the figures
+    job reads the search's trials, and the baselines arm is scheduled (one dry run for both: a
+    paper-scale dry run takes about 10 s)."""
     result = snakemake(tmp_path, "-n", "--configfile", str(PAPER))
     jobs, rule = {}, None
     for line in result.stdout.splitlines():
@@ -115,3 +116,10 @@ def test_paper_dry_run_includes_the_search_its_runs_and_figure_13(tmp_path):
     configs = " ".join(jobs["run_config"])
     assert f"input: results/lr_find/unet-brightfield/lr.json, {BEST}" in configs  # the search feeds run.json
     assert f"results/frem_search/{SEARCH}/trials.csv" in " ".join(jobs["figures"])
+    # the same dry run schedules the baselines arm: StarDist on both modalities of both data sets,
+    # trained, predicting, scored, tabulated, and its table read by the figures and the claims
+    baselines = {f"baselines-stardist-{m}-{d}-s0" for m in ("fl", "bf") for d in ("seven_lines", "lncap")}
+    for rule in ("baseline_train", "baseline_predict", "baseline_evaluate"):
+        assert {w.split("baseline=")[1].split(",")[0] for w in jobs[rule] if w.startswith("wildcards:")} == baselines
+    assert "baseline_table" in jobs
+    assert "results/tables/baselines/per_image.csv" in " ".join(jobs["figures"] + jobs["claims"])
