@@ -284,7 +284,6 @@ class FremSearchId:
         return cls(m["model"], m["variant"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]), _fold(m))
 
 
-
 @dataclass(frozen=True)
 class BaselineId:
     """A baseline method (``stardist``) trained on ``dataset``'s training tiles in ``modality``, seed ``seed``."""
@@ -307,7 +306,6 @@ class BaselineId:
         if (m := _match(cls.REGEX, run_id)) is None:
             return None
         return cls(m["method"], _MODALITY_LONG[m["mod"]], m["dataset"], int(m["seed"]), _fold(m))
-
 
 
 RunId = (ComparisonId | DataSizeId | SmoothingId | VariantId | TransferId | FocalRunId | LrFindId | FremSearchId
