@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nucflow.errors import NucflowError
+
 from nucflow.figures.data_size import fig_data_size
 from nucflow.figures.extensions import fig_extensions
 from nucflow.figures.focal_planes import fig_focal_planes
@@ -412,3 +414,25 @@ def test_extensions_figure_draws_the_frem_search_alone_and_with_the_arm(tmp_path
     write_figure_tables(both, n_boot=50)
     assert fig_extensions(both, tmp_path / "out2") is not None
     assert "frem_search" in CATALOG["extensions"].arms
+
+
+def test_extensions_figure_draws_one_frem_search_per_fold(tmp_path):
+    """Regression: with splits.folds each fold has its own FREM search, and the figure stopped with
+    'more than one FREM search' (the figures job would fail for every study with folds and the arm)."""
+    import shutil
+
+    from nucflow.results.extensions import load_frem_searches, load_frem_trials
+
+    make_frem_search(tmp_path)
+    single = tmp_path / "frem_search" / "unet-bf-seven_lines"
+    for fold in (0, 1):
+        shutil.copytree(single, single.with_name(f"unet-bf-seven_lines-f{fold}"))
+    shutil.rmtree(single)
+    searches = load_frem_searches(tmp_path)
+    assert [name for name, _, _ in searches] == ["unet-bf-seven_lines-f0", "unet-bf-seven_lines-f1"]
+    assert all(best["trial"] == 3 and list(trials["number"]) == [0, 1, 2, 3] for _, trials, best in searches)
+    with pytest.raises(NucflowError, match="more than one FREM search"):
+        load_frem_trials(tmp_path)
+    write_figure_tables(tmp_path, n_boot=20)
+    paths = fig_extensions(tmp_path, tmp_path / "out")
+    assert [p.name for p in paths] == ["13_extensions.png", "13_extensions.pdf"]

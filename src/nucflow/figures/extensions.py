@@ -42,7 +42,7 @@ from nucflow.figures.style import (figure_style, group_palette, model_colour, mo
                                    save)
 from nucflow.results.catalog import stem
 from nucflow.results.extensions import (BASELINE, FEATURES, FREM_SEARCH_BASELINE, FREM_SEARCH_VARIANTS, VARIANT_PANELS,
-                                        load_frem_trials, load_morphology, method_rows, ordered_methods, same_objects)
+                                        load_frem_searches, load_morphology, method_rows, ordered_methods, same_objects)
 from nucflow.results.inputs import (EXTENSIONS, EXTENSIONS_PRED_OBJECTS, FREM_SEARCH, FREM_TRIALS, MULTISCALE,
                                     TEXT_COLUMNS, numeric, one_method, present, read_arm_table, read_figure_table,
                                     read_table)
@@ -155,25 +155,33 @@ def _morphology_row(axes, objects: pd.DataFrame, reference: str, unit: str, test
         ax.grid(axis="y", lw=0.4, alpha=0.5)
 
 
-def _search_trials(ax, trials: pd.DataFrame, best: dict) -> None:
+def _search_trials(ax, searches: list[tuple[str, pd.DataFrame, dict]]) -> None:
     """Objective per trial: complete trials as dots, pruned ones as crosses at their last reported
-    validation loss, the chosen one ringed and labelled with its B and X."""
-    for state, marker, colour, label in (("complete", "o", "#332288", "complete"),
-                                         ("pruned", "x", "#CC6677", "pruned (last epoch's loss)")):
-        rows = trials[(trials["state"] == state) & trials["value"].notna()]
-        if not rows.empty:
-            ax.scatter(rows["number"], rows["value"], marker=marker, s=14, color=colour, label=label, lw=1)
-    chosen = trials[trials["number"] == best["trial"]]
-    if not chosen.empty:
-        x, y = float(chosen["number"].iloc[0]), float(chosen["value"].iloc[0])
-        ax.scatter([x], [y], s=70, facecolors="none", edgecolors="#DDAA33", lw=1.5, label="chosen")
-        ax.annotate(f"B = {best['channels']} of {best['feature_channels']}, X = {best['factor']:.3g}", (x, y),
-                    xytext=(-4, 6), textcoords="offset points", ha="right", fontsize=6)
+    validation loss, the chosen one ringed and labelled with its B and X. With a search per fold,
+    each fold's search in a colour of its own."""
+    several = len(searches) > 1
+    palette = group_palette([name for name, _, _ in searches]) if several else {}
+    for name, trials, best in searches:
+        for state, marker, colour, label in (("complete", "o", "#332288", "complete"),
+                                             ("pruned", "x", "#CC6677", "pruned (last epoch's loss)")):
+            rows = trials[(trials["state"] == state) & trials["value"].notna()]
+            if not rows.empty:
+                ax.scatter(rows["number"], rows["value"], marker=marker, s=14, color=palette.get(name, colour),
+                           label=f"{name}: {state}" if several else label, lw=1)
+        chosen = trials[trials["number"] == best["trial"]]
+        if not chosen.empty:
+            x, y = float(chosen["number"].iloc[0]), float(chosen["value"].iloc[0])
+            ax.scatter([x], [y], s=70, facecolors="none", edgecolors="#DDAA33", lw=1.5,
+                       label=None if several and name != searches[0][0] else "chosen")
+            ax.annotate(f"B = {best['channels']} of {best['feature_channels']}, X = {best['factor']:.3g}", (x, y),
+                        xytext=(-4, 6), textcoords="offset points", ha="right", fontsize=6)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("trial")
     ax.set_ylabel("best validation loss")
-    ax.set_title(f"FREM search: {int((trials['state'] == 'complete').sum())} complete, "
-                 f"{int((trials['state'] == 'pruned').sum())} pruned trials (TPE)", fontsize=8)
+    states = pd.concat([trials["state"] for _, trials, _ in searches])
+    what = f"{len(searches)} FREM searches (one per fold)" if several else "FREM search"
+    ax.set_title(f"{what}: {int((states == 'complete').sum())} complete, "
+                 f"{int((states == 'pruned').sum())} pruned trials (TPE)", fontsize=8)
     ax.legend(loc="best", fontsize=6)
     ax.grid(lw=0.4, alpha=0.5)
 
@@ -190,11 +198,12 @@ def _search_comparison(ax, table: pd.DataFrame, models: list[str], estimates: pd
     ax.set_title("searched FREM vs off (open), SE, dropout B/C; Δ vs off (pp)", fontsize=8)
 
 
-def _search_row(subfig, results: Path, search: tuple[pd.DataFrame, dict] | None, models: list[str]) -> list[str]:
+def _search_row(subfig, results: Path, searches: list[tuple[str, pd.DataFrame, dict]],
+                models: list[str]) -> list[str]:
     """The FREM search's row; returns the models it drew."""
     trials_ax, compare_ax = subfig.subplots(1, 2, width_ratios=[1.0, 1.2])
-    if search is not None:
-        _search_trials(trials_ax, *search)
+    if searches:
+        _search_trials(trials_ax, searches)
     else:
         note_empty(trials_ax, "FREM search: not run")
     if present(results, (FREM_SEARCH,)):
@@ -212,8 +221,8 @@ def fig_extensions(results: Path, out_dir: Path) -> list[Path] | None:
     trade-off nor the FREM search's results exist."""
     results, out_dir = Path(results), Path(out_dir)
     has_table, has_tradeoff = present(results, (EXTENSIONS,)), present(results, (MULTISCALE,))
-    search = load_frem_trials(results)
-    has_search = search is not None or present(results, (FREM_SEARCH,))
+    searches = load_frem_searches(results)
+    has_search = bool(searches) or present(results, (FREM_SEARCH,))
     if not (has_table or has_tradeoff or has_search):
         return None
     table = None
@@ -268,7 +277,7 @@ def fig_extensions(results: Path, out_dir: Path) -> list[Path] | None:
                             f"Mann-Whitney U vs {reference}, Holm-adjusted p (*** < 0.001, ** < 0.01, * < 0.05) and "
                             f"rank-biserial r", fontsize=7)
         if has_search:
-            drawn = _search_row(subfigs.pop(0), results, search, models)
+            drawn = _search_row(subfigs.pop(0), results, searches, models)
             models = ordered_models([*models, *drawn])
         if models:
             model_legend(fig, models)

@@ -87,18 +87,28 @@ def same_objects(objects: pd.DataFrame, feature: str = "area") -> bool:
     return len(values) > 1 and all(v.shape == values[0].shape and np.array_equal(v, values[0]) for v in values)
 
 
-def load_frem_trials(results: Path) -> tuple[pd.DataFrame, dict] | None:
-    """(trials, best) of the study's FREM search (``frem_search/<name>/trials.csv`` and the
-    ``best.json`` beside it), or None when no search has finished. ``trials`` has columns number,
-    state, channels, factor, value (numeric), epochs, seconds."""
-    paths = sorted(Path(results).glob(FREM_TRIALS))
-    if not paths:
-        return None
-    if len(paths) > 1:
-        raise NucflowError(f"{Path(results)}: more than one FREM search ({', '.join(str(p) for p in paths)})")
-    trials = read_table(paths[0], ("number", "state", "channels", "factor", "value"), text_columns=("state",))
-    trials = numeric(trials, ["number", "factor", "value"], paths[0])
-    best_path = paths[0].with_name("best.json")
+def _read_search(path: Path) -> tuple[pd.DataFrame, dict]:
+    trials = read_table(path, ("number", "state", "channels", "factor", "value"), text_columns=("state",))
+    trials = numeric(trials, ["number", "factor", "value"], path)
+    best_path = path.with_name("best.json")
     if not best_path.is_file():
-        raise NucflowError(f"{best_path}: missing beside {paths[0].name}; rerun the FREM search")
+        raise NucflowError(f"{best_path}: missing beside {path.name}; rerun the FREM search")
     return trials, read_json(best_path)
+
+
+def load_frem_searches(results: Path) -> list[tuple[str, pd.DataFrame, dict]]:
+    """(name, trials, best) of every finished FREM search (``frem_search/<name>/trials.csv`` and the
+    ``best.json`` beside it), by name: one per study, or one per fold with ``splits.folds``.
+    ``trials`` has columns number, state, channels, factor, value (numeric), epochs, seconds."""
+    return [(path.parent.name, *_read_search(path)) for path in sorted(Path(results).glob(FREM_TRIALS))]
+
+
+def load_frem_trials(results: Path) -> tuple[pd.DataFrame, dict] | None:
+    """(trials, best) of the study's one FREM search, or None when no search has finished; a
+    study with a search per fold is an error here (:func:`load_frem_searches` reads them all)."""
+    searches = load_frem_searches(results)
+    if not searches:
+        return None
+    if len(searches) > 1:
+        raise NucflowError(f"{Path(results)}: more than one FREM search ({', '.join(n for n, _, _ in searches)})")
+    return searches[0][1:]

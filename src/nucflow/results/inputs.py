@@ -28,8 +28,6 @@ def _in_results(path: str) -> str:
 # Every table the figures read, spelled by the study's Layout (the workflow writes them there).
 PER_IMAGE = _in_results(LAYOUT.arm_table("model_comparison"))
 PER_OBJECT = _in_results(LAYOUT.arm_table("model_comparison", "per_object.csv"))
-#: the baselines arm (StarDist on the model comparison's tiles): rows shown beside the five models
-BASELINES = _in_results(LAYOUT.arm_table("baselines"))
 PER_RUN = _in_results(LAYOUT.arm_table("model_comparison", "per_run.csv"))
 LEARNING_CURVES = _in_results(LAYOUT.arm_table("model_comparison", "learning_curves.csv"))
 CONVERGENCE = _in_results(LAYOUT.arm_table("model_comparison", "convergence.csv"))
@@ -56,7 +54,9 @@ EXTENSIONS_OBJECTS = _in_results(LAYOUT.arm_table("extensions", "per_object.csv"
 EXTENSIONS_PRED_OBJECTS = _in_results(LAYOUT.arm_table("extensions", "per_pred_object.csv"))
 MULTISCALE = _in_results(LAYOUT.arm_table("extensions", "multiscale_tradeoff.csv"))
 FREM_SEARCH = _in_results(LAYOUT.arm_table("frem_search"))
-# The FREM search's trials and choice (one search per study; a glob over its name).
+#: the baselines arm (StarDist on the model comparison's tiles): rows shown beside the five models
+BASELINES = _in_results(LAYOUT.arm_table("baselines"))
+# The FREM searches' trials and choices (one per study, or one per fold; a glob over their names).
 FREM_TRIALS = _in_results(LAYOUT.frem_search_result("*", "trials.csv"))
 RUNS = _in_results(LAYOUT.runs_root())
 # The simulator's manifest, beside (not in) the results folder.
