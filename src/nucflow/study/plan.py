@@ -19,65 +19,14 @@ import json
 import pandas as pd
 
 from nucflow.errors import NucflowError
-from nucflow.models.registry import entry
 from nucflow.postprocess.registry import methods_reading
 from nucflow.study.layout import LAYOUT, EvalSet, FocalRunId, TileSelection
+from nucflow.study.plan_common import arm_seeds, base_run, check_lines, folds, model_settings
+from nucflow.study.plan_frem_search import (frem_search_name, frem_search_run,  # noqa: F401 (the plan's interface)
+                                            frem_search_runs, frem_search_settings)
 from nucflow.study.run import Run
-from nucflow.study.run_ids import (ComparisonId, DataSizeId, FremSearchId, LrFindId, SmoothingId, TransferId,
-                                   VariantId)
+from nucflow.study.run_ids import ComparisonId, DataSizeId, LrFindId, SmoothingId, TransferId, VariantId
 from nucflow.training.config import RunConfig
-
-def _seeds(config: dict, arm: dict) -> list[int]:
-    return list(arm.get("seeds") or config["seeds"])
-
-
-def folds(config: dict) -> list[int | None]:
-    """The folds every run is repeated for: ``[None]`` with one split (``splits.folds: 1``: names
-    carry no fold), else ``0 .. k-1``."""
-    k = int(config["splits"].get("folds", 1))
-    return [None] if k == 1 else list(range(k))
-
-
-def _model_settings(config: dict, model: str) -> tuple[float, int, dict, str]:
-    """(width, batch size, architecture options, where the learning rate comes from) of a model:
-    its ``models`` entry, else the training defaults."""
-    settings = config["models"].get(model, {})
-    width = float(settings.get("width", config["training"]["width"]))
-    batch = int(settings.get("batch_size", entry(model).published_batch_size))
-    lr_from = settings.get("lr_from", config["training"]["lr_from"])
-    return width, batch, dict(settings.get("options", {})), lr_from
-
-
-def _planes(modality: str, planes) -> tuple[int, ...]:
-    return () if modality == "fluorescence" else tuple(planes)
-
-
-def _base(config: dict, arm: str, model: str, dataset: str, modality: str, planes, seed: int, run_id: str,
-          fold: int | None = None, **fields) -> Run:
-    """A run of fold ``fold`` (None: the study has one split) with the model's configured width,
-    batch size and options, training on the fold's train and val images; ``fields`` override."""
-    width, batch, options, lr_from = _model_settings(config, model)
-    settings = dict(run_id=run_id, arm=arm, dataset=dataset, modality=modality, planes=_planes(modality, planes),
-                    model=model, width=width, batch_size=batch, model_options=options, seed=seed,
-                    fold=fold or 0, train_selection=TileSelection("train", fold=fold).key,
-                    val_selection=TileSelection("val", fold=fold).key,
-                    lr_source=lr_from, methods=(config["postprocess"]["method"],))
-    settings.update(fields)
-    if "eval_sets" in settings and "eval_roles" not in settings:
-        settings["eval_roles"] = ("",) * len(settings["eval_sets"])
-    return Run(**settings)
-
-
-def _check_lines(config: dict, dataset: str, lines, where: str) -> None:
-    """On simulated data, every named cell line must be simulated in ``dataset``."""
-    if config["data"]["source"] != "simulated" or dataset not in config["simulation"]["datasets"]:
-        return
-    known = config["simulation"]["datasets"][dataset]["lines"]
-    unknown = [line for line in lines if line not in known]
-    if unknown:
-        raise NucflowError(f"{where}: cell line {unknown[0]!r} is not in data set {dataset!r} "
-                           f"(have: {', '.join(known)})")
-
 
 def _model_comparison(config: dict) -> list[Run]:
     arm = config["arms"]["model_comparison"]
@@ -85,10 +34,10 @@ def _model_comparison(config: dict) -> list[Run]:
     for dataset in arm["datasets"]:
         for modality in arm["modalities"]:
             for model in arm["models"]:
-                for seed in _seeds(config, arm):
+                for seed in arm_seeds(config, arm):
                     for fold in folds(config):
                         run_id = ComparisonId(model, modality, dataset, seed, fold).key
-                        runs.append(_base(config, "model_comparison", model, dataset, modality, arm["planes"], seed,
+                        runs.append(base_run(config, "model_comparison", model, dataset, modality, arm["planes"], seed,
                                           run_id, fold, eval_sets=(EvalSet(dataset, "test", fold=fold).text,)))
     return runs
 
@@ -103,18 +52,18 @@ def _data_size(config: dict) -> list[Run]:
     smoothing_arm = config["arms"]["smoothing"]
     tuned = set(smoothing_arm["models"]) if smoothing_arm["enabled"] else set()
     line, dataset, modality = arm["line"], arm["dataset"], arm["modality"]
-    _check_lines(config, dataset, [line], "arms.data_size.line")
+    check_lines(config, dataset, [line], "arms.data_size.line")
     runs = []
     for model in arm["models"]:
         for n in arm["sizes"]:
             for variant in arm["variants"]:
-                for seed, fold in ((s, f) for s in _seeds(config, arm) for f in folds(config)):
+                for seed, fold in ((s, f) for s in arm_seeds(config, arm) for f in folds(config)):
                     run_id = DataSizeId(model, modality, line, int(n), variant, seed, fold).key
                     fields = {}
                     if variant == "smooth":
                         fields = dict(loss="bce_smooth", smoothing=float(arm["smoothing"]),
                                       smoothing_from="smoothing" if model in tuned else "")
-                    runs.append(_base(config, "data_size", model, dataset, modality, arm["planes"], seed, run_id,
+                    runs.append(base_run(config, "data_size", model, dataset, modality, arm["planes"], seed, run_id,
                                       fold, variant=variant, n_train=int(n), augment=variant == "aug",
                                       train_selection=TileSelection("train", n=n, lines=(line,), fold=fold).key,
                                       val_selection=TileSelection("val", lines=(line,), fold=fold).key,
@@ -129,9 +78,9 @@ def _smoothing(config: dict) -> list[Run]:
     runs = []
     for model in arm["models"]:
         for factor in arm["factors"]:
-            for seed, fold in ((s, f) for s in _seeds(config, arm) for f in folds(config)):
+            for seed, fold in ((s, f) for s in arm_seeds(config, arm) for f in folds(config)):
                 run_id = SmoothingId(model, modality, dataset, float(factor), seed, fold).key
-                runs.append(_base(config, "smoothing", model, dataset, modality, arm["planes"], seed, run_id, fold,
+                runs.append(base_run(config, "smoothing", model, dataset, modality, arm["planes"], seed, run_id, fold,
                                   variant="smooth", loss="bce_smooth", smoothing=float(factor),
                                   eval_sets=(EvalSet(dataset, "test", fold=fold).text,),
                                   select_sets=(EvalSet(dataset, "val", fold=fold).text,)))
@@ -145,10 +94,10 @@ def _ablation(config: dict) -> list[Run]:
     runs = []
     for model, variants in arm["variants"].items():
         for variant, options in {"plain": {}, **variants}.items():
-            for seed, fold in ((s, f) for s in _seeds(config, arm) for f in folds(config)):
-                base_options = _model_settings(config, model)[2]
+            for seed, fold in ((s, f) for s in arm_seeds(config, arm) for f in folds(config)):
+                base_options = model_settings(config, model)[2]
                 run_id = VariantId("ablation", model, variant, modality, dataset, seed, fold).key
-                runs.append(_base(config, "ablation", model, dataset, modality, arm["planes"], seed, run_id, fold,
+                runs.append(base_run(config, "ablation", model, dataset, modality, arm["planes"], seed, run_id, fold,
                                   variant=variant, model_options={**base_options, **options},
                                   eval_sets=(EvalSet(dataset, "test", fold=fold).text,)))
     return runs
@@ -165,8 +114,8 @@ def _transfer_scenarios(config: dict, arm: dict, fold: int | None) -> list[dict]
         lines = arm["lolo"]["lines"] or config["simulation"]["datasets"].get(dataset, {}).get("lines", [])
         if not lines:
             raise NucflowError(f"arms.transfer.lolo: list the held-out lines of data set {dataset!r}")
-        _check_lines(config, dataset, lines, "arms.transfer.lolo.lines")
-        _check_lines(config, target_dataset, lines, "arms.transfer.lolo.lines (target_dataset)")
+        check_lines(config, dataset, lines, "arms.transfer.lolo.lines")
+        check_lines(config, target_dataset, lines, "arms.transfer.lolo.lines (target_dataset)")
         for line in lines:
             scenarios.append(dict(
                 transfer="lolo", target=line, name=f"lolo{line}", source_dataset=dataset,
@@ -204,9 +153,9 @@ def _transfer(config: dict) -> list[Run]:
     for fold in folds(config):
         for sc in _transfer_scenarios(config, arm, fold):
             evals = dict(eval_sets=(sc["target_test"], sc["source_test"]), eval_roles=("target", "source"))
-            for seed in _seeds(config, arm):
+            for seed in arm_seeds(config, arm):
                 source_id = TransferId(model, modality, sc["name"], seed, fold=fold).key
-                source_run = _base(config, "transfer", model, sc["source_dataset"], modality, planes, seed, source_id,
+                source_run = base_run(config, "transfer", model, sc["source_dataset"], modality, planes, seed, source_id,
                                    fold, variant="source", transfer=sc["transfer"], target=sc["target"],
                                    train_selection=sc["source_train"], val_selection=sc["source_val"], **evals)
                 runs.append(source_run)
@@ -215,7 +164,7 @@ def _transfer(config: dict) -> list[Run]:
                         extra = ()
                         if mode == "target+source":
                             extra = (source_run.tiles(sc["extra"](n)),)
-                        runs.append(_base(
+                        runs.append(base_run(
                             config, "transfer", model, sc["target_dataset"], modality, planes, seed,
                             TransferId(model, modality, sc["name"], seed, mode, int(n), fold).key, fold,
                             variant=mode, transfer=sc["transfer"], target=sc["target"], n_train=int(n),
@@ -232,7 +181,7 @@ def focal_run(config: dict, model: str, seed: int, order: tuple[int, ...], fold:
     dataset, channels = arm["dataset"], arm["channels"]
     planes = tuple(order[i % len(order)] for i in range(channels))
     run_id = FocalRunId(model, dataset, tuple(order), seed, fold).key
-    return _base(config, "focal_planes", model, dataset, "brightfield", planes, seed, run_id, fold,
+    return base_run(config, "focal_planes", model, dataset, "brightfield", planes, seed, run_id, fold,
                  variant=f"round{len(order)}", focal_round=len(order),
                  eval_sets=(EvalSet(dataset, "test", fold=fold).text,),
                  select_sets=(EvalSet(dataset, "val", fold=fold).text,))
@@ -248,7 +197,7 @@ def focal_candidates(config: dict, model: str, seed: int, chosen: tuple[int, ...
 def focal_groups(config: dict) -> list[tuple[str, int, int | None]]:
     """(model, seed, fold) of every greedy focal-plane search (one search per fold)."""
     arm = config["arms"]["focal_planes"]
-    return [(model, seed, fold) for model in arm["models"] for seed in _seeds(config, arm) for fold in folds(config)]
+    return [(model, seed, fold) for model in arm["models"] for seed in arm_seeds(config, arm) for fold in folds(config)]
 
 
 def focal_run_from_id(config: dict, run_id: str) -> Run | None:
@@ -292,68 +241,16 @@ def _extensions(config: dict) -> list[Run]:
             fields["methods"] = tuple(m for m in arm["methods"] if m not in three_class_methods)
         elif variant == "three_class":
             fields["methods"] = tuple(m for m in arm["methods"] if m in three_class_methods)
-        for seed, fold in ((s, f) for s in _seeds(config, arm) for f in folds(config)):
+        for seed, fold in ((s, f) for s in arm_seeds(config, arm) for f in folds(config)):
             run_id = VariantId("extensions", model, variant, modality, dataset, seed, fold).key
-            runs.append(_base(config, "extensions", model, dataset, modality, arm["planes"], seed, run_id, fold,
-                              variant=variant, eval_sets=(EvalSet(dataset, "test", fold=fold).text,), **fields))
-    return runs
-
-
-def frem_search_run(config: dict, fold: int | None = None) -> Run:
-    """The base run of the FREM search of ``fold``: what every trial trains, with the trial's FREM
-    setting, on the arm's data set (validated on the fold's val split). The search itself is seeded
-    with the study seed."""
-    arm = config["arms"]["frem_search"]
-    search = frem_search_name(config, fold)
-    return _base(config, "frem_search", arm["model"], arm["dataset"], arm["modality"], arm["planes"], config["seed"],
-                 f"frem_search-{search}", fold, variant="search")
-
-
-def frem_search_name(config: dict, fold: int | None = None) -> str:
-    """The name of the config's FREM search of ``fold`` (``unet-bf-seven_lines``, ``...-f1`` in a
-    study with folds): its results folder."""
-    arm = config["arms"]["frem_search"]
-    return FremSearchId(arm["model"], "frem", arm["modality"], arm["dataset"], config["seed"], fold).search
-
-
-def frem_search_settings(config: dict) -> dict:
-    """The ``--settings-json`` of ``nucflow frem-search``: the arm's search keys."""
-    arm = config["arms"]["frem_search"]
-    return {"n_trials": arm["n_trials"], "channels": [arm["channels"]["min"], arm["channels"]["max"]],
-            "factor": [arm["factor"]["min"], arm["factor"]["max"]], "seed": config["seed"],
-            "max_epochs": arm["max_epochs"], "pruning": arm["pruning"]["enabled"],
-            "pruner_startup_trials": arm["pruning"]["startup_trials"],
-            "pruner_warmup_epochs": arm["pruning"]["warmup_epochs"]}
-
-
-def _frem_search(config: dict) -> list[Run]:
-    """The setting the FREM search chose (``frem``, read from its ``best.json`` when ``run.json`` is
-    written) against FREM off, a squeeze-and-excitation block and channel dropout at rate B/C (B
-    from the same ``best.json``) at FREM's place, each with the arm's replicate seeds."""
-    arm = config["arms"]["frem_search"]
-    model, dataset, modality = arm["model"], arm["dataset"], arm["modality"]
-    base_options = _model_settings(config, model)[2]
-    runs = []
-    for variant in arm["variants"]:
-        for seed, fold in ((s, f) for s in _seeds(config, arm) for f in folds(config)):
-            search = frem_search_name(config, fold)  # each fold's runs take its own search's choice
-            fields: dict = {}
-            if variant == "frem":
-                fields["frem_from"] = search
-            elif variant == "se":
-                fields["model_options"] = {**base_options,
-                                           "deep_block": {"kind": "se", "reduction": arm["se_reduction"]}}
-            elif variant == "dropout":
-                fields.update(model_options={**base_options, "deep_block": {"kind": "dropout"}}, frem_from=search)
-            run_id = FremSearchId(model, variant, modality, dataset, seed, fold).key
-            runs.append(_base(config, "frem_search", model, dataset, modality, arm["planes"], seed, run_id, fold,
+            runs.append(base_run(config, "extensions", model, dataset, modality, arm["planes"], seed, run_id, fold,
                               variant=variant, eval_sets=(EvalSet(dataset, "test", fold=fold).text,), **fields))
     return runs
 
 
 ARMS = {"model_comparison": _model_comparison, "data_size": _data_size, "smoothing": _smoothing,
         "ablation": _ablation, "transfer": _transfer, "focal_planes": _focal_planes, "extensions": _extensions,
-        "frem_search": _frem_search}
+        "frem_search": frem_search_runs}
 
 
 def lr_find_keys(config: dict, runs: list[Run] | None = None) -> list[tuple[str, str]]:
@@ -374,7 +271,7 @@ def lr_find_run(config: dict, model: str, modality: str) -> Run:
     sweeps on fold 0's training images: one rate per model and modality serves every fold (the
     test only reads the training loss)."""
     arm = config["arms"]["lr_range"]
-    return _base(config, "lr_range", model, arm["dataset"], modality, arm["planes"], config["seed"],
+    return base_run(config, "lr_range", model, arm["dataset"], modality, arm["planes"], config["seed"],
                  LrFindId(model, modality).key, folds(config)[0])
 
 
