@@ -107,3 +107,18 @@ def test_stardist_learns_from_brightfield_tiles_and_predicts_whole_fields(tiny_d
                  "--ids-file", str(labels / "ids.txt"), "--out-images", str(tmp_path / "per_image.csv"),
                  "--out-objects", str(tmp_path / "per_object.csv"), "--out-summary", str(tmp_path / "summary.json")]) == 0
     assert pd.read_csv(tmp_path / "per_image.csv")["image_id"].tolist() == ids
+
+
+def test_the_baseline_commands_never_import_torch(tiny_data, tmp_path, monkeypatch, capsys):
+    """Regression: ``baseline predict --eval-set`` read the evaluation set through
+    nucflow.inference, which imports torch, so in the TensorFlow environment (no torch) it stopped
+    with ModuleNotFoundError before predicting anything."""
+    for name in ("torch", "stardist", "stardist.models"):
+        monkeypatch.setitem(sys.modules, name, None)  # an environment with neither
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "baseline.json").write_text("{}")
+    status = main(["baseline", "predict", "--model", str(tmp_path / "m"), "--manifest", str(tiny_data / "manifest.csv"),
+                   "--eval-set", "seven_lines:test", "--splits", str(tiny_data / "splits.json"),
+                   "--out", str(tmp_path / "labels")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and "pip install 'nucflow[baselines]'" in err and "torch" not in err

@@ -100,15 +100,14 @@ def _train(args) -> int:
 def _predict(args) -> int:
     from nucflow.baselines import stardist
     from nucflow.data.manifest import load_manifest
-    from nucflow.data.split import select
 
     manifest = load_manifest(args.manifest, check_files=False)
     if bool(args.eval_set) != bool(args.splits):
         raise NucflowError("--eval-set and --splits go together")
     if args.eval_set:
-        from nucflow.inference.predict_cli import eval_set_ids
+        from nucflow.study.layout import EvalSet  # torch-free, unlike nucflow.inference
 
-        ids = eval_set_ids(read_json(args.splits), manifest.frame, args.eval_set)
+        ids = EvalSet.parse(args.eval_set).image_ids(read_json(args.splits), manifest.frame)
     else:
         modality = stardist.model_record(args.model).get("modality", "fluorescence")
         ids = [i for i in manifest.frame["image_id"].astype(str) if manifest.file(i, modality) is not None]

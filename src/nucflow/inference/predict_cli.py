@@ -42,12 +42,9 @@ def parse_eval_set(text: str) -> tuple[str, str, list[str] | None, list[str] | N
 
 def eval_set_ids(splits: dict, frame, text: str) -> list[str]:
     """Image ids of the evaluation set ``text`` (``dataset[:fK]:split[:...]``) in ``splits``."""
-    from nucflow.data.split import select
     from nucflow.study.layout import EvalSet
 
-    chosen = EvalSet.parse(text)
-    return select(splits, frame, chosen.dataset, chosen.split, lines=list(chosen.lines) or None,
-                  exclude_lines=list(chosen.exclude_lines) or None, fold=chosen.fold)
+    return EvalSet.parse(text).image_ids(splits, frame)
 
 
 def add_arguments(parser) -> None:

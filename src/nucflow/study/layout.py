@@ -187,6 +187,13 @@ class EvalSet:
         """Path form: ``seven_lines-test-exA549`` (``seven_lines-f1-test-exA549`` in fold 1)."""
         return "-".join(self._parts())
 
+    def image_ids(self, splits: dict, frame) -> list[str]:
+        """The ids of these images in ``splits`` (``splits.json``) and the manifest table ``frame``."""
+        from nucflow.data.split import select
+
+        return select(splits, frame, self.dataset, self.split, lines=list(self.lines) or None,
+                      exclude_lines=list(self.exclude_lines) or None, fold=self.fold)
+
     def without_fold(self) -> EvalSet:
         """The same images in every fold: what tables pool over folds (``seven_lines-test``)."""
         return replace(self, fold=None)
