@@ -101,9 +101,10 @@ def _augment(image: np.ndarray, labels: np.ndarray):
 
 def train(x_train: list, y_train: list, x_val: list, y_val: list, out: Path, *, epochs: int = 40,
           steps_per_epoch: int = 100, batch_size: int = 4, patch: int = 128, seed: int = 0,
-          record: dict | None = None) -> dict:
-    """Train StarDist2D from scratch into ``out`` on normalised (H, W[, C]) images and their
-    instance labels; write and return ``baseline.json`` (``record`` adds what the data was)."""
+          percentiles=PERCENTILES, record: dict | None = None) -> dict:
+    """Train StarDist2D from scratch into ``out`` on (H, W[, C]) images normalised with
+    ``percentiles`` and their instance labels; write and return ``baseline.json`` (``record`` adds
+    what the data was)."""
     models = _stardist()
     import tensorflow as tf
     from stardist import fill_label_holes
@@ -137,9 +138,8 @@ def train(x_train: list, y_train: list, x_val: list, y_val: list, out: Path, *, 
                **(record or {}), "train_images": len(x_train), "val_images": len(x_val), "epochs": epochs,
                "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "patch": patch, "seed": seed,
                "n_rays": 32, "grid": [2, 2], "n_channel_in": int(n_channel),
-               "normalisation": {"percentiles": list((record or {}).get("percentiles", PERCENTILES))},
+               "normalisation": {"percentiles": list(percentiles)},
                "thresholds": {k: float(v) for k, v in thresholds.items()}, "train_seconds": round(seconds, 1)}
-    written.pop("percentiles", None)
     write_json(out / "baseline.json", written)
     return written
 
@@ -175,12 +175,13 @@ def train_from_tiles(train_path: Path, val_path: Path, out: Path, **settings) ->
         if (other.get("modality"), other.get("planes")) != (meta.get("modality"), meta.get("planes")):
             raise NucflowError(f"{name}: its modality / planes differ from {train_path}")
     record = {"data": f"{train_path} / {val_path}", "modality": meta["modality"], "planes": meta.get("planes"),
-              "pixel_size_um": meta.get("pixel_size_um"), "percentiles": meta.get("percentiles", list(PERCENTILES)),
+              "pixel_size_um": meta.get("pixel_size_um"),
               "train_fields": len(meta.get("ids", [])), "val_fields": len(val_set.meta.get("ids", []))}
     x_train = [_channels_last(t) for t in train_set.images]
     x_val = [_channels_last(t) for t in val_set.images]
     settings.setdefault("patch", int(train_set.images.shape[-1]))
-    return train(x_train, list(train_set.labels), x_val, list(val_set.labels), out, record=record, **settings)
+    return train(x_train, list(train_set.labels), x_val, list(val_set.labels), out, record=record,
+                 percentiles=tuple(meta.get("percentiles", PERCENTILES)), **settings)
 
 
 def model_record(model_dir: Path) -> dict:
